@@ -1,0 +1,60 @@
+//! The authorization seam: every `/v2` request states the access it needs before it is served.
+//!
+//! The needed access is derived from the endpoint and method in one place
+//! ([`required_access`]), and one [`Authorizer`] decides. A cross-repository mount asks again,
+//! for pull on its source, from inside the handler.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use berth_oci::RepositoryName;
+use http::{HeaderMap, Method};
+
+use crate::error::ApiError;
+use crate::route::Endpoint;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Pull,
+    Push,
+    Delete,
+}
+
+/// What a request needs: an action on a repository, or (`repository: None`) on the registry
+/// itself (`/v2/` and `/v2/_catalog`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub repository: Option<RepositoryName>,
+    pub action: Action,
+}
+
+pub type Decision<'a> = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send + 'a>>;
+
+/// Decides whether the caller described by the request headers has an access.
+pub trait Authorizer: Send + Sync + 'static {
+    fn authorize<'a>(&'a self, headers: &'a HeaderMap, access: &'a Access) -> Decision<'a>;
+}
+
+/// The policy of a registry without authentication: every access is granted. This is the
+/// configuration of an installation that has not enabled authentication; the access model of
+/// projects and roles plugs in here.
+pub struct OpenRegistry;
+
+impl Authorizer for OpenRegistry {
+    fn authorize<'a>(&'a self, _headers: &'a HeaderMap, _access: &'a Access) -> Decision<'a> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The access a request needs, from its endpoint and method.
+pub fn required_access(endpoint: &Endpoint, method: &Method) -> Access {
+    let action = match (endpoint, method) {
+        (_, &Method::GET | &Method::HEAD) => Action::Pull,
+        (Endpoint::Manifest(..) | Endpoint::Blob(..), &Method::DELETE) => Action::Delete,
+        _ => Action::Push,
+    };
+    Access {
+        repository: endpoint.repository().cloned(),
+        action,
+    }
+}

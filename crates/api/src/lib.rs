@@ -1,0 +1,43 @@
+//! HTTP: the distribution API under `/v2`.
+//!
+//! Handlers translate between HTTP and the domain in `berth-core`; they hold no SQL and no
+//! storage logic. Every request passes the [`access::Authorizer`] before it is served.
+
+pub mod access;
+mod error;
+mod handlers;
+mod route;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::any;
+use berth_core::Registry;
+
+pub use error::ApiError;
+pub use handlers::AppState;
+
+/// The application's router.
+pub fn router(registry: Arc<Registry>, authorizer: Arc<dyn access::Authorizer>) -> Router {
+    let state = AppState {
+        registry,
+        authorizer,
+    };
+    Router::new()
+        .route("/v2", any(handlers::dispatch))
+        .route("/v2/", any(handlers::dispatch))
+        .route("/v2/{*rest}", any(handlers::dispatch))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,161 @@
+//! Configuration: defaults, then a YAML file, then `BERTH_*` environment variables, then flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Serialized};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The URL clients reach the registry at (used in redirects and, later, token realms).
+    pub external_url: Option<String>,
+    /// Where the embedded database and, by default, blobs are kept.
+    pub data_dir: PathBuf,
+    pub http: Http,
+    pub storage: Storage,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Http {
+    /// `ADDR:PORT` to listen on; port 0 picks a free port.
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Storage {
+    pub filesystem: FilesystemStorage,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FilesystemStorage {
+    /// Blob root; defaults to the data directory.
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Log {
+    /// A `tracing` filter: `info`, or per module as `info,berth_api=debug`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            external_url: None,
+            data_dir: PathBuf::from("./berth-data"),
+            http: Http::default(),
+            storage: Storage::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            addr: "127.0.0.1:5000".into(),
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// Values given on the command line, which win over everything else.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpOverride>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HttpOverride {
+    pub addr: String,
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading configuration file {}", path.display()))?;
+            // serde-saphyr rather than figment's YAML provider, which is built on the
+            // deprecated serde_yaml.
+            let value: serde_json::Value = serde_saphyr::from_str(&text)
+                .with_context(|| format!("parsing configuration file {}", path.display()))?;
+            figment = figment.merge(Serialized::defaults(value));
+        }
+        figment = figment
+            .merge(Env::prefixed("BERTH_").split("__"))
+            .merge(Serialized::defaults(overrides));
+        figment.extract().context("invalid configuration")
+    }
+
+    pub fn blob_root(&self) -> PathBuf {
+        self.storage
+            .filesystem
+            .root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "berth.yml",
+                "http:\n  addr: 0.0.0.0:9000\nlog:\n  level: debug\ndata_dir: /from-file\n",
+            )?;
+            jail.set_env("BERTH_LOG__LEVEL", "warn");
+            let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
+            assert_eq!(cfg.http.addr, "0.0.0.0:9000");
+            assert_eq!(cfg.log.level, "warn");
+            assert_eq!(cfg.data_dir, PathBuf::from("/from-file"));
+            let flags = Overrides {
+                data_dir: Some("/flag".into()),
+                http: Some(HttpOverride {
+                    addr: "127.0.0.1:0".into(),
+                }),
+            };
+            jail.set_env("BERTH_HTTP__ADDR", "1.2.3.4:1");
+            let cfg = Config::load(Some(Path::new("berth.yml")), flags).unwrap();
+            assert_eq!(cfg.http.addr, "127.0.0.1:0");
+            assert_eq!(cfg.data_dir, PathBuf::from("/flag"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        figment::Jail::expect_with(|_| {
+            let cfg = Config::load(None, Overrides::default()).unwrap();
+            assert_eq!(cfg.http.addr, "127.0.0.1:5000");
+            assert_eq!(cfg.blob_root(), PathBuf::from("./berth-data"));
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,57 @@
+//! The `berth` binary: configuration, start-up and shutdown.
+
+mod config;
+mod server;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, HttpOverride, Overrides};
+
+/// Berth: a container registry in one binary.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry. With no flags and no file: data under ./berth-data, listening on
+    /// 127.0.0.1:5000. Every configuration key can also be set as BERTH_<KEY> with `__`
+    /// between levels (BERTH_HTTP__ADDR), which wins over the file.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// A YAML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for the embedded database and blobs [default: ./berth-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on, ADDR:PORT; port 0 picks a free port [default: 127.0.0.1:5000].
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let overrides = Overrides {
+                data_dir: args.data_dir,
+                http: args.listen.map(|addr| HttpOverride { addr }),
+            };
+            let config = Config::load(args.config.as_deref(), overrides)?;
+            server::init_logging(&config.log)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(server::run(config))
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! `berth serve`: opens the data directory, binds, serves, and shuts down gracefully.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use berth_api::access::OpenRegistry;
+use berth_core::Registry;
+use berth_db::Db;
+use berth_store::FsStore;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, Log};
+
+/// Version of the data directory's layout (files beside the database). Bumped, with a
+/// migration, whenever the layout changes.
+const DATA_LAYOUT_VERSION: u32 = 1;
+const LAYOUT_FILE: &str = "berth-layout-version";
+
+pub fn init_logging(log: &Log) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&log.level)
+        .with_context(|| format!("invalid log.level {:?}", log.level))?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .with_ansi(ansi);
+    match log.format.as_str() {
+        "json" => builder.json().init(),
+        "text" => builder.init(),
+        other => anyhow::bail!("log.format must be text or json, not {other:?}"),
+    }
+    Ok(())
+}
+
+/// Creates the data directory on first start, and refuses one written by a newer Berth.
+fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
+    let marker = dir.join(LAYOUT_FILE);
+    match std::fs::read_to_string(&marker) {
+        Ok(text) => {
+            let found: u32 = text
+                .trim()
+                .parse()
+                .with_context(|| format!("{} is corrupt", marker.display()))?;
+            anyhow::ensure!(
+                found <= DATA_LAYOUT_VERSION,
+                "data directory {} has layout version {found}, newer than this build knows ({DATA_LAYOUT_VERSION})",
+                dir.display()
+            );
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&marker, format!("{DATA_LAYOUT_VERSION}\n"))?;
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", marker.display())),
+    }
+    Ok(())
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    prepare_data_dir(&config.data_dir)?;
+    let db = Db::open_sqlite(&config.data_dir.join("berth.db"))
+        .await
+        .context("opening the database")?;
+    let store = FsStore::open(config.blob_root()).context("opening blob storage")?;
+    let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
+    let app = berth_api::router(registry, Arc::new(OpenRegistry));
+
+    let listener = tokio::net::TcpListener::bind(&config.http.addr)
+        .await
+        .with_context(|| format!("binding {}", config.http.addr))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "listening on http://{local}");
+    berth_api::serve(listener, app, shutdown_signal()).await?;
+    tracing::info!("in-flight requests finished; closing the database");
+    db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}

@@ -1,0 +1,626 @@
+//! The distribution operations.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use berth_db::{Db, ManifestRow, NewManifest, PutManifestError, UploadRow};
+use berth_oci::manifest::{self, ChildKind, Descriptor};
+use berth_oci::range::ByteRange;
+use berth_oci::{Algorithm, Digest, ErrorCode, Hasher, Reference, RepositoryName, Tag};
+use berth_store::{BlobBody, BlobStore, ByteStream, StoreError};
+use bytes::Bytes;
+
+use crate::RegistryError;
+
+/// Most entries a listing returns when the client does not ask for fewer.
+pub const MAX_PAGE: i64 = 10_000;
+
+pub struct Registry {
+    db: Db,
+    store: Arc<dyn BlobStore>,
+    /// One in-process turn per upload session, so that two requests on the same session do not
+    /// interleave their bytes. Across processes the conditional offset update in the database
+    /// refuses the second writer.
+    upload_turns: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+/// A blob about to be sent.
+pub struct BlobRead {
+    pub digest: Digest,
+    /// Size of the whole blob.
+    pub size: u64,
+    pub body: BlobBody,
+}
+
+/// A manifest as stored, with its bytes when they were asked for.
+pub struct ManifestRead {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub bytes: Option<Bytes>,
+}
+
+/// Where an upload session stands.
+pub struct UploadStatus {
+    pub id: String,
+    /// Bytes received and durable.
+    pub offset: u64,
+}
+
+/// One page of a lexically ordered listing, and whether more follows.
+pub struct Page {
+    pub items: Vec<String>,
+    pub more: bool,
+}
+
+fn name_unknown(name: &RepositoryName) -> RegistryError {
+    RegistryError::client(
+        ErrorCode::NameUnknown,
+        format!("repository {name} is not known"),
+    )
+}
+
+fn upload_unknown(id: &str) -> RegistryError {
+    RegistryError::client(
+        ErrorCode::BlobUploadUnknown,
+        format!("upload {id} is not known"),
+    )
+}
+
+impl Registry {
+    pub fn new(db: Db, store: Arc<dyn BlobStore>) -> Registry {
+        Registry {
+            db,
+            store,
+            upload_turns: Default::default(),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    async fn repository(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
+        self.db
+            .repository_id(name.as_str())
+            .await?
+            .ok_or_else(|| name_unknown(name))
+    }
+
+    // ---- blobs
+
+    /// The size of a blob the repository may serve.
+    pub async fn blob_size(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<u64, RegistryError> {
+        let repo = self.repository(name).await?;
+        match self.db.repository_blob_size(repo, digest.as_str()).await? {
+            Some(size) => Ok(size as u64),
+            None => Err(RegistryError::client(
+                ErrorCode::BlobUnknown,
+                format!("blob {digest} is not in {name}"),
+            )),
+        }
+    }
+
+    /// Opens a blob, or a range of it that the caller has checked against the size.
+    pub async fn blob_read(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<BlobRead, RegistryError> {
+        let size = self.blob_size(name, digest).await?;
+        let body = match self.store.get(digest, range).await {
+            Ok(b) => b,
+            Err(StoreError::NotFound(_)) => {
+                return Err(RegistryError::Internal(format!(
+                    "blob {digest} is recorded but missing from storage"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(BlobRead {
+            digest: digest.clone(),
+            size,
+            body,
+        })
+    }
+
+    /// Removes a blob from a repository (its bytes go when garbage collection finds them
+    /// unreferenced).
+    pub async fn blob_delete(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let repo = self.repository(name).await?;
+        if self.db.unlink_blob(repo, digest.as_str()).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::client(
+                ErrorCode::BlobUnknown,
+                format!("blob {digest} is not in {name}"),
+            ))
+        }
+    }
+
+    /// Repositories from which `digest` could be mounted.
+    pub async fn blob_sources(&self, digest: &Digest) -> Result<Vec<String>, RegistryError> {
+        Ok(self.db.repositories_with_blob(digest.as_str()).await?)
+    }
+
+    /// Makes a blob of `from` available in `name` without uploading it again. Returns its size,
+    /// or `None` when `from` does not hold it.
+    pub async fn blob_mount(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        from: &RepositoryName,
+    ) -> Result<Option<u64>, RegistryError> {
+        let Some(from_id) = self.db.repository_id(from.as_str()).await? else {
+            return Ok(None);
+        };
+        let Some(size) = self
+            .db
+            .repository_blob_size(from_id, digest.as_str())
+            .await?
+        else {
+            return Ok(None);
+        };
+        if self.store.stat(digest).await?.is_none() {
+            return Ok(None);
+        }
+        let repo = self.db.ensure_repository(name.as_str()).await?;
+        self.db.link_blob(repo, digest.as_str(), size).await?;
+        Ok(Some(size as u64))
+    }
+
+    // ---- uploads
+
+    pub async fn upload_start(&self, name: &RepositoryName) -> Result<UploadStatus, RegistryError> {
+        let repo = self.db.ensure_repository(name.as_str()).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.store.upload_start(&id).await?;
+        let hasher = Hasher::new(Algorithm::Sha256);
+        self.db
+            .create_upload(&UploadRow {
+                id: id.clone(),
+                repository_id: repo,
+                algorithm: Algorithm::Sha256.as_str().to_string(),
+                offset: 0,
+                hash_state: hasher.save(),
+                created_at: berth_db::now_millis(),
+            })
+            .await?;
+        Ok(UploadStatus { id, offset: 0 })
+    }
+
+    async fn upload_row(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+    ) -> Result<UploadRow, RegistryError> {
+        let repo = self
+            .repository(name)
+            .await
+            .map_err(|_| upload_unknown(id))?;
+        match self.db.upload(id).await? {
+            Some(row) if row.repository_id == repo => Ok(row),
+            _ => Err(upload_unknown(id)),
+        }
+    }
+
+    fn upload_turn(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.upload_turns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(turn) = turns.get(id).and_then(Weak::upgrade) {
+            return turn;
+        }
+        turns.retain(|_, w| w.strong_count() > 0);
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        turns.insert(id.to_string(), Arc::downgrade(&turn));
+        turn
+    }
+
+    pub async fn upload_status(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+    ) -> Result<UploadStatus, RegistryError> {
+        let row = self.upload_row(name, id).await?;
+        Ok(UploadStatus {
+            id: row.id,
+            offset: row.offset as u64,
+        })
+    }
+
+    fn restore_hasher(row: &UploadRow) -> Result<Hasher, RegistryError> {
+        let algorithm: Algorithm = row
+            .algorithm
+            .parse()
+            .map_err(|e: berth_oci::DigestError| RegistryError::Internal(e.to_string()))?;
+        Hasher::restore(algorithm, &row.hash_state)
+            .map_err(|e| RegistryError::Internal(e.to_string()))
+    }
+
+    /// Appends a chunk. `range` is the chunk's `Content-Range`, when the client sent one: it
+    /// must start at the current offset, and the body must be as long as it says.
+    pub async fn upload_append(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+        range: Option<ByteRange>,
+        body: ByteStream,
+    ) -> Result<UploadStatus, RegistryError> {
+        let turn = self.upload_turn(id);
+        let _turn = turn.lock().await;
+        let row = self.upload_row(name, id).await?;
+        let offset = row.offset as u64;
+        if let Some(r) = range
+            && r.start != offset
+        {
+            return Err(RegistryError::UploadOutOfOrder { offset });
+        }
+        let mut hasher = Self::restore_hasher(&row)?;
+        let new_offset = self
+            .store
+            .upload_append(id, offset, &mut hasher, body)
+            .await?;
+        if let Some(r) = range
+            && new_offset - offset != r.len()
+        {
+            // The bytes past `offset` are not recorded, so the next append discards them.
+            return Err(RegistryError::client(
+                ErrorCode::SizeInvalid,
+                format!(
+                    "Content-Range announced {} bytes, body had {}",
+                    r.len(),
+                    new_offset - offset
+                ),
+            ));
+        }
+        if !self
+            .db
+            .advance_upload(id, row.offset, new_offset as i64, &hasher.save())
+            .await?
+        {
+            let now = self.upload_row(name, id).await?;
+            return Err(RegistryError::UploadOutOfOrder {
+                offset: now.offset as u64,
+            });
+        }
+        Ok(UploadStatus {
+            id: id.to_string(),
+            offset: new_offset,
+        })
+    }
+
+    /// Completes an upload with its last chunk (possibly empty), verifying the whole content
+    /// against `digest` before the blob becomes visible.
+    pub async fn upload_finish(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+        digest: &Digest,
+        range: Option<ByteRange>,
+        body: Option<ByteStream>,
+    ) -> Result<u64, RegistryError> {
+        let turn = self.upload_turn(id);
+        let _turn = turn.lock().await;
+        let row = self.upload_row(name, id).await?;
+        let mut offset = row.offset as u64;
+        if let Some(r) = range
+            && r.start != offset
+        {
+            return Err(RegistryError::UploadOutOfOrder { offset });
+        }
+        let mut hasher = Self::restore_hasher(&row)?;
+        if let Some(body) = body {
+            offset = self
+                .store
+                .upload_append(id, offset, &mut hasher, body)
+                .await?;
+        }
+        let actual = if hasher.algorithm() == digest.algorithm() {
+            hasher.finish()
+        } else {
+            match self
+                .store
+                .upload_rehash(id, offset, digest.algorithm())
+                .await
+            {
+                Ok(d) => d,
+                Err(StoreError::UploadNotFound(_)) => {
+                    return self.finish_interrupted(row, digest).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if &actual != digest {
+            // The final chunk's bytes are not recorded: the session stands where it stood.
+            return Err(RegistryError::client(
+                ErrorCode::DigestInvalid,
+                format!("uploaded content has digest {actual}, not {digest}"),
+            ));
+        }
+        match self.store.upload_commit(id, offset, digest).await {
+            Ok(()) => {}
+            Err(StoreError::UploadNotFound(_)) => {
+                return self.finish_interrupted(row, digest).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.db
+            .complete_upload(id, row.repository_id, digest.as_str(), offset as i64)
+            .await?;
+        Ok(offset)
+    }
+
+    /// A finish whose bytes were published before the process stopped, but whose session was
+    /// not yet closed in the database: close it now.
+    async fn finish_interrupted(
+        &self,
+        row: UploadRow,
+        digest: &Digest,
+    ) -> Result<u64, RegistryError> {
+        match self.store.stat(digest).await? {
+            Some(size) if size == row.offset as u64 || row.offset == 0 => {
+                self.db
+                    .complete_upload(&row.id, row.repository_id, digest.as_str(), size as i64)
+                    .await?;
+                Ok(size)
+            }
+            _ => Err(RegistryError::Internal(format!(
+                "upload {} lost its bytes",
+                row.id
+            ))),
+        }
+    }
+
+    pub async fn upload_cancel(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+    ) -> Result<(), RegistryError> {
+        let turn = self.upload_turn(id);
+        let _turn = turn.lock().await;
+        let row = self.upload_row(name, id).await?;
+        self.db.delete_upload(&row.id).await?;
+        self.store.upload_abort(&row.id).await?;
+        Ok(())
+    }
+
+    // ---- manifests
+
+    async fn find_manifest(
+        &self,
+        repo: i64,
+        reference: &Reference,
+    ) -> Result<Option<ManifestRow>, RegistryError> {
+        Ok(match reference {
+            Reference::Tag(t) => self.db.manifest_by_tag(repo, t.as_str()).await?,
+            Reference::Digest(d) => self.db.manifest_by_digest(repo, d.as_str()).await?,
+        })
+    }
+
+    /// Looks a manifest up, reading its bytes when `with_bytes`.
+    pub async fn manifest_read(
+        &self,
+        name: &RepositoryName,
+        reference: &Reference,
+        with_bytes: bool,
+    ) -> Result<ManifestRead, RegistryError> {
+        let repo = self.repository(name).await?;
+        let row = self.find_manifest(repo, reference).await?.ok_or_else(|| {
+            RegistryError::client(
+                ErrorCode::ManifestUnknown,
+                format!("manifest {reference} is not in {name}"),
+            )
+        })?;
+        let digest =
+            Digest::parse(&row.digest).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let bytes = if with_bytes {
+            Some(self.read_small_blob(&digest, row.size as u64).await?)
+        } else {
+            None
+        };
+        Ok(ManifestRead {
+            digest,
+            media_type: row.media_type,
+            size: row.size as u64,
+            bytes,
+        })
+    }
+
+    async fn read_small_blob(&self, digest: &Digest, size: u64) -> Result<Bytes, RegistryError> {
+        let body = self.store.get(digest, None).await?;
+        match body {
+            BlobBody::File { file, start, len } => {
+                let bytes = tokio::task::spawn_blocking(move || {
+                    use std::io::{Read, Seek, SeekFrom};
+                    let mut file = file;
+                    file.seek(SeekFrom::Start(start))?;
+                    let mut buf = Vec::with_capacity(len as usize);
+                    file.take(len).read_to_end(&mut buf)?;
+                    Ok::<_, std::io::Error>(buf)
+                })
+                .await
+                .map_err(|e| RegistryError::Internal(e.to_string()))?
+                .map_err(|e| RegistryError::Internal(e.to_string()))?;
+                if bytes.len() as u64 != size {
+                    return Err(RegistryError::Internal(format!(
+                        "manifest {digest} has an unexpected size"
+                    )));
+                }
+                Ok(Bytes::from(bytes))
+            }
+            BlobBody::Stream { mut stream, .. } => {
+                use futures_util::StreamExt;
+                let mut buf = Vec::with_capacity(size as usize);
+                while let Some(chunk) = stream.next().await {
+                    buf.extend_from_slice(&chunk.map_err(RegistryError::Internal)?);
+                }
+                Ok(Bytes::from(buf))
+            }
+        }
+    }
+
+    /// Validates and stores a manifest under `reference` (and any `extra_tags`). Returns its
+    /// digest and its subject, if any.
+    pub async fn manifest_put(
+        &self,
+        name: &RepositoryName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        bytes: Bytes,
+        extra_tags: &[Tag],
+    ) -> Result<(Digest, Option<Digest>), RegistryError> {
+        let parsed = manifest::parse(&bytes, content_type).map_err(|e| {
+            let code = if e == manifest::ManifestError::TooLarge {
+                ErrorCode::SizeInvalid
+            } else {
+                ErrorCode::ManifestInvalid
+            };
+            RegistryError::client(code, e.to_string())
+        })?;
+        let digest = match reference {
+            Reference::Digest(d) => {
+                let actual = Digest::of(d.algorithm(), &bytes);
+                if &actual != d {
+                    return Err(RegistryError::client(
+                        ErrorCode::DigestInvalid,
+                        format!("manifest has digest {actual}, not {d}"),
+                    ));
+                }
+                actual
+            }
+            Reference::Tag(_) => Digest::sha256_of(&bytes),
+        };
+        let mut tags: Vec<&str> = extra_tags.iter().map(Tag::as_str).collect();
+        if let Reference::Tag(t) = reference {
+            tags.push(t.as_str());
+        }
+        let mut blobs = Vec::new();
+        let mut manifests = Vec::new();
+        for child in parsed.children.iter().filter(|c| !c.foreign) {
+            match child.kind {
+                ChildKind::Blob => blobs.push(child.digest.as_str()),
+                ChildKind::Manifest => manifests.push(child.digest.as_str()),
+            }
+        }
+        let annotations = match &parsed.annotations {
+            Some(a) => {
+                Some(serde_json::to_string(a).map_err(|e| RegistryError::Internal(e.to_string()))?)
+            }
+            None => None,
+        };
+        let repo = self.db.ensure_repository(name.as_str()).await?;
+        // Bytes first: a manifest row never points at content that is not there.
+        self.store.put(&digest, bytes.clone()).await?;
+        let record = NewManifest {
+            digest: digest.as_str(),
+            media_type: &parsed.media_type,
+            size: bytes.len() as i64,
+            artifact_type: parsed.artifact_type.as_deref(),
+            subject_digest: parsed.subject.as_ref().map(Digest::as_str),
+            annotations,
+            blobs,
+            manifests,
+        };
+        match self.db.put_manifest(repo, &record, &tags).await {
+            Ok(()) => Ok((digest, parsed.subject)),
+            Err(PutManifestError::MissingChild(d)) => Err(RegistryError::client(
+                ErrorCode::ManifestBlobUnknown,
+                format!("manifest references {d}, which is not in {name}"),
+            )),
+            Err(PutManifestError::Db(e)) => Err(e.into()),
+        }
+    }
+
+    /// Deletes a manifest (by digest: with its tags) or only a tag.
+    pub async fn manifest_delete(
+        &self,
+        name: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<(), RegistryError> {
+        let repo = self.repository(name).await?;
+        let existed = match reference {
+            Reference::Tag(t) => self.db.delete_tag(repo, t.as_str()).await?,
+            Reference::Digest(d) => self.db.delete_manifest(repo, d.as_str()).await?,
+        };
+        if existed {
+            Ok(())
+        } else {
+            Err(RegistryError::client(
+                ErrorCode::ManifestUnknown,
+                format!("manifest {reference} is not in {name}"),
+            ))
+        }
+    }
+
+    // ---- listings
+
+    fn page_limit(n: Option<i64>) -> i64 {
+        n.unwrap_or(MAX_PAGE).clamp(0, MAX_PAGE)
+    }
+
+    pub async fn tags(
+        &self,
+        name: &RepositoryName,
+        n: Option<i64>,
+        last: Option<&str>,
+    ) -> Result<Page, RegistryError> {
+        let repo = self.repository(name).await?;
+        let limit = Self::page_limit(n);
+        let mut items = self.db.tags(repo, limit + 1, last).await?;
+        let more = items.len() as i64 > limit;
+        items.truncate(limit as usize);
+        Ok(Page { items, more })
+    }
+
+    pub async fn catalog(&self, n: Option<i64>, last: Option<&str>) -> Result<Page, RegistryError> {
+        let limit = Self::page_limit(n);
+        let mut items = self.db.catalog(limit + 1, last).await?;
+        let more = items.len() as i64 > limit;
+        items.truncate(limit as usize);
+        Ok(Page { items, more })
+    }
+
+    /// Descriptors of the manifests that name `subject` as their subject.
+    pub async fn referrers(
+        &self,
+        name: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, RegistryError> {
+        let Some(repo) = self.db.repository_id(name.as_str()).await? else {
+            return Ok(Vec::new());
+        };
+        let rows = self
+            .db
+            .referrers(repo, subject.as_str(), artifact_type)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let annotations = match r.annotations {
+                    Some(a) => Some(
+                        serde_json::from_str(&a)
+                            .map_err(|e| RegistryError::Internal(e.to_string()))?,
+                    ),
+                    None => None,
+                };
+                Ok(Descriptor {
+                    media_type: r.media_type,
+                    digest: r.digest,
+                    size: r.size,
+                    artifact_type: r.artifact_type,
+                    annotations,
+                    urls: None,
+                    platform: None,
+                })
+            })
+            .collect()
+    }
+}

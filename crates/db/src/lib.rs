@@ -1,0 +1,121 @@
+//! Metadata: the schema, its migrations, and the queries of each aggregate.
+//!
+//! One code path for SQLite (embedded) and PostgreSQL (external): queries are written in the
+//! SQL both understand and run through sqlx's `Any` driver; only DDL differs per dialect, in
+//! `migrations/<dialect>/`. The database is the truth for what exists; storage holds bytes.
+
+mod migrate;
+mod registry;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions};
+
+pub use registry::{ManifestRow, NewManifest, PutManifestError, UploadRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error(
+        "the database schema is at version {found}, newer than this build knows ({known}); run a newer berth"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("unsupported database URL {0:?}")]
+    UnsupportedUrl(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// SQLite allows one writer at a time; taking turns here avoids lock-upgrade failures of
+    /// concurrent transactions that begin by reading.
+    write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Db {
+    /// Opens the embedded database file (created if missing) in WAL mode.
+    pub async fn open_sqlite(path: &std::path::Path) -> Result<Db, DbError> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Db::connect(&url, 8).await
+    }
+
+    /// Connects to `sqlite://...` and brings the schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            return Err(DbError::UnsupportedUrl(url.to_string()));
+        };
+        let options = AnyConnectOptions::from_str(url)?
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // FULL: a commit is on disk before the client is told it succeeded.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA busy_timeout = 10000",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let write_turn =
+            (dialect == Dialect::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let db = Db {
+            pool,
+            dialect,
+            write_turn,
+        };
+        migrate::run(&db).await?;
+        Ok(db)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Begins a transaction that will write.
+    async fn begin_write(&self) -> Result<WriteTx<'_>, DbError> {
+        let turn = match &self.write_turn {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _turn: turn })
+    }
+}
+
+struct WriteTx<'a> {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,501 @@
+//! Queries of the distribution model: repositories, blobs, manifests, tags and uploads.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Db, DbError, now_millis};
+
+/// An upload session as recorded: the durable offset and the hash state at that offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    pub id: String,
+    pub repository_id: i64,
+    pub algorithm: String,
+    pub offset: i64,
+    pub hash_state: Vec<u8>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRow {
+    pub id: i64,
+    pub digest: String,
+    pub media_type: String,
+    pub size: i64,
+    pub artifact_type: Option<String>,
+    pub subject_digest: Option<String>,
+    /// JSON object of string annotations, as stored.
+    pub annotations: Option<String>,
+}
+
+/// A manifest to record, with what it references.
+pub struct NewManifest<'a> {
+    pub digest: &'a str,
+    pub media_type: &'a str,
+    pub size: i64,
+    pub artifact_type: Option<&'a str>,
+    pub subject_digest: Option<&'a str>,
+    pub annotations: Option<String>,
+    /// Blobs (config, layers) that must be present in the repository.
+    pub blobs: Vec<&'a str>,
+    /// Manifests that must be present in the repository.
+    pub manifests: Vec<&'a str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PutManifestError {
+    #[error("manifest references {0}, which is not in the repository")]
+    MissingChild(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for PutManifestError {
+    fn from(e: sqlx::Error) -> Self {
+        PutManifestError::Db(e.into())
+    }
+}
+
+/// The columns [`manifest_row`] reads, as a literal so that queries stay `&'static str`.
+macro_rules! manifest_columns {
+    () => {
+        "m.id, m.digest, m.media_type, m.size, m.artifact_type, m.subject_digest, m.annotations"
+    };
+}
+
+fn manifest_row(r: &AnyRow) -> Result<ManifestRow, sqlx::Error> {
+    Ok(ManifestRow {
+        id: r.try_get(0)?,
+        digest: r.try_get(1)?,
+        media_type: r.try_get(2)?,
+        size: r.try_get(3)?,
+        artifact_type: r.try_get(4)?,
+        subject_digest: r.try_get(5)?,
+        annotations: r.try_get(6)?,
+    })
+}
+
+impl Db {
+    // ---- repositories
+
+    pub async fn repository_id(&self, name: &str) -> Result<Option<i64>, DbError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The repository's id, creating the repository on first use.
+    pub async fn ensure_repository(&self, name: &str) -> Result<i64, DbError> {
+        if let Some(id) = self.repository_id(name).await? {
+            return Ok(id);
+        }
+        let mut w = self.begin_write().await?;
+        let now = now_millis();
+        sqlx::query(
+            "INSERT INTO repositories (name, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        let id = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Names of repositories holding at least one manifest, in lexical order, after `last`.
+    pub async fn catalog(&self, limit: i64, last: Option<&str>) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT r.name FROM repositories r WHERE r.name > $1 \
+             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id) \
+             ORDER BY r.name LIMIT $2",
+        )
+        .bind(last.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    // ---- blobs
+
+    /// The size of a blob if the repository may serve it.
+    pub async fn repository_blob_size(
+        &self,
+        repository_id: i64,
+        digest: &str,
+    ) -> Result<Option<i64>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+             WHERE rb.repository_id = $1 AND rb.digest = $2",
+        )
+        .bind(repository_id)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The size of a blob stored for any repository.
+    pub async fn blob_size(&self, digest: &str) -> Result<Option<i64>, DbError> {
+        Ok(
+            sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
+                .bind(digest)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Names of the repositories that may serve a blob (to find a source for a mount).
+    pub async fn repositories_with_blob(&self, digest: &str) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id \
+             WHERE rb.digest = $1 ORDER BY r.name",
+        )
+        .bind(digest)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records that a stored blob exists and that the repository may serve it.
+    pub async fn link_blob(
+        &self,
+        repository_id: i64,
+        digest: &str,
+        size: i64,
+    ) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        link_blob_in(&mut w.tx, repository_id, digest, size).await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a blob from a repository. Returns whether it was there.
+    pub async fn unlink_blob(&self, repository_id: i64, digest: &str) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done =
+            sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+                .bind(repository_id)
+                .bind(digest)
+                .execute(&mut *w.tx)
+                .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ---- uploads
+
+    pub async fn create_upload(&self, u: &UploadRow) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO uploads (id, repository_id, algorithm, byte_offset, hash_state, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(&u.id)
+        .bind(u.repository_id)
+        .bind(&u.algorithm)
+        .bind(u.offset)
+        .bind(&u.hash_state)
+        .bind(u.created_at)
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>, DbError> {
+        let row = sqlx::query(
+            "SELECT id, repository_id, algorithm, byte_offset, hash_state, created_at FROM uploads WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(UploadRow {
+                id: r.try_get(0)?,
+                repository_id: r.try_get(1)?,
+                algorithm: r.try_get(2)?,
+                offset: r.try_get(3)?,
+                hash_state: r.try_get(4)?,
+                created_at: r.try_get(5)?,
+            }),
+            None => None,
+        })
+    }
+
+    /// Records a new durable offset, if the upload is still at `from` (another request may have
+    /// moved it meanwhile). Returns whether it was recorded.
+    pub async fn advance_upload(
+        &self,
+        id: &str,
+        from: i64,
+        to: i64,
+        hash_state: &[u8],
+    ) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE uploads SET byte_offset = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND byte_offset = $5",
+        )
+        .bind(to)
+        .bind(hash_state)
+        .bind(now_millis())
+        .bind(id)
+        .bind(from)
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_upload(&self, id: &str) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Ends an upload whose bytes were published as `digest`: the session goes, the blob is
+    /// linked to the repository, in one transaction.
+    pub async fn complete_upload(
+        &self,
+        id: &str,
+        repository_id: i64,
+        digest: &str,
+        size: i64,
+    ) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        link_blob_in(&mut w.tx, repository_id, digest, size).await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- manifests and tags
+
+    pub async fn manifest_by_digest(
+        &self,
+        repository_id: i64,
+        digest: &str,
+    ) -> Result<Option<ManifestRow>, DbError> {
+        let sql = concat!(
+            "SELECT ",
+            manifest_columns!(),
+            " FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2"
+        );
+        let row = sqlx::query(sql)
+            .bind(repository_id)
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(manifest_row).transpose()?)
+    }
+
+    pub async fn manifest_by_tag(
+        &self,
+        repository_id: i64,
+        tag: &str,
+    ) -> Result<Option<ManifestRow>, DbError> {
+        let sql = concat!(
+            "SELECT ",
+            manifest_columns!(),
+            " FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.name = $2"
+        );
+        let row = sqlx::query(sql)
+            .bind(repository_id)
+            .bind(tag)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(manifest_row).transpose()?)
+    }
+
+    /// Records a manifest (idempotently) and points `tags` at it, after checking, in the same
+    /// transaction, that everything it references is in the repository.
+    pub async fn put_manifest(
+        &self,
+        repository_id: i64,
+        m: &NewManifest<'_>,
+        tags: &[&str],
+    ) -> Result<(), PutManifestError> {
+        let mut w = self.begin_write().await?;
+        for digest in &m.blobs {
+            let present: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2",
+            )
+            .bind(repository_id)
+            .bind(*digest)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+            if present.is_none() {
+                return Err(PutManifestError::MissingChild(digest.to_string()));
+            }
+        }
+        for digest in &m.manifests {
+            let present: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2",
+            )
+            .bind(repository_id)
+            .bind(*digest)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+            if present.is_none() {
+                return Err(PutManifestError::MissingChild(digest.to_string()));
+            }
+        }
+        let now = now_millis();
+        let existing: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")
+                .bind(repository_id)
+                .bind(m.digest)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        let manifest_id = match existing {
+            Some(id) => id,
+            None => {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(repository_id)
+                .bind(m.digest)
+                .bind(m.media_type)
+                .bind(m.size)
+                .bind(m.artifact_type)
+                .bind(m.subject_digest)
+                .bind(m.annotations.as_deref())
+                .bind(now)
+                .fetch_one(&mut *w.tx)
+                .await?;
+                for (kind, digests) in [("blob", &m.blobs), ("manifest", &m.manifests)] {
+                    for digest in digests.iter() {
+                        sqlx::query(
+                            "INSERT INTO manifest_children (manifest_id, digest, kind) VALUES ($1, $2, $3) \
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(id)
+                        .bind(*digest)
+                        .bind(kind)
+                        .execute(&mut *w.tx)
+                        .await?;
+                    }
+                }
+                id
+            }
+        };
+        for tag in tags {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+            )
+            .bind(repository_id)
+            .bind(*tag)
+            .bind(manifest_id)
+            .bind(now)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        sqlx::query("UPDATE repositories SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(repository_id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a manifest and the tags that point at it. Returns whether it existed.
+    pub async fn delete_manifest(&self, repository_id: i64, digest: &str) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+            .bind(repository_id)
+            .bind(digest)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a tag, leaving its manifest. Returns whether it existed.
+    pub async fn delete_tag(&self, repository_id: i64, tag: &str) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
+            .bind(repository_id)
+            .bind(tag)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Tags of a repository in lexical order, after `last`.
+    pub async fn tags(
+        &self,
+        repository_id: i64,
+        limit: i64,
+        last: Option<&str>,
+    ) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+        )
+        .bind(repository_id)
+        .bind(last.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Manifests whose subject is `subject`, optionally only those of one artifact type.
+    pub async fn referrers(
+        &self,
+        repository_id: i64,
+        subject: &str,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ManifestRow>, DbError> {
+        let sql = concat!(
+            "SELECT ",
+            manifest_columns!(),
+            " FROM manifests m WHERE m.repository_id = $1 AND m.subject_digest = $2",
+            " AND ($3 = '' OR m.artifact_type = $3) ORDER BY m.created_at, m.digest"
+        );
+        let rows = sqlx::query(sql)
+            .bind(repository_id)
+            .bind(subject)
+            .bind(artifact_type.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(manifest_row).collect::<Result<_, _>>()?)
+    }
+}
+
+async fn link_blob_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    repository_id: i64,
+    digest: &str,
+    size: i64,
+) -> Result<(), sqlx::Error> {
+    let now = now_millis();
+    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+        .bind(digest)
+        .bind(size)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(repository_id)
+    .bind(digest)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

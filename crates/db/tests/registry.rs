@@ -1,0 +1,125 @@
+//! The distribution model's queries against a real SQLite file.
+
+use berth_db::{Db, NewManifest, PutManifestError, UploadRow};
+
+const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const M: &str = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+
+async fn open() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_sqlite(&dir.path().join("berth.db")).await.unwrap();
+    (dir, db)
+}
+
+fn manifest<'a>(digest: &'a str, blobs: Vec<&'a str>) -> NewManifest<'a> {
+    NewManifest {
+        digest,
+        media_type: "application/vnd.oci.image.manifest.v1+json",
+        size: 10,
+        artifact_type: Some("application/x"),
+        subject_digest: None,
+        annotations: None,
+        blobs,
+        manifests: vec![],
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("berth.db");
+    let db = Db::open_sqlite(&path).await.unwrap();
+    db.ensure_repository("a/b").await.unwrap();
+    db.close().await;
+    let db = Db::open_sqlite(&path).await.unwrap();
+    assert!(db.repository_id("a/b").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn manifests_need_their_blobs_and_tags_follow_them() {
+    let (_d, db) = open().await;
+    let repo = db.ensure_repository("app").await.unwrap();
+    assert_eq!(db.ensure_repository("app").await.unwrap(), repo);
+    let err = db
+        .put_manifest(repo, &manifest(M, vec![A, B]), &["v1"])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PutManifestError::MissingChild(d) if d == A));
+    assert!(db.manifest_by_tag(repo, "v1").await.unwrap().is_none());
+
+    db.link_blob(repo, A, 1).await.unwrap();
+    db.link_blob(repo, B, 2).await.unwrap();
+    db.put_manifest(repo, &manifest(M, vec![A, B]), &["v1", "latest"])
+        .await
+        .unwrap();
+    // Idempotent: the same manifest again, with one more tag.
+    db.put_manifest(repo, &manifest(M, vec![A, B]), &["v2"])
+        .await
+        .unwrap();
+    assert_eq!(
+        db.tags(repo, 10, None).await.unwrap(),
+        ["latest", "v1", "v2"]
+    );
+    assert_eq!(db.tags(repo, 1, Some("latest")).await.unwrap(), ["v1"]);
+    assert_eq!(
+        db.manifest_by_tag(repo, "v1")
+            .await
+            .unwrap()
+            .unwrap()
+            .digest,
+        M
+    );
+    assert_eq!(db.catalog(10, None).await.unwrap(), ["app"]);
+
+    assert!(db.delete_tag(repo, "v2").await.unwrap());
+    assert!(!db.delete_tag(repo, "v2").await.unwrap());
+    assert!(db.delete_manifest(repo, M).await.unwrap());
+    assert!(db.tags(repo, 10, None).await.unwrap().is_empty());
+    assert!(db.catalog(10, None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn uploads_advance_only_from_the_recorded_offset() {
+    let (_d, db) = open().await;
+    let repo = db.ensure_repository("app").await.unwrap();
+    let row = UploadRow {
+        id: "u1".into(),
+        repository_id: repo,
+        algorithm: "sha256".into(),
+        offset: 0,
+        hash_state: vec![1, 2, 3],
+        created_at: 5,
+    };
+    db.create_upload(&row).await.unwrap();
+    assert!(db.advance_upload("u1", 0, 10, &[4]).await.unwrap());
+    assert!(!db.advance_upload("u1", 0, 20, &[5]).await.unwrap());
+    let got = db.upload("u1").await.unwrap().unwrap();
+    assert_eq!((got.offset, got.hash_state), (10, vec![4]));
+    db.complete_upload("u1", repo, A, 10).await.unwrap();
+    assert!(db.upload("u1").await.unwrap().is_none());
+    assert_eq!(db.repository_blob_size(repo, A).await.unwrap(), Some(10));
+    assert_eq!(db.repositories_with_blob(A).await.unwrap(), ["app"]);
+}
+
+#[tokio::test]
+async fn referrers_filter_by_artifact_type() {
+    let (_d, db) = open().await;
+    let repo = db.ensure_repository("app").await.unwrap();
+    db.link_blob(repo, A, 1).await.unwrap();
+    let mut sig = manifest(B, vec![A]);
+    sig.subject_digest = Some(M);
+    sig.artifact_type = Some("application/sig");
+    db.put_manifest(repo, &sig, &[]).await.unwrap();
+    let mut sbom = manifest(A, vec![A]);
+    sbom.subject_digest = Some(M);
+    sbom.artifact_type = Some("application/sbom");
+    db.put_manifest(repo, &sbom, &[]).await.unwrap();
+    assert_eq!(db.referrers(repo, M, None).await.unwrap().len(), 2);
+    let only = db
+        .referrers(repo, M, Some("application/sig"))
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].digest, B);
+}

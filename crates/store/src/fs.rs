@@ -1,0 +1,428 @@
+//! The local filesystem driver (also right for a shared volume mounted by several replicas).
+//!
+//! Layout under the root:
+//! - `blobs/<algorithm>/<first two hex>/<hex>`: published blobs, never modified in place;
+//! - `uploads/<id>`: the bytes of an upload session, appended to and fsynced per chunk;
+//! - `tmp/`: whole-blob writes before their rename.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use berth_oci::range::ByteRange;
+use berth_oci::{Algorithm, Digest, Hasher};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::{BlobBody, BlobStore, ByteStream, StoreError};
+
+/// Writes are coalesced to this size: large writes are what the kernel and the disk like.
+const WRITE_BUFFER: usize = 1 << 20;
+/// Chunks in flight between the receiving task and the writing thread.
+const PIPELINE_DEPTH: usize = 32;
+
+pub struct FsStore {
+    root: PathBuf,
+}
+
+impl FsStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<FsStore> {
+        let root = root.into();
+        for dir in ["blobs", "uploads", "tmp"] {
+            std::fs::create_dir_all(root.join(dir))?;
+        }
+        Ok(FsStore { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    fn upload_path(&self, id: &str) -> Result<PathBuf, StoreError> {
+        // Upload ids come from the URL: never let one name a path outside `uploads/`.
+        let safe = !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !safe {
+            return Err(StoreError::UploadNotFound(id.to_string()));
+        }
+        Ok(self.root.join("uploads").join(id))
+    }
+
+    /// Moves a complete, synced file into place as `digest`, durably.
+    fn publish(&self, from: &Path, digest: &Digest) -> io::Result<()> {
+        let to = self.blob_path(digest);
+        let dir = to
+            .parent()
+            .ok_or_else(|| io::Error::other("blob path has no parent"))?;
+        std::fs::create_dir_all(dir)?;
+        std::fs::rename(from, &to)?;
+        std::fs::File::open(dir)?.sync_all()
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Io(io::Error::other(e)))?
+}
+
+#[async_trait]
+impl BlobStore for FsStore {
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn get(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobBody, StoreError> {
+        let path = self.blob_path(digest);
+        let digest = digest.clone();
+        blocking(move || {
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StoreError::NotFound(digest));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let size = file.metadata()?.len();
+            let (start, len) = match range {
+                Some(r) if r.end < size => (r.start, r.len()),
+                Some(_) => return Err(StoreError::Io(io::Error::other("range past end of blob"))),
+                None => (0, size),
+            };
+            Ok(BlobBody::File { file, start, len })
+        })
+        .await
+    }
+
+    async fn put(&self, digest: &Digest, bytes: Bytes) -> Result<(), StoreError> {
+        let actual = Digest::of(digest.algorithm(), &bytes);
+        if &actual != digest {
+            return Err(StoreError::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        if self.stat(digest).await?.is_some() {
+            return Ok(());
+        }
+        let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
+        let this_root = self.root.clone();
+        let digest = digest.clone();
+        blocking(move || {
+            let store = FsStore { root: this_root };
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            drop(f);
+            store.publish(&tmp, &digest).inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
+        match tokio::fs::remove_file(self.blob_path(digest)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn upload_start(&self, id: &str) -> Result<(), StoreError> {
+        let path = self.upload_path(id)?;
+        blocking(move || {
+            std::fs::File::create_new(&path)?.sync_all()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upload_append(
+        &self,
+        id: &str,
+        offset: u64,
+        hasher: &mut Hasher,
+        mut body: ByteStream,
+    ) -> Result<u64, StoreError> {
+        let path = self.upload_path(id)?;
+        let owned_id = id.to_string();
+        let mut file = blocking(move || {
+            let mut file = match std::fs::OpenOptions::new().write(true).open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StoreError::UploadNotFound(owned_id));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let len = file.metadata()?.len();
+            if len < offset {
+                return Err(StoreError::Io(io::Error::other(format!(
+                    "upload file has {len} bytes, fewer than the recorded offset {offset}"
+                ))));
+            }
+            if len > offset {
+                // Bytes of a chunk that was never acknowledged.
+                file.set_len(offset)?;
+            }
+            file.seek(SeekFrom::Start(offset))?;
+            Ok(file)
+        })
+        .await?;
+
+        // Receiving and hashing+writing overlap: this task reads the socket while a blocking
+        // thread hashes and writes what was already received.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+        let mut worker_hasher = hasher.clone();
+        let writer = tokio::task::spawn_blocking(move || -> io::Result<(Hasher, u64)> {
+            let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, &mut file);
+            let mut written = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                worker_hasher.update(&chunk);
+                out.write_all(&chunk)?;
+                written += chunk.len() as u64;
+            }
+            out.flush()?;
+            drop(out);
+            file.sync_data()?;
+            Ok((worker_hasher, written))
+        });
+        let mut body_error = None;
+        while let Some(item) = body.next().await {
+            match item {
+                Ok(chunk) => {
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    body_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let result = writer
+            .await
+            .map_err(|e| StoreError::Io(io::Error::other(e)))?;
+        if let Some(e) = body_error {
+            return Err(StoreError::Body(e));
+        }
+        let (new_hasher, written) = result?;
+        *hasher = new_hasher;
+        Ok(offset + written)
+    }
+
+    async fn upload_commit(&self, id: &str, size: u64, digest: &Digest) -> Result<(), StoreError> {
+        let path = self.upload_path(id)?;
+        let store = FsStore {
+            root: self.root.clone(),
+        };
+        let (owned_id, digest) = (id.to_string(), digest.clone());
+        blocking(move || {
+            let file = match std::fs::OpenOptions::new().write(true).open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StoreError::UploadNotFound(owned_id));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if file.metadata()?.len() != size {
+                file.set_len(size)?;
+                file.sync_all()?;
+            }
+            drop(file);
+            store.publish(&path, &digest)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upload_rehash(
+        &self,
+        id: &str,
+        size: u64,
+        algorithm: Algorithm,
+    ) -> Result<Digest, StoreError> {
+        let path = self.upload_path(id)?;
+        let owned_id = id.to_string();
+        blocking(move || {
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StoreError::UploadNotFound(owned_id));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut reader = io::BufReader::with_capacity(WRITE_BUFFER, file).take(size);
+            let mut hasher = Hasher::new(algorithm);
+            let mut buf = vec![0u8; WRITE_BUFFER];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+            }
+            Ok(hasher.finish())
+        })
+        .await
+    }
+
+    async fn upload_abort(&self, id: &str) -> Result<(), StoreError> {
+        let path = self.upload_path(id)?;
+        match tokio::fs::remove_file(path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(parts: Vec<&'static [u8]>) -> ByteStream {
+        Box::pin(futures_util::stream::iter(
+            parts.into_iter().map(|p| Ok(Bytes::from_static(p))),
+        ))
+    }
+
+    fn read_all(b: BlobBody) -> Vec<u8> {
+        match b {
+            BlobBody::File {
+                mut file,
+                start,
+                len,
+            } => {
+                file.seek(SeekFrom::Start(start)).unwrap();
+                let mut v = vec![0; len as usize];
+                file.read_exact(&mut v).unwrap();
+                v
+            }
+            BlobBody::Stream { .. } => panic!("fs store returns files"),
+        }
+    }
+
+    #[tokio::test]
+    async fn upload_resumes_from_saved_state_and_publishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        store.upload_start("u1").await.unwrap();
+        let mut h = Hasher::new(Algorithm::Sha256);
+        let off = store
+            .upload_append("u1", 0, &mut h, body(vec![b"hello ", b"wor"]))
+            .await
+            .unwrap();
+        assert_eq!(off, 9);
+        let saved = h.save();
+
+        // A "new process": a fresh store handle and a hasher restored from saved bytes.
+        let store = FsStore::open(dir.path()).unwrap();
+        let mut h = Hasher::restore(Algorithm::Sha256, &saved).unwrap();
+        let off = store
+            .upload_append("u1", off, &mut h, body(vec![b"ld"]))
+            .await
+            .unwrap();
+        assert_eq!(off, 11);
+        let digest = h.finish();
+        assert_eq!(digest, Digest::sha256_of(b"hello world"));
+        store.upload_commit("u1", off, &digest).await.unwrap();
+        assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
+        let bytes = read_all(store.get(&digest, None).await.unwrap());
+        assert_eq!(bytes, b"hello world");
+        let part = read_all(
+            store
+                .get(&digest, Some(ByteRange { start: 6, end: 10 }))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(part, b"world");
+        assert!(matches!(
+            store
+                .upload_append("u1", 0, &mut Hasher::new(Algorithm::Sha256), body(vec![]))
+                .await,
+            Err(StoreError::UploadNotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn unacknowledged_bytes_are_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        store.upload_start("u2").await.unwrap();
+        let mut h = Hasher::new(Algorithm::Sha256);
+        let off = store
+            .upload_append("u2", 0, &mut h, body(vec![b"abc"]))
+            .await
+            .unwrap();
+        // Simulate a crash after a write that was never recorded.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("uploads/u2"))
+            .unwrap();
+        f.write_all(b"GARBAGE").unwrap();
+        let off = store
+            .upload_append("u2", off, &mut h, body(vec![b"def"]))
+            .await
+            .unwrap();
+        let digest = h.finish();
+        assert_eq!(digest, Digest::sha256_of(b"abcdef"));
+        store.upload_commit("u2", off, &digest).await.unwrap();
+        assert_eq!(read_all(store.get(&digest, None).await.unwrap()), b"abcdef");
+    }
+
+    #[tokio::test]
+    async fn body_error_leaves_offset_and_hasher_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        store.upload_start("u3").await.unwrap();
+        let mut h = Hasher::new(Algorithm::Sha256);
+        let broken: ByteStream = Box::pin(futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"xyz")),
+            Err("connection reset".to_string()),
+        ]));
+        assert!(matches!(
+            store.upload_append("u3", 0, &mut h, broken).await,
+            Err(StoreError::Body(_))
+        ));
+        assert_eq!(h.clone().finish(), Digest::sha256_of(b""));
+    }
+
+    #[tokio::test]
+    async fn put_verifies_and_paths_are_confined() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let d = Digest::sha256_of(b"m");
+        assert!(matches!(
+            store.put(&d, Bytes::from_static(b"not m")).await,
+            Err(StoreError::DigestMismatch { .. })
+        ));
+        assert_eq!(store.stat(&d).await.unwrap(), None);
+        store.put(&d, Bytes::from_static(b"m")).await.unwrap();
+        assert_eq!(store.stat(&d).await.unwrap(), Some(1));
+        store.delete(&d).await.unwrap();
+        store.delete(&d).await.unwrap();
+        assert!(store.upload_start("../escape").await.is_err());
+        assert!(store.upload_start("a/b").await.is_err());
+    }
+}

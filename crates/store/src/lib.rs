@@ -1,0 +1,113 @@
+//! Content storage: immutable blobs addressed by digest, and the upload sessions that produce
+//! them.
+//!
+//! The interface is deliberately small, in the manner of CNCF Distribution's storage drivers:
+//! one implementation per backend, each testable alone. A store knows nothing of repositories or
+//! users; which repository may see a blob is metadata and lives in the database.
+//!
+//! Invariants every driver keeps:
+//! - A blob becomes visible only complete and verified (temporary name, then an atomic publish).
+//! - An upload's bytes up to the offset returned by [`BlobStore::upload_append`] are durable.
+
+mod fs;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use berth_oci::range::ByteRange;
+use berth_oci::{Algorithm, Digest, Hasher};
+use bytes::Bytes;
+use futures_util::Stream;
+
+pub use fs::FsStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("blob {0} not found")]
+    NotFound(Digest),
+    #[error("upload {0} not found")]
+    UploadNotFound(String),
+    #[error("content does not match digest {expected}: got {actual}")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("client body: {0}")]
+    Body(String),
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A stream of request body chunks. Errors are the client's (a dropped connection).
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
+/// The bytes of a blob (or of a range of it), in the form that lets the server send them
+/// cheapest: a local file can go to the socket with `sendfile`, anything else is a stream.
+pub enum BlobBody {
+    File {
+        file: std::fs::File,
+        start: u64,
+        len: u64,
+    },
+    Stream {
+        stream: ByteStream,
+        len: u64,
+    },
+}
+
+impl BlobBody {
+    pub fn len(&self) -> u64 {
+        match self {
+            BlobBody::File { len, .. } | BlobBody::Stream { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A storage backend.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// The size of a stored blob, or `None` when it is absent.
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError>;
+
+    /// Reads a blob, or the given range of it (the caller has checked the range against the
+    /// size).
+    async fn get(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobBody, StoreError>;
+
+    /// Stores a small blob given whole (manifests), verifying it against its digest first.
+    async fn put(&self, digest: &Digest, bytes: Bytes) -> Result<(), StoreError>;
+
+    /// Removes a blob; removing an absent blob is not an error.
+    async fn delete(&self, digest: &Digest) -> Result<(), StoreError>;
+
+    /// Prepares storage for a new upload session.
+    async fn upload_start(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Appends a body at `offset` (the offset the caller has recorded as durable: anything past
+    /// it is a remnant of an unacknowledged write and is discarded), feeding every byte to
+    /// `hasher`. Returns the new offset once the bytes are durable. On a body error nothing
+    /// past `offset` counts, and the hasher must be discarded by the caller.
+    async fn upload_append(
+        &self,
+        id: &str,
+        offset: u64,
+        hasher: &mut Hasher,
+        body: ByteStream,
+    ) -> Result<u64, StoreError>;
+
+    /// Publishes an upload's first `size` bytes as the blob `digest`, which the caller has
+    /// verified with the upload's hasher. The upload is gone afterwards.
+    async fn upload_commit(&self, id: &str, size: u64, digest: &Digest) -> Result<(), StoreError>;
+
+    /// Digest of an upload's first `size` bytes under another algorithm than the session's
+    /// (a client may name a sha512 digest only when it finishes): reads the bytes again.
+    async fn upload_rehash(
+        &self,
+        id: &str,
+        size: u64,
+        algorithm: Algorithm,
+    ) -> Result<Digest, StoreError>;
+
+    /// Discards an upload session's bytes.
+    async fn upload_abort(&self, id: &str) -> Result<(), StoreError>;
+}
