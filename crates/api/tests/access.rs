@@ -1,0 +1,150 @@
+//! The authorization seam: every endpoint asks the authorizer first, with the access it needs,
+//! and a refusal is answered with the spec's codes before anything changes.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use berth_api::ApiError;
+use berth_api::access::{Access, Action, Authorizer, Decision};
+use berth_oci::ErrorCode;
+use common::*;
+use http::HeaderMap;
+use reqwest::StatusCode;
+
+/// Grants pull to everyone, push and delete only with `x-test-user: writer`, nothing on
+/// `secret/*` to anyone; records every access asked.
+#[derive(Default)]
+struct TestPolicy {
+    asked: Mutex<Vec<Access>>,
+}
+
+impl Authorizer for TestPolicy {
+    fn authorize<'a>(&'a self, headers: &'a HeaderMap, access: &'a Access) -> Decision<'a> {
+        self.asked.lock().unwrap().push(access.clone());
+        let writer = headers.get("x-test-user").is_some_and(|v| v == "writer");
+        let secret = access
+            .repository
+            .as_ref()
+            .is_some_and(|r| r.as_str().starts_with("secret/"));
+        let result = if secret {
+            Err(ApiError::new(
+                ErrorCode::Denied,
+                "no access to secret repositories",
+            ))
+        } else if access.action == Action::Pull || writer {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::Unauthorized, "log in to push"))
+        };
+        Box::pin(async move { result })
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_passes_the_authorizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Arc::new(TestPolicy::default());
+    let s = TestServer::start_with(dir.path(), policy.clone()).await;
+
+    let resp = s
+        .client
+        .post(s.url("/v2/open/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    let resp = s
+        .client
+        .get(s.url("/v2/secret/x/tags/list"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::FORBIDDEN, "DENIED").await;
+
+    // A writer pushes; anyone pulls; only the writer deletes.
+    let data = b"layer";
+    let digest = berth_oci::Digest::sha256_of(data);
+    let resp = s
+        .client
+        .post(s.url(&format!("/v2/open/blobs/uploads/?digest={digest}")))
+        .header("x-test-user", "writer")
+        .body(&data[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = s
+        .client
+        .get(s.url(&format!("/v2/open/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = s
+        .client
+        .delete(s.url(&format!("/v2/open/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    let resp = s
+        .client
+        .head(s.url(&format!("/v2/open/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "a refused delete changes nothing"
+    );
+
+    let asked = policy.asked.lock().unwrap().clone();
+    let actions: Vec<(Option<&str>, Action)> = asked
+        .iter()
+        .map(|a| (a.repository.as_ref().map(|r| r.as_str()), a.action))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            (Some("open"), Action::Push),
+            (Some("secret/x"), Action::Pull),
+            (Some("open"), Action::Push),
+            (Some("open"), Action::Pull),
+            (Some("open"), Action::Delete),
+            (Some("open"), Action::Pull),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_mount_needs_pull_on_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    // Seed two repositories through an open server, then reopen with the policy.
+    let digest = s.push_blob("secret/src", b"private layer").await;
+    s.stop().await;
+    let s = TestServer::start_with(dir.path(), Arc::new(TestPolicy::default())).await;
+    for query in [
+        format!("mount={digest}&from=secret/src"),
+        format!("mount={digest}"),
+    ] {
+        let resp = s
+            .client
+            .post(s.url(&format!("/v2/open/blobs/uploads/?{query}")))
+            .header("x-test-user", "writer")
+            .send()
+            .await
+            .unwrap();
+        // Not mounted: an upload session instead, and the blob stays invisible here.
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "{query}");
+    }
+    let resp = s
+        .client
+        .head(s.url(&format!("/v2/open/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
