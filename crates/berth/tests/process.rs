@@ -1,0 +1,185 @@
+//! The binary as a user starts it: flags, environment, help, and graceful shutdown.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn help_describes_every_flag() {
+    let top = run(Command::new(env!("CARGO_BIN_EXE_berth")).arg("--help"));
+    assert!(top.contains("serve"), "{top}");
+    let serve = run(Command::new(env!("CARGO_BIN_EXE_berth")).args(["serve", "--help"]));
+    for flag in ["--config", "--data-dir", "--listen", "BERTH_"] {
+        assert!(serve.contains(flag), "serve --help lacks {flag}: {serve}");
+    }
+}
+
+/// Starts `berth serve --listen 127.0.0.1:0` with extra arguments and environment, waits until
+/// `expect` holds a database, and stops it.
+fn serve_until_database(args: &[&str], env: &[(&str, &std::path::Path)], expect: &std::path::Path) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    for _ in 0..200 {
+        if expect.join("berth.db").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        expect.join("berth.db").exists(),
+        "no database in {}",
+        expect.display()
+    );
+}
+
+#[test]
+fn file_then_environment_then_flags_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let (from_file, from_env, from_flag) = (
+        dir.path().join("file"),
+        dir.path().join("env"),
+        dir.path().join("flag"),
+    );
+    let config = dir.path().join("berth.yml");
+    std::fs::write(
+        &config,
+        format!("data_dir: {}\nlog:\n  format: json\n", from_file.display()),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+
+    serve_until_database(&["--config", config], &[], &from_file);
+    serve_until_database(
+        &["--config", config],
+        &[("BERTH_DATA_DIR", &from_env)],
+        &from_env,
+    );
+    serve_until_database(
+        &[
+            "--config",
+            config,
+            "--data-dir",
+            from_flag.to_str().unwrap(),
+        ],
+        &[("BERTH_DATA_DIR", &from_env)],
+        &from_flag,
+    );
+
+    // A bad value is a clear error at start, not a crash later.
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&from_flag)
+        .env("BERTH_LOG__FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("log.format"));
+}
+
+#[test]
+fn a_newer_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("berth-layout-version"), "99\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("newer than this build"),
+        "{out:?}"
+    );
+}
+
+fn read_response(stream: &mut TcpStream) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&buf).contains("\r\n\r\n") {
+        let n = stream.read(&mut chunk).unwrap();
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn request(addr: &str, head: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    read_response(&mut s)
+}
+
+fn header_value(response: &str, name: &str) -> Option<String> {
+    response.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_upload_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let berth = Berth::start(dir.path());
+    let created = request(
+        &berth.addr,
+        "POST /v2/graceful/blobs/uploads/ HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+    );
+    let location = header_value(&created, "location").expect("location");
+
+    // Half a chunked request, then SIGTERM, then the other half.
+    let mut s = TcpStream::connect(&berth.addr).unwrap();
+    write!(
+        s,
+        "PATCH {location} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    berth.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(b"6\r\n world\r\n0\r\n\r\n").unwrap();
+    let response = read_response(&mut s);
+    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+    assert_eq!(header_value(&response, "range").as_deref(), Some("0-10"));
+    drop(s);
+
+    let mut berth = berth;
+    let status = wait_exit(&mut berth.child);
+    assert!(status.success(), "berth exited with {status}");
+
+    // The acknowledged bytes are there after a restart.
+    let berth = Berth::start(dir.path());
+    let status = request(
+        &berth.addr,
+        &format!("GET {location} HTTP/1.1\r\nHost: t\r\n\r\n"),
+    );
+    assert!(status.starts_with("HTTP/1.1 204"), "{status}");
+    assert_eq!(header_value(&status, "range").as_deref(), Some("0-10"));
+}
+
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("berth did not exit after SIGTERM");
+}
