@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use berth_core::{Page, Registry};
 use berth_oci::range::{RangeRequest, parse_content_range, parse_range};
 use berth_oci::{Digest, ErrorCode, Reference, RepositoryName, Tag, media_type};
-use berth_store::{BlobBody, ByteStream};
+use berth_store::ByteStream;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http::request::Parts;
@@ -22,13 +22,12 @@ use crate::route::{self, Endpoint};
 pub const API_VERSION_HEADER: &str = "docker-distribution-api-version";
 const DIGEST_HEADER: &str = "docker-content-digest";
 const UPLOAD_UUID_HEADER: &str = "docker-upload-uuid";
-/// Read size for streaming blobs to clients: large reads keep syscalls few.
-const STREAM_CHUNK: usize = 256 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub authorizer: Arc<dyn Authorizer>,
+    pub limiter: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -93,7 +92,26 @@ fn parse_digest_param(q: &[(String, String)]) -> Result<Option<Digest>, ApiError
 pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let rest = req.uri().path().strip_prefix("/v2").unwrap_or("");
     let rest = rest.strip_prefix('/').unwrap_or(rest).to_string();
-    let mut resp = match handle(&state, &rest, req).await {
+    let permit = match &state.limiter {
+        Some(limiter) => match limiter.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                let mut resp = ApiError::new(
+                    ErrorCode::TooManyRequests,
+                    "the registry is at its request limit; retry shortly",
+                )
+                .with_header(header::RETRY_AFTER, "1")
+                .into_response();
+                resp.headers_mut()
+                    .insert(API_VERSION_HEADER, HeaderValue::from_static("registry/2.0"));
+                return resp;
+            }
+        },
+        None => None,
+    };
+    let result = handle(&state, &rest, req).await;
+    drop(permit);
+    let mut resp = match result {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -413,7 +431,7 @@ async fn blob_get(
         (status, Body::empty()).into_response()
     } else {
         let blob = reg.blob_read(name, digest, range).await?;
-        (status, stream_body(blob.body).await?).into_response()
+        (status, Body::from_stream(blob.body.into_stream())).into_response()
     };
     set(&mut resp, "content-length", &len.to_string());
     set(&mut resp, "content-type", "application/octet-stream");
@@ -428,25 +446,6 @@ async fn blob_get(
         );
     }
     Ok(resp)
-}
-
-async fn stream_body(body: BlobBody) -> Result<Body, ApiError> {
-    match body {
-        BlobBody::File { file, start, len } => {
-            use tokio::io::{AsyncReadExt, AsyncSeekExt};
-            let mut file = tokio::fs::File::from_std(file);
-            file.seek(std::io::SeekFrom::Start(start))
-                .await
-                .map_err(|e| ApiError::from(berth_core::RegistryError::Internal(e.to_string())))?;
-            let reader = file.take(len);
-            Ok(Body::from_stream(
-                tokio_util::io::ReaderStream::with_capacity(reader, STREAM_CHUNK),
-            ))
-        }
-        BlobBody::Stream { stream, .. } => {
-            Ok(Body::from_stream(stream.map_err(std::io::Error::other)))
-        }
-    }
 }
 
 fn upload_response(status: StatusCode, name: &RepositoryName, id: &str, offset: u64) -> Response {

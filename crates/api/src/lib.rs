@@ -18,11 +18,26 @@ use berth_core::Registry;
 pub use error::ApiError;
 pub use handlers::AppState;
 
+/// Tunables of the HTTP layer.
+#[derive(Clone, Debug, Default)]
+pub struct ApiOptions {
+    /// Most `/v2` requests handled at once; beyond it a request is refused at once with 429
+    /// `TOOMANYREQUESTS` and `Retry-After`, rather than queued until it times out. 0: no limit.
+    pub max_concurrent_requests: usize,
+}
+
 /// The application's router.
-pub fn router(registry: Arc<Registry>, authorizer: Arc<dyn access::Authorizer>) -> Router {
+pub fn router(
+    registry: Arc<Registry>,
+    authorizer: Arc<dyn access::Authorizer>,
+    options: &ApiOptions,
+) -> Router {
+    let limiter = (options.max_concurrent_requests > 0)
+        .then(|| Arc::new(tokio::sync::Semaphore::new(options.max_concurrent_requests)));
     let state = AppState {
         registry,
         authorizer,
+        limiter,
     };
     Router::new()
         .route("/v2", any(handlers::dispatch))

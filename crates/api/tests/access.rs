@@ -148,3 +148,46 @@ async fn a_mount_needs_pull_on_its_source() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn over_the_request_limit_answers_toomanyrequests() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = berth_api::ApiOptions {
+        max_concurrent_requests: 1,
+    };
+    let s = TestServer::start_with_options(
+        dir.path(),
+        Arc::new(berth_api::access::OpenRegistry),
+        &options,
+    )
+    .await;
+    let resp = s
+        .client
+        .post(s.url("/v2/busy/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let location = header(&resp, "location").to_string();
+    // Hold the one slot with a PATCH whose body has not finished arriving.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    tx.send(Ok(b"first".to_vec())).await.unwrap();
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let slow = tokio::spawn(s.client.patch(s.url(&location)).body(body).send());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let resp = s.client.get(s.url("/v2/")).send().await.unwrap();
+    assert_eq!(header(&resp, "retry-after"), "1");
+    assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS").await;
+    drop(tx);
+    assert_eq!(slow.await.unwrap().unwrap().status(), StatusCode::ACCEPTED);
+    // The slot is free again.
+    assert_eq!(
+        s.client.get(s.url("/v2/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}

@@ -24,6 +24,8 @@ pub struct Config {
 pub struct Http {
     /// `ADDR:PORT` to listen on; port 0 picks a free port.
     pub addr: String,
+    /// Most `/v2` requests handled at once (beyond: 429 with Retry-After); 0 means no limit.
+    pub max_concurrent_requests: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -64,6 +66,7 @@ impl Default for Http {
     fn default() -> Self {
         Http {
             addr: "127.0.0.1:5000".into(),
+            max_concurrent_requests: 0,
         }
     }
 }

@@ -65,7 +65,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("opening the database")?;
     let store = FsStore::open(config.blob_root()).context("opening blob storage")?;
     let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
-    let app = berth_api::router(registry, Arc::new(OpenRegistry));
+    let options = berth_api::ApiOptions {
+        max_concurrent_requests: config.http.max_concurrent_requests,
+    };
+    let app = berth_api::router(registry, Arc::new(OpenRegistry), &options);
 
     let listener = tokio::net::TcpListener::bind(&config.http.addr)
         .await

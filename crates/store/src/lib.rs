@@ -9,6 +9,7 @@
 //! - A blob becomes visible only complete and verified (temporary name, then an atomic publish).
 //! - An upload's bytes up to the offset returned by [`BlobStore::upload_append`] are durable.
 
+mod body;
 mod fs;
 
 use std::pin::Pin;

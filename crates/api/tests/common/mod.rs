@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use berth_api::ApiOptions;
 use berth_api::access::{Authorizer, OpenRegistry};
 use berth_core::Registry;
 use berth_db::Db;
@@ -27,10 +28,18 @@ impl TestServer {
     }
 
     pub async fn start_with(dir: &Path, authorizer: Arc<dyn Authorizer>) -> TestServer {
+        TestServer::start_with_options(dir, authorizer, &ApiOptions::default()).await
+    }
+
+    pub async fn start_with_options(
+        dir: &Path,
+        authorizer: Arc<dyn Authorizer>,
+        options: &ApiOptions,
+    ) -> TestServer {
         let db = Db::open_sqlite(&dir.join("berth.db")).await.unwrap();
         let store = FsStore::open(dir).unwrap();
         let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
-        let app = berth_api::router(registry, authorizer);
+        let app = berth_api::router(registry, authorizer, options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
