@@ -1,0 +1,8 @@
+//! Identities and access decisions.
+//!
+//! `rbac` answers one question for every API: may this subject perform this action on this
+//! resource of this project? `password` hashes and checks secrets. Nothing here touches
+//! storage or HTTP.
+
+pub mod password;
+pub mod rbac;
