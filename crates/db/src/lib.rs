@@ -4,6 +4,7 @@
 //! SQL both understand and run through sqlx's `Any` driver; only DDL differs per dialect, in
 //! `migrations/<dialect>/`. The database is the truth for what exists; storage holds bytes.
 
+mod identity;
 mod migrate;
 mod registry;
 
@@ -14,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
+pub use identity::{NewUser, ProjectRow, UserRow};
 pub use registry::{ManifestRow, NewManifest, PutManifestError, UploadRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,9 @@ pub enum DbError {
         "the database schema is at version {found}, newer than this build knows ({known}); run a newer berth"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    /// A uniqueness rule refused the write; the text names what already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
     #[error("unsupported database URL {0:?}")]
     UnsupportedUrl(String),
 }

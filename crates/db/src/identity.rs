@@ -1,0 +1,363 @@
+//! Queries of Harbor's access model: users, projects, their metadata and members, settings.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Db, DbError, now_millis};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub realname: String,
+    pub comment: String,
+    pub password_hash: String,
+    pub sysadmin: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub realname: &'a str,
+    pub comment: &'a str,
+    pub password_hash: &'a str,
+    pub sysadmin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRow {
+    pub id: i64,
+    pub name: String,
+    pub owner_id: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
+
+fn user_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: r.try_get(0)?,
+        username: r.try_get(1)?,
+        email: r.try_get(2)?,
+        realname: r.try_get(3)?,
+        comment: r.try_get(4)?,
+        password_hash: r.try_get(5)?,
+        sysadmin: r.try_get::<i64, _>(6)? != 0,
+        created_at: r.try_get(7)?,
+        updated_at: r.try_get(8)?,
+    })
+}
+
+fn project_row(r: &AnyRow) -> Result<ProjectRow, sqlx::Error> {
+    Ok(ProjectRow {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        owner_id: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+        updated_at: r.try_get(4)?,
+    })
+}
+
+/// Maps a uniqueness violation to [`DbError::Conflict`], naming what already exists.
+fn conflict(e: sqlx::Error, what: &str) -> DbError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict(what.to_string()),
+        _ => DbError::Sqlx(e),
+    }
+}
+
+impl Db {
+    // ---- users
+
+    pub async fn create_user(&self, u: &NewUser<'_>) -> Result<i64, DbError> {
+        let mut w = self.begin_write().await?;
+        let now = now_millis();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(u.username)
+        .bind(u.email)
+        .bind(u.realname)
+        .bind(u.comment)
+        .bind(u.password_hash)
+        .bind(i64::from(u.sysadmin))
+        .bind(now)
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(|e| conflict(e, "a user with this username or email"))?;
+        w.tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(user_row).transpose()?)
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(user_row).transpose()?)
+    }
+
+    /// Users whose name contains `search` (all when empty), by id, one page, with the total.
+    pub async fn list_users(
+        &self,
+        search: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<UserRow>, i64), DbError> {
+        let pattern = format!(
+            "%{}%",
+            search
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\' ORDER BY id LIMIT $2 OFFSET $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&pattern)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username LIKE $1 ESCAPE '\\'")
+                .bind(&pattern)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((rows.iter().map(user_row).collect::<Result<_, _>>()?, total))
+    }
+
+    /// Updates a user's profile. Returns whether the user exists.
+    pub async fn update_user_profile(
+        &self,
+        id: i64,
+        email: Option<&str>,
+        realname: &str,
+        comment: &str,
+    ) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("UPDATE users SET email = $1, realname = $2, comment = $3, updated_at = $4 WHERE id = $5")
+            .bind(email)
+            .bind(realname)
+            .bind(comment)
+            .bind(now_millis())
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| conflict(e, "a user with this email"))?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(password_hash)
+                .bind(now_millis())
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn set_user_sysadmin(&self, id: i64, sysadmin: bool) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("UPDATE users SET sysadmin = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(sysadmin))
+            .bind(now_millis())
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes a user and their memberships. Returns whether the user existed.
+    pub async fn delete_user(&self, id: i64) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM project_members WHERE entity_type = 'u' AND entity_id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    // ---- projects
+
+    /// Creates a project with its metadata, its owner as project admin, in one transaction.
+    pub async fn create_project(
+        &self,
+        name: &str,
+        owner_id: i64,
+        metadata: &[(&str, &str)],
+    ) -> Result<i64, DbError> {
+        let mut w = self.begin_write().await?;
+        let now = now_millis();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO projects (name, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id",
+        )
+        .bind(name)
+        .bind(owner_id)
+        .bind(now)
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(|e| conflict(e, "a project with this name"))?;
+        for (key, value) in metadata {
+            sqlx::query(
+                "INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(*key)
+            .bind(*value)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO project_members (project_id, entity_type, entity_id, role, created_at, updated_at) \
+             VALUES ($1, 'u', $2, 1, $3, $3)",
+        )
+        .bind(id)
+        .bind(owner_id)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn project_by_name(&self, name: &str) -> Result<Option<ProjectRow>, DbError> {
+        let row = sqlx::query(
+            "SELECT id, name, owner_id, created_at, updated_at FROM projects WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(project_row).transpose()?)
+    }
+
+    pub async fn project_by_id(&self, id: i64) -> Result<Option<ProjectRow>, DbError> {
+        let row = sqlx::query(
+            "SELECT id, name, owner_id, created_at, updated_at FROM projects WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(project_row).transpose()?)
+    }
+
+    pub async fn project_metadata(
+        &self,
+        project_id: i64,
+    ) -> Result<Vec<(String, String)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT name, value FROM project_metadata WHERE project_id = $1 ORDER BY name",
+        )
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Sets metadata keys (inserting or replacing).
+    pub async fn set_project_metadata(
+        &self,
+        project_id: i64,
+        entries: &[(&str, &str)],
+    ) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        for (key, value) in entries {
+            sqlx::query(
+                "INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (project_id, name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(project_id)
+            .bind(*key)
+            .bind(*value)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        sqlx::query("UPDATE projects SET updated_at = $1 WHERE id = $2")
+            .bind(now_millis())
+            .bind(project_id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes one metadata key. Returns whether it was set.
+    pub async fn delete_project_metadata(
+        &self,
+        project_id: i64,
+        key: &str,
+    ) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM project_metadata WHERE project_id = $1 AND name = $2")
+            .bind(project_id)
+            .bind(key)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The role id of a user in a project, if a member.
+    pub async fn member_role(&self, project_id: i64, user_id: i64) -> Result<Option<i64>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT role FROM project_members WHERE project_id = $1 AND entity_type = 'u' AND entity_id = $2",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    // ---- settings
+
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, DbError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! Users, projects, metadata, members and settings against a real SQLite file.
+
+use berth_db::{Db, DbError, NewUser};
+
+async fn open() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_sqlite(&dir.path().join("berth.db")).await.unwrap();
+    (dir, db)
+}
+
+fn user<'a>(name: &'a str, email: Option<&'a str>) -> NewUser<'a> {
+    NewUser {
+        username: name,
+        email,
+        realname: "Real",
+        comment: "",
+        password_hash: "$argon2id$x",
+        sysadmin: false,
+    }
+}
+
+#[tokio::test]
+async fn users_are_unique_and_searchable() {
+    let (_d, db) = open().await;
+    let alice = db
+        .create_user(&user("alice", Some("a@example.com")))
+        .await
+        .unwrap();
+    db.create_user(&user("bob", None)).await.unwrap();
+    db.create_user(&user("al_x", None)).await.unwrap();
+    assert!(matches!(
+        db.create_user(&user("alice", None)).await,
+        Err(DbError::Conflict(_))
+    ));
+    assert!(matches!(
+        db.create_user(&user("carol", Some("a@example.com"))).await,
+        Err(DbError::Conflict(_))
+    ));
+
+    let (found, total) = db.list_users("al", 10, 0).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(
+        found
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>(),
+        ["alice", "al_x"]
+    );
+    // `_` is matched literally, not as a wildcard.
+    let (found, _) = db.list_users("l_", 10, 0).await.unwrap();
+    assert_eq!(found.len(), 1);
+    let (page, total) = db.list_users("", 1, 1).await.unwrap();
+    assert_eq!((page[0].username.as_str(), total), ("bob", 3));
+
+    assert!(db.set_user_sysadmin(alice, true).await.unwrap());
+    assert!(db.set_user_password(alice, "$argon2id$y").await.unwrap());
+    assert!(
+        db.update_user_profile(alice, Some("new@example.com"), "Alice", "hi")
+            .await
+            .unwrap()
+    );
+    let a = db.user_by_name("alice").await.unwrap().unwrap();
+    assert!(a.sysadmin);
+    assert_eq!(
+        (
+            a.password_hash.as_str(),
+            a.email.as_deref(),
+            a.comment.as_str()
+        ),
+        ("$argon2id$y", Some("new@example.com"), "hi")
+    );
+    assert_eq!(
+        db.user_by_id(alice).await.unwrap().unwrap().username,
+        "alice"
+    );
+    assert!(db.delete_user(alice).await.unwrap());
+    assert!(!db.delete_user(alice).await.unwrap());
+    assert!(db.user_by_name("alice").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn projects_carry_metadata_and_their_owner_as_admin() {
+    let (_d, db) = open().await;
+    let owner = db.create_user(&user("owner", None)).await.unwrap();
+    let p = db
+        .create_project("team", owner, &[("public", "false"), ("auto_scan", "true")])
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.create_project("team", owner, &[]).await,
+        Err(DbError::Conflict(_))
+    ));
+    assert_eq!(db.project_by_name("team").await.unwrap().unwrap().id, p);
+    assert_eq!(db.project_by_id(p).await.unwrap().unwrap().owner_id, owner);
+    assert_eq!(db.member_role(p, owner).await.unwrap(), Some(1));
+    assert_eq!(db.member_role(p, owner + 1).await.unwrap(), None);
+
+    db.set_project_metadata(p, &[("public", "true"), ("severity", "high")])
+        .await
+        .unwrap();
+    assert_eq!(
+        db.project_metadata(p).await.unwrap(),
+        [
+            ("auto_scan".into(), "true".into()),
+            ("public".into(), "true".into()),
+            ("severity".into(), "high".into())
+        ]
+    );
+    assert!(db.delete_project_metadata(p, "severity").await.unwrap());
+    assert!(!db.delete_project_metadata(p, "severity").await.unwrap());
+
+    assert_eq!(
+        db.setting("project_creation_restriction").await.unwrap(),
+        None
+    );
+    db.set_setting("project_creation_restriction", "adminonly")
+        .await
+        .unwrap();
+    db.set_setting("project_creation_restriction", "everyone")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.setting("project_creation_restriction")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("everyone")
+    );
+}
