@@ -6,3 +6,4 @@
 
 pub mod password;
 pub mod rbac;
+pub mod secret;

@@ -14,6 +14,11 @@ pub struct Config {
     pub external_url: Option<String>,
     /// Where the embedded database and, by default, blobs are kept.
     pub data_dir: PathBuf,
+    /// The first administrator's password, used only at first start
+    /// (`BERTH_ADMIN_PASSWORD`); without it (or `admin_password_file`) one is generated.
+    pub admin_password: Option<String>,
+    /// A file holding the first administrator's password (`BERTH_ADMIN_PASSWORD_FILE`).
+    pub admin_password_file: Option<PathBuf>,
     pub http: Http,
     pub storage: Storage,
     pub log: Log,
@@ -55,6 +60,8 @@ impl Default for Config {
         Config {
             external_url: None,
             data_dir: PathBuf::from("./berth-data"),
+            admin_password: None,
+            admin_password_file: None,
             http: Http::default(),
             storage: Storage::default(),
             log: Log::default(),
@@ -110,6 +117,22 @@ impl Config {
             .merge(Env::prefixed("BERTH_").split("__"))
             .merge(Serialized::defaults(overrides));
         figment.extract().context("invalid configuration")
+    }
+
+    /// The first administrator's password, from the value or the file (trailing newline
+    /// removed), if either is set.
+    pub fn admin_password(&self) -> anyhow::Result<Option<String>> {
+        if let Some(p) = &self.admin_password {
+            return Ok(Some(p.clone()));
+        }
+        match &self.admin_password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading admin_password_file {}", path.display()))?;
+                Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
+            }
+            None => Ok(None),
+        }
     }
 
     pub fn blob_root(&self) -> PathBuf {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use berth_api::access::OpenRegistry;
 use berth_core::Registry;
+use berth_core::identity::Bootstrap;
 use berth_db::Db;
 use berth_store::FsStore;
 use tracing_subscriber::EnvFilter;
@@ -63,6 +64,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let db = Db::open_sqlite(&config.data_dir.join("berth.db"))
         .await
         .context("opening the database")?;
+    bootstrap_identities(&db, &config).await?;
     let store = FsStore::open(config.blob_root()).context("opening blob storage")?;
     let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
     let options = berth_api::ApiOptions {
@@ -78,6 +80,43 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     berth_api::serve(listener, app, shutdown_signal()).await?;
     tracing::info!("in-flight requests finished; closing the database");
     db.close().await;
+    Ok(())
+}
+
+/// File holding the generated first administrator password, readable by the owner only.
+const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// On first start, creates the administrator and `library`; a generated password is printed
+/// once and kept in a file only the owner can read (never logged).
+async fn bootstrap_identities(db: &Db, config: &Config) -> anyhow::Result<()> {
+    let identities = berth_core::identity::Identities::new(db.clone());
+    let given = config.admin_password()?;
+    match identities.bootstrap(given.as_deref()).await? {
+        Bootstrap::AlreadyDone => {}
+        Bootstrap::Created { generated: None } => {
+            tracing::info!(
+                "created the administrator \"admin\" with the configured password, and the public project \"library\""
+            );
+        }
+        Bootstrap::Created {
+            generated: Some(password),
+        } => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let path = config.data_dir.join(INITIAL_PASSWORD_FILE);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            writeln!(file, "{password}")?;
+            file.sync_all()?;
+            tracing::warn!(file = %path.display(), "created the administrator \"admin\" with a generated password (printed once below, and kept in the file)");
+            println!("berth: administrator \"admin\" password: {password}");
+        }
+    }
     Ok(())
 }
 

@@ -183,3 +183,70 @@ fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
     panic!("berth did not exit after SIGTERM");
 }
+
+#[test]
+fn first_start_generates_the_admin_password_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let berth = Berth::start(dir.path());
+    let file = dir.path().join("initial-admin-password");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert!(password.len() >= 8);
+    std::thread::sleep(Duration::from_millis(200));
+    let printed: Vec<String> = berth
+        .log()
+        .into_iter()
+        .filter(|l| l.contains(&password))
+        .collect();
+    assert_eq!(
+        printed.len(),
+        1,
+        "the password is printed exactly once: {printed:?}"
+    );
+    assert!(
+        printed[0].starts_with("berth: administrator"),
+        "and never through the log: {printed:?}"
+    );
+    drop(berth);
+
+    let berth = Berth::start(dir.path());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        berth
+            .log()
+            .iter()
+            .all(|l| !l.contains(&password) && !l.contains("generated password"))
+    );
+}
+
+#[test]
+fn a_configured_admin_password_is_used_and_must_be_strong() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("BERTH_ADMIN_PASSWORD", "weak")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("administrator password"),
+        "{out:?}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("weak"),
+        "the refused password is not echoed"
+    );
+
+    let secret_file = dir.path().join("admin-secret");
+    std::fs::write(&secret_file, "FromFile12345\n").unwrap();
+    let berth = Berth::start_with(
+        dir.path(),
+        &[("BERTH_ADMIN_PASSWORD_FILE", secret_file.to_str().unwrap())],
+    );
+    assert!(!dir.path().join("initial-admin-password").exists());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(berth.log().iter().all(|l| !l.contains("FromFile12345")));
+}

@@ -5,6 +5,7 @@
 //! HTTP, and nothing of who the caller is (authorization happens before a call reaches here).
 
 mod error;
+pub mod identity;
 mod registry;
 
 pub use error::RegistryError;

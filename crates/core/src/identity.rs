@@ -1,0 +1,202 @@
+//! Identities: the first administrator and the `library` project at first start, and checking
+//! a user's password.
+
+use berth_auth::rbac::Subject;
+use berth_auth::{password, secret};
+use berth_db::{Db, NewUser};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<berth_db::DbError> for IdentityError {
+    fn from(e: berth_db::DbError) -> Self {
+        IdentityError::Internal(e.to_string())
+    }
+}
+
+/// What [`Identities::bootstrap`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// Users existed already: nothing was changed.
+    AlreadyDone,
+    /// The administrator and `library` were created; `generated` holds the administrator's
+    /// password when none was given (to be shown once).
+    Created { generated: Option<String> },
+}
+
+pub const ADMIN_USERNAME: &str = "admin";
+pub const DEFAULT_PROJECT: &str = "library";
+
+#[derive(Clone)]
+pub struct Identities {
+    db: Db,
+}
+
+impl Identities {
+    pub fn new(db: Db) -> Identities {
+        Identities { db }
+    }
+
+    /// On first start (no user exists): creates `admin` as system administrator, with the
+    /// given password or a random one, and the public project `library` owned by it.
+    pub async fn bootstrap(
+        &self,
+        admin_password: Option<&str>,
+    ) -> Result<Bootstrap, IdentityError> {
+        let (_, users) = self.db.list_users("", 1, 0).await?;
+        if users > 0 {
+            return Ok(Bootstrap::AlreadyDone);
+        }
+        let (password, generated) = match admin_password {
+            Some(p) => {
+                password::check_policy(p).map_err(|e| {
+                    IdentityError::Invalid(format!(
+                        "the administrator password given is refused: {e}"
+                    ))
+                })?;
+                (p.to_string(), None)
+            }
+            None => {
+                let p = secret::random_password()
+                    .map_err(|e| IdentityError::Internal(e.to_string()))?;
+                (p.clone(), Some(p))
+            }
+        };
+        let hash = hash_blocking(password).await?;
+        let admin = self
+            .db
+            .create_user(&NewUser {
+                username: ADMIN_USERNAME,
+                email: None,
+                realname: "system admin",
+                comment: "admin user",
+                password_hash: &hash,
+                sysadmin: true,
+            })
+            .await?;
+        self.db
+            .create_project(DEFAULT_PROJECT, admin, &[("public", "true")])
+            .await?;
+        Ok(Bootstrap::Created { generated })
+    }
+
+    /// The user named `username` if `password` is theirs. A wrong password and an unknown user
+    /// take the same time, so neither can be told from the other.
+    pub async fn authenticate_user(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<Subject>, IdentityError> {
+        let user = self.db.user_by_name(username).await?;
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || match stored {
+            Some(stored) => password::verify(&password, &stored),
+            None => {
+                // Verifying against a real hash when the user is unknown keeps the timing alike.
+                let _ = password::verify(&password, unknown_user_hash());
+                false
+            }
+        })
+        .await
+        .map_err(|e| IdentityError::Internal(e.to_string()))?;
+        Ok(match (ok, user) {
+            (true, Some(u)) => Some(Subject::User {
+                id: u.id,
+                name: u.username,
+                sysadmin: u.sysadmin,
+            }),
+            _ => None,
+        })
+    }
+}
+
+/// An Argon2id hash of a random string nobody knows, verified against when the user is unknown.
+fn unknown_user_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let secret = secret::random_alphanumeric(32).unwrap_or_else(|_| "unknown-user".to_string());
+        password::hash(&secret).unwrap_or_default()
+    })
+}
+
+async fn hash_blocking(secret: String) -> Result<String, IdentityError> {
+    tokio::task::spawn_blocking(move || password::hash(&secret))
+        .await
+        .map_err(|e| IdentityError::Internal(e.to_string()))?
+        .map_err(|e| IdentityError::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn identities() -> (tempfile::TempDir, Identities, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_sqlite(&dir.path().join("berth.db")).await.unwrap();
+        (dir, Identities::new(db.clone()), db)
+    }
+
+    #[tokio::test]
+    async fn first_start_creates_admin_and_public_library_once() {
+        let (_d, ids, db) = identities().await;
+        let Bootstrap::Created {
+            generated: Some(pw),
+        } = ids.bootstrap(None).await.unwrap()
+        else {
+            panic!("expected a generated password");
+        };
+        assert!(password::check_policy(&pw).is_ok());
+        assert!(matches!(
+            ids.authenticate_user("admin", &pw).await.unwrap(),
+            Some(Subject::User { sysadmin: true, .. })
+        ));
+        assert_eq!(
+            ids.authenticate_user("admin", "Wrong12345").await.unwrap(),
+            None
+        );
+        assert_eq!(ids.authenticate_user("nobody", &pw).await.unwrap(), None);
+        let library = db.project_by_name("library").await.unwrap().unwrap();
+        assert_eq!(
+            db.project_metadata(library.id).await.unwrap(),
+            [("public".to_string(), "true".to_string())]
+        );
+        // A second start changes nothing, whatever password it is given.
+        assert_eq!(
+            ids.bootstrap(Some("Other12345")).await.unwrap(),
+            Bootstrap::AlreadyDone
+        );
+        assert!(ids.authenticate_user("admin", &pw).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_given_password_must_pass_the_policy() {
+        let (_d, ids, db) = identities().await;
+        assert!(matches!(
+            ids.bootstrap(Some("weak")).await,
+            Err(IdentityError::Invalid(_))
+        ));
+        assert!(db.user_by_name("admin").await.unwrap().is_none());
+        assert_eq!(
+            ids.bootstrap(Some("Harbor12345")).await.unwrap(),
+            Bootstrap::Created { generated: None }
+        );
+        assert!(
+            ids.authenticate_user("admin", "Harbor12345")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn the_unknown_user_hash_is_a_real_hash() {
+        assert!(unknown_user_hash().starts_with("$argon2id$"));
+        assert!(!password::verify("anything", unknown_user_hash()));
+    }
+}
