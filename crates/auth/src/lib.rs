@@ -7,3 +7,4 @@
 pub mod password;
 pub mod rbac;
 pub mod secret;
+pub mod token;
