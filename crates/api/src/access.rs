@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use berth_auth::rbac::Subject;
 use berth_oci::RepositoryName;
 use http::{HeaderMap, Method};
 
@@ -28,22 +29,13 @@ pub struct Access {
     pub action: Action,
 }
 
-pub type Decision<'a> = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send + 'a>>;
+/// The outcome: who the caller is, or the error that refuses them (401 with a challenge, 403).
+pub type Decision<'a> = Pin<Box<dyn Future<Output = Result<Subject, ApiError>> + Send + 'a>>;
 
-/// Decides whether the caller described by the request headers has an access.
+/// Decides whether the caller described by the request headers has an access. The production
+/// implementation is [`crate::auth::HarborAuthorizer`]; tests may put another policy here.
 pub trait Authorizer: Send + Sync + 'static {
     fn authorize<'a>(&'a self, headers: &'a HeaderMap, access: &'a Access) -> Decision<'a>;
-}
-
-/// The policy of a registry without authentication: every access is granted. This is the
-/// configuration of an installation that has not enabled authentication; the access model of
-/// projects and roles plugs in here.
-pub struct OpenRegistry;
-
-impl Authorizer for OpenRegistry {
-    fn authorize<'a>(&'a self, _headers: &'a HeaderMap, _access: &'a Access) -> Decision<'a> {
-        Box::pin(async { Ok(()) })
-    }
 }
 
 /// The access a request needs, from its endpoint and method.

@@ -18,6 +18,7 @@ use http_body_util::BodyExt;
 use crate::access::{Access, Action, Authorizer, required_access};
 use crate::error::ApiError;
 use crate::route::{self, Endpoint};
+use berth_auth::rbac::Subject;
 
 pub const API_VERSION_HEADER: &str = "docker-distribution-api-version";
 const DIGEST_HEADER: &str = "docker-content-digest";
@@ -124,7 +125,7 @@ async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
     let endpoint = route::parse(rest)?;
     let (req, body) = req.into_parts();
     let access = required_access(&endpoint, &req.method);
-    state.authorizer.authorize(&req.headers, &access).await?;
+    let subject = state.authorizer.authorize(&req.headers, &access).await?;
     let reg = &state.registry;
     let method = req.method.clone();
     match (endpoint, method) {
@@ -140,7 +141,7 @@ async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
             }
             Ok(r)
         }
-        (Endpoint::Catalog, Method::GET) => catalog(reg, &req).await,
+        (Endpoint::Catalog, Method::GET) => catalog(reg, &req, &subject).await,
         (Endpoint::Tags(name), Method::GET) => tags(reg, &name, &req).await,
         (Endpoint::Manifest(name, reference), Method::GET | Method::HEAD) => {
             manifest_get(reg, &name, &reference, &req).await
@@ -217,9 +218,16 @@ fn with_next_link(mut resp: Response, path: &str, n: Option<i64>, page: &Page) -
     resp
 }
 
-async fn catalog(reg: &Registry, req: &Parts) -> ApiResult {
+async fn catalog(reg: &Registry, req: &Parts, subject: &Subject) -> ApiResult {
     let (n, last) = paging(req)?;
-    let page = reg.catalog(n, last.as_deref()).await?;
+    // Only what the caller can see: everything for an administrator, else public projects and
+    // the caller's own.
+    let visible_to = match subject {
+        Subject::User { sysadmin: true, .. } => None,
+        Subject::User { id, .. } => Some(*id),
+        _ => Some(0),
+    };
+    let page = reg.catalog(n, last.as_deref(), visible_to).await?;
     let resp = axum::Json(serde_json::json!({ "repositories": page.items })).into_response();
     Ok(with_next_link(resp, "/v2/_catalog", n, &page))
 }

@@ -4,6 +4,7 @@
 //! storage logic. Every request passes the [`access::Authorizer`] before it is served.
 
 pub mod access;
+pub mod auth;
 mod error;
 mod handlers;
 mod route;
@@ -26,10 +27,12 @@ pub struct ApiOptions {
     pub max_concurrent_requests: usize,
 }
 
-/// The application's router.
+/// The application's router. `authorizer` decides every `/v2` request (in production the
+/// same [`auth::HarborAuth`] that serves `/service/token`).
 pub fn router(
     registry: Arc<Registry>,
     authorizer: Arc<dyn access::Authorizer>,
+    token_service: Option<Arc<auth::HarborAuth>>,
     options: &ApiOptions,
 ) -> Router {
     let limiter = (options.max_concurrent_requests > 0)
@@ -39,11 +42,19 @@ pub fn router(
         authorizer,
         limiter,
     };
-    Router::new()
+    let v2 = Router::new()
         .route("/v2", any(handlers::dispatch))
         .route("/v2/", any(handlers::dispatch))
         .route("/v2/{*rest}", any(handlers::dispatch))
-        .with_state(state)
+        .with_state(state);
+    match token_service {
+        Some(tokens) => v2.merge(
+            Router::new()
+                .route("/service/token", axum::routing::get(auth::token))
+                .with_state(tokens),
+        ),
+        None => v2,
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish.

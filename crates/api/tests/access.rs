@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use berth_api::ApiError;
 use berth_api::access::{Access, Action, Authorizer, Decision};
+use berth_auth::rbac::Subject;
 use berth_oci::ErrorCode;
 use common::*;
 use http::HeaderMap;
@@ -37,7 +38,7 @@ impl Authorizer for TestPolicy {
         } else {
             Err(ApiError::new(ErrorCode::Unauthorized, "log in to push"))
         };
-        Box::pin(async move { result })
+        Box::pin(async move { result.map(|()| Subject::Anonymous) })
     }
 }
 
@@ -49,7 +50,7 @@ async fn every_endpoint_passes_the_authorizer() {
 
     let resp = s
         .client
-        .post(s.url("/v2/open/blobs/uploads/"))
+        .post(s.url("/v2/open/app/blobs/uploads/"))
         .send()
         .await
         .unwrap();
@@ -67,7 +68,7 @@ async fn every_endpoint_passes_the_authorizer() {
     let digest = berth_oci::Digest::sha256_of(data);
     let resp = s
         .client
-        .post(s.url(&format!("/v2/open/blobs/uploads/?digest={digest}")))
+        .post(s.url(&format!("/v2/open/app/blobs/uploads/?digest={digest}")))
         .header("x-test-user", "writer")
         .body(&data[..])
         .send()
@@ -76,21 +77,21 @@ async fn every_endpoint_passes_the_authorizer() {
     assert_eq!(resp.status(), StatusCode::CREATED);
     let resp = s
         .client
-        .get(s.url(&format!("/v2/open/blobs/{digest}")))
+        .get(s.url(&format!("/v2/open/app/blobs/{digest}")))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = s
         .client
-        .delete(s.url(&format!("/v2/open/blobs/{digest}")))
+        .delete(s.url(&format!("/v2/open/app/blobs/{digest}")))
         .send()
         .await
         .unwrap();
     assert_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     let resp = s
         .client
-        .head(s.url(&format!("/v2/open/blobs/{digest}")))
+        .head(s.url(&format!("/v2/open/app/blobs/{digest}")))
         .send()
         .await
         .unwrap();
@@ -108,12 +109,12 @@ async fn every_endpoint_passes_the_authorizer() {
     assert_eq!(
         actions,
         vec![
-            (Some("open"), Action::Push),
+            (Some("open/app"), Action::Push),
             (Some("secret/x"), Action::Pull),
-            (Some("open"), Action::Push),
-            (Some("open"), Action::Pull),
-            (Some("open"), Action::Delete),
-            (Some("open"), Action::Pull),
+            (Some("open/app"), Action::Push),
+            (Some("open/app"), Action::Pull),
+            (Some("open/app"), Action::Delete),
+            (Some("open/app"), Action::Pull),
         ]
     );
 }
@@ -132,7 +133,7 @@ async fn a_mount_needs_pull_on_its_source() {
     ] {
         let resp = s
             .client
-            .post(s.url(&format!("/v2/open/blobs/uploads/?{query}")))
+            .post(s.url(&format!("/v2/open/app/blobs/uploads/?{query}")))
             .header("x-test-user", "writer")
             .send()
             .await
@@ -142,7 +143,7 @@ async fn a_mount_needs_pull_on_its_source() {
     }
     let resp = s
         .client
-        .head(s.url(&format!("/v2/open/blobs/{digest}")))
+        .head(s.url(&format!("/v2/open/app/blobs/{digest}")))
         .send()
         .await
         .unwrap();
@@ -155,15 +156,10 @@ async fn over_the_request_limit_answers_toomanyrequests() {
     let options = berth_api::ApiOptions {
         max_concurrent_requests: 1,
     };
-    let s = TestServer::start_with_options(
-        dir.path(),
-        Arc::new(berth_api::access::OpenRegistry),
-        &options,
-    )
-    .await;
+    let s = TestServer::start_with_options(dir.path(), None, &options).await;
     let resp = s
         .client
-        .post(s.url("/v2/busy/blobs/uploads/"))
+        .post(s.url("/v2/t/busy/blobs/uploads/"))
         .send()
         .await
         .unwrap();

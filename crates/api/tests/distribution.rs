@@ -25,7 +25,7 @@ async fn base_endpoint_announces_the_api_version() {
     }
     let resp = s
         .client
-        .get(s.url("/v2/no/such/endpoint"))
+        .get(s.url("/v2/t/no/such/endpoint"))
         .send()
         .await
         .unwrap();
@@ -40,8 +40,8 @@ async fn base_endpoint_announces_the_api_version() {
 async fn monolithic_push_then_pull_with_ranges() {
     let (_d, s) = server().await;
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-    let digest = s.push_blob("lib/app", &data).await;
-    let url = s.url(&format!("/v2/lib/app/blobs/{digest}"));
+    let digest = s.push_blob("t/lib/app", &data).await;
+    let url = s.url(&format!("/v2/t/lib/app/blobs/{digest}"));
 
     let resp = s.client.head(&url).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -98,15 +98,15 @@ async fn monolithic_push_then_pull_with_ranges() {
     // A blob is visible only in the repository it was pushed to.
     let resp = s
         .client
-        .get(s.url(&format!("/v2/lib/other/blobs/{digest}")))
+        .get(s.url(&format!("/v2/t/lib/other/blobs/{digest}")))
         .send()
         .await
         .unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
-    s.push_blob("lib/other", b"x").await;
+    s.push_blob("t/lib/other", b"x").await;
     let resp = s
         .client
-        .get(s.url(&format!("/v2/lib/other/blobs/{digest}")))
+        .get(s.url(&format!("/v2/t/lib/other/blobs/{digest}")))
         .send()
         .await
         .unwrap();
@@ -121,7 +121,7 @@ async fn post_then_put_and_sha512() {
         let digest = Digest::of(algorithm, &data);
         let resp = s
             .client
-            .post(s.url("/v2/a/blobs/uploads/"))
+            .post(s.url("/v2/t/a/blobs/uploads/"))
             .send()
             .await
             .unwrap();
@@ -129,7 +129,7 @@ async fn post_then_put_and_sha512() {
         assert_eq!(header(&resp, "range"), "0-0");
         assert!(!header(&resp, "docker-upload-uuid").is_empty());
         let location = header(&resp, "location").to_string();
-        assert!(location.starts_with("/v2/a/blobs/uploads/"));
+        assert!(location.starts_with("/v2/t/a/blobs/uploads/"));
         let resp = s
             .client
             .put(s.url(&format!("{location}?digest={digest}")))
@@ -139,11 +139,11 @@ async fn post_then_put_and_sha512() {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::CREATED);
-        assert_eq!(header(&resp, "location"), format!("/v2/a/blobs/{digest}"));
+        assert_eq!(header(&resp, "location"), format!("/v2/t/a/blobs/{digest}"));
         assert_eq!(header(&resp, "docker-content-digest"), digest.as_str());
         let got = s
             .client
-            .get(s.url(&format!("/v2/a/blobs/{digest}")))
+            .get(s.url(&format!("/v2/t/a/blobs/{digest}")))
             .send()
             .await
             .unwrap();
@@ -156,7 +156,7 @@ async fn streamed_patch_without_content_range() {
     let (_d, s) = server().await;
     let resp = s
         .client
-        .post(s.url("/v2/a/blobs/uploads/"))
+        .post(s.url("/v2/t/a/blobs/uploads/"))
         .send()
         .await
         .unwrap();
@@ -192,7 +192,7 @@ async fn streamed_patch_without_content_range() {
     assert_eq!(resp.status(), StatusCode::CREATED);
     let got = s
         .client
-        .get(s.url(&format!("/v2/a/blobs/{digest}")))
+        .get(s.url(&format!("/v2/t/a/blobs/{digest}")))
         .send()
         .await
         .unwrap();
@@ -204,7 +204,7 @@ async fn chunked_upload_refuses_gaps_and_overlaps() {
     let (_d, s) = server().await;
     let resp = s
         .client
-        .post(s.url("/v2/a/blobs/uploads/"))
+        .post(s.url("/v2/t/a/blobs/uploads/"))
         .send()
         .await
         .unwrap();
@@ -266,7 +266,7 @@ async fn chunked_upload_refuses_gaps_and_overlaps() {
     assert_eq!(resp.status(), StatusCode::CREATED);
     let got = s
         .client
-        .get(s.url(&format!("/v2/a/blobs/{digest}")))
+        .get(s.url(&format!("/v2/t/a/blobs/{digest}")))
         .send()
         .await
         .unwrap();
@@ -282,7 +282,7 @@ async fn wrong_digest_is_refused_and_nothing_becomes_visible() {
     let claimed = Digest::sha256_of(b"something else");
     let resp = s
         .client
-        .post(s.url(&format!("/v2/a/blobs/uploads/?digest={claimed}")))
+        .post(s.url(&format!("/v2/t/a/blobs/uploads/?digest={claimed}")))
         .body(&b"actual bytes"[..])
         .send()
         .await
@@ -290,7 +290,7 @@ async fn wrong_digest_is_refused_and_nothing_becomes_visible() {
     assert_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
     let resp = s
         .client
-        .head(s.url(&format!("/v2/a/blobs/{claimed}")))
+        .head(s.url(&format!("/v2/t/a/blobs/{claimed}")))
         .send()
         .await
         .unwrap();
@@ -299,7 +299,7 @@ async fn wrong_digest_is_refused_and_nothing_becomes_visible() {
     // On a session, a wrong digest leaves the session as it was.
     let resp = s
         .client
-        .post(s.url("/v2/a/blobs/uploads/"))
+        .post(s.url("/v2/t/a/blobs/uploads/"))
         .send()
         .await
         .unwrap();
@@ -339,7 +339,7 @@ async fn wrong_digest_is_refused_and_nothing_becomes_visible() {
     assert_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
     let resp = s
         .client
-        .post(s.url("/v2/a/blobs/uploads/"))
+        .post(s.url("/v2/t/a/blobs/uploads/"))
         .send()
         .await
         .unwrap();
@@ -353,7 +353,7 @@ async fn cancel_upload() {
     let (_d, s) = server().await;
     let resp = s
         .client
-        .post(s.url("/v2/a/blobs/uploads/"))
+        .post(s.url("/v2/t/a/blobs/uploads/"))
         .send()
         .await
         .unwrap();
@@ -375,22 +375,22 @@ async fn cancel_upload() {
     // A session of one repository is unknown in another.
     let resp = s
         .client
-        .post(s.url("/v2/a/blobs/uploads/"))
+        .post(s.url("/v2/t/a/blobs/uploads/"))
         .send()
         .await
         .unwrap();
     let id = header(&resp, "docker-upload-uuid").to_string();
-    s.push_blob("b", b"b").await;
+    s.push_blob("t/b", b"b").await;
     let resp = s
         .client
-        .get(s.url(&format!("/v2/b/blobs/uploads/{id}")))
+        .get(s.url(&format!("/v2/t/b/blobs/uploads/{id}")))
         .send()
         .await
         .unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
     let resp = s
         .client
-        .get(s.url("/v2/a/blobs/uploads/..%2F..%2Fetc"))
+        .get(s.url("/v2/t/a/blobs/uploads/..%2F..%2Fetc"))
         .send()
         .await
         .unwrap();
@@ -400,18 +400,23 @@ async fn cancel_upload() {
 #[tokio::test]
 async fn cross_repository_mount() {
     let (_d, s) = server().await;
-    let digest = s.push_blob("src", b"shared layer").await;
+    let digest = s.push_blob("t/src", b"shared layer").await;
     let resp = s
         .client
-        .post(s.url(&format!("/v2/dst/blobs/uploads/?mount={digest}&from=src")))
+        .post(s.url(&format!(
+            "/v2/t/dst/blobs/uploads/?mount={digest}&from=t/src"
+        )))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    assert_eq!(header(&resp, "location"), format!("/v2/dst/blobs/{digest}"));
+    assert_eq!(
+        header(&resp, "location"),
+        format!("/v2/t/dst/blobs/{digest}")
+    );
     let got = s
         .client
-        .get(s.url(&format!("/v2/dst/blobs/{digest}")))
+        .get(s.url(&format!("/v2/t/dst/blobs/{digest}")))
         .send()
         .await
         .unwrap();
@@ -421,17 +426,19 @@ async fn cross_repository_mount() {
     let resp = s
         .client
         .post(s.url(&format!(
-            "/v2/dst2/blobs/uploads/?mount={digest}&from=nowhere"
+            "/v2/t/dst2/blobs/uploads/?mount={digest}&from=t/nowhere"
         )))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    assert!(header(&resp, "location").starts_with("/v2/dst2/blobs/uploads/"));
+    assert!(header(&resp, "location").starts_with("/v2/t/dst2/blobs/uploads/"));
     let unknown = Digest::sha256_of(b"never pushed");
     let resp = s
         .client
-        .post(s.url(&format!("/v2/dst2/blobs/uploads/?mount={unknown}&from=src")))
+        .post(s.url(&format!(
+            "/v2/t/dst2/blobs/uploads/?mount={unknown}&from=t/src"
+        )))
         .send()
         .await
         .unwrap();
@@ -440,21 +447,23 @@ async fn cross_repository_mount() {
     // Without `from`: mounted automatically from a repository that has it.
     let resp = s
         .client
-        .post(s.url(&format!("/v2/dst3/blobs/uploads/?mount={digest}")))
+        .post(s.url(&format!("/v2/t/dst3/blobs/uploads/?mount={digest}")))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     let resp = s
         .client
-        .post(s.url("/v2/dst3/blobs/uploads/?mount=sha256:bad"))
+        .post(s.url("/v2/t/dst3/blobs/uploads/?mount=sha256:bad"))
         .send()
         .await
         .unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
     let resp = s
         .client
-        .post(s.url(&format!("/v2/dst3/blobs/uploads/?mount={digest}&from=Bad")))
+        .post(s.url(&format!(
+            "/v2/t/dst3/blobs/uploads/?mount={digest}&from=Bad"
+        )))
         .send()
         .await
         .unwrap();
@@ -465,10 +474,10 @@ async fn cross_repository_mount() {
 async fn manifests_by_tag_and_digest_with_negotiation() {
     let (_d, s) = server().await;
     let (digest, body) = s
-        .push_image("lib/app", "v1", &[b"layer one", b"layer two"])
+        .push_image("t/lib/app", "v1", &[b"layer one", b"layer two"])
         .await;
     for reference in ["v1".to_string(), digest.to_string()] {
-        let url = s.url(&format!("/v2/lib/app/manifests/{reference}"));
+        let url = s.url(&format!("/v2/t/lib/app/manifests/{reference}"));
         let resp = s
             .client
             .get(&url)
@@ -487,7 +496,7 @@ async fn manifests_by_tag_and_digest_with_negotiation() {
         assert_eq!(header(&resp, "content-length"), body.len().to_string());
         assert_eq!(header(&resp, "docker-content-digest"), digest.as_str());
     }
-    let url = s.url("/v2/lib/app/manifests/v1");
+    let url = s.url("/v2/t/lib/app/manifests/v1");
     // Several Accept values, with parameters and a wildcard.
     let resp = s
         .client
@@ -522,21 +531,21 @@ async fn manifests_by_tag_and_digest_with_negotiation() {
 
     let resp = s
         .client
-        .get(s.url("/v2/lib/app/manifests/nope"))
+        .get(s.url("/v2/t/lib/app/manifests/nope"))
         .send()
         .await
         .unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
     let resp = s
         .client
-        .get(s.url("/v2/lib/none/manifests/v1"))
+        .get(s.url("/v2/t/lib/none/manifests/v1"))
         .send()
         .await
         .unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
 
     // Moving a tag.
-    let (digest2, _) = s.push_image("lib/app", "v1", &[b"layer three"]).await;
+    let (digest2, _) = s.push_image("t/lib/app", "v1", &[b"layer three"]).await;
     let resp = s.client.head(&url).send().await.unwrap();
     assert_eq!(header(&resp, "docker-content-digest"), digest2.as_str());
 }
@@ -546,7 +555,7 @@ async fn manifest_validation() {
     let (_d, s) = server().await;
     let put = |reference: &str, ct: &str, body: Vec<u8>| {
         s.client
-            .put(s.url(&format!("/v2/v/manifests/{reference}")))
+            .put(s.url(&format!("/v2/t/v/manifests/{reference}")))
             .header("content-type", ct)
             .body(body)
             .send()
@@ -583,7 +592,7 @@ async fn manifest_validation() {
     assert_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
     let resp = s
         .client
-        .get(s.url("/v2/v/manifests/t"))
+        .get(s.url("/v2/t/v/manifests/t"))
         .send()
         .await
         .unwrap();
@@ -591,14 +600,14 @@ async fn manifest_validation() {
 
     // No mediaType in the body: the Content-Type decides (as umoci's manifests need).
     let mut body: serde_json::Value =
-        serde_json::from_slice(&s.image_manifest("v", &[b"l"]).await).unwrap();
+        serde_json::from_slice(&s.image_manifest("t/v", &[b"l"]).await).unwrap();
     body.as_object_mut().unwrap().remove("mediaType");
     let bytes = serde_json::to_vec(&body).unwrap();
     let resp = put("umoci", OCI_MANIFEST, bytes.clone()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     let resp = s
         .client
-        .get(s.url("/v2/v/manifests/umoci"))
+        .get(s.url("/v2/t/v/manifests/umoci"))
         .send()
         .await
         .unwrap();
@@ -620,7 +629,7 @@ async fn manifest_validation() {
     assert_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
     let resp = s
         .client
-        .put(s.url(&format!("/v2/v/manifests/{digest}?tag=a1&tag=a2")))
+        .put(s.url(&format!("/v2/t/v/manifests/{digest}?tag=a1&tag=a2")))
         .header("content-type", OCI_MANIFEST)
         .body(bytes.clone())
         .send()
@@ -629,11 +638,11 @@ async fn manifest_validation() {
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(
         header(&resp, "location"),
-        format!("/v2/v/manifests/{digest}")
+        format!("/v2/t/v/manifests/{digest}")
     );
     let tags: serde_json::Value = s
         .client
-        .get(s.url("/v2/v/tags/list"))
+        .get(s.url("/v2/t/v/tags/list"))
         .send()
         .await
         .unwrap()
@@ -643,7 +652,7 @@ async fn manifest_validation() {
     assert_eq!(tags["tags"], serde_json::json!(["a1", "a2", "umoci"]));
     let resp = s
         .client
-        .put(s.url(&format!("/v2/v/manifests/{digest}?tag=-bad")))
+        .put(s.url(&format!("/v2/t/v/manifests/{digest}?tag=-bad")))
         .header("content-type", OCI_MANIFEST)
         .body(bytes.clone())
         .send()
@@ -662,7 +671,7 @@ async fn manifest_validation() {
 #[tokio::test]
 async fn index_needs_its_children() {
     let (_d, s) = server().await;
-    let (amd, amd_body) = s.push_image("multi", "amd64", &[b"amd layer"]).await;
+    let (amd, amd_body) = s.push_image("t/multi", "amd64", &[b"amd layer"]).await;
     let missing = Digest::sha256_of(b"arm manifest");
     let index = |children: Vec<(Digest, usize)>| {
         serde_json::to_vec(&serde_json::json!({
@@ -673,7 +682,7 @@ async fn index_needs_its_children() {
     };
     let put = |body: Vec<u8>| {
         s.client
-            .put(s.url("/v2/multi/manifests/latest"))
+            .put(s.url("/v2/t/multi/manifests/latest"))
             .header("content-type", OCI_INDEX)
             .body(body)
             .send()
@@ -687,7 +696,7 @@ async fn index_needs_its_children() {
     assert_eq!(resp.status(), StatusCode::CREATED);
     let resp = s
         .client
-        .get(s.url("/v2/multi/manifests/latest"))
+        .get(s.url("/v2/t/multi/manifests/latest"))
         .header("accept", OCI_INDEX)
         .send()
         .await
@@ -697,7 +706,7 @@ async fn index_needs_its_children() {
     // A client that cannot take an index is told so.
     let resp = s
         .client
-        .get(s.url("/v2/multi/manifests/latest"))
+        .get(s.url("/v2/t/multi/manifests/latest"))
         .header("accept", OCI_MANIFEST)
         .send()
         .await
@@ -708,8 +717,8 @@ async fn index_needs_its_children() {
 #[tokio::test]
 async fn referrers_and_subject() {
     let (_d, s) = server().await;
-    let (subject, subject_body) = s.push_image("r", "v1", &[b"app"]).await;
-    let empty = s.push_blob("r", b"{}").await;
+    let (subject, subject_body) = s.push_image("t/r", "v1", &[b"app"]).await;
+    let empty = s.push_blob("t/r", b"{}").await;
     let referrer = |artifact_type: &str, note: &str| {
         serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
@@ -729,7 +738,7 @@ async fn referrers_and_subject() {
         let d = Digest::sha256_of(&body);
         let resp = s
             .client
-            .put(s.url(&format!("/v2/r/manifests/{d}")))
+            .put(s.url(&format!("/v2/t/r/manifests/{d}")))
             .header("content-type", OCI_MANIFEST)
             .body(body)
             .send()
@@ -741,7 +750,7 @@ async fn referrers_and_subject() {
     }
     let resp = s
         .client
-        .get(s.url(&format!("/v2/r/referrers/{subject}")))
+        .get(s.url(&format!("/v2/t/r/referrers/{subject}")))
         .send()
         .await
         .unwrap();
@@ -762,7 +771,7 @@ async fn referrers_and_subject() {
     let resp = s
         .client
         .get(s.url(&format!(
-            "/v2/r/referrers/{subject}?artifactType=application/vnd.example.sbom"
+            "/v2/t/r/referrers/{subject}?artifactType=application/vnd.example.sbom"
         )))
         .send()
         .await
@@ -776,7 +785,7 @@ async fn referrers_and_subject() {
     for repo in ["r", "unknown/repo"] {
         let resp = s
             .client
-            .get(s.url(&format!("/v2/{repo}/referrers/{unknown}")))
+            .get(s.url(&format!("/v2/t/{repo}/referrers/{unknown}")))
             .send()
             .await
             .unwrap();
@@ -786,7 +795,7 @@ async fn referrers_and_subject() {
     }
     let resp = s
         .client
-        .get(s.url("/v2/r/referrers/sha256:xyz"))
+        .get(s.url("/v2/t/r/referrers/sha256:xyz"))
         .send()
         .await
         .unwrap();
@@ -796,14 +805,14 @@ async fn referrers_and_subject() {
 #[tokio::test]
 async fn tags_and_catalog_paginate_in_lexical_order() {
     let (_d, s) = server().await;
-    for repo in ["c/three", "a/one", "b/two"] {
+    for repo in ["t/c/three", "t/a/one", "t/b/two"] {
         s.push_image(repo, "x", &[b"l"]).await;
     }
     for tag in ["v3", "v1", "latest", "v2"] {
-        s.push_image("a/one", tag, &[b"l"]).await;
+        s.push_image("t/a/one", tag, &[b"l"]).await;
     }
     // An upload alone does not make a repository appear in the catalog.
-    s.push_blob("d/blob-only", b"x").await;
+    s.push_blob("t/d/blob-only", b"x").await;
     let cat: serde_json::Value = s
         .client
         .get(s.url("/v2/_catalog"))
@@ -815,7 +824,7 @@ async fn tags_and_catalog_paginate_in_lexical_order() {
         .unwrap();
     assert_eq!(
         cat["repositories"],
-        serde_json::json!(["a/one", "b/two", "c/three"])
+        serde_json::json!(["t/a/one", "t/b/two", "t/c/three"])
     );
 
     let resp = s
@@ -826,38 +835,41 @@ async fn tags_and_catalog_paginate_in_lexical_order() {
         .unwrap();
     assert_eq!(
         header(&resp, "link"),
-        "</v2/_catalog?n=2&last=b%2Ftwo>; rel=\"next\""
+        "</v2/_catalog?n=2&last=t%2Fb%2Ftwo>; rel=\"next\""
     );
     let page: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(page["repositories"], serde_json::json!(["a/one", "b/two"]));
+    assert_eq!(
+        page["repositories"],
+        serde_json::json!(["t/a/one", "t/b/two"])
+    );
     let resp = s
         .client
-        .get(s.url("/v2/_catalog?n=2&last=b%2Ftwo"))
+        .get(s.url("/v2/_catalog?n=2&last=t%2Fb%2Ftwo"))
         .send()
         .await
         .unwrap();
     assert_eq!(header(&resp, "link"), "");
     let page: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(page["repositories"], serde_json::json!(["c/three"]));
+    assert_eq!(page["repositories"], serde_json::json!(["t/c/three"]));
 
     let resp = s
         .client
-        .get(s.url("/v2/a/one/tags/list?n=2"))
+        .get(s.url("/v2/t/a/one/tags/list?n=2"))
         .send()
         .await
         .unwrap();
     assert_eq!(
         header(&resp, "link"),
-        "</v2/a/one/tags/list?n=2&last=v1>; rel=\"next\""
+        "</v2/t/a/one/tags/list?n=2&last=v1>; rel=\"next\""
     );
     let page: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(
         page,
-        serde_json::json!({"name": "a/one", "tags": ["latest", "v1"]})
+        serde_json::json!({"name": "t/a/one", "tags": ["latest", "v1"]})
     );
     let page: serde_json::Value = s
         .client
-        .get(s.url("/v2/a/one/tags/list?n=2&last=v1"))
+        .get(s.url("/v2/t/a/one/tags/list?n=2&last=v1"))
         .send()
         .await
         .unwrap()
@@ -867,7 +879,7 @@ async fn tags_and_catalog_paginate_in_lexical_order() {
     assert_eq!(page["tags"], serde_json::json!(["v2", "v3"]));
     let page: serde_json::Value = s
         .client
-        .get(s.url("/v2/a/one/tags/list?n=0"))
+        .get(s.url("/v2/t/a/one/tags/list?n=0"))
         .send()
         .await
         .unwrap()
@@ -877,14 +889,14 @@ async fn tags_and_catalog_paginate_in_lexical_order() {
     assert_eq!(page["tags"], serde_json::json!([]));
     let resp = s
         .client
-        .get(s.url("/v2/a/one/tags/list?n=-1"))
+        .get(s.url("/v2/t/a/one/tags/list?n=-1"))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let resp = s
         .client
-        .get(s.url("/v2/nope/tags/list"))
+        .get(s.url("/v2/t/nope/tags/list"))
         .send()
         .await
         .unwrap();
@@ -894,14 +906,14 @@ async fn tags_and_catalog_paginate_in_lexical_order() {
 #[tokio::test]
 async fn deletes() {
     let (_d, s) = server().await;
-    let (digest, _) = s.push_image("del", "v1", &[b"layer"]).await;
+    let (digest, _) = s.push_image("t/del", "v1", &[b"layer"]).await;
     let resp = s
         .client
-        .put(s.url("/v2/del/manifests/v2"))
+        .put(s.url("/v2/t/del/manifests/v2"))
         .header("content-type", OCI_MANIFEST)
         .body(
             s.client
-                .get(s.url("/v2/del/manifests/v1"))
+                .get(s.url("/v2/t/del/manifests/v1"))
                 .send()
                 .await
                 .unwrap()
@@ -917,14 +929,14 @@ async fn deletes() {
     // Deleting a tag leaves the manifest and the other tag.
     let resp = s
         .client
-        .delete(s.url("/v2/del/manifests/v1"))
+        .delete(s.url("/v2/t/del/manifests/v1"))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(
         s.client
-            .head(s.url("/v2/del/manifests/v1"))
+            .head(s.url("/v2/t/del/manifests/v1"))
             .send()
             .await
             .unwrap()
@@ -933,7 +945,7 @@ async fn deletes() {
     );
     assert_eq!(
         s.client
-            .head(s.url("/v2/del/manifests/v2"))
+            .head(s.url("/v2/t/del/manifests/v2"))
             .send()
             .await
             .unwrap()
@@ -942,7 +954,7 @@ async fn deletes() {
     );
     let resp = s
         .client
-        .delete(s.url("/v2/del/manifests/v1"))
+        .delete(s.url("/v2/t/del/manifests/v1"))
         .send()
         .await
         .unwrap();
@@ -951,14 +963,14 @@ async fn deletes() {
     // Deleting the manifest removes its remaining tags.
     let resp = s
         .client
-        .delete(s.url(&format!("/v2/del/manifests/{digest}")))
+        .delete(s.url(&format!("/v2/t/del/manifests/{digest}")))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(
         s.client
-            .head(s.url("/v2/del/manifests/v2"))
+            .head(s.url("/v2/t/del/manifests/v2"))
             .send()
             .await
             .unwrap()
@@ -967,7 +979,7 @@ async fn deletes() {
     );
     assert_eq!(
         s.client
-            .head(s.url(&format!("/v2/del/manifests/{digest}")))
+            .head(s.url(&format!("/v2/t/del/manifests/{digest}")))
             .send()
             .await
             .unwrap()
@@ -976,7 +988,7 @@ async fn deletes() {
     );
     let tags: serde_json::Value = s
         .client
-        .get(s.url("/v2/del/tags/list"))
+        .get(s.url("/v2/t/del/tags/list"))
         .send()
         .await
         .unwrap()
@@ -989,14 +1001,14 @@ async fn deletes() {
     let blob = Digest::sha256_of(b"layer");
     let resp = s
         .client
-        .delete(s.url(&format!("/v2/del/blobs/{blob}")))
+        .delete(s.url(&format!("/v2/t/del/blobs/{blob}")))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(
         s.client
-            .head(s.url(&format!("/v2/del/blobs/{blob}")))
+            .head(s.url(&format!("/v2/t/del/blobs/{blob}")))
             .send()
             .await
             .unwrap()
@@ -1005,7 +1017,7 @@ async fn deletes() {
     );
     let resp = s
         .client
-        .delete(s.url(&format!("/v2/del/blobs/{blob}")))
+        .delete(s.url(&format!("/v2/t/del/blobs/{blob}")))
         .send()
         .await
         .unwrap();
@@ -1016,31 +1028,31 @@ async fn deletes() {
 async fn invalid_names_and_methods() {
     let (_d, s) = server().await;
     for path in [
-        "/v2/UPPER/tags/list",
-        "/v2/a//b/tags/list",
-        "/v2/a-/manifests/latest",
-        "/v2/-a/blobs/uploads/",
+        "/v2/t/UPPER/tags/list",
+        "/v2/t/a//b/tags/list",
+        "/v2/t/a-/manifests/latest",
+        "/v2/t/-a/blobs/uploads/",
     ] {
         let resp = s.client.get(s.url(path)).send().await.unwrap();
         assert_error(resp, StatusCode::BAD_REQUEST, "NAME_INVALID").await;
     }
     let resp = s
         .client
-        .post(s.url("/v2/UPPER/blobs/uploads/"))
+        .post(s.url("/v2/t/UPPER/blobs/uploads/"))
         .send()
         .await
         .unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "NAME_INVALID").await;
     let resp = s
         .client
-        .post(s.url("/v2/a/tags/list"))
+        .post(s.url("/v2/t/a/tags/list"))
         .send()
         .await
         .unwrap();
     assert_error(resp, StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED").await;
     let resp = s
         .client
-        .patch(s.url("/v2/a/manifests/latest"))
+        .patch(s.url("/v2/t/a/manifests/latest"))
         .send()
         .await
         .unwrap();
@@ -1053,7 +1065,7 @@ async fn upload_continues_after_a_restart() {
     let s = TestServer::start(dir.path()).await;
     let resp = s
         .client
-        .post(s.url("/v2/restart/blobs/uploads/"))
+        .post(s.url("/v2/t/restart/blobs/uploads/"))
         .send()
         .await
         .unwrap();
@@ -1100,7 +1112,7 @@ async fn upload_continues_after_a_restart() {
     assert_eq!(resp.status(), StatusCode::CREATED);
     let got = s
         .client
-        .get(s.url(&format!("/v2/restart/blobs/{digest}")))
+        .get(s.url(&format!("/v2/t/restart/blobs/{digest}")))
         .send()
         .await
         .unwrap();

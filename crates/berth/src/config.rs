@@ -22,6 +22,22 @@ pub struct Config {
     pub http: Http,
     pub storage: Storage,
     pub log: Log,
+    pub token: Token,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Token {
+    /// Lifetime of registry tokens in minutes (Harbor's `token_expiration`).
+    pub expiration_minutes: u64,
+}
+
+impl Default for Token {
+    fn default() -> Self {
+        Token {
+            expiration_minutes: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +81,7 @@ impl Default for Config {
             http: Http::default(),
             storage: Storage::default(),
             log: Log::default(),
+            token: Token::default(),
         }
     }
 }

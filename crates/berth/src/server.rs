@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_api::access::OpenRegistry;
 use berth_core::Registry;
 use berth_core::identity::Bootstrap;
 use berth_db::Db;
@@ -70,7 +69,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let options = berth_api::ApiOptions {
         max_concurrent_requests: config.http.max_concurrent_requests,
     };
-    let app = berth_api::router(registry, Arc::new(OpenRegistry), &options);
+    let tokens = Arc::new(load_token_issuer(&config)?);
+    let identities = berth_core::identity::Identities::new(db.clone());
+    let auth = Arc::new(berth_api::auth::HarborAuth::new(
+        identities,
+        tokens,
+        config.external_url.clone(),
+    ));
+    let app = berth_api::router(registry, auth.clone(), Some(auth), &options);
 
     let listener = tokio::net::TcpListener::bind(&config.http.addr)
         .await
@@ -80,6 +86,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     berth_api::serve(listener, app, shutdown_signal()).await?;
     tracing::info!("in-flight requests finished; closing the database");
     db.close().await;
+    Ok(())
+}
+
+/// The registry token signing key, generated at first start, readable by the owner only.
+const TOKEN_KEY_FILE: &str = "token-signing-key.pem";
+
+fn load_token_issuer(config: &Config) -> anyhow::Result<berth_auth::token::TokenIssuer> {
+    let path = config.data_dir.join(TOKEN_KEY_FILE);
+    let pem = match std::fs::read_to_string(&path) {
+        Ok(pem) => pem,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let pem = berth_auth::token::generate_key_pem()?;
+            write_private(&path, &pem)?;
+            tracing::info!(file = %path.display(), "generated the registry token signing key");
+            pem
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let lifetime = std::time::Duration::from_secs(config.token.expiration_minutes.max(1) * 60);
+    berth_auth::token::TokenIssuer::from_pem(&pem, lifetime)
+        .with_context(|| format!("loading {}", path.display()))
+}
+
+/// Writes a file only its owner can read, durably.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
     Ok(())
 }
 
@@ -101,18 +143,8 @@ async fn bootstrap_identities(db: &Db, config: &Config) -> anyhow::Result<()> {
         Bootstrap::Created {
             generated: Some(password),
         } => {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
             let path = config.data_dir.join(INITIAL_PASSWORD_FILE);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            writeln!(file, "{password}")?;
-            file.sync_all()?;
+            write_private(&path, &format!("{password}\n"))?;
             tracing::warn!(file = %path.display(), "created the administrator \"admin\" with a generated password (printed once below, and kept in the file)");
             println!("berth: administrator \"admin\" password: {password}");
         }

@@ -58,11 +58,24 @@ fn skopeo_copies_an_umoci_layout_there_and_back_byte_for_byte() {
     let berth = Berth::start(data.path());
     umoci_image(work.path(), "v1");
     let src = format!("oci:{}:v1", work.path().join("layout").display());
-    let remote = format!("docker://{}/skopeo/umoci:v1", berth.addr);
-    run(Command::new("skopeo").args(["copy", "--dest-tls-verify=false", &src, &remote]));
+    let remote = format!("docker://{}/library/umoci:v1", berth.addr);
+    run(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        ADMIN_CREDS,
+        &src,
+        &remote,
+    ]));
     let back = work.path().join("back");
     run(Command::new("skopeo")
-        .args(["copy", "--src-tls-verify=false", &remote])
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            ADMIN_CREDS,
+            &remote,
+        ])
         .arg(format!("oci:{}:v1", back.display())));
 
     let original = layout_blobs(&work.path().join("layout"));
@@ -73,7 +86,14 @@ fn skopeo_copies_an_umoci_layout_there_and_back_byte_for_byte() {
     for (name, bytes) in &copied {
         assert_eq!(original.get(name), Some(bytes), "blob {name} differs");
     }
-    let raw = run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &remote]));
+    let raw = run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        ADMIN_CREDS,
+        &remote,
+    ]));
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 2);
 }
@@ -120,10 +140,12 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
     .trim()
     .to_string();
 
-    let remote = format!("{}/podman/img:v1", berth.addr);
+    let remote = format!("{}/library/podman-img:v1", berth.addr);
     run(podman(work.path()).args([
         "push",
         "--tls-verify=false",
+        "--creds",
+        ADMIN_CREDS,
         "--format",
         "v2s2",
         "localhost/e2e:1",
@@ -133,6 +155,8 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
         "inspect",
         "--raw",
         "--tls-verify=false",
+        "--creds",
+        ADMIN_CREDS,
         &format!("docker://{remote}"),
     ]));
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
@@ -143,7 +167,13 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
 
     // Pull into an empty store: the same image comes back.
     let other = work.path().join("other");
-    run(podman(&other).args(["pull", "--tls-verify=false", &remote]));
+    run(podman(&other).args([
+        "pull",
+        "--tls-verify=false",
+        "--creds",
+        ADMIN_CREDS,
+        &remote,
+    ]));
     let pulled = run(podman(&other).args(["image", "inspect", "--format", "{{.Id}}", &remote]));
     assert!(
         id.ends_with(pulled.trim()) || pulled.trim().ends_with(id.trim_start_matches("sha256:")),
@@ -158,7 +188,7 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
         "e2elist",
         "containers-storage:localhost/e2e:1",
     ]));
-    let list = format!("{}/podman/list:v1", berth.addr);
+    let list = format!("{}/library/podman-list:v1", berth.addr);
     run(podman(work.path())
         .args([
             "manifest",
@@ -167,6 +197,8 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
             "--format",
             "oci",
             "--tls-verify=false",
+            "--creds",
+            ADMIN_CREDS,
             "e2elist",
         ])
         .arg(format!("docker://{list}")));
@@ -174,6 +206,8 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
         "inspect",
         "--raw",
         "--tls-verify=false",
+        "--creds",
+        ADMIN_CREDS,
         &format!("docker://{list}"),
     ]));
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
@@ -183,7 +217,7 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
     );
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
     let third = work.path().join("third");
-    run(podman(&third).args(["pull", "--tls-verify=false", &list]));
+    run(podman(&third).args(["pull", "--tls-verify=false", "--creds", ADMIN_CREDS, &list]));
     let pulled = run(podman(&third).args(["image", "inspect", "--format", "{{.Id}}", &list]));
     assert!(!pulled.trim().is_empty());
 }
@@ -208,7 +242,10 @@ fn oras_pushes_and_pulls_an_artifact() {
     let data = tempfile::tempdir().unwrap();
     let berth = Berth::start(data.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/oras_roundtrip.py");
-    let out = run(Command::new("python3").arg(script).arg(&berth.addr));
+    let out = run(Command::new("python3")
+        .arg(script)
+        .arg(&berth.addr)
+        .args(["admin", ADMIN_PASSWORD]));
     assert!(out.contains("oras roundtrip ok"), "{out}");
 }
 
@@ -221,10 +258,18 @@ fn docker_cli_inspects_a_manifest() {
     let data = tempfile::tempdir().unwrap();
     let berth = Berth::start(data.path());
     umoci_image(work.path(), "v1");
-    let remote = format!("{}/docker/inspect:v1", berth.addr);
+    let remote = format!("{}/library/docker-inspect:v1", berth.addr);
     let src = format!("oci:{}:v1", work.path().join("layout").display());
     run(Command::new("skopeo")
-        .args(["copy", "--dest-tls-verify=false", "--format", "v2s2", &src])
+        .args([
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            ADMIN_CREDS,
+            "--format",
+            "v2s2",
+            &src,
+        ])
         .arg(format!("docker://{remote}")));
     let out = run(Command::new("docker")
         .env("DOCKER_CONFIG", work.path().join("docker-config"))

@@ -12,11 +12,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_oci::Digest;
-use common::Berth;
+use common::{ADMIN_BASIC, Berth};
 use reqwest::StatusCode;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const WORKERS: usize = 6;
+
+fn admin_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
 
 /// xorshift64*: a tiny deterministic generator, so that a failing run can be replayed.
 struct Rng(u64);
@@ -148,10 +157,10 @@ async fn push_blob(
 }
 
 async fn worker(base: String, id: usize, seed: u64, ledger: Arc<Mutex<Ledger>>) {
-    let client = reqwest::Client::new();
+    let client = admin_client();
     let mut rng = Rng(seed ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     for n in 0.. {
-        let repo = format!("crash/w{id}");
+        let repo = format!("library/crash-w{id}");
         let mut layers = Vec::new();
         for _ in 0..1 + rng.below(3) {
             let len = 1 + rng.below(3 << 20) as usize;
@@ -220,7 +229,7 @@ fn assert_no_partial_blobs(data_dir: &Path) -> usize {
 }
 
 async fn verify(berth: &Berth, ledger: &Mutex<Ledger>) -> (usize, usize) {
-    let client = reqwest::Client::new();
+    let client = admin_client();
     let images: Vec<_> = ledger
         .lock()
         .unwrap()

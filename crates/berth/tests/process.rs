@@ -140,7 +140,9 @@ fn sigterm_lets_an_in_flight_upload_finish() {
     let berth = Berth::start(dir.path());
     let created = request(
         &berth.addr,
-        "POST /v2/graceful/blobs/uploads/ HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+        &format!(
+            "POST /v2/library/graceful/blobs/uploads/ HTTP/1.1\r\nHost: t\r\nAuthorization: {ADMIN_BASIC}\r\nContent-Length: 0\r\n\r\n"
+        ),
     );
     let location = header_value(&created, "location").expect("location");
 
@@ -148,7 +150,7 @@ fn sigterm_lets_an_in_flight_upload_finish() {
     let mut s = TcpStream::connect(&berth.addr).unwrap();
     write!(
         s,
-        "PATCH {location} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+        "PATCH {location} HTTP/1.1\r\nHost: t\r\nAuthorization: {ADMIN_BASIC}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -168,7 +170,7 @@ fn sigterm_lets_an_in_flight_upload_finish() {
     let berth = Berth::start(dir.path());
     let status = request(
         &berth.addr,
-        &format!("GET {location} HTTP/1.1\r\nHost: t\r\n\r\n"),
+        &format!("GET {location} HTTP/1.1\r\nHost: t\r\nAuthorization: {ADMIN_BASIC}\r\n\r\n"),
     );
     assert!(status.starts_with("HTTP/1.1 204"), "{status}");
     assert_eq!(header_value(&status, "range").as_deref(), Some("0-10"));
@@ -188,7 +190,7 @@ fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
 fn first_start_generates_the_admin_password_once() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let berth = Berth::start(dir.path());
+    let berth = Berth::start_with(dir.path(), &[]);
     let file = dir.path().join("initial-admin-password");
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -211,7 +213,7 @@ fn first_start_generates_the_admin_password_once() {
     );
     drop(berth);
 
-    let berth = Berth::start(dir.path());
+    let berth = Berth::start_with(dir.path(), &[]);
     std::thread::sleep(Duration::from_millis(200));
     assert!(
         berth

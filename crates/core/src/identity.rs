@@ -1,7 +1,7 @@
 //! Identities: the first administrator and the `library` project at first start, and checking
 //! a user's password.
 
-use berth_auth::rbac::Subject;
+use berth_auth::rbac::{ProjectContext, Role, Subject};
 use berth_auth::{password, secret};
 use berth_db::{Db, NewUser};
 
@@ -116,6 +116,73 @@ impl Identities {
     }
 }
 
+/// A project as the access decision sees it, with the caller's role in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectAccess {
+    pub id: i64,
+    pub name: String,
+    pub public: bool,
+    pub role: Option<Role>,
+    pub created_at: i64,
+}
+
+impl ProjectAccess {
+    pub fn context(&self) -> ProjectContext<'_> {
+        ProjectContext {
+            name: &self.name,
+            public: self.public,
+            role: self.role,
+        }
+    }
+}
+
+impl Identities {
+    /// The user named `username` as a subject (no password check: for token holders).
+    pub async fn user(&self, username: &str) -> Result<Option<Subject>, IdentityError> {
+        Ok(self
+            .db
+            .user_by_name(username)
+            .await?
+            .map(|u| Subject::User {
+                id: u.id,
+                name: u.username,
+                sysadmin: u.sysadmin,
+            }))
+    }
+
+    /// The named project and the subject's role in it, or `None` when there is no such project.
+    pub async fn project_access(
+        &self,
+        subject: &Subject,
+        project: &str,
+    ) -> Result<Option<ProjectAccess>, IdentityError> {
+        let Some(p) = self.db.project_by_name(project).await? else {
+            return Ok(None);
+        };
+        let public = self
+            .db
+            .project_metadata(p.id)
+            .await?
+            .iter()
+            .any(|(k, v)| k == "public" && v == "true");
+        let role = match subject {
+            Subject::User { id, .. } => self
+                .db
+                .member_role(p.id, *id)
+                .await?
+                .and_then(Role::from_id),
+            _ => None,
+        };
+        Ok(Some(ProjectAccess {
+            id: p.id,
+            name: p.name,
+            public,
+            role,
+            created_at: p.created_at,
+        }))
+    }
+}
+
 /// An Argon2id hash of a random string nobody knows, verified against when the user is unknown.
 fn unknown_user_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -172,6 +239,48 @@ mod tests {
             Bootstrap::AlreadyDone
         );
         assert!(ids.authenticate_user("admin", &pw).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn project_access_reports_visibility_and_role() {
+        let (_d, ids, db) = identities().await;
+        ids.bootstrap(Some("Harbor12345")).await.unwrap();
+        let admin = ids
+            .authenticate_user("admin", "Harbor12345")
+            .await
+            .unwrap()
+            .unwrap();
+        let lib = ids
+            .project_access(&Subject::Anonymous, "library")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(lib.public && lib.role.is_none());
+        let lib = ids
+            .project_access(&admin, "library")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(lib.role, Some(Role::ProjectAdmin));
+        let Subject::User { id, .. } = admin else {
+            unreachable!()
+        };
+        db.create_project("private", id, &[("public", "false")])
+            .await
+            .unwrap();
+        assert!(
+            !ids.project_access(&Subject::Anonymous, "private")
+                .await
+                .unwrap()
+                .unwrap()
+                .public
+        );
+        assert_eq!(
+            ids.project_access(&Subject::Anonymous, "missing")
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test]

@@ -80,6 +80,26 @@ impl Registry {
         &self.db
     }
 
+    /// The repository's id, creating it on first push. Its project (the first path component)
+    /// must exist: repositories are created inside projects, never with them.
+    async fn ensure_repository(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
+        let Some((project, _)) = name.as_str().split_once('/') else {
+            return Err(RegistryError::client(
+                ErrorCode::NameInvalid,
+                format!(
+                    "{name} has no project: repository names have the form <project>/<repository>"
+                ),
+            ));
+        };
+        let Some(p) = self.db.project_by_name(project).await? else {
+            return Err(RegistryError::client(
+                ErrorCode::NameUnknown,
+                format!("project {project} not found"),
+            ));
+        };
+        Ok(self.db.ensure_repository(name.as_str(), p.id).await?)
+    }
+
     async fn repository(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
         self.db
             .repository_id(name.as_str())
@@ -173,7 +193,7 @@ impl Registry {
         if self.store.stat(digest).await?.is_none() {
             return Ok(None);
         }
-        let repo = self.db.ensure_repository(name.as_str()).await?;
+        let repo = self.ensure_repository(name).await?;
         self.db.link_blob(repo, digest.as_str(), size).await?;
         Ok(Some(size as u64))
     }
@@ -181,7 +201,7 @@ impl Registry {
     // ---- uploads
 
     pub async fn upload_start(&self, name: &RepositoryName) -> Result<UploadStatus, RegistryError> {
-        let repo = self.db.ensure_repository(name.as_str()).await?;
+        let repo = self.ensure_repository(name).await?;
         let id = uuid::Uuid::new_v4().to_string();
         self.store.upload_start(&id).await?;
         let hasher = Hasher::new(Algorithm::Sha256);
@@ -516,7 +536,7 @@ impl Registry {
             }
             None => None,
         };
-        let repo = self.db.ensure_repository(name.as_str()).await?;
+        let repo = self.ensure_repository(name).await?;
         // Bytes first: a manifest row never points at content that is not there.
         self.store.put(&digest, bytes.clone()).await?;
         let record = NewManifest {
@@ -580,9 +600,15 @@ impl Registry {
         Ok(Page { items, more })
     }
 
-    pub async fn catalog(&self, n: Option<i64>, last: Option<&str>) -> Result<Page, RegistryError> {
+    /// Repositories, one page; `visible_to` as in [`Db::catalog`] (`None`: all of them).
+    pub async fn catalog(
+        &self,
+        n: Option<i64>,
+        last: Option<&str>,
+        visible_to: Option<i64>,
+    ) -> Result<Page, RegistryError> {
         let limit = Self::page_limit(n);
-        let mut items = self.db.catalog(limit + 1, last).await?;
+        let mut items = self.db.catalog(limit + 1, last, visible_to).await?;
         let more = items.len() as i64 > limit;
         items.truncate(limit as usize);
         Ok(Page { items, more })

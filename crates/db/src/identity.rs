@@ -328,6 +328,32 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Adds a user (`'u'`) or group (`'g'`) member with a role id. Returns the member id.
+    pub async fn add_member(
+        &self,
+        project_id: i64,
+        entity_type: &str,
+        entity_id: i64,
+        role: i64,
+    ) -> Result<i64, DbError> {
+        let mut w = self.begin_write().await?;
+        let now = now_millis();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO project_members (project_id, entity_type, entity_id, role, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(project_id)
+        .bind(entity_type)
+        .bind(entity_id)
+        .bind(role)
+        .bind(now)
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(|e| conflict(e, "this member"))?;
+        w.tx.commit().await?;
+        Ok(id)
+    }
+
     /// The role id of a user in a project, if a member.
     pub async fn member_role(&self, project_id: i64, user_id: i64) -> Result<Option<i64>, DbError> {
         Ok(sqlx::query_scalar(

@@ -87,17 +87,19 @@ impl Db {
         )
     }
 
-    /// The repository's id, creating the repository on first use.
-    pub async fn ensure_repository(&self, name: &str) -> Result<i64, DbError> {
+    /// The repository's id, creating it in `project_id` on first use.
+    pub async fn ensure_repository(&self, name: &str, project_id: i64) -> Result<i64, DbError> {
         if let Some(id) = self.repository_id(name).await? {
             return Ok(id);
         }
         let mut w = self.begin_write().await?;
         let now = now_millis();
         sqlx::query(
-            "INSERT INTO repositories (name, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO repositories (name, project_id, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
+        .bind(project_id)
         .bind(now)
         .execute(&mut *w.tx)
         .await?;
@@ -109,15 +111,26 @@ impl Db {
         Ok(id)
     }
 
-    /// Names of repositories holding at least one manifest, in lexical order, after `last`.
-    pub async fn catalog(&self, limit: i64, last: Option<&str>) -> Result<Vec<String>, DbError> {
+    /// Names of repositories holding at least one manifest, in lexical order, after `last`;
+    /// with `visible_to: Some(user id)` only those in public projects or projects the user is a
+    /// member of (`Some(0)`: public projects only, for anonymous callers).
+    pub async fn catalog(
+        &self,
+        limit: i64,
+        last: Option<&str>,
+        visible_to: Option<i64>,
+    ) -> Result<Vec<String>, DbError> {
         Ok(sqlx::query_scalar(
             "SELECT r.name FROM repositories r WHERE r.name > $1 \
              AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id) \
+             AND ($3 < 0 OR r.project_id IN ( \
+                 SELECT project_id FROM project_metadata WHERE name = 'public' AND value = 'true' \
+                 UNION SELECT project_id FROM project_members WHERE entity_type = 'u' AND entity_id = $3)) \
              ORDER BY r.name LIMIT $2",
         )
         .bind(last.unwrap_or(""))
         .bind(limit)
+        .bind(visible_to.unwrap_or(-1))
         .fetch_all(&self.pool)
         .await?)
     }

@@ -94,6 +94,13 @@ async fn projects_carry_metadata_and_their_owner_as_admin() {
     assert_eq!(db.project_by_id(p).await.unwrap().unwrap().owner_id, owner);
     assert_eq!(db.member_role(p, owner).await.unwrap(), Some(1));
     assert_eq!(db.member_role(p, owner + 1).await.unwrap(), None);
+    let dev = db.create_user(&user("dev", None)).await.unwrap();
+    db.add_member(p, "u", dev, 2).await.unwrap();
+    assert_eq!(db.member_role(p, dev).await.unwrap(), Some(2));
+    assert!(matches!(
+        db.add_member(p, "u", dev, 3).await,
+        Err(DbError::Conflict(_))
+    ));
 
     db.set_project_metadata(p, &[("public", "true"), ("severity", "high")])
         .await

@@ -1,6 +1,6 @@
 //! The distribution model's queries against a real SQLite file.
 
-use berth_db::{Db, NewManifest, PutManifestError, UploadRow};
+use berth_db::{Db, NewManifest, NewUser, PutManifestError, UploadRow};
 
 const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -10,6 +10,32 @@ async fn open() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_sqlite(&dir.path().join("berth.db")).await.unwrap();
     (dir, db)
+}
+
+fn user(name: &str) -> NewUser<'_> {
+    NewUser {
+        username: name,
+        email: None,
+        realname: "",
+        comment: "",
+        password_hash: "x",
+        sysadmin: false,
+    }
+}
+
+/// A project `p` owned by a new user; returns the project id.
+async fn project(db: &Db, name: &str, public: bool) -> i64 {
+    let owner = db
+        .create_user(&user(&format!("owner-of-{name}")))
+        .await
+        .unwrap();
+    db.create_project(
+        name,
+        owner,
+        &[("public", if public { "true" } else { "false" })],
+    )
+    .await
+    .unwrap()
 }
 
 fn manifest<'a>(digest: &'a str, blobs: Vec<&'a str>) -> NewManifest<'a> {
@@ -30,7 +56,8 @@ async fn migrations_are_idempotent_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("berth.db");
     let db = Db::open_sqlite(&path).await.unwrap();
-    db.ensure_repository("a/b").await.unwrap();
+    let p = project(&db, "a", false).await;
+    db.ensure_repository("a/b", p).await.unwrap();
     db.close().await;
     let db = Db::open_sqlite(&path).await.unwrap();
     assert!(db.repository_id("a/b").await.unwrap().is_some());
@@ -39,8 +66,9 @@ async fn migrations_are_idempotent_and_reopen() {
 #[tokio::test]
 async fn manifests_need_their_blobs_and_tags_follow_them() {
     let (_d, db) = open().await;
-    let repo = db.ensure_repository("app").await.unwrap();
-    assert_eq!(db.ensure_repository("app").await.unwrap(), repo);
+    let p = project(&db, "p", false).await;
+    let repo = db.ensure_repository("p/app", p).await.unwrap();
+    assert_eq!(db.ensure_repository("p/app", p).await.unwrap(), repo);
     let err = db
         .put_manifest(repo, &manifest(M, vec![A, B]), &["v1"])
         .await
@@ -70,19 +98,36 @@ async fn manifests_need_their_blobs_and_tags_follow_them() {
             .digest,
         M
     );
-    assert_eq!(db.catalog(10, None).await.unwrap(), ["app"]);
+    assert_eq!(db.catalog(10, None, None).await.unwrap(), ["p/app"]);
+    // Visibility: a private project's repositories are hidden from anonymous callers and from
+    // users who are not members.
+    assert!(db.catalog(10, None, Some(0)).await.unwrap().is_empty());
+    let outsider = db.create_user(&user("outsider")).await.unwrap();
+    assert!(
+        db.catalog(10, None, Some(outsider))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let owner = db.user_by_name("owner-of-p").await.unwrap().unwrap().id;
+    assert_eq!(db.catalog(10, None, Some(owner)).await.unwrap(), ["p/app"]);
+    db.set_project_metadata(p, &[("public", "true")])
+        .await
+        .unwrap();
+    assert_eq!(db.catalog(10, None, Some(0)).await.unwrap(), ["p/app"]);
 
     assert!(db.delete_tag(repo, "v2").await.unwrap());
     assert!(!db.delete_tag(repo, "v2").await.unwrap());
     assert!(db.delete_manifest(repo, M).await.unwrap());
     assert!(db.tags(repo, 10, None).await.unwrap().is_empty());
-    assert!(db.catalog(10, None).await.unwrap().is_empty());
+    assert!(db.catalog(10, None, None).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn uploads_advance_only_from_the_recorded_offset() {
     let (_d, db) = open().await;
-    let repo = db.ensure_repository("app").await.unwrap();
+    let p = project(&db, "p", false).await;
+    let repo = db.ensure_repository("p/app", p).await.unwrap();
     let row = UploadRow {
         id: "u1".into(),
         repository_id: repo,
@@ -99,13 +144,14 @@ async fn uploads_advance_only_from_the_recorded_offset() {
     db.complete_upload("u1", repo, A, 10).await.unwrap();
     assert!(db.upload("u1").await.unwrap().is_none());
     assert_eq!(db.repository_blob_size(repo, A).await.unwrap(), Some(10));
-    assert_eq!(db.repositories_with_blob(A).await.unwrap(), ["app"]);
+    assert_eq!(db.repositories_with_blob(A).await.unwrap(), ["p/app"]);
 }
 
 #[tokio::test]
 async fn referrers_filter_by_artifact_type() {
     let (_d, db) = open().await;
-    let repo = db.ensure_repository("app").await.unwrap();
+    let p = project(&db, "p", false).await;
+    let repo = db.ensure_repository("p/app", p).await.unwrap();
     db.link_blob(repo, A, 1).await.unwrap();
     let mut sig = manifest(B, vec![A]);
     sig.subject_digest = Some(M);

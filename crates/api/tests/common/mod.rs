@@ -5,8 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use berth_api::ApiOptions;
-use berth_api::access::{Authorizer, OpenRegistry};
+use berth_api::access::Authorizer;
+use berth_api::auth::HarborAuth;
+use berth_auth::token::{TokenIssuer, generate_key_pem};
 use berth_core::Registry;
+use berth_core::identity::Identities;
 use berth_db::Db;
 use berth_oci::Digest;
 use berth_store::FsStore;
@@ -14,32 +17,60 @@ use reqwest::{Response, StatusCode};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The administrator's password in every test server.
+pub const ADMIN_PASSWORD: &str = "Harbor12345";
+/// Projects every test server has besides `library`: `t` (private, for most tests), `open` and
+/// `secret` (for policy tests).
+pub const PROJECTS: [&str; 3] = ["t", "open", "secret"];
+
 pub struct TestServer {
     pub base: String,
+    /// Sends the administrator's Basic credentials with every request.
     pub client: reqwest::Client,
+    /// Sends no credentials.
+    pub anon: reqwest::Client,
+    pub db: Db,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    db: Db,
 }
 
 impl TestServer {
+    /// A server with Harbor's authentication and authorization.
     pub async fn start(dir: &Path) -> TestServer {
-        TestServer::start_with(dir, Arc::new(OpenRegistry)).await
+        TestServer::start_with_options(dir, None, &ApiOptions::default()).await
     }
 
+    /// A server whose `/v2` decisions come from `authorizer`.
     pub async fn start_with(dir: &Path, authorizer: Arc<dyn Authorizer>) -> TestServer {
-        TestServer::start_with_options(dir, authorizer, &ApiOptions::default()).await
+        TestServer::start_with_options(dir, Some(authorizer), &ApiOptions::default()).await
     }
 
     pub async fn start_with_options(
         dir: &Path,
-        authorizer: Arc<dyn Authorizer>,
+        authorizer: Option<Arc<dyn Authorizer>>,
         options: &ApiOptions,
     ) -> TestServer {
         let db = Db::open_sqlite(&dir.join("berth.db")).await.unwrap();
+        let identities = Identities::new(db.clone());
+        identities.bootstrap(Some(ADMIN_PASSWORD)).await.unwrap();
+        let admin = db.user_by_name("admin").await.unwrap().unwrap().id;
+        for project in PROJECTS {
+            if db.project_by_name(project).await.unwrap().is_none() {
+                db.create_project(project, admin, &[("public", "false")])
+                    .await
+                    .unwrap();
+            }
+        }
+        // The key persists in the data directory, as the binary's does, so tokens outlive a
+        // restart of the test server.
+        let tokens = Arc::new(
+            TokenIssuer::from_pem(&token_key(dir), std::time::Duration::from_secs(1800)).unwrap(),
+        );
+        let auth = Arc::new(HarborAuth::new(identities, tokens, None));
         let store = FsStore::open(dir).unwrap();
         let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
-        let app = berth_api::router(registry, authorizer, options);
+        let authorizer: Arc<dyn Authorizer> = authorizer.unwrap_or_else(|| auth.clone());
+        let app = berth_api::router(registry, authorizer, Some(auth), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -50,16 +81,18 @@ impl TestServer {
             .await
             .unwrap();
         });
-        let client = reqwest::Client::builder()
+        let client = client_as("admin", ADMIN_PASSWORD);
+        let anon = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
         TestServer {
             base,
             client,
+            anon,
+            db,
             stop: Some(stop),
             task: Some(task),
-            db,
         }
     }
 
@@ -139,6 +172,29 @@ impl TestServer {
         }))
         .unwrap()
     }
+}
+
+/// A client that sends Basic credentials with every request.
+pub fn client_as(user: &str, password: &str) -> reqwest::Client {
+    use base64::Engine as _;
+    let mut headers = reqwest::header::HeaderMap::new();
+    let creds = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    headers.insert("authorization", format!("Basic {creds}").parse().unwrap());
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// The token signing key of the test server in `dir` (made on first use).
+pub fn token_key(dir: &Path) -> String {
+    let path = dir.join("token-key.pem");
+    std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        let pem = generate_key_pem().unwrap();
+        std::fs::write(&path, &pem).unwrap();
+        pem
+    })
 }
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -6,6 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// The administrator password of servers started with [`Berth::start`].
+pub const ADMIN_PASSWORD: &str = "Harbor12345";
+/// `user:password` of that administrator, as clients take it.
+pub const ADMIN_CREDS: &str = "admin:Harbor12345";
+/// The `Authorization` header value for the administrator.
+pub const ADMIN_BASIC: &str = "Basic YWRtaW46SGFyYm9yMTIzNDU=";
+
 pub struct Berth {
     pub child: Child,
     pub addr: String,
@@ -16,8 +23,9 @@ pub struct Berth {
 impl Berth {
     /// Starts `berth serve` on a free loopback port over `data_dir`, and waits for its
     /// `listening on` line.
+    /// Starts with the administrator password [`ADMIN_PASSWORD`].
     pub fn start(data_dir: &Path) -> Berth {
-        Berth::start_with(data_dir, &[])
+        Berth::start_with(data_dir, &[("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)])
     }
 
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Berth {

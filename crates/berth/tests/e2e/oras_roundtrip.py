@@ -1,6 +1,6 @@
 """Pushes an artifact of two files with the oras Python SDK, pulls it back, compares bytes.
 
-Usage: oras_roundtrip.py HOST:PORT
+Usage: oras_roundtrip.py HOST:PORT USER PASSWORD
 """
 import os
 import sys
@@ -10,9 +10,10 @@ import oras.client
 
 
 def main() -> None:
-    host = sys.argv[1]
+    host, user, password = sys.argv[1:4]
     client = oras.client.OrasClient(hostname=host, insecure=True)
-    target = f"{host}/oras/artifact:v1"
+    client.login(username=user, password=password, hostname=host)
+    target = f"{host}/library/oras-artifact:v1"
     with tempfile.TemporaryDirectory() as work:
         src = os.path.join(work, "src")
         os.makedirs(src)
@@ -37,7 +38,7 @@ def main() -> None:
         for name, content in files.items():
             with open(os.path.join(out, name), "rb") as f:
                 assert f.read() == content, name
-        tags = client.get_tags(f"{host}/oras/artifact")
+        tags = client.get_tags(f"{host}/library/oras-artifact")
         assert tags == ["v1"], tags
     print("oras roundtrip ok")
 

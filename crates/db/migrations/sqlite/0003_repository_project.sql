@@ -1,0 +1,3 @@
+-- A repository belongs to the project named by its first path component.
+ALTER TABLE repositories ADD COLUMN project_id BIGINT REFERENCES projects(id) ON DELETE CASCADE;
+CREATE INDEX repositories_by_project ON repositories(project_id);
