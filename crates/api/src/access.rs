@@ -9,7 +9,8 @@ use std::pin::Pin;
 
 use berth_auth::rbac::Subject;
 use berth_oci::RepositoryName;
-use http::{HeaderMap, Method};
+use http::Method;
+use http::request::Parts;
 
 use crate::error::ApiError;
 use crate::route::Endpoint;
@@ -35,7 +36,9 @@ pub type Decision<'a> = Pin<Box<dyn Future<Output = Result<Subject, ApiError>> +
 /// Decides whether the caller described by the request headers has an access. The production
 /// implementation is [`crate::auth::HarborAuthorizer`]; tests may put another policy here.
 pub trait Authorizer: Send + Sync + 'static {
-    fn authorize<'a>(&'a self, headers: &'a HeaderMap, access: &'a Access) -> Decision<'a>;
+    /// `request` carries the headers and, in its extensions, the peer address
+    /// (`ConnectInfo<SocketAddr>`).
+    fn authorize<'a>(&'a self, request: &'a Parts, access: &'a Access) -> Decision<'a>;
 }
 
 /// The access a request needs, from its endpoint and method.

@@ -103,8 +103,9 @@ impl HarborAuth {
     }
 
     /// Who the request's credentials name. Wrong credentials are an error, not anonymity.
-    async fn caller(&self, headers: &HeaderMap) -> Result<Caller, Option<&'static str>> {
-        let Some(value) = headers
+    async fn caller(&self, request: &Parts) -> Result<Caller, Option<&'static str>> {
+        let Some(value) = request
+            .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
         else {
@@ -123,7 +124,15 @@ impl HarborAuth {
         let Some((user, pass)) = parse_basic(value) else {
             return Err(Some("unsupported Authorization header"));
         };
-        match self.identities.authenticate_user(&user, &pass).await {
+        let source = request
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        match self
+            .identities
+            .authenticate_user(&user, &pass, source)
+            .await
+        {
             Ok(Some(subject)) => Ok(Caller::Subject(subject)),
             Ok(None) => Err(Some("invalid username or password")),
             Err(_) => Err(None),
@@ -166,7 +175,8 @@ impl HarborAuth {
         Ok(out)
     }
 
-    async fn decide(&self, headers: &HeaderMap, access: &Access) -> Result<Subject, ApiError> {
+    async fn decide(&self, request: &Parts, access: &Access) -> Result<Subject, ApiError> {
+        let headers = &request.headers;
         let scope = access.repository.as_ref().map(|r| {
             let actions = match access.action {
                 Action::Pull => "pull",
@@ -175,7 +185,7 @@ impl HarborAuth {
             };
             format!("repository:{r}:{actions}")
         });
-        let caller = match self.caller(headers).await {
+        let caller = match self.caller(request).await {
             Ok(c) => c,
             Err(Some(detail)) => return Err(self.challenge(headers, scope, detail)),
             Err(None) => return Err(internal("authentication backend failed")),
@@ -260,8 +270,8 @@ impl HarborAuth {
 }
 
 impl Authorizer for HarborAuth {
-    fn authorize<'a>(&'a self, headers: &'a HeaderMap, access: &'a Access) -> Decision<'a> {
-        Box::pin(self.decide(headers, access))
+    fn authorize<'a>(&'a self, request: &'a Parts, access: &'a Access) -> Decision<'a> {
+        Box::pin(self.decide(request, access))
     }
 }
 
@@ -329,7 +339,7 @@ pub async fn token(State(auth): State<Arc<HarborAuth>>, req: Parts) -> Response 
         .flat_map(|(_, v)| v.split(' '))
         .filter(|s| !s.is_empty())
         .collect();
-    let subject = match auth.caller(&req.headers).await {
+    let subject = match auth.caller(&req).await {
         Ok(Caller::Subject(s)) => s,
         Ok(Caller::Anonymous) => Subject::Anonymous,
         // A token is not a credential for getting another token.

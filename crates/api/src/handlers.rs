@@ -125,7 +125,7 @@ async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
     let endpoint = route::parse(rest)?;
     let (req, body) = req.into_parts();
     let access = required_access(&endpoint, &req.method);
-    let subject = state.authorizer.authorize(&req.headers, &access).await?;
+    let subject = state.authorizer.authorize(&req, &access).await?;
     let reg = &state.registry;
     let method = req.method.clone();
     match (endpoint, method) {
@@ -486,8 +486,7 @@ async fn upload_start(
     if let Some(mount) = query_get(&q, "mount") {
         let digest = Digest::parse(mount)
             .map_err(|e| ApiError::new(ErrorCode::DigestInvalid, e.to_string()))?;
-        if let Some(from) =
-            mount_source(state, &req.headers, &digest, query_get(&q, "from")).await?
+        if let Some(from) = mount_source(state, req, &digest, query_get(&q, "from")).await?
             && reg.blob_mount(name, &digest, &from).await?.is_some()
         {
             return Ok(blob_created(name, &digest));
@@ -527,7 +526,7 @@ async fn upload_start(
 /// the first repository holding the blob that the caller may pull from.
 async fn mount_source(
     state: &AppState,
-    headers: &HeaderMap,
+    req: &Parts,
     digest: &Digest,
     from: Option<&str>,
 ) -> Result<Option<RepositoryName>, ApiError> {
@@ -549,7 +548,7 @@ async fn mount_source(
             repository: Some(candidate.clone()),
             action: Action::Pull,
         };
-        if state.authorizer.authorize(headers, &access).await.is_ok() {
+        if state.authorizer.authorize(req, &access).await.is_ok() {
             return Ok(Some(candidate));
         }
     }

@@ -10,7 +10,7 @@ use berth_api::access::{Access, Action, Authorizer, Decision};
 use berth_auth::rbac::Subject;
 use berth_oci::ErrorCode;
 use common::*;
-use http::HeaderMap;
+use http::request::Parts;
 use reqwest::StatusCode;
 
 /// Grants pull to everyone, push and delete only with `x-test-user: writer`, nothing on
@@ -21,7 +21,8 @@ struct TestPolicy {
 }
 
 impl Authorizer for TestPolicy {
-    fn authorize<'a>(&'a self, headers: &'a HeaderMap, access: &'a Access) -> Decision<'a> {
+    fn authorize<'a>(&'a self, request: &'a Parts, access: &'a Access) -> Decision<'a> {
+        let headers = &request.headers;
         self.asked.lock().unwrap().push(access.clone());
         let writer = headers.get("x-test-user").is_some_and(|v| v == "writer");
         let secret = access

@@ -344,3 +344,28 @@ async fn an_expired_token_is_refused() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_like_a_wrong_password() {
+    let (_d, s) = server().await;
+    let wrong = client_as("admin", "Guess12345");
+    for _ in 0..10 {
+        assert_eq!(
+            wrong.get(s.url("/v2/")).send().await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // The right password now gets the same answer as a wrong one, on /v2 and at the token service.
+    let resp = s.client.get(s.url("/v2/")).send().await.unwrap();
+    assert_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    assert_eq!(
+        token(&s, &s.client, &["repository:t/app:pull"]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Another account from the same address is locked too (the address counts its failures).
+    let other = user_in_t(&s, "dev", Some(2)).await;
+    assert_eq!(
+        other.get(s.url("/v2/")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -1,9 +1,15 @@
 //! Identities: the first administrator and the `library` project at first start, and checking
 //! a user's password.
 
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
 use berth_auth::rbac::{ProjectContext, Role, Subject};
 use berth_auth::{password, secret};
 use berth_db::{Db, NewUser};
+
+use crate::throttle::{LoginThrottle, ThrottlePolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -35,11 +41,19 @@ pub const DEFAULT_PROJECT: &str = "library";
 #[derive(Clone)]
 pub struct Identities {
     db: Db,
+    throttle: Arc<LoginThrottle>,
 }
 
 impl Identities {
     pub fn new(db: Db) -> Identities {
-        Identities { db }
+        Identities::with_throttle(db, ThrottlePolicy::default())
+    }
+
+    pub fn with_throttle(db: Db, policy: ThrottlePolicy) -> Identities {
+        Identities {
+            db,
+            throttle: Arc::new(LoginThrottle::new(policy)),
+        }
     }
 
     /// On first start (no user exists): creates `admin` as system administrator, with the
@@ -85,20 +99,33 @@ impl Identities {
         Ok(Bootstrap::Created { generated })
     }
 
-    /// The user named `username` if `password` is theirs. A wrong password and an unknown user
-    /// take the same time, so neither can be told from the other.
+    /// The user named `username` if `password` is theirs. A wrong password, an unknown user and
+    /// a locked account (too many failures for the account or from `source`) answer alike and
+    /// take the same time, so none can be told from the others.
     pub async fn authenticate_user(
         &self,
         username: &str,
         password: &str,
+        source: Option<IpAddr>,
     ) -> Result<Option<Subject>, IdentityError> {
-        let user = self.db.user_by_name(username).await?;
+        let account_key = format!("user:{username}");
+        let mut keys = vec![account_key.clone()];
+        if let Some(addr) = source {
+            keys.push(format!("addr:{addr}"));
+        }
+        let locked = self.throttle.is_locked(&keys, Instant::now());
+        let user = if locked {
+            None
+        } else {
+            self.db.user_by_name(username).await?
+        };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let password = password.to_string();
         let ok = tokio::task::spawn_blocking(move || match stored {
             Some(stored) => password::verify(&password, &stored),
             None => {
-                // Verifying against a real hash when the user is unknown keeps the timing alike.
+                // Verifying against a real hash when the user is unknown (or locked) keeps the
+                // timing alike.
                 let _ = password::verify(&password, unknown_user_hash());
                 false
             }
@@ -106,12 +133,20 @@ impl Identities {
         .await
         .map_err(|e| IdentityError::Internal(e.to_string()))?;
         Ok(match (ok, user) {
-            (true, Some(u)) => Some(Subject::User {
-                id: u.id,
-                name: u.username,
-                sysadmin: u.sysadmin,
-            }),
-            _ => None,
+            (true, Some(u)) => {
+                self.throttle.success(&account_key);
+                Some(Subject::User {
+                    id: u.id,
+                    name: u.username,
+                    sysadmin: u.sysadmin,
+                })
+            }
+            _ => {
+                if !locked {
+                    self.throttle.failure(&keys, Instant::now());
+                }
+                None
+            }
         })
     }
 }
@@ -220,14 +255,19 @@ mod tests {
         };
         assert!(password::check_policy(&pw).is_ok());
         assert!(matches!(
-            ids.authenticate_user("admin", &pw).await.unwrap(),
+            ids.authenticate_user("admin", &pw, None).await.unwrap(),
             Some(Subject::User { sysadmin: true, .. })
         ));
         assert_eq!(
-            ids.authenticate_user("admin", "Wrong12345").await.unwrap(),
+            ids.authenticate_user("admin", "Wrong12345", None)
+                .await
+                .unwrap(),
             None
         );
-        assert_eq!(ids.authenticate_user("nobody", &pw).await.unwrap(), None);
+        assert_eq!(
+            ids.authenticate_user("nobody", &pw, None).await.unwrap(),
+            None
+        );
         let library = db.project_by_name("library").await.unwrap().unwrap();
         assert_eq!(
             db.project_metadata(library.id).await.unwrap(),
@@ -238,7 +278,12 @@ mod tests {
             ids.bootstrap(Some("Other12345")).await.unwrap(),
             Bootstrap::AlreadyDone
         );
-        assert!(ids.authenticate_user("admin", &pw).await.unwrap().is_some());
+        assert!(
+            ids.authenticate_user("admin", &pw, None)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[tokio::test]
@@ -246,7 +291,7 @@ mod tests {
         let (_d, ids, db) = identities().await;
         ids.bootstrap(Some("Harbor12345")).await.unwrap();
         let admin = ids
-            .authenticate_user("admin", "Harbor12345")
+            .authenticate_user("admin", "Harbor12345", None)
             .await
             .unwrap()
             .unwrap();
@@ -284,6 +329,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_locked_account_answers_like_a_wrong_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_sqlite(&dir.path().join("berth.db")).await.unwrap();
+        let policy = ThrottlePolicy {
+            max_failures: 3,
+            window: std::time::Duration::from_secs(60),
+            lockout: std::time::Duration::from_secs(60),
+        };
+        let ids = Identities::with_throttle(db, policy);
+        ids.bootstrap(Some("Harbor12345")).await.unwrap();
+        let attacker: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(
+                ids.authenticate_user("admin", "Guess12345", Some(attacker))
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
+        // Locked: even the right password is refused, from anywhere, for this account.
+        assert_eq!(
+            ids.authenticate_user("admin", "Harbor12345", None)
+                .await
+                .unwrap(),
+            None
+        );
+        // The address is locked for other accounts too.
+        assert_eq!(
+            ids.authenticate_user("other", "Whatever123", Some(attacker))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
     async fn a_given_password_must_pass_the_policy() {
         let (_d, ids, db) = identities().await;
         assert!(matches!(
@@ -296,7 +377,7 @@ mod tests {
             Bootstrap::Created { generated: None }
         );
         assert!(
-            ids.authenticate_user("admin", "Harbor12345")
+            ids.authenticate_user("admin", "Harbor12345", None)
                 .await
                 .unwrap()
                 .is_some()

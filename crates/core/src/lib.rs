@@ -7,6 +7,7 @@
 mod error;
 pub mod identity;
 mod registry;
+pub mod throttle;
 
 pub use error::RegistryError;
 pub use registry::{BlobRead, ManifestRead, Page, Registry, UploadStatus};
