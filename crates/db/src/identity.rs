@@ -63,6 +63,16 @@ fn project_row(r: &AnyRow) -> Result<ProjectRow, sqlx::Error> {
     })
 }
 
+/// A LIKE pattern (with `ESCAPE '\'`) matching strings that contain `s` literally.
+fn like_contains(s: &str) -> String {
+    format!(
+        "%{}%",
+        s.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
 /// Maps a uniqueness violation to [`DbError::Conflict`], naming what already exists.
 fn conflict(e: sqlx::Error, what: &str) -> DbError {
     match &e {
@@ -120,13 +130,7 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<UserRow>, i64), DbError> {
-        let pattern = format!(
-            "%{}%",
-            search
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = like_contains(search);
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\' ORDER BY id LIMIT $2 OFFSET $3"
         );
@@ -352,6 +356,81 @@ impl Db {
         .map_err(|e| conflict(e, "this member"))?;
         w.tx.commit().await?;
         Ok(id)
+    }
+
+    /// Projects visible to `visible_to` (`None`: all; `Some(user id)`: public ones and those the
+    /// user is a member of; `Some(0)`: public ones), whose name contains `name` and, if given,
+    /// whose publicity is `public`, ordered by name: one page and the total.
+    pub async fn list_projects(
+        &self,
+        visible_to: Option<i64>,
+        name: &str,
+        public: Option<bool>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ProjectRow>, i64), DbError> {
+        let pattern = like_contains(name);
+        let public = match public {
+            None => -1i64,
+            Some(p) => i64::from(p),
+        };
+        // $2 = -1: no visibility filter; $3 = -1: no publicity filter.
+        const FILTER: &str = "FROM projects p WHERE p.name LIKE $1 ESCAPE '\\' \
+            AND ($2 < 0 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.id AND m.name = 'public' AND m.value = 'true') \
+                 OR EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.entity_type = 'u' AND pm.entity_id = $2)) \
+            AND ($3 < 0 OR (CASE WHEN EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.id AND m.name = 'public' AND m.value = 'true') THEN 1 ELSE 0 END) = $3)";
+        let visible = visible_to.unwrap_or(-1);
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT p.id, p.name, p.owner_id, p.created_at, p.updated_at {FILTER} ORDER BY p.name LIMIT $4 OFFSET $5"
+        )))
+        .bind(&pattern)
+        .bind(visible)
+        .bind(public)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {FILTER}")))
+                .bind(&pattern)
+                .bind(visible)
+                .bind(public)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((
+            rows.iter().map(project_row).collect::<Result<_, _>>()?,
+            total,
+        ))
+    }
+
+    /// Number of repositories in a project.
+    pub async fn project_repository_count(&self, project_id: i64) -> Result<i64, DbError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM repositories WHERE project_id = $1")
+                .bind(project_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Deletes a project that has no repositories, in one transaction with the check. Returns
+    /// `Ok(false)` when it still has repositories.
+    pub async fn delete_empty_project(&self, project_id: i64) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let repos: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM repositories WHERE project_id = $1")
+                .bind(project_id)
+                .fetch_one(&mut *w.tx)
+                .await?;
+        if repos > 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM projects WHERE id = $1")
+            .bind(project_id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(true)
     }
 
     /// The role id of a user in a project, if a member.

@@ -134,3 +134,70 @@ async fn projects_carry_metadata_and_their_owner_as_admin() {
         Some("everyone")
     );
 }
+
+#[tokio::test]
+async fn projects_are_listed_as_each_caller_may_see_them() {
+    let (_d, db) = open().await;
+    let owner = db.create_user(&user("owner", None)).await.unwrap();
+    let member = db.create_user(&user("member", None)).await.unwrap();
+    let outsider = db.create_user(&user("outsider", None)).await.unwrap();
+    db.create_project("pub-a", owner, &[("public", "true")])
+        .await
+        .unwrap();
+    let private = db
+        .create_project("priv-b", owner, &[("public", "false")])
+        .await
+        .unwrap();
+    db.create_project("priv-c", owner, &[]).await.unwrap();
+    db.add_member(private, "u", member, 3).await.unwrap();
+    let names = |(rows, total): (Vec<berth_db::ProjectRow>, i64)| {
+        (rows.into_iter().map(|p| p.name).collect::<Vec<_>>(), total)
+    };
+
+    assert_eq!(
+        names(db.list_projects(None, "", None, 10, 0).await.unwrap()),
+        (vec!["priv-b".into(), "priv-c".into(), "pub-a".into()], 3)
+    );
+    assert_eq!(
+        names(
+            db.list_projects(Some(member), "", None, 10, 0)
+                .await
+                .unwrap()
+        ),
+        (vec!["priv-b".into(), "pub-a".into()], 2)
+    );
+    assert_eq!(
+        names(
+            db.list_projects(Some(outsider), "", None, 10, 0)
+                .await
+                .unwrap()
+        ),
+        (vec!["pub-a".into()], 1)
+    );
+    assert_eq!(
+        names(db.list_projects(Some(0), "", None, 10, 0).await.unwrap()),
+        (vec!["pub-a".into()], 1)
+    );
+    assert_eq!(
+        names(
+            db.list_projects(None, "priv", Some(false), 1, 1)
+                .await
+                .unwrap()
+        ),
+        (vec!["priv-c".into()], 2)
+    );
+    assert_eq!(
+        names(db.list_projects(None, "", Some(true), 10, 0).await.unwrap()).1,
+        1
+    );
+
+    assert_eq!(db.project_repository_count(private).await.unwrap(), 0);
+    db.ensure_repository("priv-b/app", private).await.unwrap();
+    assert!(
+        !db.delete_empty_project(private).await.unwrap(),
+        "a project with repositories stays"
+    );
+    let empty = db.project_by_name("priv-c").await.unwrap().unwrap().id;
+    assert!(db.delete_empty_project(empty).await.unwrap());
+    assert!(db.project_by_name("priv-c").await.unwrap().is_none());
+}
