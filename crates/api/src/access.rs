@@ -48,8 +48,5 @@ pub fn required_access(endpoint: &Endpoint, method: &Method) -> Access {
         (Endpoint::Manifest(..) | Endpoint::Blob(..), &Method::DELETE) => Action::Delete,
         _ => Action::Push,
     };
-    Access {
-        repository: endpoint.repository().cloned(),
-        action,
-    }
+    Access { repository: endpoint.repository().cloned(), action }
 }

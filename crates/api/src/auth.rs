@@ -32,12 +32,8 @@ pub struct HarborAuth {
 }
 
 fn parse_basic(value: &str) -> Option<(String, String)> {
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, pass) = text.split_once(':')?;
     Some((user.to_string(), pass.to_string()))
@@ -65,26 +61,15 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 impl HarborAuth {
-    pub fn new(
-        identities: Identities,
-        tokens: Arc<TokenIssuer>,
-        external_url: Option<String>,
-    ) -> HarborAuth {
-        HarborAuth {
-            identities,
-            tokens,
-            external_url: external_url.map(|u| u.trim_end_matches('/').to_string()),
-        }
+    pub fn new(identities: Identities, tokens: Arc<TokenIssuer>, external_url: Option<String>) -> HarborAuth {
+        HarborAuth { identities, tokens, external_url: external_url.map(|u| u.trim_end_matches('/').to_string()) }
     }
 
     fn realm(&self, headers: &HeaderMap) -> String {
         match &self.external_url {
             Some(url) => format!("{url}/service/token"),
             None => {
-                let host = headers
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or("localhost");
+                let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
                 format!("http://{host}/service/token")
             }
         }
@@ -92,10 +77,7 @@ impl HarborAuth {
 
     /// 401 with the Bearer challenge that sends clients to the token service.
     fn challenge(&self, headers: &HeaderMap, scope: Option<String>, detail: &str) -> ApiError {
-        let mut value = format!(
-            "Bearer realm=\"{}\",service=\"{SERVICE}\"",
-            self.realm(headers)
-        );
+        let mut value = format!("Bearer realm=\"{}\",service=\"{SERVICE}\"", self.realm(headers));
         if let Some(scope) = scope {
             value.push_str(&format!(",scope=\"{scope}\""));
         }
@@ -104,35 +86,17 @@ impl HarborAuth {
 
     /// Who the request's credentials name. Wrong credentials are an error, not anonymity.
     async fn caller(&self, request: &Parts) -> Result<Caller, Option<&'static str>> {
-        let Some(value) = request
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        else {
+        let Some(value) = request.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
             return Ok(Caller::Anonymous);
         };
-        if let Some(token) = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-        {
-            return self
-                .tokens
-                .verify(token.trim())
-                .map(Caller::Token)
-                .map_err(|_| Some("invalid or expired token"));
+        if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+            return self.tokens.verify(token.trim()).map(Caller::Token).map_err(|_| Some("invalid or expired token"));
         }
         let Some((user, pass)) = parse_basic(value) else {
             return Err(Some("unsupported Authorization header"));
         };
-        let source = request
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
-        match self
-            .identities
-            .authenticate_user(&user, &pass, source)
-            .await
-        {
+        let source = request.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        match self.identities.authenticate_user(&user, &pass, source).await {
             Ok(Some(subject)) => Ok(Caller::Subject(subject)),
             Ok(None) => Err(Some("invalid username or password")),
             Err(_) => Err(None),
@@ -140,29 +104,16 @@ impl HarborAuth {
     }
 
     /// The actions among `wanted` that `subject` may perform on repository `name`.
-    async fn allowed_actions(
-        &self,
-        subject: &Subject,
-        name: &str,
-        wanted: &[&str],
-    ) -> Result<Vec<String>, ApiError> {
+    async fn allowed_actions(&self, subject: &Subject, name: &str, wanted: &[&str]) -> Result<Vec<String>, ApiError> {
         let project = name.split('/').next().unwrap_or(name);
-        let Some(access) = self
-            .identities
-            .project_access(subject, project)
-            .await
-            .map_err(internal)?
-        else {
+        let Some(access) = self.identities.project_access(subject, project).await.map_err(internal)? else {
             return Ok(Vec::new());
         };
         let ctx = access.context();
         let mut out = Vec::new();
         for &action in wanted {
-            let candidates: &[&str] = if action == "*" {
-                &["pull", "push", "delete"]
-            } else {
-                std::slice::from_ref(&action)
-            };
+            let candidates: &[&str] =
+                if action == "*" { &["pull", "push", "delete"] } else { std::slice::from_ref(&action) };
             for &a in candidates {
                 if let Some(ra) = rbac_action(a)
                     && Policy::allows(subject, &ctx, rbac::Resource::Repository, ra)
@@ -205,47 +156,29 @@ impl HarborAuth {
         let Some((project, _)) = repo.as_str().split_once('/') else {
             return Err(ApiError::new(
                 ErrorCode::NameInvalid,
-                format!(
-                    "{repo} has no project: repository names have the form <project>/<repository>"
-                ),
+                format!("{repo} has no project: repository names have the form <project>/<repository>"),
             ));
         };
         if !subject.is_anonymous()
             && !matches!(caller, Caller::Token(_))
-            && self
-                .identities
-                .project_access(&subject, project)
-                .await
-                .map_err(internal)?
-                .is_none()
+            && self.identities.project_access(&subject, project).await.map_err(internal)?.is_none()
         {
-            return Err(ApiError::new(
-                ErrorCode::NameUnknown,
-                format!("project {project} not found"),
-            ));
+            return Err(ApiError::new(ErrorCode::NameUnknown, format!("project {project} not found")));
         }
         let allowed = match &caller {
             Caller::Token(claims) => claims.access.iter().any(|e| {
                 e.kind == "repository"
                     && e.name == repo.as_str()
-                    && e.actions
-                        .iter()
-                        .any(|a| a == action_name(access.action) || a == "*")
+                    && e.actions.iter().any(|a| a == action_name(access.action) || a == "*")
             }),
-            _ => !self
-                .allowed_actions(&subject, repo.as_str(), &[action_name(access.action)])
-                .await?
-                .is_empty(),
+            _ => !self.allowed_actions(&subject, repo.as_str(), &[action_name(access.action)]).await?.is_empty(),
         };
         if allowed {
             Ok(subject)
         } else if subject.is_anonymous() || matches!(caller, Caller::Token(_)) {
             Err(self.challenge(headers, scope, "authentication required"))
         } else {
-            Err(ApiError::new(
-                ErrorCode::Denied,
-                format!("requested access to {repo} is denied"),
-            ))
+            Err(ApiError::new(ErrorCode::Denied, format!("requested access to {repo} is denied")))
         }
     }
 
@@ -254,17 +187,23 @@ impl HarborAuth {
         if claims.sub.is_empty() {
             return Ok(Subject::Anonymous);
         }
-        let catalog = claims
-            .access
-            .iter()
-            .any(|e| e.kind == "registry" && e.name == "catalog");
+        let catalog = claims.access.iter().any(|e| e.kind == "registry" && e.name == "catalog");
         match self.identities.user(&claims.sub).await.map_err(internal)? {
-            Some(Subject::User { id, name, sysadmin }) => Ok(Subject::User {
-                id,
-                name,
-                sysadmin: sysadmin && catalog,
-            }),
+            Some(Subject::User { id, name, sysadmin }) => Ok(Subject::User { id, name, sysadmin: sysadmin && catalog }),
             _ => Ok(Subject::Anonymous),
+        }
+    }
+}
+
+impl HarborAuth {
+    /// The caller of a `/api/v2.0` request: Basic credentials or nobody. `Err(false)`: the
+    /// credentials are wrong (401); `Err(true)`: the check itself failed.
+    pub async fn api_subject(&self, request: &Parts) -> Result<Subject, bool> {
+        match self.caller(request).await {
+            Ok(Caller::Anonymous) => Ok(Subject::Anonymous),
+            Ok(Caller::Subject(s)) => Ok(s),
+            Ok(Caller::Token(_)) | Err(Some(_)) => Err(false),
+            Err(None) => Err(true),
         }
     }
 }
@@ -281,98 +220,43 @@ fn harbor_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// RFC 3339 in UTC, for `issued_at` (days-to-civil after Howard Hinnant; no date crate needed
-/// for one timestamp).
-fn rfc3339(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// Splits `type:name:actions`; the name may itself contain `:`.
 fn parse_scope(scope: &str) -> Option<(&str, &str, Vec<&str>)> {
     let (kind, rest) = scope.split_once(':')?;
     let (name, actions) = rest.rsplit_once(':')?;
-    Some((
-        kind,
-        name,
-        actions.split(',').filter(|a| !a.is_empty()).collect(),
-    ))
+    Some((kind, name, actions.split(',').filter(|a| !a.is_empty()).collect()))
 }
 
 /// `GET /service/token`: a JWT granting, for each requested scope, the requested actions the
 /// caller may perform (least privilege: never more than was asked).
 pub async fn token(State(auth): State<Arc<HarborAuth>>, req: Parts) -> Response {
-    let query: Vec<(String, String)> = req
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
+    let query: Vec<(String, String)> =
+        req.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     if let Some((_, service)) = query.iter().find(|(k, _)| k == "service")
         && service != SERVICE
     {
-        return harbor_error(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            &format!("unknown service {service:?}"),
-        );
+        return harbor_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("unknown service {service:?}"));
     }
-    let scopes: Vec<&str> = query
-        .iter()
-        .filter(|(k, _)| k == "scope")
-        .flat_map(|(_, v)| v.split(' '))
-        .filter(|s| !s.is_empty())
-        .collect();
+    let scopes: Vec<&str> =
+        query.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| v.split(' ')).filter(|s| !s.is_empty()).collect();
     let subject = match auth.caller(&req).await {
         Ok(Caller::Subject(s)) => s,
         Ok(Caller::Anonymous) => Subject::Anonymous,
         // A token is not a credential for getting another token.
         Ok(Caller::Token(_)) | Err(Some(_)) => {
-            return harbor_error(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "invalid credentials",
-            );
+            return harbor_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid credentials");
         }
         Err(None) => {
-            return harbor_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                "internal error",
-            );
+            return harbor_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error");
         }
     };
     if subject.is_anonymous() && scopes.is_empty() {
-        return harbor_error(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "authentication required",
-        );
+        return harbor_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required");
     }
     let mut access = Vec::new();
     for scope in scopes {
         let Some((kind, name, wanted)) = parse_scope(scope) else {
-            return harbor_error(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                &format!("malformed scope {scope:?}"),
-            );
+            return harbor_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("malformed scope {scope:?}"));
         };
         let actions = match kind {
             "repository" => match auth.allowed_actions(&subject, name, &wanted).await {
@@ -382,11 +266,7 @@ pub async fn token(State(auth): State<Arc<HarborAuth>>, req: Parts) -> Response 
             "registry" if name == "catalog" && subject.is_sysadmin() => vec!["*".to_string()],
             _ => Vec::new(),
         };
-        access.push(AccessEntry {
-            kind: kind.to_string(),
-            name: name.to_string(),
-            actions,
-        });
+        access.push(AccessEntry { kind: kind.to_string(), name: name.to_string(), actions });
     }
     let name = match &subject {
         Subject::Anonymous => String::new(),
@@ -397,7 +277,7 @@ pub async fn token(State(auth): State<Arc<HarborAuth>>, req: Parts) -> Response 
             "token": t.token,
             "access_token": t.token,
             "expires_in": t.expires_in,
-            "issued_at": rfc3339(t.issued_at),
+            "issued_at": crate::time::rfc3339(t.issued_at),
         }))
         .into_response(),
         Err(e) => internal(e).into_response(),
@@ -414,33 +294,15 @@ mod tests {
             parse_scope("repository:library/app:pull,push"),
             Some(("repository", "library/app", vec!["pull", "push"]))
         );
-        assert_eq!(
-            parse_scope("repository:host:5000/app:pull"),
-            Some(("repository", "host:5000/app", vec!["pull"]))
-        );
-        assert_eq!(
-            parse_scope("registry:catalog:*"),
-            Some(("registry", "catalog", vec!["*"]))
-        );
+        assert_eq!(parse_scope("repository:host:5000/app:pull"), Some(("repository", "host:5000/app", vec!["pull"])));
+        assert_eq!(parse_scope("registry:catalog:*"), Some(("registry", "catalog", vec!["*"])));
         assert_eq!(parse_scope("nonsense"), None);
     }
 
     #[test]
     fn basic_credentials() {
-        assert_eq!(
-            parse_basic("Basic YWRtaW46SGFyYm9yMTIzNDU="),
-            Some(("admin".into(), "Harbor12345".into()))
-        );
+        assert_eq!(parse_basic("Basic YWRtaW46SGFyYm9yMTIzNDU="), Some(("admin".into(), "Harbor12345".into())));
         assert_eq!(parse_basic("Basic !!!"), None);
         assert_eq!(parse_basic("Digest x"), None);
-    }
-
-    #[test]
-    fn timestamps() {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let leap = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
     }
 }

@@ -26,19 +26,11 @@ impl ApiError {
     }
 
     pub fn not_found(detail: impl Into<String>) -> ApiError {
-        ApiError {
-            code: None,
-            status: StatusCode::NOT_FOUND,
-            detail: detail.into(),
-            headers: Vec::new(),
-        }
+        ApiError { code: None, status: StatusCode::NOT_FOUND, detail: detail.into(), headers: Vec::new() }
     }
 
     pub fn method_not_allowed() -> ApiError {
-        ApiError::new(
-            ErrorCode::Unsupported,
-            "method not allowed on this endpoint",
-        )
+        ApiError::new(ErrorCode::Unsupported, "method not allowed on this endpoint")
     }
 
     pub fn with_status(mut self, status: StatusCode) -> ApiError {
@@ -89,12 +81,7 @@ impl IntoResponse for ApiError {
             err["detail"] = self.detail.into();
         }
         let body = serde_json::json!({ "errors": [err] }).to_string();
-        let mut resp = (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-            body,
-        )
-            .into_response();
+        let mut resp = (self.status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response();
         for (name, value) in self.headers {
             resp.headers_mut().insert(name, value);
         }

@@ -39,10 +39,7 @@ pub fn range_header(offset: u64) -> String {
 }
 
 fn query_pairs(req: &Parts) -> Vec<(String, String)> {
-    req.uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
+    req.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
 fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -54,9 +51,7 @@ fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
 }
 
 fn body_stream(body: Body) -> ByteStream {
-    Box::pin(TryStreamExt::map_err(body.into_data_stream(), |e| {
-        e.to_string()
-    }))
+    Box::pin(TryStreamExt::map_err(body.into_data_stream(), |e| e.to_string()))
 }
 
 /// Whether a request has a body to read (uploads may be finished with an empty PUT).
@@ -75,17 +70,14 @@ fn set(resp: &mut Response, name: &'static str, value: &str) {
 
 fn empty(status: StatusCode) -> Response {
     let mut r = (status, Body::empty()).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     r
 }
 
 fn parse_digest_param(q: &[(String, String)]) -> Result<Option<Digest>, ApiError> {
     match query_get(q, "digest") {
         None => Ok(None),
-        Some(d) => Digest::parse(d)
-            .map(Some)
-            .map_err(|e| ApiError::new(ErrorCode::DigestInvalid, e.to_string())),
+        Some(d) => Digest::parse(d).map(Some).map_err(|e| ApiError::new(ErrorCode::DigestInvalid, e.to_string())),
     }
 }
 
@@ -97,14 +89,11 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         Some(limiter) => match limiter.clone().try_acquire_owned() {
             Ok(p) => Some(p),
             Err(_) => {
-                let mut resp = ApiError::new(
-                    ErrorCode::TooManyRequests,
-                    "the registry is at its request limit; retry shortly",
-                )
-                .with_header(header::RETRY_AFTER, "1")
-                .into_response();
-                resp.headers_mut()
-                    .insert(API_VERSION_HEADER, HeaderValue::from_static("registry/2.0"));
+                let mut resp =
+                    ApiError::new(ErrorCode::TooManyRequests, "the registry is at its request limit; retry shortly")
+                        .with_header(header::RETRY_AFTER, "1")
+                        .into_response();
+                resp.headers_mut().insert(API_VERSION_HEADER, HeaderValue::from_static("registry/2.0"));
                 return resp;
             }
         },
@@ -116,8 +105,7 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    resp.headers_mut()
-        .insert(API_VERSION_HEADER, HeaderValue::from_static("registry/2.0"));
+    resp.headers_mut().insert(API_VERSION_HEADER, HeaderValue::from_static("registry/2.0"));
     resp
 }
 
@@ -130,12 +118,7 @@ async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
     let method = req.method.clone();
     match (endpoint, method) {
         (Endpoint::Base, Method::GET | Method::HEAD) => {
-            let mut r = (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                "{}",
-            )
-                .into_response();
+            let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response();
             if req.method == Method::HEAD {
                 *r.body_mut() = Body::empty();
             }
@@ -146,16 +129,12 @@ async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
         (Endpoint::Manifest(name, reference), Method::GET | Method::HEAD) => {
             manifest_get(reg, &name, &reference, &req).await
         }
-        (Endpoint::Manifest(name, reference), Method::PUT) => {
-            manifest_put(reg, &name, &reference, &req, body).await
-        }
+        (Endpoint::Manifest(name, reference), Method::PUT) => manifest_put(reg, &name, &reference, &req, body).await,
         (Endpoint::Manifest(name, reference), Method::DELETE) => {
             reg.manifest_delete(&name, &reference).await?;
             Ok(empty(StatusCode::ACCEPTED))
         }
-        (Endpoint::Blob(name, digest), Method::GET | Method::HEAD) => {
-            blob_get(reg, &name, &digest, &req).await
-        }
+        (Endpoint::Blob(name, digest), Method::GET | Method::HEAD) => blob_get(reg, &name, &digest, &req).await,
         (Endpoint::Blob(name, digest), Method::DELETE) => {
             reg.blob_delete(&name, &digest).await?;
             Ok(empty(StatusCode::ACCEPTED))
@@ -163,24 +142,15 @@ async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
         (Endpoint::UploadStart(name), Method::POST) => upload_start(state, &name, &req, body).await,
         (Endpoint::Upload(name, id), Method::GET) => {
             let st = reg.upload_status(&name, &id).await?;
-            Ok(upload_response(
-                StatusCode::NO_CONTENT,
-                &name,
-                &st.id,
-                st.offset,
-            ))
+            Ok(upload_response(StatusCode::NO_CONTENT, &name, &st.id, st.offset))
         }
-        (Endpoint::Upload(name, id), Method::PATCH) => {
-            upload_patch(reg, &name, &id, &req, body).await
-        }
+        (Endpoint::Upload(name, id), Method::PATCH) => upload_patch(reg, &name, &id, &req, body).await,
         (Endpoint::Upload(name, id), Method::PUT) => upload_put(reg, &name, &id, &req, body).await,
         (Endpoint::Upload(name, id), Method::DELETE) => {
             reg.upload_cancel(&name, &id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (Endpoint::Referrers(name, digest), Method::GET) => {
-            referrers(reg, &name, &digest, &req).await
-        }
+        (Endpoint::Referrers(name, digest), Method::GET) => referrers(reg, &name, &digest, &req).await,
         _ => Err(ApiError::method_not_allowed()),
     }
 }
@@ -192,11 +162,8 @@ fn paging(req: &Parts) -> Result<(Option<i64>, Option<String>), ApiError> {
     let n = match query_get(&q, "n") {
         None | Some("") => None,
         Some(s) => Some(s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unsupported,
-                format!("n must be a non-negative integer, not {s:?}"),
-            )
-            .with_status(StatusCode::BAD_REQUEST)
+            ApiError::new(ErrorCode::Unsupported, format!("n must be a non-negative integer, not {s:?}"))
+                .with_status(StatusCode::BAD_REQUEST)
         })?),
     };
     Ok((n, query_get(&q, "last").map(str::to_string)))
@@ -209,11 +176,7 @@ fn with_next_link(mut resp: Response, path: &str, n: Option<i64>, page: &Page) -
             query.append_pair("n", &n.to_string());
         }
         query.append_pair("last", last);
-        set(
-            &mut resp,
-            "link",
-            &format!("<{path}?{}>; rel=\"next\"", query.finish()),
-        );
+        set(&mut resp, "link", &format!("<{path}?{}>; rel=\"next\"", query.finish()));
     }
     resp
 }
@@ -235,22 +198,11 @@ async fn catalog(reg: &Registry, req: &Parts, subject: &Subject) -> ApiResult {
 async fn tags(reg: &Registry, name: &RepositoryName, req: &Parts) -> ApiResult {
     let (n, last) = paging(req)?;
     let page = reg.tags(name, n, last.as_deref()).await?;
-    let resp = axum::Json(serde_json::json!({ "name": name.as_str(), "tags": page.items }))
-        .into_response();
-    Ok(with_next_link(
-        resp,
-        &format!("/v2/{name}/tags/list"),
-        n,
-        &page,
-    ))
+    let resp = axum::Json(serde_json::json!({ "name": name.as_str(), "tags": page.items })).into_response();
+    Ok(with_next_link(resp, &format!("/v2/{name}/tags/list"), n, &page))
 }
 
-async fn referrers(
-    reg: &Registry,
-    name: &RepositoryName,
-    digest: &Digest,
-    req: &Parts,
-) -> ApiResult {
+async fn referrers(reg: &Registry, name: &RepositoryName, digest: &Digest, req: &Parts) -> ApiResult {
     let q = query_pairs(req);
     let artifact_type = query_get(&q, "artifactType").filter(|s| !s.is_empty());
     let manifests = reg.referrers(name, digest, artifact_type).await?;
@@ -293,18 +245,11 @@ fn etag(digest: &Digest) -> String {
 }
 
 fn not_modified(headers: &HeaderMap, digest: &Digest) -> bool {
-    header_str(headers, header::IF_NONE_MATCH).is_some_and(|v| {
-        v.split(',')
-            .any(|t| t.trim() == etag(digest) || t.trim() == "*")
-    })
+    header_str(headers, header::IF_NONE_MATCH)
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag(digest) || t.trim() == "*"))
 }
 
-async fn manifest_get(
-    reg: &Registry,
-    name: &RepositoryName,
-    reference: &Reference,
-    req: &Parts,
-) -> ApiResult {
+async fn manifest_get(reg: &Registry, name: &RepositoryName, reference: &Reference, req: &Parts) -> ApiResult {
     let head = req.method == Method::HEAD;
     let m = reg.manifest_read(name, reference, !head).await?;
     if !accepts(&req.headers, &m.media_type) {
@@ -316,15 +261,9 @@ async fn manifest_get(
             .flat_map(|v| v.split(','))
             .all(|t| media_type::is_schema1(t.split(';').next().unwrap_or("").trim()));
         let detail = if only_schema1 {
-            format!(
-                "manifest is {}; Docker schema 1 is not supported",
-                m.media_type
-            )
+            format!("manifest is {}; Docker schema 1 is not supported", m.media_type)
         } else {
-            format!(
-                "manifest is {}, which the Accept header does not list",
-                m.media_type
-            )
+            format!("manifest is {}, which the Accept header does not list", m.media_type)
         };
         return Err(ApiError::new(ErrorCode::ManifestUnknown, detail));
     }
@@ -355,22 +294,15 @@ async fn manifest_put(
     let extra_tags = q
         .iter()
         .filter(|(k, _)| k == "tag")
-        .map(|(_, v)| {
-            Tag::parse(v).map_err(|e| ApiError::new(ErrorCode::ManifestInvalid, e.to_string()))
-        })
+        .map(|(_, v)| Tag::parse(v).map_err(|e| ApiError::new(ErrorCode::ManifestInvalid, e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     let content_type = header_str(&req.headers, header::CONTENT_TYPE).map(str::to_string);
     let limit = berth_oci::manifest::MAX_MANIFEST_SIZE;
     let too_large = || {
-        ApiError::new(
-            ErrorCode::SizeInvalid,
-            format!("a manifest may have at most {limit} bytes"),
-        )
-        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        ApiError::new(ErrorCode::SizeInvalid, format!("a manifest may have at most {limit} bytes"))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     };
-    if header_str(&req.headers, header::CONTENT_LENGTH)
-        .and_then(|l| l.parse::<usize>().ok())
-        .is_some_and(|l| l > limit)
+    if header_str(&req.headers, header::CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > limit)
     {
         return Err(too_large());
     }
@@ -378,24 +310,16 @@ async fn manifest_put(
         .collect()
         .await
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
                 too_large()
             } else {
                 ApiError::new(ErrorCode::ManifestInvalid, format!("reading the body: {e}"))
             }
         })?
         .to_bytes();
-    let (digest, subject) = reg
-        .manifest_put(name, reference, content_type.as_deref(), bytes, &extra_tags)
-        .await?;
+    let (digest, subject) = reg.manifest_put(name, reference, content_type.as_deref(), bytes, &extra_tags).await?;
     let mut resp = empty(StatusCode::CREATED);
-    set(
-        &mut resp,
-        "location",
-        &format!("/v2/{name}/manifests/{digest}"),
-    );
+    set(&mut resp, "location", &format!("/v2/{name}/manifests/{digest}"));
     set(&mut resp, DIGEST_HEADER, digest.as_str());
     if let Some(subject) = subject {
         set(&mut resp, "oci-subject", subject.as_str());
@@ -405,12 +329,7 @@ async fn manifest_put(
 
 // ---- blobs
 
-async fn blob_get(
-    reg: &Registry,
-    name: &RepositoryName,
-    digest: &Digest,
-    req: &Parts,
-) -> ApiResult {
+async fn blob_get(reg: &Registry, name: &RepositoryName, digest: &Digest, req: &Parts) -> ApiResult {
     let head = req.method == Method::HEAD;
     let size = reg.blob_size(name, digest).await?;
     let range = match header_str(&req.headers, header::RANGE) {
@@ -421,11 +340,8 @@ async fn blob_get(
         RangeRequest::Full => (StatusCode::OK, None),
         RangeRequest::Partial(r) => (StatusCode::PARTIAL_CONTENT, Some(r)),
         RangeRequest::Unsatisfiable => {
-            return Err(ApiError::new(
-                ErrorCode::RangeInvalid,
-                format!("the blob has {size} bytes"),
-            )
-            .with_header(header::CONTENT_RANGE, &format!("bytes */{size}")));
+            return Err(ApiError::new(ErrorCode::RangeInvalid, format!("the blob has {size} bytes"))
+                .with_header(header::CONTENT_RANGE, &format!("bytes */{size}")));
         }
     };
     if not_modified(&req.headers, digest) {
@@ -447,22 +363,14 @@ async fn blob_get(
     set(&mut resp, "etag", &etag(digest));
     set(&mut resp, "accept-ranges", "bytes");
     if let Some(r) = range {
-        set(
-            &mut resp,
-            "content-range",
-            &format!("bytes {}-{}/{size}", r.start, r.end),
-        );
+        set(&mut resp, "content-range", &format!("bytes {}-{}/{size}", r.start, r.end));
     }
     Ok(resp)
 }
 
 fn upload_response(status: StatusCode, name: &RepositoryName, id: &str, offset: u64) -> Response {
     let mut resp = empty(status);
-    set(
-        &mut resp,
-        "location",
-        &format!("/v2/{name}/blobs/uploads/{id}"),
-    );
+    set(&mut resp, "location", &format!("/v2/{name}/blobs/uploads/{id}"));
     set(&mut resp, "range", &range_header(offset));
     set(&mut resp, UPLOAD_UUID_HEADER, id);
     resp
@@ -475,17 +383,11 @@ fn blob_created(name: &RepositoryName, digest: &Digest) -> Response {
     resp
 }
 
-async fn upload_start(
-    state: &AppState,
-    name: &RepositoryName,
-    req: &Parts,
-    body: Body,
-) -> ApiResult {
+async fn upload_start(state: &AppState, name: &RepositoryName, req: &Parts, body: Body) -> ApiResult {
     let reg = &state.registry;
     let q = query_pairs(req);
     if let Some(mount) = query_get(&q, "mount") {
-        let digest = Digest::parse(mount)
-            .map_err(|e| ApiError::new(ErrorCode::DigestInvalid, e.to_string()))?;
+        let digest = Digest::parse(mount).map_err(|e| ApiError::new(ErrorCode::DigestInvalid, e.to_string()))?;
         if let Some(from) = mount_source(state, req, &digest, query_get(&q, "from")).await?
             && reg.blob_mount(name, &digest, &from).await?.is_some()
         {
@@ -493,12 +395,7 @@ async fn upload_start(
         }
         // Not mountable: the client uploads instead (spec: 202 with a new session).
         let st = reg.upload_start(name).await?;
-        return Ok(upload_response(
-            StatusCode::ACCEPTED,
-            name,
-            &st.id,
-            st.offset,
-        ));
+        return Ok(upload_response(StatusCode::ACCEPTED, name, &st.id, st.offset));
     }
     if let Some(digest) = parse_digest_param(&q)? {
         // Monolithic upload: the whole blob in this request.
@@ -514,12 +411,7 @@ async fn upload_start(
         }
     }
     let st = reg.upload_start(name).await?;
-    Ok(upload_response(
-        StatusCode::ACCEPTED,
-        name,
-        &st.id,
-        st.offset,
-    ))
+    Ok(upload_response(StatusCode::ACCEPTED, name, &st.id, st.offset))
 }
 
 /// The repository to mount from: the named one if the caller may pull from it; without `from`,
@@ -531,23 +423,13 @@ async fn mount_source(
     from: Option<&str>,
 ) -> Result<Option<RepositoryName>, ApiError> {
     let candidates = match from {
-        Some(f) => vec![
-            RepositoryName::parse(f)
-                .map_err(|e| ApiError::new(ErrorCode::NameInvalid, e.to_string()))?,
-        ],
-        None => state
-            .registry
-            .blob_sources(digest)
-            .await?
-            .iter()
-            .filter_map(|n| RepositoryName::parse(n).ok())
-            .collect(),
+        Some(f) => vec![RepositoryName::parse(f).map_err(|e| ApiError::new(ErrorCode::NameInvalid, e.to_string()))?],
+        None => {
+            state.registry.blob_sources(digest).await?.iter().filter_map(|n| RepositoryName::parse(n).ok()).collect()
+        }
     };
     for candidate in candidates {
-        let access = Access {
-            repository: Some(candidate.clone()),
-            action: Action::Pull,
-        };
+        let access = Access { repository: Some(candidate.clone()), action: Action::Pull };
         if state.authorizer.authorize(req, &access).await.is_ok() {
             return Ok(Some(candidate));
         }
@@ -559,48 +441,22 @@ fn chunk_range(headers: &HeaderMap) -> Result<Option<berth_oci::range::ByteRange
     match header_str(headers, header::CONTENT_RANGE) {
         None => Ok(None),
         Some(v) => parse_content_range(v).map(Some).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::BlobUploadInvalid,
-                format!("malformed Content-Range {v:?}"),
-            )
-            .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+            ApiError::new(ErrorCode::BlobUploadInvalid, format!("malformed Content-Range {v:?}"))
+                .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
         }),
     }
 }
 
-async fn upload_patch(
-    reg: &Registry,
-    name: &RepositoryName,
-    id: &str,
-    req: &Parts,
-    body: Body,
-) -> ApiResult {
+async fn upload_patch(reg: &Registry, name: &RepositoryName, id: &str, req: &Parts, body: Body) -> ApiResult {
     let range = chunk_range(&req.headers)?;
-    let st = reg
-        .upload_append(name, id, range, body_stream(body))
-        .await?;
-    Ok(upload_response(
-        StatusCode::ACCEPTED,
-        name,
-        &st.id,
-        st.offset,
-    ))
+    let st = reg.upload_append(name, id, range, body_stream(body)).await?;
+    Ok(upload_response(StatusCode::ACCEPTED, name, &st.id, st.offset))
 }
 
-async fn upload_put(
-    reg: &Registry,
-    name: &RepositoryName,
-    id: &str,
-    req: &Parts,
-    body: Body,
-) -> ApiResult {
+async fn upload_put(reg: &Registry, name: &RepositoryName, id: &str, req: &Parts, body: Body) -> ApiResult {
     let q = query_pairs(req);
-    let digest = parse_digest_param(&q)?.ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::DigestInvalid,
-            "the digest query parameter is required",
-        )
-    })?;
+    let digest = parse_digest_param(&q)?
+        .ok_or_else(|| ApiError::new(ErrorCode::DigestInvalid, "the digest query parameter is required"))?;
     let range = chunk_range(&req.headers)?;
     let body = has_body(&req.headers).then(|| body_stream(body));
     reg.upload_finish(name, id, &digest, range, body).await?;

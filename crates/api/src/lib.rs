@@ -7,7 +7,9 @@ pub mod access;
 pub mod auth;
 mod error;
 mod handlers;
+pub mod harbor;
 mod route;
+mod time;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,26 +35,25 @@ pub fn router(
     registry: Arc<Registry>,
     authorizer: Arc<dyn access::Authorizer>,
     token_service: Option<Arc<auth::HarborAuth>>,
+    harbor_api: Option<Arc<harbor::HarborApi>>,
     options: &ApiOptions,
 ) -> Router {
     let limiter = (options.max_concurrent_requests > 0)
         .then(|| Arc::new(tokio::sync::Semaphore::new(options.max_concurrent_requests)));
-    let state = AppState {
-        registry,
-        authorizer,
-        limiter,
-    };
+    let state = AppState { registry, authorizer, limiter };
     let v2 = Router::new()
         .route("/v2", any(handlers::dispatch))
         .route("/v2/", any(handlers::dispatch))
         .route("/v2/{*rest}", any(handlers::dispatch))
         .with_state(state);
-    match token_service {
-        Some(tokens) => v2.merge(
-            Router::new()
-                .route("/service/token", axum::routing::get(auth::token))
-                .with_state(tokens),
-        ),
+    let v2 = match token_service {
+        Some(tokens) => {
+            v2.merge(Router::new().route("/service/token", axum::routing::get(auth::token)).with_state(tokens))
+        }
+        None => v2,
+    };
+    match harbor_api {
+        Some(api) => v2.merge(harbor::router(api)),
         None => v2,
     }
 }
@@ -64,7 +65,5 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -80,9 +80,7 @@ pub fn parse(rest: &str) -> Result<Endpoint, ApiError> {
             "referrers" => return Ok(Endpoint::Referrers(repo()?, digest(last)?)),
             "manifests" => {
                 let reference = Reference::parse(last).map_err(|e| match e {
-                    berth_oci::NameError::InvalidDigest(_) => {
-                        ApiError::new(ErrorCode::DigestInvalid, e.to_string())
-                    }
+                    berth_oci::NameError::InvalidDigest(_) => ApiError::new(ErrorCode::DigestInvalid, e.to_string()),
                     _ => ApiError::new(ErrorCode::ManifestInvalid, e.to_string()),
                 })?;
                 return Ok(Endpoint::Manifest(repo()?, reference));
@@ -111,34 +109,17 @@ mod tests {
         assert!(
             matches!(parse("a/b/c/manifests/latest").unwrap(), Endpoint::Manifest(n, Reference::Tag(_)) if n == repo("a/b/c"))
         );
-        assert!(matches!(
-            parse(&format!("x/manifests/{D}")).unwrap(),
-            Endpoint::Manifest(_, Reference::Digest(_))
-        ));
-        assert_eq!(
-            parse(&format!("x/blobs/{D}")).unwrap(),
-            Endpoint::Blob(repo("x"), Digest::parse(D).unwrap())
-        );
-        assert_eq!(
-            parse("x/y/blobs/uploads/").unwrap(),
-            Endpoint::UploadStart(repo("x/y"))
-        );
-        assert_eq!(
-            parse("x/y/blobs/uploads").unwrap(),
-            Endpoint::UploadStart(repo("x/y"))
-        );
-        assert_eq!(
-            parse("x/blobs/uploads/abc-1").unwrap(),
-            Endpoint::Upload(repo("x"), "abc-1".into())
-        );
+        assert!(matches!(parse(&format!("x/manifests/{D}")).unwrap(), Endpoint::Manifest(_, Reference::Digest(_))));
+        assert_eq!(parse(&format!("x/blobs/{D}")).unwrap(), Endpoint::Blob(repo("x"), Digest::parse(D).unwrap()));
+        assert_eq!(parse("x/y/blobs/uploads/").unwrap(), Endpoint::UploadStart(repo("x/y")));
+        assert_eq!(parse("x/y/blobs/uploads").unwrap(), Endpoint::UploadStart(repo("x/y")));
+        assert_eq!(parse("x/blobs/uploads/abc-1").unwrap(), Endpoint::Upload(repo("x"), "abc-1".into()));
         assert_eq!(
             parse(&format!("x/referrers/{D}")).unwrap(),
             Endpoint::Referrers(repo("x"), Digest::parse(D).unwrap())
         );
         // A repository may itself be called "blobs" or "manifests".
-        assert!(
-            matches!(parse("manifests/manifests/v1").unwrap(), Endpoint::Manifest(n, _) if n == repo("manifests"))
-        );
+        assert!(matches!(parse("manifests/manifests/v1").unwrap(), Endpoint::Manifest(n, _) if n == repo("manifests")));
     }
 
     #[test]
@@ -146,10 +127,7 @@ mod tests {
         let code = |p: &str| parse(p).unwrap_err().code;
         assert_eq!(code("Upper/manifests/latest"), Some(ErrorCode::NameInvalid));
         assert_eq!(code("x/blobs/sha256:123"), Some(ErrorCode::DigestInvalid));
-        assert_eq!(
-            code("x/manifests/sha256:123"),
-            Some(ErrorCode::DigestInvalid)
-        );
+        assert_eq!(code("x/manifests/sha256:123"), Some(ErrorCode::DigestInvalid));
         assert_eq!(code("x/manifests/-bad"), Some(ErrorCode::ManifestInvalid));
         assert_eq!(code("x/unknown/thing"), None);
         assert_eq!(code("x"), None);

@@ -25,15 +25,9 @@ impl Authorizer for TestPolicy {
         let headers = &request.headers;
         self.asked.lock().unwrap().push(access.clone());
         let writer = headers.get("x-test-user").is_some_and(|v| v == "writer");
-        let secret = access
-            .repository
-            .as_ref()
-            .is_some_and(|r| r.as_str().starts_with("secret/"));
+        let secret = access.repository.as_ref().is_some_and(|r| r.as_str().starts_with("secret/"));
         let result = if secret {
-            Err(ApiError::new(
-                ErrorCode::Denied,
-                "no access to secret repositories",
-            ))
+            Err(ApiError::new(ErrorCode::Denied, "no access to secret repositories"))
         } else if access.action == Action::Pull || writer {
             Ok(())
         } else {
@@ -49,19 +43,9 @@ async fn every_endpoint_passes_the_authorizer() {
     let policy = Arc::new(TestPolicy::default());
     let s = TestServer::start_with(dir.path(), policy.clone()).await;
 
-    let resp = s
-        .client
-        .post(s.url("/v2/open/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/open/app/blobs/uploads/")).send().await.unwrap();
     assert_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
-    let resp = s
-        .client
-        .get(s.url("/v2/secret/x/tags/list"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/secret/x/tags/list")).send().await.unwrap();
     assert_error(resp, StatusCode::FORBIDDEN, "DENIED").await;
 
     // A writer pushes; anyone pulls; only the writer deletes.
@@ -76,37 +60,16 @@ async fn every_endpoint_passes_the_authorizer() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = s
-        .client
-        .get(s.url(&format!("/v2/open/app/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url(&format!("/v2/open/app/blobs/{digest}"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let resp = s
-        .client
-        .delete(s.url(&format!("/v2/open/app/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.delete(s.url(&format!("/v2/open/app/blobs/{digest}"))).send().await.unwrap();
     assert_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
-    let resp = s
-        .client
-        .head(s.url(&format!("/v2/open/app/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "a refused delete changes nothing"
-    );
+    let resp = s.client.head(s.url(&format!("/v2/open/app/blobs/{digest}"))).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "a refused delete changes nothing");
 
     let asked = policy.asked.lock().unwrap().clone();
-    let actions: Vec<(Option<&str>, Action)> = asked
-        .iter()
-        .map(|a| (a.repository.as_ref().map(|r| r.as_str()), a.action))
-        .collect();
+    let actions: Vec<(Option<&str>, Action)> =
+        asked.iter().map(|a| (a.repository.as_ref().map(|r| r.as_str()), a.action)).collect();
     assert_eq!(
         actions,
         vec![
@@ -128,10 +91,7 @@ async fn a_mount_needs_pull_on_its_source() {
     let digest = s.push_blob("secret/src", b"private layer").await;
     s.stop().await;
     let s = TestServer::start_with(dir.path(), Arc::new(TestPolicy::default())).await;
-    for query in [
-        format!("mount={digest}&from=secret/src"),
-        format!("mount={digest}"),
-    ] {
+    for query in [format!("mount={digest}&from=secret/src"), format!("mount={digest}")] {
         let resp = s
             .client
             .post(s.url(&format!("/v2/open/app/blobs/uploads/?{query}")))
@@ -142,28 +102,16 @@ async fn a_mount_needs_pull_on_its_source() {
         // Not mounted: an upload session instead, and the blob stays invisible here.
         assert_eq!(resp.status(), StatusCode::ACCEPTED, "{query}");
     }
-    let resp = s
-        .client
-        .head(s.url(&format!("/v2/open/app/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.head(s.url(&format!("/v2/open/app/blobs/{digest}"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn over_the_request_limit_answers_toomanyrequests() {
     let dir = tempfile::tempdir().unwrap();
-    let options = berth_api::ApiOptions {
-        max_concurrent_requests: 1,
-    };
+    let options = berth_api::ApiOptions { max_concurrent_requests: 1 };
     let s = TestServer::start_with_options(dir.path(), None, &options).await;
-    let resp = s
-        .client
-        .post(s.url("/v2/t/busy/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/t/busy/blobs/uploads/")).send().await.unwrap();
     let location = header(&resp, "location").to_string();
     // Hold the one slot with a PATCH whose body has not finished arriving.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
@@ -177,14 +125,9 @@ async fn over_the_request_limit_answers_toomanyrequests() {
     drop(tx);
     assert_eq!(slow.await.unwrap().unwrap().status(), StatusCode::ACCEPTED);
     // The slot is free again.
-    assert_eq!(
-        s.client.get(s.url("/v2/")).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(s.client.get(s.url("/v2/")).send().await.unwrap().status(), StatusCode::OK);
 }
 
-fn tokio_stream_from<T: Send + 'static>(
-    rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures_util::Stream<Item = T> {
+fn tokio_stream_from<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> {
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }

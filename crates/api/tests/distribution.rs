@@ -18,22 +18,11 @@ async fn base_endpoint_announces_the_api_version() {
     for path in ["/v2/", "/v2"] {
         let resp = s.client.get(s.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
-        assert_eq!(
-            header(&resp, "docker-distribution-api-version"),
-            "registry/2.0"
-        );
+        assert_eq!(header(&resp, "docker-distribution-api-version"), "registry/2.0");
     }
-    let resp = s
-        .client
-        .get(s.url("/v2/t/no/such/endpoint"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/t/no/such/endpoint")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        header(&resp, "docker-distribution-api-version"),
-        "registry/2.0"
-    );
+    assert_eq!(header(&resp, "docker-distribution-api-version"), "registry/2.0");
 }
 
 #[tokio::test]
@@ -54,62 +43,28 @@ async fn monolithic_push_then_pull_with_ranges() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.bytes().await.unwrap(), data);
 
-    let resp = s
-        .client
-        .get(&url)
-        .header("range", "bytes=10-19")
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(&url).header("range", "bytes=10-19").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(header(&resp, "content-range"), "bytes 10-19/100000");
     assert_eq!(header(&resp, "content-length"), "10");
     assert_eq!(resp.bytes().await.unwrap(), &data[10..20]);
 
-    let resp = s
-        .client
-        .get(&url)
-        .header("range", "bytes=-5")
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(&url).header("range", "bytes=-5").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(resp.bytes().await.unwrap(), &data[99_995..]);
 
-    let resp = s
-        .client
-        .get(&url)
-        .header("range", "bytes=100000-")
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(&url).header("range", "bytes=100000-").send().await.unwrap();
     assert_eq!(header(&resp, "content-range"), "bytes */100000");
     assert_error(resp, StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID").await;
 
-    let resp = s
-        .client
-        .get(&url)
-        .header("if-none-match", format!("\"{digest}\""))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(&url).header("if-none-match", format!("\"{digest}\"")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
 
     // A blob is visible only in the repository it was pushed to.
-    let resp = s
-        .client
-        .get(s.url(&format!("/v2/t/lib/other/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url(&format!("/v2/t/lib/other/blobs/{digest}"))).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
     s.push_blob("t/lib/other", b"x").await;
-    let resp = s
-        .client
-        .get(s.url(&format!("/v2/t/lib/other/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url(&format!("/v2/t/lib/other/blobs/{digest}"))).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
 }
 
@@ -119,12 +74,7 @@ async fn post_then_put_and_sha512() {
     for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
         let data = b"post then put".to_vec();
         let digest = Digest::of(algorithm, &data);
-        let resp = s
-            .client
-            .post(s.url("/v2/t/a/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
+        let resp = s.client.post(s.url("/v2/t/a/blobs/uploads/")).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::ACCEPTED);
         assert_eq!(header(&resp, "range"), "0-0");
         assert!(!header(&resp, "docker-upload-uuid").is_empty());
@@ -141,12 +91,7 @@ async fn post_then_put_and_sha512() {
         assert_eq!(resp.status(), StatusCode::CREATED);
         assert_eq!(header(&resp, "location"), format!("/v2/t/a/blobs/{digest}"));
         assert_eq!(header(&resp, "docker-content-digest"), digest.as_str());
-        let got = s
-            .client
-            .get(s.url(&format!("/v2/t/a/blobs/{digest}")))
-            .send()
-            .await
-            .unwrap();
+        let got = s.client.get(s.url(&format!("/v2/t/a/blobs/{digest}"))).send().await.unwrap();
         assert_eq!(got.bytes().await.unwrap(), data);
     }
 }
@@ -154,25 +99,14 @@ async fn post_then_put_and_sha512() {
 #[tokio::test]
 async fn streamed_patch_without_content_range() {
     let (_d, s) = server().await;
-    let resp = s
-        .client
-        .post(s.url("/v2/t/a/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/t/a/blobs/uploads/")).send().await.unwrap();
     let location = header(&resp, "location").to_string();
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..50).map(|i| Ok(vec![i as u8; 10_000])).collect();
-    let all: Vec<u8> = chunks
-        .iter()
-        .flat_map(|c| c.as_ref().unwrap().clone())
-        .collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..50).map(|i| Ok(vec![i as u8; 10_000])).collect();
+    let all: Vec<u8> = chunks.iter().flat_map(|c| c.as_ref().unwrap().clone()).collect();
     let resp = s
         .client
         .patch(s.url(&location))
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
         .send()
         .await
         .unwrap();
@@ -183,31 +117,16 @@ async fn streamed_patch_without_content_range() {
     assert_eq!(status.status(), StatusCode::NO_CONTENT);
     assert_eq!(header(&status, "range"), "0-499999");
     let digest = Digest::sha256_of(&all);
-    let resp = s
-        .client
-        .put(s.url(&format!("{location}?digest={digest}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.put(s.url(&format!("{location}?digest={digest}"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let got = s
-        .client
-        .get(s.url(&format!("/v2/t/a/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let got = s.client.get(s.url(&format!("/v2/t/a/blobs/{digest}"))).send().await.unwrap();
     assert_eq!(got.bytes().await.unwrap(), all);
 }
 
 #[tokio::test]
 async fn chunked_upload_refuses_gaps_and_overlaps() {
     let (_d, s) = server().await;
-    let resp = s
-        .client
-        .post(s.url("/v2/t/a/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/t/a/blobs/uploads/")).send().await.unwrap();
     let location = header(&resp, "location").to_string();
     let patch = |range: &str, body: &'static [u8]| {
         s.client
@@ -217,39 +136,21 @@ async fn chunked_upload_refuses_gaps_and_overlaps() {
             .body(body)
             .send()
     };
-    assert_eq!(
-        patch("0-4", b"hello").await.unwrap().status(),
-        StatusCode::ACCEPTED
-    );
+    assert_eq!(patch("0-4", b"hello").await.unwrap().status(), StatusCode::ACCEPTED);
     // A gap.
     let resp = patch("10-14", b"later").await.unwrap();
     assert_eq!(header(&resp, "range"), "0-4");
-    assert_error(
-        resp,
-        StatusCode::RANGE_NOT_SATISFIABLE,
-        "BLOB_UPLOAD_INVALID",
-    )
-    .await;
+    assert_error(resp, StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID").await;
     // An overlap.
     let resp = patch("3-7", b"lo, w").await.unwrap();
     assert_eq!(header(&resp, "range"), "0-4");
-    assert_error(
-        resp,
-        StatusCode::RANGE_NOT_SATISFIABLE,
-        "BLOB_UPLOAD_INVALID",
-    )
-    .await;
+    assert_error(resp, StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID").await;
     // A range that does not match the body's length changes nothing.
     let resp = patch("5-9", b" wo").await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "SIZE_INVALID").await;
     // A malformed range.
     let resp = patch("five-nine", b" world").await.unwrap();
-    assert_error(
-        resp,
-        StatusCode::RANGE_NOT_SATISFIABLE,
-        "BLOB_UPLOAD_INVALID",
-    )
-    .await;
+    assert_error(resp, StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID").await;
     let resp = patch("5-10", b" world").await.unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(header(&resp, "range"), "0-10");
@@ -264,12 +165,7 @@ async fn chunked_upload_refuses_gaps_and_overlaps() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let got = s
-        .client
-        .get(s.url(&format!("/v2/t/a/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let got = s.client.get(s.url(&format!("/v2/t/a/blobs/{digest}"))).send().await.unwrap();
     assert_eq!(got.bytes().await.unwrap(), &b"hello world!"[..]);
     // The session is gone.
     let resp = s.client.get(s.url(&location)).send().await.unwrap();
@@ -288,61 +184,24 @@ async fn wrong_digest_is_refused_and_nothing_becomes_visible() {
         .await
         .unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-    let resp = s
-        .client
-        .head(s.url(&format!("/v2/t/a/blobs/{claimed}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.head(s.url(&format!("/v2/t/a/blobs/{claimed}"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
     // On a session, a wrong digest leaves the session as it was.
-    let resp = s
-        .client
-        .post(s.url("/v2/t/a/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/t/a/blobs/uploads/")).send().await.unwrap();
     let location = header(&resp, "location").to_string();
-    s.client
-        .patch(s.url(&location))
-        .body(&b"abc"[..])
-        .send()
-        .await
-        .unwrap();
-    let resp = s
-        .client
-        .put(s.url(&format!("{location}?digest={claimed}")))
-        .body(&b"def"[..])
-        .send()
-        .await
-        .unwrap();
+    s.client.patch(s.url(&location)).body(&b"abc"[..]).send().await.unwrap();
+    let resp = s.client.put(s.url(&format!("{location}?digest={claimed}"))).body(&b"def"[..]).send().await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
     let resp = s.client.get(s.url(&location)).send().await.unwrap();
     assert_eq!(header(&resp, "range"), "0-2");
     let good = Digest::sha256_of(b"abcdef");
-    let resp = s
-        .client
-        .put(s.url(&format!("{location}?digest={good}")))
-        .body(&b"def"[..])
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.put(s.url(&format!("{location}?digest={good}"))).body(&b"def"[..]).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
 
-    let resp = s
-        .client
-        .put(s.url(&format!("{location}?digest=sha256:nothex")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.put(s.url(&format!("{location}?digest=sha256:nothex"))).send().await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-    let resp = s
-        .client
-        .post(s.url("/v2/t/a/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/t/a/blobs/uploads/")).send().await.unwrap();
     let location = header(&resp, "location").to_string();
     let resp = s.client.put(s.url(&location)).send().await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
@@ -351,49 +210,22 @@ async fn wrong_digest_is_refused_and_nothing_becomes_visible() {
 #[tokio::test]
 async fn cancel_upload() {
     let (_d, s) = server().await;
-    let resp = s
-        .client
-        .post(s.url("/v2/t/a/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/t/a/blobs/uploads/")).send().await.unwrap();
     let location = header(&resp, "location").to_string();
     let resp = s.client.delete(s.url(&location)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    for req in [
-        s.client.get(s.url(&location)),
-        s.client.patch(s.url(&location)).body("x"),
-        s.client.delete(s.url(&location)),
-    ] {
-        assert_error(
-            req.send().await.unwrap(),
-            StatusCode::NOT_FOUND,
-            "BLOB_UPLOAD_UNKNOWN",
-        )
-        .await;
+    for req in
+        [s.client.get(s.url(&location)), s.client.patch(s.url(&location)).body("x"), s.client.delete(s.url(&location))]
+    {
+        assert_error(req.send().await.unwrap(), StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
     }
     // A session of one repository is unknown in another.
-    let resp = s
-        .client
-        .post(s.url("/v2/t/a/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/t/a/blobs/uploads/")).send().await.unwrap();
     let id = header(&resp, "docker-upload-uuid").to_string();
     s.push_blob("t/b", b"b").await;
-    let resp = s
-        .client
-        .get(s.url(&format!("/v2/t/b/blobs/uploads/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url(&format!("/v2/t/b/blobs/uploads/{id}"))).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
-    let resp = s
-        .client
-        .get(s.url("/v2/t/a/blobs/uploads/..%2F..%2Fetc"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/t/a/blobs/uploads/..%2F..%2Fetc")).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
 }
 
@@ -401,90 +233,40 @@ async fn cancel_upload() {
 async fn cross_repository_mount() {
     let (_d, s) = server().await;
     let digest = s.push_blob("t/src", b"shared layer").await;
-    let resp = s
-        .client
-        .post(s.url(&format!(
-            "/v2/t/dst/blobs/uploads/?mount={digest}&from=t/src"
-        )))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        s.client.post(s.url(&format!("/v2/t/dst/blobs/uploads/?mount={digest}&from=t/src"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    assert_eq!(
-        header(&resp, "location"),
-        format!("/v2/t/dst/blobs/{digest}")
-    );
-    let got = s
-        .client
-        .get(s.url(&format!("/v2/t/dst/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(header(&resp, "location"), format!("/v2/t/dst/blobs/{digest}"));
+    let got = s.client.get(s.url(&format!("/v2/t/dst/blobs/{digest}"))).send().await.unwrap();
     assert_eq!(got.bytes().await.unwrap(), &b"shared layer"[..]);
 
     // From a repository that lacks it: an upload session instead.
-    let resp = s
-        .client
-        .post(s.url(&format!(
-            "/v2/t/dst2/blobs/uploads/?mount={digest}&from=t/nowhere"
-        )))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        s.client.post(s.url(&format!("/v2/t/dst2/blobs/uploads/?mount={digest}&from=t/nowhere"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert!(header(&resp, "location").starts_with("/v2/t/dst2/blobs/uploads/"));
     let unknown = Digest::sha256_of(b"never pushed");
-    let resp = s
-        .client
-        .post(s.url(&format!(
-            "/v2/t/dst2/blobs/uploads/?mount={unknown}&from=t/src"
-        )))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        s.client.post(s.url(&format!("/v2/t/dst2/blobs/uploads/?mount={unknown}&from=t/src"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
 
     // Without `from`: mounted automatically from a repository that has it.
-    let resp = s
-        .client
-        .post(s.url(&format!("/v2/t/dst3/blobs/uploads/?mount={digest}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url(&format!("/v2/t/dst3/blobs/uploads/?mount={digest}"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = s
-        .client
-        .post(s.url("/v2/t/dst3/blobs/uploads/?mount=sha256:bad"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/t/dst3/blobs/uploads/?mount=sha256:bad")).send().await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-    let resp = s
-        .client
-        .post(s.url(&format!(
-            "/v2/t/dst3/blobs/uploads/?mount={digest}&from=Bad"
-        )))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        s.client.post(s.url(&format!("/v2/t/dst3/blobs/uploads/?mount={digest}&from=Bad"))).send().await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "NAME_INVALID").await;
 }
 
 #[tokio::test]
 async fn manifests_by_tag_and_digest_with_negotiation() {
     let (_d, s) = server().await;
-    let (digest, body) = s
-        .push_image("t/lib/app", "v1", &[b"layer one", b"layer two"])
-        .await;
+    let (digest, body) = s.push_image("t/lib/app", "v1", &[b"layer one", b"layer two"]).await;
     for reference in ["v1".to_string(), digest.to_string()] {
         let url = s.url(&format!("/v2/t/lib/app/manifests/{reference}"));
-        let resp = s
-            .client
-            .get(&url)
-            .header("accept", OCI_MANIFEST)
-            .send()
-            .await
-            .unwrap();
+        let resp = s.client.get(&url).header("accept", OCI_MANIFEST).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(header(&resp, "content-type"), OCI_MANIFEST);
         assert_eq!(header(&resp, "docker-content-digest"), digest.as_str());
@@ -501,10 +283,7 @@ async fn manifests_by_tag_and_digest_with_negotiation() {
     let resp = s
         .client
         .get(&url)
-        .header(
-            "accept",
-            "application/vnd.docker.distribution.manifest.v2+json, */*;q=0.1",
-        )
+        .header("accept", "application/vnd.docker.distribution.manifest.v2+json, */*;q=0.1")
         .send()
         .await
         .unwrap();
@@ -513,35 +292,16 @@ async fn manifests_by_tag_and_digest_with_negotiation() {
     let resp = s
         .client
         .get(&url)
-        .header(
-            "accept",
-            "application/vnd.docker.distribution.manifest.v1+prettyjws",
-        )
+        .header("accept", "application/vnd.docker.distribution.manifest.v1+prettyjws")
         .send()
         .await
         .unwrap();
     let body = assert_error(resp, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
-    assert!(
-        body["errors"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("schema 1"),
-        "{body}"
-    );
+    assert!(body["errors"][0]["detail"].as_str().unwrap().contains("schema 1"), "{body}");
 
-    let resp = s
-        .client
-        .get(s.url("/v2/t/lib/app/manifests/nope"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/t/lib/app/manifests/nope")).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
-    let resp = s
-        .client
-        .get(s.url("/v2/t/lib/none/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/t/lib/none/manifests/v1")).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
 
     // Moving a tag.
@@ -554,30 +314,14 @@ async fn manifests_by_tag_and_digest_with_negotiation() {
 async fn manifest_validation() {
     let (_d, s) = server().await;
     let put = |reference: &str, ct: &str, body: Vec<u8>| {
-        s.client
-            .put(s.url(&format!("/v2/t/v/manifests/{reference}")))
-            .header("content-type", ct)
-            .body(body)
-            .send()
+        s.client.put(s.url(&format!("/v2/t/v/manifests/{reference}"))).header("content-type", ct).body(body).send()
     };
     let resp = put("t", OCI_MANIFEST, b"{not json".to_vec()).await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
-    let schema1 =
-        br#"{"schemaVersion":1,"name":"v","tag":"t","fsLayers":[],"history":[]}"#.to_vec();
-    let resp = put(
-        "t",
-        "application/vnd.docker.distribution.manifest.v1+prettyjws",
-        schema1,
-    )
-    .await
-    .unwrap();
+    let schema1 = br#"{"schemaVersion":1,"name":"v","tag":"t","fsLayers":[],"history":[]}"#.to_vec();
+    let resp = put("t", "application/vnd.docker.distribution.manifest.v1+prettyjws", schema1).await.unwrap();
     let body = assert_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
-    assert!(
-        body["errors"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("schema 1")
-    );
+    assert!(body["errors"][0]["detail"].as_str().unwrap().contains("schema 1"));
 
     // Referencing blobs the repository does not have.
     let missing = Digest::sha256_of(b"absent");
@@ -586,46 +330,25 @@ async fn manifest_validation() {
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": missing.to_string(), "size": 6},
         "layers": [],
     });
-    let resp = put("t", OCI_MANIFEST, serde_json::to_vec(&m).unwrap())
-        .await
-        .unwrap();
+    let resp = put("t", OCI_MANIFEST, serde_json::to_vec(&m).unwrap()).await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
-    let resp = s
-        .client
-        .get(s.url("/v2/t/v/manifests/t"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/t/v/manifests/t")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
     // No mediaType in the body: the Content-Type decides (as umoci's manifests need).
-    let mut body: serde_json::Value =
-        serde_json::from_slice(&s.image_manifest("t/v", &[b"l"]).await).unwrap();
+    let mut body: serde_json::Value = serde_json::from_slice(&s.image_manifest("t/v", &[b"l"]).await).unwrap();
     body.as_object_mut().unwrap().remove("mediaType");
     let bytes = serde_json::to_vec(&body).unwrap();
     let resp = put("umoci", OCI_MANIFEST, bytes.clone()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = s
-        .client
-        .get(s.url("/v2/t/v/manifests/umoci"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/t/v/manifests/umoci")).send().await.unwrap();
     assert_eq!(header(&resp, "content-type"), OCI_MANIFEST);
-    let resp = put("nomt", "application/json", bytes.clone())
-        .await
-        .unwrap();
+    let resp = put("nomt", "application/json", bytes.clone()).await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
 
     // PUT by digest: the digest must match; `tag` parameters tag it too.
     let digest = Digest::sha256_of(&bytes);
-    let resp = put(
-        Digest::sha256_of(b"other").as_str(),
-        OCI_MANIFEST,
-        bytes.clone(),
-    )
-    .await
-    .unwrap();
+    let resp = put(Digest::sha256_of(b"other").as_str(), OCI_MANIFEST, bytes.clone()).await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
     let resp = s
         .client
@@ -636,19 +359,8 @@ async fn manifest_validation() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    assert_eq!(
-        header(&resp, "location"),
-        format!("/v2/t/v/manifests/{digest}")
-    );
-    let tags: serde_json::Value = s
-        .client
-        .get(s.url("/v2/t/v/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(header(&resp, "location"), format!("/v2/t/v/manifests/{digest}"));
+    let tags: serde_json::Value = s.client.get(s.url("/v2/t/v/tags/list")).send().await.unwrap().json().await.unwrap();
     assert_eq!(tags["tags"], serde_json::json!(["a1", "a2", "umoci"]));
     let resp = s
         .client
@@ -681,36 +393,18 @@ async fn index_needs_its_children() {
         .unwrap()
     };
     let put = |body: Vec<u8>| {
-        s.client
-            .put(s.url("/v2/t/multi/manifests/latest"))
-            .header("content-type", OCI_INDEX)
-            .body(body)
-            .send()
+        s.client.put(s.url("/v2/t/multi/manifests/latest")).header("content-type", OCI_INDEX).body(body).send()
     };
-    let resp = put(index(vec![(amd.clone(), amd_body.len()), (missing, 10)]))
-        .await
-        .unwrap();
+    let resp = put(index(vec![(amd.clone(), amd_body.len()), (missing, 10)])).await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
     let body = index(vec![(amd, amd_body.len())]);
     let resp = put(body.clone()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = s
-        .client
-        .get(s.url("/v2/t/multi/manifests/latest"))
-        .header("accept", OCI_INDEX)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/t/multi/manifests/latest")).header("accept", OCI_INDEX).send().await.unwrap();
     assert_eq!(header(&resp, "content-type"), OCI_INDEX);
     assert_eq!(resp.bytes().await.unwrap(), body);
     // A client that cannot take an index is told so.
-    let resp = s
-        .client
-        .get(s.url("/v2/t/multi/manifests/latest"))
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/t/multi/manifests/latest")).header("accept", OCI_MANIFEST).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
 }
 
@@ -730,10 +424,7 @@ async fn referrers_and_subject() {
         .unwrap()
     };
     let mut digests = Vec::new();
-    for (t, note) in [
-        ("application/vnd.example.sig", "a"),
-        ("application/vnd.example.sbom", "b"),
-    ] {
+    for (t, note) in [("application/vnd.example.sig", "a"), ("application/vnd.example.sbom", "b")] {
         let body = referrer(t, note);
         let d = Digest::sha256_of(&body);
         let resp = s
@@ -748,12 +439,7 @@ async fn referrers_and_subject() {
         assert_eq!(header(&resp, "oci-subject"), subject.as_str());
         digests.push(d);
     }
-    let resp = s
-        .client
-        .get(s.url(&format!("/v2/t/r/referrers/{subject}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url(&format!("/v2/t/r/referrers/{subject}"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(header(&resp, "content-type"), OCI_INDEX);
     assert_eq!(header(&resp, "oci-filters-applied"), "");
@@ -761,18 +447,13 @@ async fn referrers_and_subject() {
     assert_eq!(index["schemaVersion"], 2);
     assert_eq!(index["mediaType"], OCI_INDEX);
     assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        index["manifests"][0]["artifactType"],
-        "application/vnd.example.sig"
-    );
+    assert_eq!(index["manifests"][0]["artifactType"], "application/vnd.example.sig");
     assert_eq!(index["manifests"][0]["annotations"]["note"], "a");
     assert_eq!(index["manifests"][0]["digest"], digests[0].as_str());
 
     let resp = s
         .client
-        .get(s.url(&format!(
-            "/v2/t/r/referrers/{subject}?artifactType=application/vnd.example.sbom"
-        )))
+        .get(s.url(&format!("/v2/t/r/referrers/{subject}?artifactType=application/vnd.example.sbom")))
         .send()
         .await
         .unwrap();
@@ -783,22 +464,12 @@ async fn referrers_and_subject() {
 
     let unknown = Digest::sha256_of(b"nothing refers to this");
     for repo in ["r", "unknown/repo"] {
-        let resp = s
-            .client
-            .get(s.url(&format!("/v2/t/{repo}/referrers/{unknown}")))
-            .send()
-            .await
-            .unwrap();
+        let resp = s.client.get(s.url(&format!("/v2/t/{repo}/referrers/{unknown}"))).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         let index: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(index["manifests"], serde_json::json!([]));
     }
-    let resp = s
-        .client
-        .get(s.url("/v2/t/r/referrers/sha256:xyz"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/t/r/referrers/sha256:xyz")).send().await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
 }
 
@@ -813,93 +484,31 @@ async fn tags_and_catalog_paginate_in_lexical_order() {
     }
     // An upload alone does not make a repository appear in the catalog.
     s.push_blob("t/d/blob-only", b"x").await;
-    let cat: serde_json::Value = s
-        .client
-        .get(s.url("/v2/_catalog"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        cat["repositories"],
-        serde_json::json!(["t/a/one", "t/b/two", "t/c/three"])
-    );
+    let cat: serde_json::Value = s.client.get(s.url("/v2/_catalog")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(cat["repositories"], serde_json::json!(["t/a/one", "t/b/two", "t/c/three"]));
 
-    let resp = s
-        .client
-        .get(s.url("/v2/_catalog?n=2"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        header(&resp, "link"),
-        "</v2/_catalog?n=2&last=t%2Fb%2Ftwo>; rel=\"next\""
-    );
+    let resp = s.client.get(s.url("/v2/_catalog?n=2")).send().await.unwrap();
+    assert_eq!(header(&resp, "link"), "</v2/_catalog?n=2&last=t%2Fb%2Ftwo>; rel=\"next\"");
     let page: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(
-        page["repositories"],
-        serde_json::json!(["t/a/one", "t/b/two"])
-    );
-    let resp = s
-        .client
-        .get(s.url("/v2/_catalog?n=2&last=t%2Fb%2Ftwo"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(page["repositories"], serde_json::json!(["t/a/one", "t/b/two"]));
+    let resp = s.client.get(s.url("/v2/_catalog?n=2&last=t%2Fb%2Ftwo")).send().await.unwrap();
     assert_eq!(header(&resp, "link"), "");
     let page: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(page["repositories"], serde_json::json!(["t/c/three"]));
 
-    let resp = s
-        .client
-        .get(s.url("/v2/t/a/one/tags/list?n=2"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        header(&resp, "link"),
-        "</v2/t/a/one/tags/list?n=2&last=v1>; rel=\"next\""
-    );
+    let resp = s.client.get(s.url("/v2/t/a/one/tags/list?n=2")).send().await.unwrap();
+    assert_eq!(header(&resp, "link"), "</v2/t/a/one/tags/list?n=2&last=v1>; rel=\"next\"");
     let page: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(
-        page,
-        serde_json::json!({"name": "t/a/one", "tags": ["latest", "v1"]})
-    );
-    let page: serde_json::Value = s
-        .client
-        .get(s.url("/v2/t/a/one/tags/list?n=2&last=v1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(page, serde_json::json!({"name": "t/a/one", "tags": ["latest", "v1"]}));
+    let page: serde_json::Value =
+        s.client.get(s.url("/v2/t/a/one/tags/list?n=2&last=v1")).send().await.unwrap().json().await.unwrap();
     assert_eq!(page["tags"], serde_json::json!(["v2", "v3"]));
-    let page: serde_json::Value = s
-        .client
-        .get(s.url("/v2/t/a/one/tags/list?n=0"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: serde_json::Value =
+        s.client.get(s.url("/v2/t/a/one/tags/list?n=0")).send().await.unwrap().json().await.unwrap();
     assert_eq!(page["tags"], serde_json::json!([]));
-    let resp = s
-        .client
-        .get(s.url("/v2/t/a/one/tags/list?n=-1"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/t/a/one/tags/list?n=-1")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let resp = s
-        .client
-        .get(s.url("/v2/t/nope/tags/list"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.get(s.url("/v2/t/nope/tags/list")).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
 }
 
@@ -911,151 +520,58 @@ async fn deletes() {
         .client
         .put(s.url("/v2/t/del/manifests/v2"))
         .header("content-type", OCI_MANIFEST)
-        .body(
-            s.client
-                .get(s.url("/v2/t/del/manifests/v1"))
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap(),
-        )
+        .body(s.client.get(s.url("/v2/t/del/manifests/v1")).send().await.unwrap().bytes().await.unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
 
     // Deleting a tag leaves the manifest and the other tag.
-    let resp = s
-        .client
-        .delete(s.url("/v2/t/del/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.delete(s.url("/v2/t/del/manifests/v1")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    assert_eq!(
-        s.client
-            .head(s.url("/v2/t/del/manifests/v1"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        s.client
-            .head(s.url("/v2/t/del/manifests/v2"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    let resp = s
-        .client
-        .delete(s.url("/v2/t/del/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(s.client.head(s.url("/v2/t/del/manifests/v1")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(s.client.head(s.url("/v2/t/del/manifests/v2")).send().await.unwrap().status(), StatusCode::OK);
+    let resp = s.client.delete(s.url("/v2/t/del/manifests/v1")).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
 
     // Deleting the manifest removes its remaining tags.
-    let resp = s
-        .client
-        .delete(s.url(&format!("/v2/t/del/manifests/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.delete(s.url(&format!("/v2/t/del/manifests/{digest}"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(s.client.head(s.url("/v2/t/del/manifests/v2")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     assert_eq!(
-        s.client
-            .head(s.url("/v2/t/del/manifests/v2"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        s.client.head(s.url(&format!("/v2/t/del/manifests/{digest}"))).send().await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        s.client
-            .head(s.url(&format!("/v2/t/del/manifests/{digest}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NOT_FOUND
-    );
-    let tags: serde_json::Value = s
-        .client
-        .get(s.url("/v2/t/del/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: serde_json::Value =
+        s.client.get(s.url("/v2/t/del/tags/list")).send().await.unwrap().json().await.unwrap();
     assert_eq!(tags["tags"], serde_json::json!([]));
 
     // Blobs.
     let blob = Digest::sha256_of(b"layer");
-    let resp = s
-        .client
-        .delete(s.url(&format!("/v2/t/del/blobs/{blob}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.delete(s.url(&format!("/v2/t/del/blobs/{blob}"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(
-        s.client
-            .head(s.url(&format!("/v2/t/del/blobs/{blob}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        s.client.head(s.url(&format!("/v2/t/del/blobs/{blob}"))).send().await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
-    let resp = s
-        .client
-        .delete(s.url(&format!("/v2/t/del/blobs/{blob}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.delete(s.url(&format!("/v2/t/del/blobs/{blob}"))).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
 }
 
 #[tokio::test]
 async fn invalid_names_and_methods() {
     let (_d, s) = server().await;
-    for path in [
-        "/v2/t/UPPER/tags/list",
-        "/v2/t/a//b/tags/list",
-        "/v2/t/a-/manifests/latest",
-        "/v2/t/-a/blobs/uploads/",
-    ] {
+    for path in
+        ["/v2/t/UPPER/tags/list", "/v2/t/a//b/tags/list", "/v2/t/a-/manifests/latest", "/v2/t/-a/blobs/uploads/"]
+    {
         let resp = s.client.get(s.url(path)).send().await.unwrap();
         assert_error(resp, StatusCode::BAD_REQUEST, "NAME_INVALID").await;
     }
-    let resp = s
-        .client
-        .post(s.url("/v2/t/UPPER/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/t/UPPER/blobs/uploads/")).send().await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "NAME_INVALID").await;
-    let resp = s
-        .client
-        .post(s.url("/v2/t/a/tags/list"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/t/a/tags/list")).send().await.unwrap();
     assert_error(resp, StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED").await;
-    let resp = s
-        .client
-        .patch(s.url("/v2/t/a/manifests/latest"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.patch(s.url("/v2/t/a/manifests/latest")).send().await.unwrap();
     assert_error(resp, StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED").await;
 }
 
@@ -1063,12 +579,7 @@ async fn invalid_names_and_methods() {
 async fn upload_continues_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
-    let resp = s
-        .client
-        .post(s.url("/v2/t/restart/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/t/restart/blobs/uploads/")).send().await.unwrap();
     let location = header(&resp, "location").to_string();
     // 1 MiB + 7 bytes: not a multiple of the hash block size, so saved state includes a
     // partial block.
@@ -1092,10 +603,7 @@ async fn upload_continues_after_a_restart() {
     let resp = s
         .client
         .patch(s.url(&location))
-        .header(
-            "content-range",
-            format!("{}-{}", first.len(), first.len() + second.len() - 1),
-        )
+        .header("content-range", format!("{}-{}", first.len(), first.len() + second.len() - 1))
         .body(second.clone())
         .send()
         .await
@@ -1103,18 +611,8 @@ async fn upload_continues_after_a_restart() {
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let all = [first, second].concat();
     let digest = Digest::sha256_of(&all);
-    let resp = s
-        .client
-        .put(s.url(&format!("{location}?digest={digest}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.put(s.url(&format!("{location}?digest={digest}"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let got = s
-        .client
-        .get(s.url(&format!("/v2/t/restart/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let got = s.client.get(s.url(&format!("/v2/t/restart/blobs/{digest}"))).send().await.unwrap();
     assert_eq!(got.bytes().await.unwrap(), all);
 }

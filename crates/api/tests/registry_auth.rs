@@ -35,11 +35,7 @@ async fn user_in_t(s: &TestServer, name: &str, role: Option<i64>) -> reqwest::Cl
     client_as(name, "Passw0rdX")
 }
 
-async fn token(
-    s: &TestServer,
-    client: &reqwest::Client,
-    scopes: &[&str],
-) -> (StatusCode, serde_json::Value) {
+async fn token(s: &TestServer, client: &reqwest::Client, scopes: &[&str]) -> (StatusCode, serde_json::Value) {
     let mut url = format!("{}/service/token?service=harbor-registry", s.base);
     for scope in scopes {
         url.push_str(&format!("&scope={scope}"));
@@ -53,9 +49,7 @@ fn granted(body: &serde_json::Value) -> Vec<serde_json::Value> {
     let token = body["token"].as_str().unwrap();
     let payload = token.split('.').nth(1).unwrap();
     use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
     let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     claims["access"].as_array().unwrap().clone()
 }
@@ -63,10 +57,7 @@ fn granted(body: &serde_json::Value) -> Vec<serde_json::Value> {
 fn bearer(token: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 #[tokio::test]
@@ -74,65 +65,28 @@ async fn anonymous_callers_are_challenged_except_for_public_pulls() {
     let (_d, s) = server().await;
     let resp = s.anon.get(s.url("/v2/")).send().await.unwrap();
     let challenge = header(&resp, "www-authenticate").to_string();
-    assert_eq!(
-        challenge,
-        format!(
-            "Bearer realm=\"{}/service/token\",service=\"harbor-registry\"",
-            s.base
-        )
-    );
+    assert_eq!(challenge, format!("Bearer realm=\"{}/service/token\",service=\"harbor-registry\"", s.base));
     assert_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
 
     s.push_image("t/private", "v1", &[b"p"]).await;
     s.push_image("library/app", "v1", &[b"l"]).await;
-    let resp = s
-        .anon
-        .get(s.url("/v2/t/private/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.anon.get(s.url("/v2/t/private/manifests/v1")).send().await.unwrap();
     assert!(header(&resp, "www-authenticate").ends_with(",scope=\"repository:t/private:pull\""));
     assert_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     // `library` is public: anonymous pull works, anonymous push does not.
-    let resp = s
-        .anon
-        .get(s.url("/v2/library/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.anon.get(s.url("/v2/library/app/manifests/v1")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let resp = s
-        .anon
-        .post(s.url("/v2/library/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        header(&resp, "www-authenticate").ends_with(",scope=\"repository:library/app:pull,push\"")
-    );
+    let resp = s.anon.post(s.url("/v2/library/app/blobs/uploads/")).send().await.unwrap();
+    assert!(header(&resp, "www-authenticate").ends_with(",scope=\"repository:library/app:pull,push\""));
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
     // Wrong credentials are refused, not treated as anonymous.
-    let resp = client_as("admin", "Wrong12345")
-        .get(s.url("/v2/library/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    let resp = client_as("admin", "Wrong12345").get(s.url("/v2/library/app/manifests/v1")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     // A project that does not exist.
-    let resp = s
-        .client
-        .post(s.url("/v2/nosuch/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/nosuch/app/blobs/uploads/")).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
-    let resp = s
-        .client
-        .post(s.url("/v2/noproject/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.client.post(s.url("/v2/noproject/blobs/uploads/")).send().await.unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST, "NAME_INVALID").await;
 }
 
@@ -145,52 +99,17 @@ async fn roles_decide_with_basic_credentials() {
     let outsider = user_in_t(&s, "outsider", None).await;
 
     for c in [&developer, &guest] {
-        assert_eq!(
-            c.get(s.url("/v2/t/app/manifests/v1"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        assert_eq!(c.get(s.url("/v2/t/app/manifests/v1")).send().await.unwrap().status(), StatusCode::OK);
     }
-    let resp = outsider
-        .get(s.url("/v2/t/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    let resp = outsider.get(s.url("/v2/t/app/manifests/v1")).send().await.unwrap();
     assert_error(resp, StatusCode::FORBIDDEN, "DENIED").await;
-    assert_eq!(
-        developer
-            .post(s.url("/v2/t/app/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::ACCEPTED
-    );
-    let resp = guest
-        .post(s.url("/v2/t/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(developer.post(s.url("/v2/t/app/blobs/uploads/")).send().await.unwrap().status(), StatusCode::ACCEPTED);
+    let resp = guest.post(s.url("/v2/t/app/blobs/uploads/")).send().await.unwrap();
     assert_error(resp, StatusCode::FORBIDDEN, "DENIED").await;
     // Deleting needs maintainer or more.
-    let resp = developer
-        .delete(s.url(&format!("/v2/t/app/manifests/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let resp = developer.delete(s.url(&format!("/v2/t/app/manifests/{digest}"))).send().await.unwrap();
     assert_error(resp, StatusCode::FORBIDDEN, "DENIED").await;
-    assert_eq!(
-        s.client
-            .head(s.url("/v2/t/app/manifests/v1"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(s.client.head(s.url("/v2/t/app/manifests/v1")).send().await.unwrap().status(), StatusCode::OK);
 
     // The catalog shows each caller what they can see.
     s.push_image("library/pub", "v1", &[b"l"]).await;
@@ -201,18 +120,9 @@ async fn roles_decide_with_basic_credentials() {
             v["repositories"].clone()
         }
     };
-    assert_eq!(
-        names(s.client.clone()).await,
-        serde_json::json!(["library/pub", "t/app"])
-    );
-    assert_eq!(
-        names(developer.clone()).await,
-        serde_json::json!(["library/pub", "t/app"])
-    );
-    assert_eq!(
-        names(outsider.clone()).await,
-        serde_json::json!(["library/pub"])
-    );
+    assert_eq!(names(s.client.clone()).await, serde_json::json!(["library/pub", "t/app"]));
+    assert_eq!(names(developer.clone()).await, serde_json::json!(["library/pub", "t/app"]));
+    assert_eq!(names(outsider.clone()).await, serde_json::json!(["library/pub"]));
 }
 
 #[tokio::test]
@@ -228,42 +138,21 @@ async fn tokens_grant_only_what_was_asked_and_allowed() {
     assert_eq!(body["expires_in"], 1800);
     assert!(body["issued_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(body["access_token"], body["token"]);
-    assert_eq!(
-        granted(&body)[0]["actions"],
-        serde_json::json!(["pull", "push", "delete"])
-    );
+    assert_eq!(granted(&body)[0]["actions"], serde_json::json!(["pull", "push", "delete"]));
     let (_, body) = token(&s, &developer, &[scope]).await;
-    assert_eq!(
-        granted(&body)[0]["actions"],
-        serde_json::json!(["pull", "push"])
-    );
+    assert_eq!(granted(&body)[0]["actions"], serde_json::json!(["pull", "push"]));
     let (_, body) = token(&s, &guest, &[scope]).await;
     assert_eq!(granted(&body)[0]["actions"], serde_json::json!(["pull"]));
     // Least privilege: only what was asked.
     let (_, body) = token(&s, &s.client, &["repository:t/app:pull"]).await;
     assert_eq!(granted(&body)[0]["actions"], serde_json::json!(["pull"]));
     // Anonymous: public projects only; no scope at all is refused.
-    let (_, body) = token(
-        &s,
-        &s.anon,
-        &["repository:library/x:pull,push", "repository:t/app:pull"],
-    )
-    .await;
+    let (_, body) = token(&s, &s.anon, &["repository:library/x:pull,push", "repository:t/app:pull"]).await;
     assert_eq!(granted(&body)[0]["actions"], serde_json::json!(["pull"]));
     assert_eq!(granted(&body)[1]["actions"], serde_json::json!([]));
     assert_eq!(token(&s, &s.anon, &[]).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        token(&s, &client_as("admin", "Wrong12345"), &[scope])
-            .await
-            .0,
-        StatusCode::UNAUTHORIZED
-    );
-    let resp = s
-        .client
-        .get(s.url("/service/token?service=other&scope=repository:t/app:pull"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(token(&s, &client_as("admin", "Wrong12345"), &[scope]).await.0, StatusCode::UNAUTHORIZED);
+    let resp = s.client.get(s.url("/service/token?service=other&scope=repository:t/app:pull")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     // The catalog scope is for administrators.
     let (_, body) = token(&s, &developer, &["registry:catalog:*"]).await;
@@ -272,40 +161,15 @@ async fn tokens_grant_only_what_was_asked_and_allowed() {
     // A token opens the repository it names, for the actions it names, and nothing else.
     let (_, body) = token(&s, &developer, &["repository:t/app:pull"]).await;
     let with_token = bearer(body["token"].as_str().unwrap());
-    assert_eq!(
-        with_token
-            .get(s.url("/v2/t/app/manifests/v1"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        with_token
-            .get(s.url("/v2/t/other/tags/list"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
-    let resp = with_token
-        .post(s.url("/v2/t/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(with_token.get(s.url("/v2/t/app/manifests/v1")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(with_token.get(s.url("/v2/t/other/tags/list")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let resp = with_token.post(s.url("/v2/t/app/blobs/uploads/")).send().await.unwrap();
     assert!(header(&resp, "www-authenticate").contains("scope=\"repository:t/app:pull,push\""));
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     // A tampered token is refused.
     let tampered = format!("{}x", body["token"].as_str().unwrap());
     assert_eq!(
-        bearer(&tampered)
-            .get(s.url("/v2/t/app/manifests/v1"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        bearer(&tampered).get(s.url("/v2/t/app/manifests/v1")).send().await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
 }
@@ -316,8 +180,7 @@ async fn an_expired_token_is_refused() {
     let s = TestServer::start(dir.path()).await;
     s.push_image("t/app", "v1", &[b"layer"]).await;
     // Same key as the server's, but a token that lives zero seconds.
-    let short =
-        TokenIssuer::from_pem(&token_key(dir.path()), std::time::Duration::from_secs(0)).unwrap();
+    let short = TokenIssuer::from_pem(&token_key(dir.path()), std::time::Duration::from_secs(0)).unwrap();
     let access = vec![berth_auth::token::AccessEntry {
         kind: "repository".into(),
         name: "t/app".into(),
@@ -326,23 +189,12 @@ async fn an_expired_token_is_refused() {
     let t = short.issue("admin", access).unwrap();
     let c = bearer(&t.token);
     assert_eq!(
-        c.get(s.url("/v2/t/app/manifests/v1"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        c.get(s.url("/v2/t/app/manifests/v1")).send().await.unwrap().status(),
         StatusCode::OK,
         "valid within the leeway"
     );
     tokio::time::sleep(std::time::Duration::from_secs(7)).await;
-    assert_eq!(
-        c.get(s.url("/v2/t/app/manifests/v1"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(c.get(s.url("/v2/t/app/manifests/v1")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -350,22 +202,13 @@ async fn repeated_failures_lock_the_account_like_a_wrong_password() {
     let (_d, s) = server().await;
     let wrong = client_as("admin", "Guess12345");
     for _ in 0..10 {
-        assert_eq!(
-            wrong.get(s.url("/v2/")).send().await.unwrap().status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(wrong.get(s.url("/v2/")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     }
     // The right password now gets the same answer as a wrong one, on /v2 and at the token service.
     let resp = s.client.get(s.url("/v2/")).send().await.unwrap();
     assert_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
-    assert_eq!(
-        token(&s, &s.client, &["repository:t/app:pull"]).await.0,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(token(&s, &s.client, &["repository:t/app:pull"]).await.0, StatusCode::UNAUTHORIZED);
     // Another account from the same address is locked too (the address counts its failures).
     let other = user_in_t(&s, "dev", Some(2)).await;
-    assert_eq!(
-        other.get(s.url("/v2/")).send().await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(other.get(s.url("/v2/")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }

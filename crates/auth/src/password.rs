@@ -26,11 +26,7 @@ pub fn check_policy(password: &str) -> Result<(), PasswordError> {
         && password.chars().any(|c| c.is_uppercase())
         && password.chars().any(|c| c.is_lowercase())
         && password.chars().any(|c| c.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(PasswordError::TooWeak)
-    }
+    if ok { Ok(()) } else { Err(PasswordError::TooWeak) }
 }
 
 /// Hashes a secret with Argon2id and a random salt, as a PHC string.
@@ -45,9 +41,7 @@ pub fn hash(secret: &str) -> Result<String, PasswordError> {
 /// constant-time; an unparsable stored hash never matches.
 pub fn verify(secret: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -64,21 +58,10 @@ mod tests {
 
     #[test]
     fn policy() {
-        for ok in [
-            "Harbor12345",
-            "aB345678",
-            &format!("Aa1{}", "x".repeat(253)),
-        ] {
+        for ok in ["Harbor12345", "aB345678", &format!("Aa1{}", "x".repeat(253))] {
             assert_eq!(check_policy(ok), Ok(()), "{ok}");
         }
-        for bad in [
-            "",
-            "Ab1",
-            "harbor12345",
-            "HARBOR12345",
-            "HarborHarbor",
-            &format!("Aa1{}", "x".repeat(254)),
-        ] {
+        for bad in ["", "Ab1", "harbor12345", "HARBOR12345", "HarborHarbor", &format!("Aa1{}", "x".repeat(254))] {
             assert_eq!(check_policy(bad), Err(PasswordError::TooWeak), "{bad}");
         }
     }

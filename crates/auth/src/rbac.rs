@@ -39,21 +39,14 @@ const ACTIONS: &[(Action, &str)] = &[
 
 impl Action {
     pub fn as_str(self) -> &'static str {
-        ACTIONS
-            .iter()
-            .find(|(a, _)| *a == self)
-            .map_or("", |(_, s)| s)
+        ACTIONS.iter().find(|(a, _)| *a == self).map_or("", |(_, s)| s)
     }
 }
 
 impl FromStr for Action {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, UnknownName> {
-        ACTIONS
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(a, _)| *a)
-            .ok_or_else(|| UnknownName(s.to_string()))
+        ACTIONS.iter().find(|(_, n)| *n == s).map(|(a, _)| *a).ok_or_else(|| UnknownName(s.to_string()))
     }
 }
 
@@ -138,21 +131,14 @@ const RESOURCES: &[(Resource, &str)] = &[
 
 impl Resource {
     pub fn as_str(self) -> &'static str {
-        RESOURCES
-            .iter()
-            .find(|(r, _)| *r == self)
-            .map_or("", |(_, s)| s)
+        RESOURCES.iter().find(|(r, _)| *r == self).map_or("", |(_, s)| s)
     }
 }
 
 impl FromStr for Resource {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, UnknownName> {
-        RESOURCES
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(r, _)| *r)
-            .ok_or_else(|| UnknownName(s.to_string()))
+        RESOURCES.iter().find(|(_, n)| *n == s).map(|(r, _)| *r).ok_or_else(|| UnknownName(s.to_string()))
     }
 }
 
@@ -216,9 +202,7 @@ impl Role {
 }
 
 fn table_allows(table: &[(Resource, &[Action])], resource: Resource, action: Action) -> bool {
-    table
-        .iter()
-        .any(|(r, actions)| *r == resource && actions.contains(&action))
+    table.iter().any(|(r, actions)| *r == resource && actions.contains(&action))
 }
 
 use Action::*;
@@ -232,14 +216,8 @@ const PROJECT_ADMIN: &[(Resource, &[Action])] = &[
     (Resource::Log, &[List]),
     (Resource::Label, CRUDL),
     (Resource::Quota, &[Read]),
-    (
-        Resource::Repository,
-        &[Create, Read, Update, Delete, List, Pull, Push],
-    ),
-    (
-        Resource::TagRetention,
-        &[Create, Read, Update, Delete, List, Operate],
-    ),
+    (Resource::Repository, &[Create, Read, Update, Delete, List, Pull, Push]),
+    (Resource::TagRetention, &[Create, Read, Update, Delete, List, Operate]),
     (Resource::ImmutableTag, &[Create, Update, Delete, List]),
     (Resource::Configuration, &[Read, Update]),
     (Resource::Robot, CRUDL),
@@ -263,14 +241,8 @@ const MAINTAINER: &[(Resource, &[Action])] = &[
     (Resource::Log, &[List]),
     (Resource::Quota, &[Read]),
     (Resource::Label, CRUDL),
-    (
-        Resource::Repository,
-        &[Create, Read, Update, Delete, List, Push, Pull],
-    ),
-    (
-        Resource::TagRetention,
-        &[Create, Read, Update, Delete, List, Operate],
-    ),
+    (Resource::Repository, &[Create, Read, Update, Delete, List, Push, Pull]),
+    (Resource::TagRetention, &[Create, Read, Update, Delete, List, Operate]),
     (Resource::Accessory, &[List]),
     (Resource::ImmutableTag, &[Create, Update, Delete, List]),
     (Resource::Configuration, &[Read]),
@@ -292,14 +264,8 @@ const DEVELOPER: &[(Resource, &[Action])] = &[
     (Resource::Log, &[List]),
     (Resource::Label, &[Read, List]),
     (Resource::Quota, &[Read]),
-    (
-        Resource::Repository,
-        &[Create, Read, Update, List, Push, Pull],
-    ),
-    (
-        Resource::TagRetention,
-        &[Create, Read, Update, Delete, List, Operate],
-    ),
+    (Resource::Repository, &[Create, Read, Update, List, Push, Pull]),
+    (Resource::TagRetention, &[Create, Read, Update, Delete, List, Operate]),
     (Resource::Configuration, &[Read]),
     (Resource::Robot, &[Read, List]),
     (Resource::Scan, &[Read]),
@@ -370,16 +336,8 @@ pub struct Permission {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Subject {
     Anonymous,
-    User {
-        id: i64,
-        name: String,
-        sysadmin: bool,
-    },
-    Robot {
-        id: i64,
-        name: String,
-        permissions: Vec<Permission>,
-    },
+    User { id: i64, name: String, sysadmin: bool },
+    Robot { id: i64, name: String, permissions: Vec<Permission> },
 }
 
 impl Subject {
@@ -406,12 +364,7 @@ pub struct Policy;
 
 impl Policy {
     /// May `subject` perform `action` on `resource` inside `project`?
-    pub fn allows(
-        subject: &Subject,
-        project: &ProjectContext<'_>,
-        resource: Resource,
-        action: Action,
-    ) -> bool {
+    pub fn allows(subject: &Subject, project: &ProjectContext<'_>, resource: Resource, action: Action) -> bool {
         if subject.is_sysadmin() {
             return true;
         }
@@ -448,19 +401,11 @@ mod tests {
     use super::*;
 
     fn user(sysadmin: bool) -> Subject {
-        Subject::User {
-            id: 7,
-            name: "u".into(),
-            sysadmin,
-        }
+        Subject::User { id: 7, name: "u".into(), sysadmin }
     }
 
     fn ctx(public: bool, role: Option<Role>) -> ProjectContext<'static> {
-        ProjectContext {
-            name: "p",
-            public,
-            role,
-        }
+        ProjectContext { name: "p", public, role }
     }
 
     #[test]
@@ -502,29 +447,15 @@ mod tests {
             assert_eq!(can(role, R::Repository, Delete), allowed, "{role:?}");
         }
         // Members and robots: only the project admin writes; limited guests cannot even see.
-        assert!(
-            can(Role::ProjectAdmin, R::Member, Create) && can(Role::ProjectAdmin, R::Robot, Create)
-        );
+        assert!(can(Role::ProjectAdmin, R::Member, Create) && can(Role::ProjectAdmin, R::Robot, Create));
         for role in [Role::Maintainer, Role::Developer, Role::Guest] {
-            assert!(
-                !can(role, R::Member, Create)
-                    && !can(role, R::Robot, Create)
-                    && can(role, R::Member, List)
-            );
+            assert!(!can(role, R::Member, Create) && !can(role, R::Robot, Create) && can(role, R::Member, List));
         }
-        assert!(
-            !can(Role::LimitedGuest, R::Member, List) && !can(Role::LimitedGuest, R::Robot, List)
-        );
+        assert!(!can(Role::LimitedGuest, R::Member, List) && !can(Role::LimitedGuest, R::Robot, List));
         assert!(!can(Role::LimitedGuest, R::Label, List) && !can(Role::LimitedGuest, R::Log, List));
         // Project metadata: admin and maintainer per the matrix; delete project: admin only.
-        assert!(
-            can(Role::ProjectAdmin, R::Project, Update)
-                && !can(Role::Maintainer, R::Project, Update)
-        );
-        assert!(
-            can(Role::ProjectAdmin, R::Project, Delete)
-                && !can(Role::Maintainer, R::Project, Delete)
-        );
+        assert!(can(Role::ProjectAdmin, R::Project, Update) && !can(Role::Maintainer, R::Project, Update));
+        assert!(can(Role::ProjectAdmin, R::Project, Delete) && !can(Role::Maintainer, R::Project, Delete));
         // Scans: maintainer creates, developer only reads.
         assert!(
             can(Role::Maintainer, R::Scan, Create)
@@ -537,42 +468,12 @@ mod tests {
     fn subjects() {
         let private = ctx(false, None);
         let public = ctx(true, None);
-        assert!(!Policy::allows(
-            &Subject::Anonymous,
-            &private,
-            Resource::Repository,
-            Pull
-        ));
-        assert!(Policy::allows(
-            &Subject::Anonymous,
-            &public,
-            Resource::Repository,
-            Pull
-        ));
-        assert!(!Policy::allows(
-            &Subject::Anonymous,
-            &public,
-            Resource::Repository,
-            Push
-        ));
-        assert!(!Policy::allows(
-            &user(false),
-            &private,
-            Resource::Repository,
-            Pull
-        ));
-        assert!(Policy::allows(
-            &user(false),
-            &ctx(false, Some(Role::Developer)),
-            Resource::Repository,
-            Push
-        ));
-        assert!(Policy::allows(
-            &user(true),
-            &private,
-            Resource::Project,
-            Delete
-        ));
+        assert!(!Policy::allows(&Subject::Anonymous, &private, Resource::Repository, Pull));
+        assert!(Policy::allows(&Subject::Anonymous, &public, Resource::Repository, Pull));
+        assert!(!Policy::allows(&Subject::Anonymous, &public, Resource::Repository, Push));
+        assert!(!Policy::allows(&user(false), &private, Resource::Repository, Pull));
+        assert!(Policy::allows(&user(false), &ctx(false, Some(Role::Developer)), Resource::Repository, Push));
+        assert!(Policy::allows(&user(true), &private, Resource::Project, Delete));
         assert!(Policy::allows_system(&user(true), Resource::User, Create));
         assert!(!Policy::allows_system(&user(false), Resource::User, Create));
 
@@ -580,51 +481,26 @@ mod tests {
             id: 1,
             name: "robot$p+ci".into(),
             permissions: vec![
-                Permission {
-                    namespace: "p".into(),
-                    resource: Resource::Repository,
-                    action: Pull,
-                },
-                Permission {
-                    namespace: "p".into(),
-                    resource: Resource::Repository,
-                    action: Push,
-                },
+                Permission { namespace: "p".into(), resource: Resource::Repository, action: Pull },
+                Permission { namespace: "p".into(), resource: Resource::Repository, action: Push },
             ],
         };
         assert!(Policy::allows(&robot, &private, Resource::Repository, Push));
+        assert!(!Policy::allows(&robot, &private, Resource::Repository, Delete));
         assert!(!Policy::allows(
             &robot,
-            &private,
-            Resource::Repository,
-            Delete
-        ));
-        assert!(!Policy::allows(
-            &robot,
-            &ProjectContext {
-                name: "other",
-                public: false,
-                role: None
-            },
+            &ProjectContext { name: "other", public: false, role: None },
             Resource::Repository,
             Pull
         ));
         let everywhere = Subject::Robot {
             id: 2,
             name: "robot$all".into(),
-            permissions: vec![Permission {
-                namespace: "*".into(),
-                resource: Resource::Repository,
-                action: Pull,
-            }],
+            permissions: vec![Permission { namespace: "*".into(), resource: Resource::Repository, action: Pull }],
         };
         assert!(Policy::allows(
             &everywhere,
-            &ProjectContext {
-                name: "other",
-                public: false,
-                role: None
-            },
+            &ProjectContext { name: "other", public: false, role: None },
             Resource::Repository,
             Pull
         ));

@@ -67,9 +67,7 @@ pub fn generate_key_pem() -> Result<String, TokenError> {
         getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
         // A random 32-byte string is a valid scalar except with negligible probability.
         if let Ok(key) = p256::SecretKey::from_slice(&bytes) {
-            let pem = key
-                .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| TokenError::Key(e.to_string()))?;
+            let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| TokenError::Key(e.to_string()))?;
             return Ok(pem.to_string());
         }
     }
@@ -90,11 +88,7 @@ fn libtrust_kid(public_der: &[u8]) -> String {
             out.push(ALPHABET[((acc >> n) & 31) as usize] as char);
         }
     }
-    out.as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(":")
+    out.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(":")
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -104,25 +98,13 @@ fn unix(t: SystemTime) -> u64 {
 impl TokenIssuer {
     /// An issuer signing with the PKCS#8 PEM private key, for tokens that live `lifetime`.
     pub fn from_pem(private_pem: &str, lifetime: Duration) -> Result<TokenIssuer, TokenError> {
-        let key = p256::SecretKey::from_pkcs8_pem(private_pem)
-            .map_err(|e| TokenError::Key(e.to_string()))?;
+        let key = p256::SecretKey::from_pkcs8_pem(private_pem).map_err(|e| TokenError::Key(e.to_string()))?;
         let public = key.public_key();
-        let public_der = public
-            .to_public_key_der()
-            .map_err(|e| TokenError::Key(e.to_string()))?;
-        let public_pem = public
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| TokenError::Key(e.to_string()))?;
-        let encoding = EncodingKey::from_ec_pem(private_pem.as_bytes())
-            .map_err(|e| TokenError::Key(e.to_string()))?;
-        let decoding = DecodingKey::from_ec_pem(public_pem.as_bytes())
-            .map_err(|e| TokenError::Key(e.to_string()))?;
-        Ok(TokenIssuer {
-            encoding,
-            decoding,
-            kid: libtrust_kid(public_der.as_bytes()),
-            lifetime,
-        })
+        let public_der = public.to_public_key_der().map_err(|e| TokenError::Key(e.to_string()))?;
+        let public_pem = public.to_public_key_pem(LineEnding::LF).map_err(|e| TokenError::Key(e.to_string()))?;
+        let encoding = EncodingKey::from_ec_pem(private_pem.as_bytes()).map_err(|e| TokenError::Key(e.to_string()))?;
+        let decoding = DecodingKey::from_ec_pem(public_pem.as_bytes()).map_err(|e| TokenError::Key(e.to_string()))?;
+        Ok(TokenIssuer { encoding, decoding, kid: libtrust_kid(public_der.as_bytes()), lifetime })
     }
 
     pub fn lifetime(&self) -> Duration {
@@ -130,11 +112,7 @@ impl TokenIssuer {
     }
 
     /// Signs a token for `subject` with the given grants.
-    pub fn issue(
-        &self,
-        subject: &str,
-        access: Vec<AccessEntry>,
-    ) -> Result<IssuedToken, TokenError> {
+    pub fn issue(&self, subject: &str, access: Vec<AccessEntry>) -> Result<IssuedToken, TokenError> {
         let now = SystemTime::now();
         let iat = unix(now);
         let claims = Claims {
@@ -144,19 +122,14 @@ impl TokenIssuer {
             exp: iat + self.lifetime.as_secs(),
             nbf: iat,
             iat,
-            jti: crate::secret::random_alphanumeric(16)
-                .map_err(|e| TokenError::Random(e.to_string()))?,
+            jti: crate::secret::random_alphanumeric(16).map_err(|e| TokenError::Random(e.to_string()))?,
             access,
         };
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| TokenError::Key(e.to_string()))?;
-        Ok(IssuedToken {
-            token,
-            expires_in: self.lifetime.as_secs(),
-            issued_at: now,
-        })
+        let token =
+            jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| TokenError::Key(e.to_string()))?;
+        Ok(IssuedToken { token, expires_in: self.lifetime.as_secs(), issued_at: now })
     }
 
     /// Verifies signature, issuer, audience and validity period; returns the claims.
@@ -181,11 +154,7 @@ mod tests {
     }
 
     fn pull(name: &str) -> Vec<AccessEntry> {
-        vec![AccessEntry {
-            kind: "repository".into(),
-            name: name.into(),
-            actions: vec!["pull".into()],
-        }]
+        vec![AccessEntry { kind: "repository".into(), name: name.into(), actions: vec!["pull".into()] }]
     }
 
     #[test]
@@ -194,14 +163,7 @@ mod tests {
         let t = iss.issue("alice", pull("library/app")).unwrap();
         assert_eq!(t.expires_in, 1800);
         let claims = iss.verify(&t.token).unwrap();
-        assert_eq!(
-            (
-                claims.sub.as_str(),
-                claims.iss.as_str(),
-                claims.aud.as_str()
-            ),
-            ("alice", ISSUER, SERVICE)
-        );
+        assert_eq!((claims.sub.as_str(), claims.iss.as_str(), claims.aud.as_str()), ("alice", ISSUER, SERVICE));
         assert_eq!(claims.access, pull("library/app"));
         assert_eq!(claims.exp - claims.iat, 1800);
         let header = jsonwebtoken::decode_header(&t.token).unwrap();
@@ -223,8 +185,7 @@ mod tests {
         parts[1] = forged.token.split('.').nth(1).unwrap().to_string();
         assert!(iss.verify(&parts.join(".")).is_err(), "claims swapped");
         assert!(iss.verify("not.a.token").is_err());
-        let short =
-            TokenIssuer::from_pem(&generate_key_pem().unwrap(), Duration::from_secs(0)).unwrap();
+        let short = TokenIssuer::from_pem(&generate_key_pem().unwrap(), Duration::from_secs(0)).unwrap();
         let t = short.issue("alice", vec![]).unwrap();
         // Past the expiry and the 5-second leeway.
         let mut claims = short.verify(&t.token).unwrap();

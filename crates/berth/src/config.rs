@@ -34,9 +34,7 @@ pub struct Token {
 
 impl Default for Token {
     fn default() -> Self {
-        Token {
-            expiration_minutes: 30,
-        }
+        Token { expiration_minutes: 30 }
     }
 }
 
@@ -88,19 +86,13 @@ impl Default for Config {
 
 impl Default for Http {
     fn default() -> Self {
-        Http {
-            addr: "127.0.0.1:5000".into(),
-            max_concurrent_requests: 0,
-        }
+        Http { addr: "127.0.0.1:5000".into(), max_concurrent_requests: 0 }
     }
 }
 
 impl Default for Log {
     fn default() -> Self {
-        Log {
-            level: "info".into(),
-            format: "text".into(),
-        }
+        Log { level: "info".into(), format: "text".into() }
     }
 }
 
@@ -130,9 +122,7 @@ impl Config {
                 .with_context(|| format!("parsing configuration file {}", path.display()))?;
             figment = figment.merge(Serialized::defaults(value));
         }
-        figment = figment
-            .merge(Env::prefixed("BERTH_").split("__"))
-            .merge(Serialized::defaults(overrides));
+        figment = figment.merge(Env::prefixed("BERTH_").split("__")).merge(Serialized::defaults(overrides));
         figment.extract().context("invalid configuration")
     }
 
@@ -153,11 +143,7 @@ impl Config {
     }
 
     pub fn blob_root(&self) -> PathBuf {
-        self.storage
-            .filesystem
-            .root
-            .clone()
-            .unwrap_or_else(|| self.data_dir.clone())
+        self.storage.filesystem.root.clone().unwrap_or_else(|| self.data_dir.clone())
     }
 }
 
@@ -169,21 +155,14 @@ mod tests {
     #[test]
     fn file_then_environment_then_flags() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "berth.yml",
-                "http:\n  addr: 0.0.0.0:9000\nlog:\n  level: debug\ndata_dir: /from-file\n",
-            )?;
+            jail.create_file("berth.yml", "http:\n  addr: 0.0.0.0:9000\nlog:\n  level: debug\ndata_dir: /from-file\n")?;
             jail.set_env("BERTH_LOG__LEVEL", "warn");
             let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
             assert_eq!(cfg.http.addr, "0.0.0.0:9000");
             assert_eq!(cfg.log.level, "warn");
             assert_eq!(cfg.data_dir, PathBuf::from("/from-file"));
-            let flags = Overrides {
-                data_dir: Some("/flag".into()),
-                http: Some(HttpOverride {
-                    addr: "127.0.0.1:0".into(),
-                }),
-            };
+            let flags =
+                Overrides { data_dir: Some("/flag".into()), http: Some(HttpOverride { addr: "127.0.0.1:0".into() }) };
             jail.set_env("BERTH_HTTP__ADDR", "1.2.3.4:1");
             let cfg = Config::load(Some(Path::new("berth.yml")), flags).unwrap();
             assert_eq!(cfg.http.addr, "127.0.0.1:0");

@@ -42,15 +42,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let overrides = Overrides {
-                data_dir: args.data_dir,
-                http: args.listen.map(|addr| HttpOverride { addr }),
-            };
+            let overrides = Overrides { data_dir: args.data_dir, http: args.listen.map(|addr| HttpOverride { addr }) };
             let config = Config::load(args.config.as_deref(), overrides)?;
             server::init_logging(&config.log)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(server::run(config))
         }
     }

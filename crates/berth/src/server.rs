@@ -18,13 +18,9 @@ const DATA_LAYOUT_VERSION: u32 = 1;
 const LAYOUT_FILE: &str = "berth-layout-version";
 
 pub fn init_logging(log: &Log) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(&log.level)
-        .with_context(|| format!("invalid log.level {:?}", log.level))?;
+    let filter = EnvFilter::try_new(&log.level).with_context(|| format!("invalid log.level {:?}", log.level))?;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(true)
-        .with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).with_ansi(ansi);
     match log.format.as_str() {
         "json" => builder.json().init(),
         "text" => builder.init(),
@@ -35,15 +31,11 @@ pub fn init_logging(log: &Log) -> anyhow::Result<()> {
 
 /// Creates the data directory on first start, and refuses one written by a newer Berth.
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
     let marker = dir.join(LAYOUT_FILE);
     match std::fs::read_to_string(&marker) {
         Ok(text) => {
-            let found: u32 = text
-                .trim()
-                .parse()
-                .with_context(|| format!("{} is corrupt", marker.display()))?;
+            let found: u32 = text.trim().parse().with_context(|| format!("{} is corrupt", marker.display()))?;
             anyhow::ensure!(
                 found <= DATA_LAYOUT_VERSION,
                 "data directory {} has layout version {found}, newer than this build knows ({DATA_LAYOUT_VERSION})",
@@ -60,23 +52,21 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     prepare_data_dir(&config.data_dir)?;
-    let db = Db::open_sqlite(&config.data_dir.join("berth.db"))
-        .await
-        .context("opening the database")?;
+    let db = Db::open_sqlite(&config.data_dir.join("berth.db")).await.context("opening the database")?;
     bootstrap_identities(&db, &config).await?;
     let store = FsStore::open(config.blob_root()).context("opening blob storage")?;
     let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
-    let options = berth_api::ApiOptions {
-        max_concurrent_requests: config.http.max_concurrent_requests,
-    };
+    let options = berth_api::ApiOptions { max_concurrent_requests: config.http.max_concurrent_requests };
     let tokens = Arc::new(load_token_issuer(&config)?);
     let identities = berth_core::identity::Identities::new(db.clone());
-    let auth = Arc::new(berth_api::auth::HarborAuth::new(
+    let auth = Arc::new(berth_api::auth::HarborAuth::new(identities.clone(), tokens, config.external_url.clone()));
+    let harbor = Arc::new(berth_api::harbor::HarborApi {
+        auth: auth.clone(),
         identities,
-        tokens,
-        config.external_url.clone(),
-    ));
-    let app = berth_api::router(registry, auth.clone(), Some(auth), &options);
+        projects: berth_core::projects::Projects::new(db.clone()),
+        external_url: config.external_url.clone(),
+    });
+    let app = berth_api::router(registry, auth.clone(), Some(auth), Some(harbor), &options);
 
     let listener = tokio::net::TcpListener::bind(&config.http.addr)
         .await
@@ -105,8 +95,7 @@ fn load_token_issuer(config: &Config) -> anyhow::Result<berth_auth::token::Token
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let lifetime = std::time::Duration::from_secs(config.token.expiration_minutes.max(1) * 60);
-    berth_auth::token::TokenIssuer::from_pem(&pem, lifetime)
-        .with_context(|| format!("loading {}", path.display()))
+    berth_auth::token::TokenIssuer::from_pem(&pem, lifetime).with_context(|| format!("loading {}", path.display()))
 }
 
 /// Writes a file only its owner can read, durably.
@@ -140,9 +129,7 @@ async fn bootstrap_identities(db: &Db, config: &Config) -> anyhow::Result<()> {
                 "created the administrator \"admin\" with the configured password, and the public project \"library\""
             );
         }
-        Bootstrap::Created {
-            generated: Some(password),
-        } => {
+        Bootstrap::Created { generated: Some(password) } => {
             let path = config.data_dir.join(INITIAL_PASSWORD_FILE);
             write_private(&path, &format!("{password}\n"))?;
             tracing::warn!(file = %path.display(), "created the administrator \"admin\" with a generated password (printed once below, and kept in the file)");
@@ -154,10 +141,7 @@ async fn bootstrap_identities(db: &Db, config: &Config) -> anyhow::Result<()> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };

@@ -12,26 +12,13 @@ use common::*;
 fn umoci_image(dir: &Path, tag: &str) {
     let layout = dir.join("layout");
     let image = format!("{}:{tag}", layout.display());
-    run(Command::new("umoci")
-        .arg("init")
-        .arg("--layout")
-        .arg(&layout));
+    run(Command::new("umoci").arg("init").arg("--layout").arg(&layout));
     run(Command::new("umoci").args(["new", "--image", &image]));
-    for (i, content) in ["first layer\n", "second layer, a little longer\n"]
-        .iter()
-        .enumerate()
-    {
+    for (i, content) in ["first layer\n", "second layer, a little longer\n"].iter().enumerate() {
         let root = dir.join(format!("rootfs{i}"));
         std::fs::create_dir_all(root.join("data")).unwrap();
-        std::fs::write(
-            root.join("data").join(format!("file{i}")),
-            content.repeat(1000),
-        )
-        .unwrap();
-        run(Command::new("umoci")
-            .args(["insert", "--image", &image])
-            .arg(root.join("data"))
-            .arg("/data"));
+        std::fs::write(root.join("data").join(format!("file{i}")), content.repeat(1000)).unwrap();
+        run(Command::new("umoci").args(["insert", "--image", &image]).arg(root.join("data")).arg("/data"));
     }
 }
 
@@ -40,10 +27,7 @@ fn layout_blobs(layout: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
     for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
         let entry = entry.unwrap();
-        out.insert(
-            entry.file_name().to_string_lossy().into_owned(),
-            std::fs::read(entry.path()).unwrap(),
-        );
+        out.insert(entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path()).unwrap());
     }
     out
 }
@@ -59,23 +43,10 @@ fn skopeo_copies_an_umoci_layout_there_and_back_byte_for_byte() {
     umoci_image(work.path(), "v1");
     let src = format!("oci:{}:v1", work.path().join("layout").display());
     let remote = format!("docker://{}/library/umoci:v1", berth.addr);
-    run(Command::new("skopeo").args([
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        ADMIN_CREDS,
-        &src,
-        &remote,
-    ]));
+    run(Command::new("skopeo").args(["copy", "--dest-tls-verify=false", "--dest-creds", ADMIN_CREDS, &src, &remote]));
     let back = work.path().join("back");
     run(Command::new("skopeo")
-        .args([
-            "copy",
-            "--src-tls-verify=false",
-            "--src-creds",
-            ADMIN_CREDS,
-            &remote,
-        ])
+        .args(["copy", "--src-tls-verify=false", "--src-creds", ADMIN_CREDS, &remote])
         .arg(format!("oci:{}:v1", back.display())));
 
     let original = layout_blobs(&work.path().join("layout"));
@@ -86,32 +57,22 @@ fn skopeo_copies_an_umoci_layout_there_and_back_byte_for_byte() {
     for (name, bytes) in &copied {
         assert_eq!(original.get(name), Some(bytes), "blob {name} differs");
     }
-    let raw = run(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        "--creds",
-        ADMIN_CREDS,
-        &remote,
-    ]));
+    let raw =
+        run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", "--creds", ADMIN_CREDS, &remote]));
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 2);
 }
 
 fn podman(root: &Path) -> Command {
     let mut cmd = Command::new("podman");
-    cmd.arg("--root")
-        .arg(root.join("root"))
-        .arg("--runroot")
-        .arg(root.join("run"))
-        .args([
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-        ]);
+    cmd.arg("--root").arg(root.join("root")).arg("--runroot").arg(root.join("run")).args([
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "file",
+    ]);
     cmd
 }
 
@@ -127,18 +88,8 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
     std::fs::create_dir_all(rootfs.join("etc")).unwrap();
     std::fs::write(rootfs.join("etc/motd"), "hello from podman\n").unwrap();
     let tar = work.path().join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg("."));
-    let id = run(podman(work.path())
-        .arg("import")
-        .arg(&tar)
-        .arg("localhost/e2e:1"))
-    .trim()
-    .to_string();
+    run(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg("."));
+    let id = run(podman(work.path()).arg("import").arg(&tar).arg("localhost/e2e:1")).trim().to_string();
 
     let remote = format!("{}/library/podman-img:v1", berth.addr);
     run(podman(work.path()).args([
@@ -160,20 +111,11 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
         &format!("docker://{remote}"),
     ]));
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    assert_eq!(
-        manifest["mediaType"],
-        "application/vnd.docker.distribution.manifest.v2+json"
-    );
+    assert_eq!(manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
 
     // Pull into an empty store: the same image comes back.
     let other = work.path().join("other");
-    run(podman(&other).args([
-        "pull",
-        "--tls-verify=false",
-        "--creds",
-        ADMIN_CREDS,
-        &remote,
-    ]));
+    run(podman(&other).args(["pull", "--tls-verify=false", "--creds", ADMIN_CREDS, &remote]));
     let pulled = run(podman(&other).args(["image", "inspect", "--format", "{{.Id}}", &remote]));
     assert!(
         id.ends_with(pulled.trim()) || pulled.trim().ends_with(id.trim_start_matches("sha256:")),
@@ -182,25 +124,10 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
 
     // An OCI index with `podman manifest push --all`.
     run(podman(work.path()).args(["manifest", "create", "e2elist"]));
-    run(podman(work.path()).args([
-        "manifest",
-        "add",
-        "e2elist",
-        "containers-storage:localhost/e2e:1",
-    ]));
+    run(podman(work.path()).args(["manifest", "add", "e2elist", "containers-storage:localhost/e2e:1"]));
     let list = format!("{}/library/podman-list:v1", berth.addr);
     run(podman(work.path())
-        .args([
-            "manifest",
-            "push",
-            "--all",
-            "--format",
-            "oci",
-            "--tls-verify=false",
-            "--creds",
-            ADMIN_CREDS,
-            "e2elist",
-        ])
+        .args(["manifest", "push", "--all", "--format", "oci", "--tls-verify=false", "--creds", ADMIN_CREDS, "e2elist"])
         .arg(format!("docker://{list}")));
     let raw = run(Command::new("skopeo").args([
         "inspect",
@@ -211,10 +138,7 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
         &format!("docker://{list}"),
     ]));
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    assert_eq!(
-        index["mediaType"],
-        "application/vnd.oci.image.index.v1+json"
-    );
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
     let third = work.path().join("third");
     run(podman(&third).args(["pull", "--tls-verify=false", "--creds", ADMIN_CREDS, &list]));
@@ -227,25 +151,16 @@ fn oras_pushes_and_pulls_an_artifact() {
     if !have("python3") {
         return;
     }
-    let has_oras = Command::new("python3")
-        .args(["-c", "import oras.client"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let has_oras = Command::new("python3").args(["-c", "import oras.client"]).status().is_ok_and(|s| s.success());
     if !has_oras {
-        assert!(
-            std::env::var_os("BERTH_E2E_REQUIRED").is_none(),
-            "the oras Python SDK is not installed"
-        );
+        assert!(std::env::var_os("BERTH_E2E_REQUIRED").is_none(), "the oras Python SDK is not installed");
         eprintln!("SKIPPED: the oras Python SDK is not installed (pip install oras)");
         return;
     }
     let data = tempfile::tempdir().unwrap();
     let berth = Berth::start(data.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/oras_roundtrip.py");
-    let out = run(Command::new("python3")
-        .arg(script)
-        .arg(&berth.addr)
-        .args(["admin", ADMIN_PASSWORD]));
+    let out = run(Command::new("python3").arg(script).arg(&berth.addr).args(["admin", ADMIN_PASSWORD]));
     assert!(out.contains("oras roundtrip ok"), "{out}");
 }
 
@@ -261,23 +176,15 @@ fn docker_cli_inspects_a_manifest() {
     let remote = format!("{}/library/docker-inspect:v1", berth.addr);
     let src = format!("oci:{}:v1", work.path().join("layout").display());
     run(Command::new("skopeo")
-        .args([
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            ADMIN_CREDS,
-            "--format",
-            "v2s2",
-            &src,
-        ])
+        .args(["copy", "--dest-tls-verify=false", "--dest-creds", ADMIN_CREDS, "--format", "v2s2", &src])
         .arg(format!("docker://{remote}")));
-    let out = run(Command::new("docker")
-        .env("DOCKER_CONFIG", work.path().join("docker-config"))
-        .args(["manifest", "inspect", "--insecure", &remote]));
+    let out = run(Command::new("docker").env("DOCKER_CONFIG", work.path().join("docker-config")).args([
+        "manifest",
+        "inspect",
+        "--insecure",
+        &remote,
+    ]));
     let manifest: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        manifest["mediaType"],
-        "application/vnd.docker.distribution.manifest.v2+json"
-    );
+    assert_eq!(manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 2);
 }

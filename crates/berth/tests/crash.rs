@@ -21,10 +21,7 @@ const WORKERS: usize = 6;
 fn admin_client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 /// xorshift64*: a tiny deterministic generator, so that a failing run can be replayed.
@@ -91,23 +88,10 @@ async fn push_blob(
             .send()
             .await
             .map_err(err)?;
-        return if resp.status() == StatusCode::CREATED {
-            Ok(digest)
-        } else {
-            Err(format!("{}", resp.status()))
-        };
+        return if resp.status() == StatusCode::CREATED { Ok(digest) } else { Err(format!("{}", resp.status())) };
     }
-    let resp = client
-        .post(format!("{base}/v2/{repo}/blobs/uploads/"))
-        .send()
-        .await
-        .map_err(err)?;
-    let mut location = resp
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .ok_or("no location")?
-        .to_string();
+    let resp = client.post(format!("{base}/v2/{repo}/blobs/uploads/")).send().await.map_err(err)?;
+    let mut location = resp.headers().get("location").and_then(|v| v.to_str().ok()).ok_or("no location")?.to_string();
     let chunk = 256 * 1024;
     let mut offset = 0;
     while offset < data.len() {
@@ -122,12 +106,7 @@ async fn push_blob(
         if resp.status() != StatusCode::ACCEPTED {
             return Err(format!("patch: {}", resp.status()));
         }
-        location = resp
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .ok_or("no location")?
-            .to_string();
+        location = resp.headers().get("location").and_then(|v| v.to_str().ok()).ok_or("no location")?.to_string();
         offset = end;
         let mut l = ledger.lock().unwrap();
         match l.uploads.iter_mut().find(|u| u.location == location) {
@@ -140,19 +119,11 @@ async fn push_blob(
             }),
         }
     }
-    let resp = client
-        .put(format!("{base}{location}?digest={digest}"))
-        .send()
-        .await
-        .map_err(err)?;
+    let resp = client.put(format!("{base}{location}?digest={digest}")).send().await.map_err(err)?;
     if resp.status() != StatusCode::CREATED {
         return Err(format!("put: {}", resp.status()));
     }
-    ledger
-        .lock()
-        .unwrap()
-        .uploads
-        .retain(|u| u.location != location);
+    ledger.lock().unwrap().uploads.retain(|u| u.location != location);
     Ok(digest)
 }
 
@@ -172,8 +143,7 @@ async fn worker(base: String, id: usize, seed: u64, ledger: Arc<Mutex<Ledger>>) 
             }
         }
         let config = format!("{{\"worker\":{id},\"n\":{n}}}").into_bytes();
-        let Ok(config_digest) = push_blob(&client, &base, &repo, &config, false, &ledger).await
-        else {
+        let Ok(config_digest) = push_blob(&client, &base, &repo, &config, false, &ledger).await else {
             return;
         };
         let manifest = serde_json::to_vec(&serde_json::json!({
@@ -195,12 +165,7 @@ async fn worker(base: String, id: usize, seed: u64, ledger: Arc<Mutex<Ledger>>) 
         if resp.status() != StatusCode::CREATED {
             return;
         }
-        ledger.lock().unwrap().images.push(AckedImage {
-            repo,
-            tag,
-            manifest: Digest::sha256_of(&manifest),
-            layers,
-        });
+        ledger.lock().unwrap().images.push(AckedImage { repo, tag, manifest: Digest::sha256_of(&manifest), layers });
     }
 }
 
@@ -216,12 +181,7 @@ fn assert_no_partial_blobs(data_dir: &Path) -> usize {
             let path = file.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let actual = Digest::sha256_of(&std::fs::read(&path).unwrap());
-            assert_eq!(
-                actual.hex(),
-                name,
-                "blob file {} does not match its name",
-                path.display()
-            );
+            assert_eq!(actual.hex(), name, "blob file {} does not match its name", path.display());
             checked += 1;
         }
     }
@@ -235,46 +195,16 @@ async fn verify(berth: &Berth, ledger: &Mutex<Ledger>) -> (usize, usize) {
         .unwrap()
         .images
         .iter()
-        .map(|i| {
-            (
-                i.repo.clone(),
-                i.tag.clone(),
-                i.manifest.clone(),
-                i.layers.clone(),
-            )
-        })
+        .map(|i| (i.repo.clone(), i.tag.clone(), i.manifest.clone(), i.layers.clone()))
         .collect();
     for (repo, tag, manifest, layers) in &images {
-        let resp = client
-            .head(berth.url(&format!("/v2/{repo}/manifests/{tag}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::OK,
-            "acknowledged {repo}:{tag} is missing"
-        );
-        assert_eq!(
-            resp.headers()["docker-content-digest"].to_str().unwrap(),
-            manifest.as_str()
-        );
+        let resp = client.head(berth.url(&format!("/v2/{repo}/manifests/{tag}"))).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "acknowledged {repo}:{tag} is missing");
+        assert_eq!(resp.headers()["docker-content-digest"].to_str().unwrap(), manifest.as_str());
         for (digest, bytes) in layers {
-            let got = client
-                .get(berth.url(&format!("/v2/{repo}/blobs/{digest}")))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                got.status(),
-                StatusCode::OK,
-                "acknowledged blob {digest} is missing"
-            );
-            assert_eq!(
-                &got.bytes().await.unwrap()[..],
-                &bytes[..],
-                "blob {digest} differs"
-            );
+            let got = client.get(berth.url(&format!("/v2/{repo}/blobs/{digest}"))).send().await.unwrap();
+            assert_eq!(got.status(), StatusCode::OK, "acknowledged blob {digest} is missing");
+            assert_eq!(&got.bytes().await.unwrap()[..], &bytes[..], "blob {digest} differs");
         }
     }
     // Upload sessions continue from at least the acknowledged offset, and complete correctly.
@@ -287,42 +217,20 @@ async fn verify(berth: &Berth, ledger: &Mutex<Ledger>) -> (usize, usize) {
             // The kill came after the final PUT committed but before its answer: the session is
             // closed, and the blob must be complete.
             let got = client.get(&blob_url).send().await.unwrap();
-            assert_eq!(
-                got.status(),
-                StatusCode::OK,
-                "upload {} vanished without its blob",
-                u.location
-            );
+            assert_eq!(got.status(), StatusCode::OK, "upload {} vanished without its blob", u.location);
             assert_eq!(&got.bytes().await.unwrap()[..], &u.data[..]);
             continue;
         }
-        assert_eq!(
-            resp.status(),
-            StatusCode::NO_CONTENT,
-            "acknowledged upload {} is gone",
-            u.location
-        );
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT, "acknowledged upload {} is gone", u.location);
         let range = resp.headers()["range"].to_str().unwrap();
         let have: usize = range.trim_start_matches("0-").parse::<usize>().unwrap() + 1;
-        assert!(
-            have >= u.acked,
-            "upload {} has {have} bytes, {} were acknowledged",
-            u.location,
-            u.acked
-        );
+        assert!(have >= u.acked, "upload {} has {have} bytes, {} were acknowledged", u.location, u.acked);
         let mut put = client.put(berth.url(&format!("{}?digest={digest}", u.location)));
         if have < u.data.len() {
-            put = put
-                .header("content-range", format!("{have}-{}", u.data.len() - 1))
-                .body(u.data[have..].to_vec());
+            put = put.header("content-range", format!("{have}-{}", u.data.len() - 1)).body(u.data[have..].to_vec());
         }
         let resp = put.send().await.unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::CREATED,
-            "finishing {} after the crash",
-            u.location
-        );
+        assert_eq!(resp.status(), StatusCode::CREATED, "finishing {} after the crash", u.location);
         let got = client.get(&blob_url).send().await.unwrap();
         assert_eq!(&got.bytes().await.unwrap()[..], &u.data[..]);
     }
@@ -331,20 +239,10 @@ async fn verify(berth: &Berth, ledger: &Mutex<Ledger>) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_pushes_survive_sigkill() {
-    let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
-    let seed: u64 = std::env::var("BERTH_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
+    let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let seed: u64 = std::env::var("BERTH_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+    });
     eprintln!("crash test: {rounds} rounds, BERTH_CRASH_SEED={seed}");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
@@ -358,14 +256,7 @@ async fn acknowledged_pushes_survive_sigkill() {
         );
         let base = format!("http://{}", berth.addr);
         let tasks: Vec<_> = (0..WORKERS)
-            .map(|i| {
-                tokio::spawn(worker(
-                    base.clone(),
-                    i + round * WORKERS,
-                    seed,
-                    ledger.clone(),
-                ))
-            })
+            .map(|i| tokio::spawn(worker(base.clone(), i + round * WORKERS, seed, ledger.clone())))
             .collect();
         tokio::time::sleep(Duration::from_millis(300 + rng.below(1500))).await;
         berth.kill();
@@ -376,8 +267,5 @@ async fn acknowledged_pushes_survive_sigkill() {
     let berth = Berth::start(dir.path());
     let (images, _) = verify(&berth, &ledger).await;
     assert_no_partial_blobs(dir.path());
-    assert!(
-        images > 0,
-        "no push was acknowledged before the kills: the test proved nothing"
-    );
+    assert!(images > 0, "no push was acknowledged before the kills: the test proved nothing");
 }

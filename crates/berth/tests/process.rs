@@ -23,9 +23,7 @@ fn help_describes_every_flag() {
 /// `expect` holds a database, and stops it.
 fn serve_until_database(args: &[&str], env: &[(&str, &std::path::Path)], expect: &std::path::Path) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(std::process::Stdio::null());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args).stdout(std::process::Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -38,42 +36,21 @@ fn serve_until_database(args: &[&str], env: &[(&str, &std::path::Path)], expect:
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(
-        expect.join("berth.db").exists(),
-        "no database in {}",
-        expect.display()
-    );
+    assert!(expect.join("berth.db").exists(), "no database in {}", expect.display());
 }
 
 #[test]
 fn file_then_environment_then_flags_decide() {
     let dir = tempfile::tempdir().unwrap();
-    let (from_file, from_env, from_flag) = (
-        dir.path().join("file"),
-        dir.path().join("env"),
-        dir.path().join("flag"),
-    );
+    let (from_file, from_env, from_flag) = (dir.path().join("file"), dir.path().join("env"), dir.path().join("flag"));
     let config = dir.path().join("berth.yml");
-    std::fs::write(
-        &config,
-        format!("data_dir: {}\nlog:\n  format: json\n", from_file.display()),
-    )
-    .unwrap();
+    std::fs::write(&config, format!("data_dir: {}\nlog:\n  format: json\n", from_file.display())).unwrap();
     let config = config.to_str().unwrap();
 
     serve_until_database(&["--config", config], &[], &from_file);
+    serve_until_database(&["--config", config], &[("BERTH_DATA_DIR", &from_env)], &from_env);
     serve_until_database(
-        &["--config", config],
-        &[("BERTH_DATA_DIR", &from_env)],
-        &from_env,
-    );
-    serve_until_database(
-        &[
-            "--config",
-            config,
-            "--data-dir",
-            from_flag.to_str().unwrap(),
-        ],
+        &["--config", config, "--data-dir", from_flag.to_str().unwrap()],
         &[("BERTH_DATA_DIR", &from_env)],
         &from_flag,
     );
@@ -99,16 +76,11 @@ fn a_newer_data_directory_is_refused() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("newer than this build"),
-        "{out:?}"
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this build"), "{out:?}");
 }
 
 fn read_response(stream: &mut TcpStream) -> String {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     while !String::from_utf8_lossy(&buf).contains("\r\n\r\n") {
@@ -168,10 +140,8 @@ fn sigterm_lets_an_in_flight_upload_finish() {
 
     // The acknowledged bytes are there after a restart.
     let berth = Berth::start(dir.path());
-    let status = request(
-        &berth.addr,
-        &format!("GET {location} HTTP/1.1\r\nHost: t\r\nAuthorization: {ADMIN_BASIC}\r\n\r\n"),
-    );
+    let status =
+        request(&berth.addr, &format!("GET {location} HTTP/1.1\r\nHost: t\r\nAuthorization: {ADMIN_BASIC}\r\n\r\n"));
     assert!(status.starts_with("HTTP/1.1 204"), "{status}");
     assert_eq!(header_value(&status, "range").as_deref(), Some("0-10"));
 }
@@ -197,30 +167,14 @@ fn first_start_generates_the_admin_password_once() {
     let password = std::fs::read_to_string(&file).unwrap().trim().to_string();
     assert!(password.len() >= 8);
     std::thread::sleep(Duration::from_millis(200));
-    let printed: Vec<String> = berth
-        .log()
-        .into_iter()
-        .filter(|l| l.contains(&password))
-        .collect();
-    assert_eq!(
-        printed.len(),
-        1,
-        "the password is printed exactly once: {printed:?}"
-    );
-    assert!(
-        printed[0].starts_with("berth: administrator"),
-        "and never through the log: {printed:?}"
-    );
+    let printed: Vec<String> = berth.log().into_iter().filter(|l| l.contains(&password)).collect();
+    assert_eq!(printed.len(), 1, "the password is printed exactly once: {printed:?}");
+    assert!(printed[0].starts_with("berth: administrator"), "and never through the log: {printed:?}");
     drop(berth);
 
     let berth = Berth::start_with(dir.path(), &[]);
     std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        berth
-            .log()
-            .iter()
-            .all(|l| !l.contains(&password) && !l.contains("generated password"))
-    );
+    assert!(berth.log().iter().all(|l| !l.contains(&password) && !l.contains("generated password")));
 }
 
 #[test]
@@ -233,21 +187,12 @@ fn a_configured_admin_password_is_used_and_must_be_strong() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("administrator password"),
-        "{out:?}"
-    );
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("weak"),
-        "the refused password is not echoed"
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("administrator password"), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("weak"), "the refused password is not echoed");
 
     let secret_file = dir.path().join("admin-secret");
     std::fs::write(&secret_file, "FromFile12345\n").unwrap();
-    let berth = Berth::start_with(
-        dir.path(),
-        &[("BERTH_ADMIN_PASSWORD_FILE", secret_file.to_str().unwrap())],
-    );
+    let berth = Berth::start_with(dir.path(), &[("BERTH_ADMIN_PASSWORD_FILE", secret_file.to_str().unwrap())]);
     assert!(!dir.path().join("initial-admin-password").exists());
     std::thread::sleep(Duration::from_millis(200));
     assert!(berth.log().iter().all(|l| !l.contains("FromFile12345")));

@@ -17,10 +17,7 @@ pub enum RegistryError {
 
 impl RegistryError {
     pub fn client(code: ErrorCode, detail: impl Into<String>) -> RegistryError {
-        RegistryError::Client {
-            code,
-            detail: detail.into(),
-        }
+        RegistryError::Client { code, detail: detail.into() }
     }
 
     pub fn code(&self) -> Option<ErrorCode> {

@@ -50,34 +50,24 @@ impl Identities {
     }
 
     pub fn with_throttle(db: Db, policy: ThrottlePolicy) -> Identities {
-        Identities {
-            db,
-            throttle: Arc::new(LoginThrottle::new(policy)),
-        }
+        Identities { db, throttle: Arc::new(LoginThrottle::new(policy)) }
     }
 
     /// On first start (no user exists): creates `admin` as system administrator, with the
     /// given password or a random one, and the public project `library` owned by it.
-    pub async fn bootstrap(
-        &self,
-        admin_password: Option<&str>,
-    ) -> Result<Bootstrap, IdentityError> {
+    pub async fn bootstrap(&self, admin_password: Option<&str>) -> Result<Bootstrap, IdentityError> {
         let (_, users) = self.db.list_users("", 1, 0).await?;
         if users > 0 {
             return Ok(Bootstrap::AlreadyDone);
         }
         let (password, generated) = match admin_password {
             Some(p) => {
-                password::check_policy(p).map_err(|e| {
-                    IdentityError::Invalid(format!(
-                        "the administrator password given is refused: {e}"
-                    ))
-                })?;
+                password::check_policy(p)
+                    .map_err(|e| IdentityError::Invalid(format!("the administrator password given is refused: {e}")))?;
                 (p.to_string(), None)
             }
             None => {
-                let p = secret::random_password()
-                    .map_err(|e| IdentityError::Internal(e.to_string()))?;
+                let p = secret::random_password().map_err(|e| IdentityError::Internal(e.to_string()))?;
                 (p.clone(), Some(p))
             }
         };
@@ -93,9 +83,7 @@ impl Identities {
                 sysadmin: true,
             })
             .await?;
-        self.db
-            .create_project(DEFAULT_PROJECT, admin, &[("public", "true")])
-            .await?;
+        self.db.create_project(DEFAULT_PROJECT, admin, &[("public", "true")]).await?;
         Ok(Bootstrap::Created { generated })
     }
 
@@ -114,11 +102,7 @@ impl Identities {
             keys.push(format!("addr:{addr}"));
         }
         let locked = self.throttle.is_locked(&keys, Instant::now());
-        let user = if locked {
-            None
-        } else {
-            self.db.user_by_name(username).await?
-        };
+        let user = if locked { None } else { self.db.user_by_name(username).await? };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let password = password.to_string();
         let ok = tokio::task::spawn_blocking(move || match stored {
@@ -135,11 +119,7 @@ impl Identities {
         Ok(match (ok, user) {
             (true, Some(u)) => {
                 self.throttle.success(&account_key);
-                Some(Subject::User {
-                    id: u.id,
-                    name: u.username,
-                    sysadmin: u.sysadmin,
-                })
+                Some(Subject::User { id: u.id, name: u.username, sysadmin: u.sysadmin })
             }
             _ => {
                 if !locked {
@@ -163,26 +143,45 @@ pub struct ProjectAccess {
 
 impl ProjectAccess {
     pub fn context(&self) -> ProjectContext<'_> {
-        ProjectContext {
-            name: &self.name,
-            public: self.public,
-            role: self.role,
-        }
+        ProjectContext { name: &self.name, public: self.public, role: self.role }
     }
 }
 
+/// A user as the API shows it (never with the password hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub realname: String,
+    pub comment: String,
+    pub sysadmin: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 impl Identities {
+    /// A user's profile.
+    pub async fn user_view(&self, id: i64) -> Result<Option<UserView>, IdentityError> {
+        Ok(self.db.user_by_id(id).await?.map(|u| UserView {
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            realname: u.realname,
+            comment: u.comment,
+            sysadmin: u.sysadmin,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }))
+    }
+
     /// The user named `username` as a subject (no password check: for token holders).
     pub async fn user(&self, username: &str) -> Result<Option<Subject>, IdentityError> {
-        Ok(self
-            .db
-            .user_by_name(username)
-            .await?
-            .map(|u| Subject::User {
-                id: u.id,
-                name: u.username,
-                sysadmin: u.sysadmin,
-            }))
+        Ok(self.db.user_by_name(username).await?.map(|u| Subject::User {
+            id: u.id,
+            name: u.username,
+            sysadmin: u.sysadmin,
+        }))
     }
 
     /// The named project and the subject's role in it, or `None` when there is no such project.
@@ -194,27 +193,12 @@ impl Identities {
         let Some(p) = self.db.project_by_name(project).await? else {
             return Ok(None);
         };
-        let public = self
-            .db
-            .project_metadata(p.id)
-            .await?
-            .iter()
-            .any(|(k, v)| k == "public" && v == "true");
+        let public = self.db.project_metadata(p.id).await?.iter().any(|(k, v)| k == "public" && v == "true");
         let role = match subject {
-            Subject::User { id, .. } => self
-                .db
-                .member_role(p.id, *id)
-                .await?
-                .and_then(Role::from_id),
+            Subject::User { id, .. } => self.db.member_role(p.id, *id).await?.and_then(Role::from_id),
             _ => None,
         };
-        Ok(Some(ProjectAccess {
-            id: p.id,
-            name: p.name,
-            public,
-            role,
-            created_at: p.created_at,
-        }))
+        Ok(Some(ProjectAccess { id: p.id, name: p.name, public, role, created_at: p.created_at }))
     }
 }
 
@@ -247,10 +231,7 @@ mod tests {
     #[tokio::test]
     async fn first_start_creates_admin_and_public_library_once() {
         let (_d, ids, db) = identities().await;
-        let Bootstrap::Created {
-            generated: Some(pw),
-        } = ids.bootstrap(None).await.unwrap()
-        else {
+        let Bootstrap::Created { generated: Some(pw) } = ids.bootstrap(None).await.unwrap() else {
             panic!("expected a generated password");
         };
         assert!(password::check_policy(&pw).is_ok());
@@ -258,74 +239,28 @@ mod tests {
             ids.authenticate_user("admin", &pw, None).await.unwrap(),
             Some(Subject::User { sysadmin: true, .. })
         ));
-        assert_eq!(
-            ids.authenticate_user("admin", "Wrong12345", None)
-                .await
-                .unwrap(),
-            None
-        );
-        assert_eq!(
-            ids.authenticate_user("nobody", &pw, None).await.unwrap(),
-            None
-        );
+        assert_eq!(ids.authenticate_user("admin", "Wrong12345", None).await.unwrap(), None);
+        assert_eq!(ids.authenticate_user("nobody", &pw, None).await.unwrap(), None);
         let library = db.project_by_name("library").await.unwrap().unwrap();
-        assert_eq!(
-            db.project_metadata(library.id).await.unwrap(),
-            [("public".to_string(), "true".to_string())]
-        );
+        assert_eq!(db.project_metadata(library.id).await.unwrap(), [("public".to_string(), "true".to_string())]);
         // A second start changes nothing, whatever password it is given.
-        assert_eq!(
-            ids.bootstrap(Some("Other12345")).await.unwrap(),
-            Bootstrap::AlreadyDone
-        );
-        assert!(
-            ids.authenticate_user("admin", &pw, None)
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert_eq!(ids.bootstrap(Some("Other12345")).await.unwrap(), Bootstrap::AlreadyDone);
+        assert!(ids.authenticate_user("admin", &pw, None).await.unwrap().is_some());
     }
 
     #[tokio::test]
     async fn project_access_reports_visibility_and_role() {
         let (_d, ids, db) = identities().await;
         ids.bootstrap(Some("Harbor12345")).await.unwrap();
-        let admin = ids
-            .authenticate_user("admin", "Harbor12345", None)
-            .await
-            .unwrap()
-            .unwrap();
-        let lib = ids
-            .project_access(&Subject::Anonymous, "library")
-            .await
-            .unwrap()
-            .unwrap();
+        let admin = ids.authenticate_user("admin", "Harbor12345", None).await.unwrap().unwrap();
+        let lib = ids.project_access(&Subject::Anonymous, "library").await.unwrap().unwrap();
         assert!(lib.public && lib.role.is_none());
-        let lib = ids
-            .project_access(&admin, "library")
-            .await
-            .unwrap()
-            .unwrap();
+        let lib = ids.project_access(&admin, "library").await.unwrap().unwrap();
         assert_eq!(lib.role, Some(Role::ProjectAdmin));
-        let Subject::User { id, .. } = admin else {
-            unreachable!()
-        };
-        db.create_project("private", id, &[("public", "false")])
-            .await
-            .unwrap();
-        assert!(
-            !ids.project_access(&Subject::Anonymous, "private")
-                .await
-                .unwrap()
-                .unwrap()
-                .public
-        );
-        assert_eq!(
-            ids.project_access(&Subject::Anonymous, "missing")
-                .await
-                .unwrap(),
-            None
-        );
+        let Subject::User { id, .. } = admin else { unreachable!() };
+        db.create_project("private", id, &[("public", "false")]).await.unwrap();
+        assert!(!ids.project_access(&Subject::Anonymous, "private").await.unwrap().unwrap().public);
+        assert_eq!(ids.project_access(&Subject::Anonymous, "missing").await.unwrap(), None);
     }
 
     #[tokio::test]
@@ -341,47 +276,21 @@ mod tests {
         ids.bootstrap(Some("Harbor12345")).await.unwrap();
         let attacker: IpAddr = "192.0.2.7".parse().unwrap();
         for _ in 0..3 {
-            assert_eq!(
-                ids.authenticate_user("admin", "Guess12345", Some(attacker))
-                    .await
-                    .unwrap(),
-                None
-            );
+            assert_eq!(ids.authenticate_user("admin", "Guess12345", Some(attacker)).await.unwrap(), None);
         }
         // Locked: even the right password is refused, from anywhere, for this account.
-        assert_eq!(
-            ids.authenticate_user("admin", "Harbor12345", None)
-                .await
-                .unwrap(),
-            None
-        );
+        assert_eq!(ids.authenticate_user("admin", "Harbor12345", None).await.unwrap(), None);
         // The address is locked for other accounts too.
-        assert_eq!(
-            ids.authenticate_user("other", "Whatever123", Some(attacker))
-                .await
-                .unwrap(),
-            None
-        );
+        assert_eq!(ids.authenticate_user("other", "Whatever123", Some(attacker)).await.unwrap(), None);
     }
 
     #[tokio::test]
     async fn a_given_password_must_pass_the_policy() {
         let (_d, ids, db) = identities().await;
-        assert!(matches!(
-            ids.bootstrap(Some("weak")).await,
-            Err(IdentityError::Invalid(_))
-        ));
+        assert!(matches!(ids.bootstrap(Some("weak")).await, Err(IdentityError::Invalid(_))));
         assert!(db.user_by_name("admin").await.unwrap().is_none());
-        assert_eq!(
-            ids.bootstrap(Some("Harbor12345")).await.unwrap(),
-            Bootstrap::Created { generated: None }
-        );
-        assert!(
-            ids.authenticate_user("admin", "Harbor12345", None)
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert_eq!(ids.bootstrap(Some("Harbor12345")).await.unwrap(), Bootstrap::Created { generated: None });
+        assert!(ids.authenticate_user("admin", "Harbor12345", None).await.unwrap().is_some());
     }
 
     #[test]

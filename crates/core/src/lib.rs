@@ -6,6 +6,7 @@
 
 mod error;
 pub mod identity;
+pub mod projects;
 mod registry;
 pub mod throttle;
 

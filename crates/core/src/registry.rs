@@ -54,26 +54,16 @@ pub struct Page {
 }
 
 fn name_unknown(name: &RepositoryName) -> RegistryError {
-    RegistryError::client(
-        ErrorCode::NameUnknown,
-        format!("repository {name} is not known"),
-    )
+    RegistryError::client(ErrorCode::NameUnknown, format!("repository {name} is not known"))
 }
 
 fn upload_unknown(id: &str) -> RegistryError {
-    RegistryError::client(
-        ErrorCode::BlobUploadUnknown,
-        format!("upload {id} is not known"),
-    )
+    RegistryError::client(ErrorCode::BlobUploadUnknown, format!("upload {id} is not known"))
 }
 
 impl Registry {
     pub fn new(db: Db, store: Arc<dyn BlobStore>) -> Registry {
-        Registry {
-            db,
-            store,
-            upload_turns: Default::default(),
-        }
+        Registry { db, store, upload_turns: Default::default() }
     }
 
     pub fn db(&self) -> &Db {
@@ -86,42 +76,27 @@ impl Registry {
         let Some((project, _)) = name.as_str().split_once('/') else {
             return Err(RegistryError::client(
                 ErrorCode::NameInvalid,
-                format!(
-                    "{name} has no project: repository names have the form <project>/<repository>"
-                ),
+                format!("{name} has no project: repository names have the form <project>/<repository>"),
             ));
         };
         let Some(p) = self.db.project_by_name(project).await? else {
-            return Err(RegistryError::client(
-                ErrorCode::NameUnknown,
-                format!("project {project} not found"),
-            ));
+            return Err(RegistryError::client(ErrorCode::NameUnknown, format!("project {project} not found")));
         };
         Ok(self.db.ensure_repository(name.as_str(), p.id).await?)
     }
 
     async fn repository(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
-        self.db
-            .repository_id(name.as_str())
-            .await?
-            .ok_or_else(|| name_unknown(name))
+        self.db.repository_id(name.as_str()).await?.ok_or_else(|| name_unknown(name))
     }
 
     // ---- blobs
 
     /// The size of a blob the repository may serve.
-    pub async fn blob_size(
-        &self,
-        name: &RepositoryName,
-        digest: &Digest,
-    ) -> Result<u64, RegistryError> {
+    pub async fn blob_size(&self, name: &RepositoryName, digest: &Digest) -> Result<u64, RegistryError> {
         let repo = self.repository(name).await?;
         match self.db.repository_blob_size(repo, digest.as_str()).await? {
             Some(size) => Ok(size as u64),
-            None => Err(RegistryError::client(
-                ErrorCode::BlobUnknown,
-                format!("blob {digest} is not in {name}"),
-            )),
+            None => Err(RegistryError::client(ErrorCode::BlobUnknown, format!("blob {digest} is not in {name}"))),
         }
     }
 
@@ -136,34 +111,21 @@ impl Registry {
         let body = match self.store.get(digest, range).await {
             Ok(b) => b,
             Err(StoreError::NotFound(_)) => {
-                return Err(RegistryError::Internal(format!(
-                    "blob {digest} is recorded but missing from storage"
-                )));
+                return Err(RegistryError::Internal(format!("blob {digest} is recorded but missing from storage")));
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(BlobRead {
-            digest: digest.clone(),
-            size,
-            body,
-        })
+        Ok(BlobRead { digest: digest.clone(), size, body })
     }
 
     /// Removes a blob from a repository (its bytes go when garbage collection finds them
     /// unreferenced).
-    pub async fn blob_delete(
-        &self,
-        name: &RepositoryName,
-        digest: &Digest,
-    ) -> Result<(), RegistryError> {
+    pub async fn blob_delete(&self, name: &RepositoryName, digest: &Digest) -> Result<(), RegistryError> {
         let repo = self.repository(name).await?;
         if self.db.unlink_blob(repo, digest.as_str()).await? {
             Ok(())
         } else {
-            Err(RegistryError::client(
-                ErrorCode::BlobUnknown,
-                format!("blob {digest} is not in {name}"),
-            ))
+            Err(RegistryError::client(ErrorCode::BlobUnknown, format!("blob {digest} is not in {name}")))
         }
     }
 
@@ -183,11 +145,7 @@ impl Registry {
         let Some(from_id) = self.db.repository_id(from.as_str()).await? else {
             return Ok(None);
         };
-        let Some(size) = self
-            .db
-            .repository_blob_size(from_id, digest.as_str())
-            .await?
-        else {
+        let Some(size) = self.db.repository_blob_size(from_id, digest.as_str()).await? else {
             return Ok(None);
         };
         if self.store.stat(digest).await?.is_none() {
@@ -218,15 +176,8 @@ impl Registry {
         Ok(UploadStatus { id, offset: 0 })
     }
 
-    async fn upload_row(
-        &self,
-        name: &RepositoryName,
-        id: &str,
-    ) -> Result<UploadRow, RegistryError> {
-        let repo = self
-            .repository(name)
-            .await
-            .map_err(|_| upload_unknown(id))?;
+    async fn upload_row(&self, name: &RepositoryName, id: &str) -> Result<UploadRow, RegistryError> {
+        let repo = self.repository(name).await.map_err(|_| upload_unknown(id))?;
         match self.db.upload(id).await? {
             Some(row) if row.repository_id == repo => Ok(row),
             _ => Err(upload_unknown(id)),
@@ -244,25 +195,15 @@ impl Registry {
         turn
     }
 
-    pub async fn upload_status(
-        &self,
-        name: &RepositoryName,
-        id: &str,
-    ) -> Result<UploadStatus, RegistryError> {
+    pub async fn upload_status(&self, name: &RepositoryName, id: &str) -> Result<UploadStatus, RegistryError> {
         let row = self.upload_row(name, id).await?;
-        Ok(UploadStatus {
-            id: row.id,
-            offset: row.offset as u64,
-        })
+        Ok(UploadStatus { id: row.id, offset: row.offset as u64 })
     }
 
     fn restore_hasher(row: &UploadRow) -> Result<Hasher, RegistryError> {
-        let algorithm: Algorithm = row
-            .algorithm
-            .parse()
-            .map_err(|e: berth_oci::DigestError| RegistryError::Internal(e.to_string()))?;
-        Hasher::restore(algorithm, &row.hash_state)
-            .map_err(|e| RegistryError::Internal(e.to_string()))
+        let algorithm: Algorithm =
+            row.algorithm.parse().map_err(|e: berth_oci::DigestError| RegistryError::Internal(e.to_string()))?;
+        Hasher::restore(algorithm, &row.hash_state).map_err(|e| RegistryError::Internal(e.to_string()))
     }
 
     /// Appends a chunk. `range` is the chunk's `Content-Range`, when the client sent one: it
@@ -284,37 +225,21 @@ impl Registry {
             return Err(RegistryError::UploadOutOfOrder { offset });
         }
         let mut hasher = Self::restore_hasher(&row)?;
-        let new_offset = self
-            .store
-            .upload_append(id, offset, &mut hasher, body)
-            .await?;
+        let new_offset = self.store.upload_append(id, offset, &mut hasher, body).await?;
         if let Some(r) = range
             && new_offset - offset != r.len()
         {
             // The bytes past `offset` are not recorded, so the next append discards them.
             return Err(RegistryError::client(
                 ErrorCode::SizeInvalid,
-                format!(
-                    "Content-Range announced {} bytes, body had {}",
-                    r.len(),
-                    new_offset - offset
-                ),
+                format!("Content-Range announced {} bytes, body had {}", r.len(), new_offset - offset),
             ));
         }
-        if !self
-            .db
-            .advance_upload(id, row.offset, new_offset as i64, &hasher.save())
-            .await?
-        {
+        if !self.db.advance_upload(id, row.offset, new_offset as i64, &hasher.save()).await? {
             let now = self.upload_row(name, id).await?;
-            return Err(RegistryError::UploadOutOfOrder {
-                offset: now.offset as u64,
-            });
+            return Err(RegistryError::UploadOutOfOrder { offset: now.offset as u64 });
         }
-        Ok(UploadStatus {
-            id: id.to_string(),
-            offset: new_offset,
-        })
+        Ok(UploadStatus { id: id.to_string(), offset: new_offset })
     }
 
     /// Completes an upload with its last chunk (possibly empty), verifying the whole content
@@ -338,19 +263,12 @@ impl Registry {
         }
         let mut hasher = Self::restore_hasher(&row)?;
         if let Some(body) = body {
-            offset = self
-                .store
-                .upload_append(id, offset, &mut hasher, body)
-                .await?;
+            offset = self.store.upload_append(id, offset, &mut hasher, body).await?;
         }
         let actual = if hasher.algorithm() == digest.algorithm() {
             hasher.finish()
         } else {
-            match self
-                .store
-                .upload_rehash(id, offset, digest.algorithm())
-                .await
-            {
+            match self.store.upload_rehash(id, offset, digest.algorithm()).await {
                 Ok(d) => d,
                 Err(StoreError::UploadNotFound(_)) => {
                     return self.finish_interrupted(row, digest).await;
@@ -372,38 +290,23 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         }
-        self.db
-            .complete_upload(id, row.repository_id, digest.as_str(), offset as i64)
-            .await?;
+        self.db.complete_upload(id, row.repository_id, digest.as_str(), offset as i64).await?;
         Ok(offset)
     }
 
     /// A finish whose bytes were published before the process stopped, but whose session was
     /// not yet closed in the database: close it now.
-    async fn finish_interrupted(
-        &self,
-        row: UploadRow,
-        digest: &Digest,
-    ) -> Result<u64, RegistryError> {
+    async fn finish_interrupted(&self, row: UploadRow, digest: &Digest) -> Result<u64, RegistryError> {
         match self.store.stat(digest).await? {
             Some(size) if size == row.offset as u64 || row.offset == 0 => {
-                self.db
-                    .complete_upload(&row.id, row.repository_id, digest.as_str(), size as i64)
-                    .await?;
+                self.db.complete_upload(&row.id, row.repository_id, digest.as_str(), size as i64).await?;
                 Ok(size)
             }
-            _ => Err(RegistryError::Internal(format!(
-                "upload {} lost its bytes",
-                row.id
-            ))),
+            _ => Err(RegistryError::Internal(format!("upload {} lost its bytes", row.id))),
         }
     }
 
-    pub async fn upload_cancel(
-        &self,
-        name: &RepositoryName,
-        id: &str,
-    ) -> Result<(), RegistryError> {
+    pub async fn upload_cancel(&self, name: &RepositoryName, id: &str) -> Result<(), RegistryError> {
         let turn = self.upload_turn(id);
         let _turn = turn.lock().await;
         let row = self.upload_row(name, id).await?;
@@ -414,11 +317,7 @@ impl Registry {
 
     // ---- manifests
 
-    async fn find_manifest(
-        &self,
-        repo: i64,
-        reference: &Reference,
-    ) -> Result<Option<ManifestRow>, RegistryError> {
+    async fn find_manifest(&self, repo: i64, reference: &Reference) -> Result<Option<ManifestRow>, RegistryError> {
         Ok(match reference {
             Reference::Tag(t) => self.db.manifest_by_tag(repo, t.as_str()).await?,
             Reference::Digest(d) => self.db.manifest_by_digest(repo, d.as_str()).await?,
@@ -434,24 +333,11 @@ impl Registry {
     ) -> Result<ManifestRead, RegistryError> {
         let repo = self.repository(name).await?;
         let row = self.find_manifest(repo, reference).await?.ok_or_else(|| {
-            RegistryError::client(
-                ErrorCode::ManifestUnknown,
-                format!("manifest {reference} is not in {name}"),
-            )
+            RegistryError::client(ErrorCode::ManifestUnknown, format!("manifest {reference} is not in {name}"))
         })?;
-        let digest =
-            Digest::parse(&row.digest).map_err(|e| RegistryError::Internal(e.to_string()))?;
-        let bytes = if with_bytes {
-            Some(self.read_small_blob(&digest, row.size as u64).await?)
-        } else {
-            None
-        };
-        Ok(ManifestRead {
-            digest,
-            media_type: row.media_type,
-            size: row.size as u64,
-            bytes,
-        })
+        let digest = Digest::parse(&row.digest).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let bytes = if with_bytes { Some(self.read_small_blob(&digest, row.size as u64).await?) } else { None };
+        Ok(ManifestRead { digest, media_type: row.media_type, size: row.size as u64, bytes })
     }
 
     async fn read_small_blob(&self, digest: &Digest, size: u64) -> Result<Bytes, RegistryError> {
@@ -470,9 +356,7 @@ impl Registry {
                 .map_err(|e| RegistryError::Internal(e.to_string()))?
                 .map_err(|e| RegistryError::Internal(e.to_string()))?;
                 if bytes.len() as u64 != size {
-                    return Err(RegistryError::Internal(format!(
-                        "manifest {digest} has an unexpected size"
-                    )));
+                    return Err(RegistryError::Internal(format!("manifest {digest} has an unexpected size")));
                 }
                 Ok(Bytes::from(bytes))
             }
@@ -531,9 +415,7 @@ impl Registry {
             }
         }
         let annotations = match &parsed.annotations {
-            Some(a) => {
-                Some(serde_json::to_string(a).map_err(|e| RegistryError::Internal(e.to_string()))?)
-            }
+            Some(a) => Some(serde_json::to_string(a).map_err(|e| RegistryError::Internal(e.to_string()))?),
             None => None,
         };
         let repo = self.ensure_repository(name).await?;
@@ -560,11 +442,7 @@ impl Registry {
     }
 
     /// Deletes a manifest (by digest: with its tags) or only a tag.
-    pub async fn manifest_delete(
-        &self,
-        name: &RepositoryName,
-        reference: &Reference,
-    ) -> Result<(), RegistryError> {
+    pub async fn manifest_delete(&self, name: &RepositoryName, reference: &Reference) -> Result<(), RegistryError> {
         let repo = self.repository(name).await?;
         let existed = match reference {
             Reference::Tag(t) => self.db.delete_tag(repo, t.as_str()).await?,
@@ -573,10 +451,7 @@ impl Registry {
         if existed {
             Ok(())
         } else {
-            Err(RegistryError::client(
-                ErrorCode::ManifestUnknown,
-                format!("manifest {reference} is not in {name}"),
-            ))
+            Err(RegistryError::client(ErrorCode::ManifestUnknown, format!("manifest {reference} is not in {name}")))
         }
     }
 
@@ -586,12 +461,7 @@ impl Registry {
         n.unwrap_or(MAX_PAGE).clamp(0, MAX_PAGE)
     }
 
-    pub async fn tags(
-        &self,
-        name: &RepositoryName,
-        n: Option<i64>,
-        last: Option<&str>,
-    ) -> Result<Page, RegistryError> {
+    pub async fn tags(&self, name: &RepositoryName, n: Option<i64>, last: Option<&str>) -> Result<Page, RegistryError> {
         let repo = self.repository(name).await?;
         let limit = Self::page_limit(n);
         let mut items = self.db.tags(repo, limit + 1, last).await?;
@@ -624,17 +494,11 @@ impl Registry {
         let Some(repo) = self.db.repository_id(name.as_str()).await? else {
             return Ok(Vec::new());
         };
-        let rows = self
-            .db
-            .referrers(repo, subject.as_str(), artifact_type)
-            .await?;
+        let rows = self.db.referrers(repo, subject.as_str(), artifact_type).await?;
         rows.into_iter()
             .map(|r| {
                 let annotations = match r.annotations {
-                    Some(a) => Some(
-                        serde_json::from_str(&a)
-                            .map_err(|e| RegistryError::Internal(e.to_string()))?,
-                    ),
+                    Some(a) => Some(serde_json::from_str(&a).map_err(|e| RegistryError::Internal(e.to_string()))?),
                     None => None,
                 };
                 Ok(Descriptor {

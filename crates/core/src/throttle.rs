@@ -19,11 +19,7 @@ pub struct ThrottlePolicy {
 impl Default for ThrottlePolicy {
     /// Ten failures in five minutes lock the account or address for five minutes.
     fn default() -> Self {
-        ThrottlePolicy {
-            max_failures: 10,
-            window: Duration::from_secs(300),
-            lockout: Duration::from_secs(300),
-        }
+        ThrottlePolicy { max_failures: 10, window: Duration::from_secs(300), lockout: Duration::from_secs(300) }
     }
 }
 
@@ -44,10 +40,7 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(policy: ThrottlePolicy) -> LoginThrottle {
-        LoginThrottle {
-            policy,
-            entries: Mutex::new(HashMap::new()),
-        }
+        LoginThrottle { policy, entries: Mutex::new(HashMap::new()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -57,12 +50,7 @@ impl LoginThrottle {
     /// Whether any of `keys` is locked now.
     pub fn is_locked(&self, keys: &[String], now: Instant) -> bool {
         let entries = self.lock();
-        keys.iter().any(|k| {
-            entries
-                .get(k)
-                .and_then(|e| e.locked_until)
-                .is_some_and(|until| until > now)
-        })
+        keys.iter().any(|k| entries.get(k).and_then(|e| e.locked_until).is_some_and(|until| until > now))
     }
 
     /// Counts a failure against each key.
@@ -71,22 +59,13 @@ impl LoginThrottle {
         if entries.len() >= MAX_ENTRIES {
             let p = self.policy;
             entries.retain(|_, e| {
-                now.duration_since(e.window_start) < p.window
-                    || e.locked_until.is_some_and(|u| u > now)
+                now.duration_since(e.window_start) < p.window || e.locked_until.is_some_and(|u| u > now)
             });
         }
         for key in keys {
-            let e = entries.entry(key.clone()).or_insert(Entry {
-                failures: 0,
-                window_start: now,
-                locked_until: None,
-            });
+            let e = entries.entry(key.clone()).or_insert(Entry { failures: 0, window_start: now, locked_until: None });
             if now.duration_since(e.window_start) >= self.policy.window {
-                *e = Entry {
-                    failures: 0,
-                    window_start: now,
-                    locked_until: e.locked_until.filter(|u| *u > now),
-                };
+                *e = Entry { failures: 0, window_start: now, locked_until: e.locked_until.filter(|u| *u > now) };
             }
             e.failures += 1;
             if e.failures >= self.policy.max_failures {
@@ -101,10 +80,7 @@ impl LoginThrottle {
     /// excuse many wrong ones for other accounts).
     pub fn success(&self, account_key: &str) {
         let mut entries = self.lock();
-        if entries
-            .get(account_key)
-            .is_some_and(|e| e.locked_until.is_none())
-        {
+        if entries.get(account_key).is_some_and(|e| e.locked_until.is_none()) {
             entries.remove(account_key);
         }
     }
@@ -115,11 +91,7 @@ mod tests {
     use super::*;
 
     fn policy() -> ThrottlePolicy {
-        ThrottlePolicy {
-            max_failures: 3,
-            window: Duration::from_secs(60),
-            lockout: Duration::from_secs(120),
-        }
+        ThrottlePolicy { max_failures: 3, window: Duration::from_secs(60), lockout: Duration::from_secs(120) }
     }
 
     #[test]
@@ -132,10 +104,7 @@ mod tests {
         assert!(!t.is_locked(&keys, now));
         t.failure(&keys, now);
         assert!(t.is_locked(&keys, now));
-        assert!(
-            t.is_locked(&["addr:10.0.0.1".to_string()], now),
-            "the address is locked too"
-        );
+        assert!(t.is_locked(&["addr:10.0.0.1".to_string()], now), "the address is locked too");
         assert!(!t.is_locked(&["user:bob".to_string()], now));
         // A success does not lift a lock.
         t.success("user:alice");

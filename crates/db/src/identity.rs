@@ -36,8 +36,7 @@ pub struct ProjectRow {
     pub updated_at: i64,
 }
 
-const USER_COLUMNS: &str =
-    "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
+const USER_COLUMNS: &str = "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
 
 fn user_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
     Ok(UserRow {
@@ -65,12 +64,7 @@ fn project_row(r: &AnyRow) -> Result<ProjectRow, sqlx::Error> {
 
 /// A LIKE pattern (with `ESCAPE '\'`) matching strings that contain `s` literally.
 fn like_contains(s: &str) -> String {
-    format!(
-        "%{}%",
-        s.replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    )
+    format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
 /// Maps a uniqueness violation to [`DbError::Conflict`], naming what already exists.
@@ -107,44 +101,28 @@ impl Db {
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(username).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(user_row).transpose()?)
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(user_row).transpose()?)
     }
 
     /// Users whose name contains `search` (all when empty), by id, one page, with the total.
-    pub async fn list_users(
-        &self,
-        search: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<UserRow>, i64), DbError> {
+    pub async fn list_users(&self, search: &str, limit: i64, offset: i64) -> Result<(Vec<UserRow>, i64), DbError> {
         let pattern = like_contains(search);
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\' ORDER BY id LIMIT $2 OFFSET $3"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&pattern).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username LIKE $1 ESCAPE '\\'")
             .bind(&pattern)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
-        let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username LIKE $1 ESCAPE '\\'")
-                .bind(&pattern)
-                .fetch_one(&self.pool)
-                .await?;
         Ok((rows.iter().map(user_row).collect::<Result<_, _>>()?, total))
     }
 
@@ -157,28 +135,28 @@ impl Db {
         comment: &str,
     ) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
-        let done = sqlx::query("UPDATE users SET email = $1, realname = $2, comment = $3, updated_at = $4 WHERE id = $5")
-            .bind(email)
-            .bind(realname)
-            .bind(comment)
-            .bind(now_millis())
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await
-            .map_err(|e| conflict(e, "a user with this email"))?;
+        let done =
+            sqlx::query("UPDATE users SET email = $1, realname = $2, comment = $3, updated_at = $4 WHERE id = $5")
+                .bind(email)
+                .bind(realname)
+                .bind(comment)
+                .bind(now_millis())
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(|e| conflict(e, "a user with this email"))?;
         w.tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
-        let done =
-            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-                .bind(password_hash)
-                .bind(now_millis())
-                .bind(id)
-                .execute(&mut *w.tx)
-                .await?;
+        let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(now_millis())
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
         w.tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
@@ -202,10 +180,7 @@ impl Db {
             .bind(id)
             .execute(&mut *w.tx)
             .await?;
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await?;
+        let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
         w.tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
@@ -213,12 +188,7 @@ impl Db {
     // ---- projects
 
     /// Creates a project with its metadata, its owner as project admin, in one transaction.
-    pub async fn create_project(
-        &self,
-        name: &str,
-        owner_id: i64,
-        metadata: &[(&str, &str)],
-    ) -> Result<i64, DbError> {
+    pub async fn create_project(&self, name: &str, owner_id: i64, metadata: &[(&str, &str)]) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
         let now = now_millis();
         let id: i64 = sqlx::query_scalar(
@@ -231,14 +201,12 @@ impl Db {
         .await
         .map_err(|e| conflict(e, "a project with this name"))?;
         for (key, value) in metadata {
-            sqlx::query(
-                "INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3)",
-            )
-            .bind(id)
-            .bind(*key)
-            .bind(*value)
-            .execute(&mut *w.tx)
-            .await?;
+            sqlx::query("INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(*key)
+                .bind(*value)
+                .execute(&mut *w.tx)
+                .await?;
         }
         sqlx::query(
             "INSERT INTO project_members (project_id, entity_type, entity_id, role, created_at, updated_at) \
@@ -254,47 +222,31 @@ impl Db {
     }
 
     pub async fn project_by_name(&self, name: &str) -> Result<Option<ProjectRow>, DbError> {
-        let row = sqlx::query(
-            "SELECT id, name, owner_id, created_at, updated_at FROM projects WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT id, name, owner_id, created_at, updated_at FROM projects WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(project_row).transpose()?)
     }
 
     pub async fn project_by_id(&self, id: i64) -> Result<Option<ProjectRow>, DbError> {
-        let row = sqlx::query(
-            "SELECT id, name, owner_id, created_at, updated_at FROM projects WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT id, name, owner_id, created_at, updated_at FROM projects WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(project_row).transpose()?)
     }
 
-    pub async fn project_metadata(
-        &self,
-        project_id: i64,
-    ) -> Result<Vec<(String, String)>, DbError> {
-        let rows = sqlx::query(
-            "SELECT name, value FROM project_metadata WHERE project_id = $1 ORDER BY name",
-        )
-        .bind(project_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()?)
+    pub async fn project_metadata(&self, project_id: i64) -> Result<Vec<(String, String)>, DbError> {
+        let rows = sqlx::query("SELECT name, value FROM project_metadata WHERE project_id = $1 ORDER BY name")
+            .bind(project_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// Sets metadata keys (inserting or replacing).
-    pub async fn set_project_metadata(
-        &self,
-        project_id: i64,
-        entries: &[(&str, &str)],
-    ) -> Result<(), DbError> {
+    pub async fn set_project_metadata(&self, project_id: i64, entries: &[(&str, &str)]) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
         for (key, value) in entries {
             sqlx::query(
@@ -317,11 +269,7 @@ impl Db {
     }
 
     /// Removes one metadata key. Returns whether it was set.
-    pub async fn delete_project_metadata(
-        &self,
-        project_id: i64,
-        key: &str,
-    ) -> Result<bool, DbError> {
+    pub async fn delete_project_metadata(&self, project_id: i64, key: &str) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM project_metadata WHERE project_id = $1 AND name = $2")
             .bind(project_id)
@@ -390,45 +338,35 @@ impl Db {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {FILTER}")))
-                .bind(&pattern)
-                .bind(visible)
-                .bind(public)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok((
-            rows.iter().map(project_row).collect::<Result<_, _>>()?,
-            total,
-        ))
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {FILTER}")))
+            .bind(&pattern)
+            .bind(visible)
+            .bind(public)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((rows.iter().map(project_row).collect::<Result<_, _>>()?, total))
     }
 
     /// Number of repositories in a project.
     pub async fn project_repository_count(&self, project_id: i64) -> Result<i64, DbError> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM repositories WHERE project_id = $1")
-                .bind(project_id)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM repositories WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Deletes a project that has no repositories, in one transaction with the check. Returns
     /// `Ok(false)` when it still has repositories.
     pub async fn delete_empty_project(&self, project_id: i64) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
-        let repos: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM repositories WHERE project_id = $1")
-                .bind(project_id)
-                .fetch_one(&mut *w.tx)
-                .await?;
+        let repos: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repositories WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_one(&mut *w.tx)
+            .await?;
         if repos > 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM projects WHERE id = $1")
-            .bind(project_id)
-            .execute(&mut *w.tx)
-            .await?;
+        sqlx::query("DELETE FROM projects WHERE id = $1").bind(project_id).execute(&mut *w.tx).await?;
         w.tx.commit().await?;
         Ok(true)
     }
@@ -447,12 +385,10 @@ impl Db {
     // ---- settings
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>, DbError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), DbError> {

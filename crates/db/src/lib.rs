@@ -22,9 +22,7 @@ pub use registry::{ManifestRow, NewManifest, PutManifestError, UploadRow};
 pub enum DbError {
     #[error("database: {0}")]
     Sqlx(#[from] sqlx::Error),
-    #[error(
-        "the database schema is at version {found}, newer than this build knows ({known}); run a newer berth"
-    )]
+    #[error("the database schema is at version {found}, newer than this build knows ({known}); run a newer berth")]
     SchemaTooNew { found: i64, known: i64 },
     /// A uniqueness rule refused the write; the text names what already exists.
     #[error("{0} already exists")]
@@ -84,19 +82,20 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let write_turn =
-            (dialect == Dialect::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let db = Db {
-            pool,
-            dialect,
-            write_turn,
-        };
+        let write_turn = (dialect == Dialect::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let db = Db { pool, dialect, write_turn };
         migrate::run(&db).await?;
         Ok(db)
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// A round trip to the database, for health checks.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     pub async fn close(&self) {
@@ -120,7 +119,5 @@ struct WriteTx<'a> {
 }
 
 pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -11,18 +11,9 @@ struct Migration {
 }
 
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        sqlite: include_str!("../migrations/sqlite/0001_registry.sql"),
-    },
-    Migration {
-        version: 2,
-        sqlite: include_str!("../migrations/sqlite/0002_identities.sql"),
-    },
-    Migration {
-        version: 3,
-        sqlite: include_str!("../migrations/sqlite/0003_repository_project.sql"),
-    },
+    Migration { version: 1, sqlite: include_str!("../migrations/sqlite/0001_registry.sql") },
+    Migration { version: 2, sqlite: include_str!("../migrations/sqlite/0002_identities.sql") },
+    Migration { version: 3, sqlite: include_str!("../migrations/sqlite/0003_repository_project.sql") },
 ];
 
 /// The newest schema version this build knows.
@@ -37,15 +28,11 @@ pub(crate) async fn run(db: &Db) -> Result<(), DbError> {
     )
     .execute(&mut *w.tx)
     .await?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-        .fetch_one(&mut *w.tx)
-        .await?;
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&mut *w.tx).await?;
     let current = current.unwrap_or(0);
     if current > latest_version() {
-        return Err(DbError::SchemaTooNew {
-            found: current,
-            known: latest_version(),
-        });
+        return Err(DbError::SchemaTooNew { found: current, known: latest_version() });
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         let script = match db.dialect {

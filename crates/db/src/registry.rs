@@ -79,12 +79,10 @@ impl Db {
     // ---- repositories
 
     pub async fn repository_id(&self, name: &str) -> Result<Option<i64>, DbError> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// The repository's id, creating it in `project_id` on first use.
@@ -103,10 +101,8 @@ impl Db {
         .bind(now)
         .execute(&mut *w.tx)
         .await?;
-        let id = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-            .bind(name)
-            .fetch_one(&mut *w.tx)
-            .await?;
+        let id =
+            sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1").bind(name).fetch_one(&mut *w.tx).await?;
         w.tx.commit().await?;
         Ok(id)
     }
@@ -138,11 +134,7 @@ impl Db {
     // ---- blobs
 
     /// The size of a blob if the repository may serve it.
-    pub async fn repository_blob_size(
-        &self,
-        repository_id: i64,
-        digest: &str,
-    ) -> Result<Option<i64>, DbError> {
+    pub async fn repository_blob_size(&self, repository_id: i64, digest: &str) -> Result<Option<i64>, DbError> {
         Ok(sqlx::query_scalar(
             "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
              WHERE rb.repository_id = $1 AND rb.digest = $2",
@@ -155,12 +147,10 @@ impl Db {
 
     /// The size of a blob stored for any repository.
     pub async fn blob_size(&self, digest: &str) -> Result<Option<i64>, DbError> {
-        Ok(
-            sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
-                .bind(digest)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Names of the repositories that may serve a blob (to find a source for a mount).
@@ -175,12 +165,7 @@ impl Db {
     }
 
     /// Records that a stored blob exists and that the repository may serve it.
-    pub async fn link_blob(
-        &self,
-        repository_id: i64,
-        digest: &str,
-        size: i64,
-    ) -> Result<(), DbError> {
+    pub async fn link_blob(&self, repository_id: i64, digest: &str, size: i64) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
         link_blob_in(&mut w.tx, repository_id, digest, size).await?;
         w.tx.commit().await?;
@@ -190,12 +175,11 @@ impl Db {
     /// Removes a blob from a repository. Returns whether it was there.
     pub async fn unlink_blob(&self, repository_id: i64, digest: &str) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
-        let done =
-            sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
-                .bind(repository_id)
-                .bind(digest)
-                .execute(&mut *w.tx)
-                .await?;
+        let done = sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+            .bind(repository_id)
+            .bind(digest)
+            .execute(&mut *w.tx)
+            .await?;
         w.tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -242,13 +226,7 @@ impl Db {
 
     /// Records a new durable offset, if the upload is still at `from` (another request may have
     /// moved it meanwhile). Returns whether it was recorded.
-    pub async fn advance_upload(
-        &self,
-        id: &str,
-        from: i64,
-        to: i64,
-        hash_state: &[u8],
-    ) -> Result<bool, DbError> {
+    pub async fn advance_upload(&self, id: &str, from: i64, to: i64, hash_state: &[u8]) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE uploads SET byte_offset = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND byte_offset = $5",
@@ -266,28 +244,16 @@ impl Db {
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await?;
+        let done = sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
         w.tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Ends an upload whose bytes were published as `digest`: the session goes, the blob is
     /// linked to the repository, in one transaction.
-    pub async fn complete_upload(
-        &self,
-        id: &str,
-        repository_id: i64,
-        digest: &str,
-        size: i64,
-    ) -> Result<(), DbError> {
+    pub async fn complete_upload(&self, id: &str, repository_id: i64, digest: &str, size: i64) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
-        sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await?;
+        sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
         link_blob_in(&mut w.tx, repository_id, digest, size).await?;
         w.tx.commit().await?;
         Ok(())
@@ -295,39 +261,20 @@ impl Db {
 
     // ---- manifests and tags
 
-    pub async fn manifest_by_digest(
-        &self,
-        repository_id: i64,
-        digest: &str,
-    ) -> Result<Option<ManifestRow>, DbError> {
-        let sql = concat!(
-            "SELECT ",
-            manifest_columns!(),
-            " FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2"
-        );
-        let row = sqlx::query(sql)
-            .bind(repository_id)
-            .bind(digest)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn manifest_by_digest(&self, repository_id: i64, digest: &str) -> Result<Option<ManifestRow>, DbError> {
+        let sql =
+            concat!("SELECT ", manifest_columns!(), " FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2");
+        let row = sqlx::query(sql).bind(repository_id).bind(digest).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(manifest_row).transpose()?)
     }
 
-    pub async fn manifest_by_tag(
-        &self,
-        repository_id: i64,
-        tag: &str,
-    ) -> Result<Option<ManifestRow>, DbError> {
+    pub async fn manifest_by_tag(&self, repository_id: i64, tag: &str) -> Result<Option<ManifestRow>, DbError> {
         let sql = concat!(
             "SELECT ",
             manifest_columns!(),
             " FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.name = $2"
         );
-        let row = sqlx::query(sql)
-            .bind(repository_id)
-            .bind(tag)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sql).bind(repository_id).bind(tag).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(manifest_row).transpose()?)
     }
 
@@ -341,25 +288,23 @@ impl Db {
     ) -> Result<(), PutManifestError> {
         let mut w = self.begin_write().await?;
         for digest in &m.blobs {
-            let present: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2",
-            )
-            .bind(repository_id)
-            .bind(*digest)
-            .fetch_optional(&mut *w.tx)
-            .await?;
+            let present: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+                    .bind(repository_id)
+                    .bind(*digest)
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
             if present.is_none() {
                 return Err(PutManifestError::MissingChild(digest.to_string()));
             }
         }
         for digest in &m.manifests {
-            let present: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2",
-            )
-            .bind(repository_id)
-            .bind(*digest)
-            .fetch_optional(&mut *w.tx)
-            .await?;
+            let present: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2")
+                    .bind(repository_id)
+                    .bind(*digest)
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
             if present.is_none() {
                 return Err(PutManifestError::MissingChild(digest.to_string()));
             }
@@ -450,20 +395,13 @@ impl Db {
     }
 
     /// Tags of a repository in lexical order, after `last`.
-    pub async fn tags(
-        &self,
-        repository_id: i64,
-        limit: i64,
-        last: Option<&str>,
-    ) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar(
-            "SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3",
-        )
-        .bind(repository_id)
-        .bind(last.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+    pub async fn tags(&self, repository_id: i64, limit: i64, last: Option<&str>) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3")
+            .bind(repository_id)
+            .bind(last.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Manifests whose subject is `subject`, optionally only those of one artifact type.

@@ -9,43 +9,21 @@ async fn open() -> (tempfile::TempDir, Db) {
 }
 
 fn user<'a>(name: &'a str, email: Option<&'a str>) -> NewUser<'a> {
-    NewUser {
-        username: name,
-        email,
-        realname: "Real",
-        comment: "",
-        password_hash: "$argon2id$x",
-        sysadmin: false,
-    }
+    NewUser { username: name, email, realname: "Real", comment: "", password_hash: "$argon2id$x", sysadmin: false }
 }
 
 #[tokio::test]
 async fn users_are_unique_and_searchable() {
     let (_d, db) = open().await;
-    let alice = db
-        .create_user(&user("alice", Some("a@example.com")))
-        .await
-        .unwrap();
+    let alice = db.create_user(&user("alice", Some("a@example.com"))).await.unwrap();
     db.create_user(&user("bob", None)).await.unwrap();
     db.create_user(&user("al_x", None)).await.unwrap();
-    assert!(matches!(
-        db.create_user(&user("alice", None)).await,
-        Err(DbError::Conflict(_))
-    ));
-    assert!(matches!(
-        db.create_user(&user("carol", Some("a@example.com"))).await,
-        Err(DbError::Conflict(_))
-    ));
+    assert!(matches!(db.create_user(&user("alice", None)).await, Err(DbError::Conflict(_))));
+    assert!(matches!(db.create_user(&user("carol", Some("a@example.com"))).await, Err(DbError::Conflict(_))));
 
     let (found, total) = db.list_users("al", 10, 0).await.unwrap();
     assert_eq!(total, 2);
-    assert_eq!(
-        found
-            .iter()
-            .map(|u| u.username.as_str())
-            .collect::<Vec<_>>(),
-        ["alice", "al_x"]
-    );
+    assert_eq!(found.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["alice", "al_x"]);
     // `_` is matched literally, not as a wildcard.
     let (found, _) = db.list_users("l_", 10, 0).await.unwrap();
     assert_eq!(found.len(), 1);
@@ -54,25 +32,14 @@ async fn users_are_unique_and_searchable() {
 
     assert!(db.set_user_sysadmin(alice, true).await.unwrap());
     assert!(db.set_user_password(alice, "$argon2id$y").await.unwrap());
-    assert!(
-        db.update_user_profile(alice, Some("new@example.com"), "Alice", "hi")
-            .await
-            .unwrap()
-    );
+    assert!(db.update_user_profile(alice, Some("new@example.com"), "Alice", "hi").await.unwrap());
     let a = db.user_by_name("alice").await.unwrap().unwrap();
     assert!(a.sysadmin);
     assert_eq!(
-        (
-            a.password_hash.as_str(),
-            a.email.as_deref(),
-            a.comment.as_str()
-        ),
+        (a.password_hash.as_str(), a.email.as_deref(), a.comment.as_str()),
         ("$argon2id$y", Some("new@example.com"), "hi")
     );
-    assert_eq!(
-        db.user_by_id(alice).await.unwrap().unwrap().username,
-        "alice"
-    );
+    assert_eq!(db.user_by_id(alice).await.unwrap().unwrap().username, "alice");
     assert!(db.delete_user(alice).await.unwrap());
     assert!(!db.delete_user(alice).await.unwrap());
     assert!(db.user_by_name("alice").await.unwrap().is_none());
@@ -82,14 +49,8 @@ async fn users_are_unique_and_searchable() {
 async fn projects_carry_metadata_and_their_owner_as_admin() {
     let (_d, db) = open().await;
     let owner = db.create_user(&user("owner", None)).await.unwrap();
-    let p = db
-        .create_project("team", owner, &[("public", "false"), ("auto_scan", "true")])
-        .await
-        .unwrap();
-    assert!(matches!(
-        db.create_project("team", owner, &[]).await,
-        Err(DbError::Conflict(_))
-    ));
+    let p = db.create_project("team", owner, &[("public", "false"), ("auto_scan", "true")]).await.unwrap();
+    assert!(matches!(db.create_project("team", owner, &[]).await, Err(DbError::Conflict(_))));
     assert_eq!(db.project_by_name("team").await.unwrap().unwrap().id, p);
     assert_eq!(db.project_by_id(p).await.unwrap().unwrap().owner_id, owner);
     assert_eq!(db.member_role(p, owner).await.unwrap(), Some(1));
@@ -97,42 +58,20 @@ async fn projects_carry_metadata_and_their_owner_as_admin() {
     let dev = db.create_user(&user("dev", None)).await.unwrap();
     db.add_member(p, "u", dev, 2).await.unwrap();
     assert_eq!(db.member_role(p, dev).await.unwrap(), Some(2));
-    assert!(matches!(
-        db.add_member(p, "u", dev, 3).await,
-        Err(DbError::Conflict(_))
-    ));
+    assert!(matches!(db.add_member(p, "u", dev, 3).await, Err(DbError::Conflict(_))));
 
-    db.set_project_metadata(p, &[("public", "true"), ("severity", "high")])
-        .await
-        .unwrap();
+    db.set_project_metadata(p, &[("public", "true"), ("severity", "high")]).await.unwrap();
     assert_eq!(
         db.project_metadata(p).await.unwrap(),
-        [
-            ("auto_scan".into(), "true".into()),
-            ("public".into(), "true".into()),
-            ("severity".into(), "high".into())
-        ]
+        [("auto_scan".into(), "true".into()), ("public".into(), "true".into()), ("severity".into(), "high".into())]
     );
     assert!(db.delete_project_metadata(p, "severity").await.unwrap());
     assert!(!db.delete_project_metadata(p, "severity").await.unwrap());
 
-    assert_eq!(
-        db.setting("project_creation_restriction").await.unwrap(),
-        None
-    );
-    db.set_setting("project_creation_restriction", "adminonly")
-        .await
-        .unwrap();
-    db.set_setting("project_creation_restriction", "everyone")
-        .await
-        .unwrap();
-    assert_eq!(
-        db.setting("project_creation_restriction")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("everyone")
-    );
+    assert_eq!(db.setting("project_creation_restriction").await.unwrap(), None);
+    db.set_setting("project_creation_restriction", "adminonly").await.unwrap();
+    db.set_setting("project_creation_restriction", "everyone").await.unwrap();
+    assert_eq!(db.setting("project_creation_restriction").await.unwrap().as_deref(), Some("everyone"));
 }
 
 #[tokio::test]
@@ -141,62 +80,29 @@ async fn projects_are_listed_as_each_caller_may_see_them() {
     let owner = db.create_user(&user("owner", None)).await.unwrap();
     let member = db.create_user(&user("member", None)).await.unwrap();
     let outsider = db.create_user(&user("outsider", None)).await.unwrap();
-    db.create_project("pub-a", owner, &[("public", "true")])
-        .await
-        .unwrap();
-    let private = db
-        .create_project("priv-b", owner, &[("public", "false")])
-        .await
-        .unwrap();
+    db.create_project("pub-a", owner, &[("public", "true")]).await.unwrap();
+    let private = db.create_project("priv-b", owner, &[("public", "false")]).await.unwrap();
     db.create_project("priv-c", owner, &[]).await.unwrap();
     db.add_member(private, "u", member, 3).await.unwrap();
-    let names = |(rows, total): (Vec<berth_db::ProjectRow>, i64)| {
-        (rows.into_iter().map(|p| p.name).collect::<Vec<_>>(), total)
-    };
+    let names =
+        |(rows, total): (Vec<berth_db::ProjectRow>, i64)| (rows.into_iter().map(|p| p.name).collect::<Vec<_>>(), total);
 
     assert_eq!(
         names(db.list_projects(None, "", None, 10, 0).await.unwrap()),
         (vec!["priv-b".into(), "priv-c".into(), "pub-a".into()], 3)
     );
     assert_eq!(
-        names(
-            db.list_projects(Some(member), "", None, 10, 0)
-                .await
-                .unwrap()
-        ),
+        names(db.list_projects(Some(member), "", None, 10, 0).await.unwrap()),
         (vec!["priv-b".into(), "pub-a".into()], 2)
     );
-    assert_eq!(
-        names(
-            db.list_projects(Some(outsider), "", None, 10, 0)
-                .await
-                .unwrap()
-        ),
-        (vec!["pub-a".into()], 1)
-    );
-    assert_eq!(
-        names(db.list_projects(Some(0), "", None, 10, 0).await.unwrap()),
-        (vec!["pub-a".into()], 1)
-    );
-    assert_eq!(
-        names(
-            db.list_projects(None, "priv", Some(false), 1, 1)
-                .await
-                .unwrap()
-        ),
-        (vec!["priv-c".into()], 2)
-    );
-    assert_eq!(
-        names(db.list_projects(None, "", Some(true), 10, 0).await.unwrap()).1,
-        1
-    );
+    assert_eq!(names(db.list_projects(Some(outsider), "", None, 10, 0).await.unwrap()), (vec!["pub-a".into()], 1));
+    assert_eq!(names(db.list_projects(Some(0), "", None, 10, 0).await.unwrap()), (vec!["pub-a".into()], 1));
+    assert_eq!(names(db.list_projects(None, "priv", Some(false), 1, 1).await.unwrap()), (vec!["priv-c".into()], 2));
+    assert_eq!(names(db.list_projects(None, "", Some(true), 10, 0).await.unwrap()).1, 1);
 
     assert_eq!(db.project_repository_count(private).await.unwrap(), 0);
     db.ensure_repository("priv-b/app", private).await.unwrap();
-    assert!(
-        !db.delete_empty_project(private).await.unwrap(),
-        "a project with repositories stays"
-    );
+    assert!(!db.delete_empty_project(private).await.unwrap(), "a project with repositories stays");
     let empty = db.project_by_name("priv-c").await.unwrap().unwrap().id;
     assert!(db.delete_empty_project(empty).await.unwrap());
     assert!(db.project_by_name("priv-c").await.unwrap().is_none());

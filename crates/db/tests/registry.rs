@@ -13,29 +13,13 @@ async fn open() -> (tempfile::TempDir, Db) {
 }
 
 fn user(name: &str) -> NewUser<'_> {
-    NewUser {
-        username: name,
-        email: None,
-        realname: "",
-        comment: "",
-        password_hash: "x",
-        sysadmin: false,
-    }
+    NewUser { username: name, email: None, realname: "", comment: "", password_hash: "x", sysadmin: false }
 }
 
 /// A project `p` owned by a new user; returns the project id.
 async fn project(db: &Db, name: &str, public: bool) -> i64 {
-    let owner = db
-        .create_user(&user(&format!("owner-of-{name}")))
-        .await
-        .unwrap();
-    db.create_project(
-        name,
-        owner,
-        &[("public", if public { "true" } else { "false" })],
-    )
-    .await
-    .unwrap()
+    let owner = db.create_user(&user(&format!("owner-of-{name}"))).await.unwrap();
+    db.create_project(name, owner, &[("public", if public { "true" } else { "false" })]).await.unwrap()
 }
 
 fn manifest<'a>(digest: &'a str, blobs: Vec<&'a str>) -> NewManifest<'a> {
@@ -69,51 +53,27 @@ async fn manifests_need_their_blobs_and_tags_follow_them() {
     let p = project(&db, "p", false).await;
     let repo = db.ensure_repository("p/app", p).await.unwrap();
     assert_eq!(db.ensure_repository("p/app", p).await.unwrap(), repo);
-    let err = db
-        .put_manifest(repo, &manifest(M, vec![A, B]), &["v1"])
-        .await
-        .unwrap_err();
+    let err = db.put_manifest(repo, &manifest(M, vec![A, B]), &["v1"]).await.unwrap_err();
     assert!(matches!(err, PutManifestError::MissingChild(d) if d == A));
     assert!(db.manifest_by_tag(repo, "v1").await.unwrap().is_none());
 
     db.link_blob(repo, A, 1).await.unwrap();
     db.link_blob(repo, B, 2).await.unwrap();
-    db.put_manifest(repo, &manifest(M, vec![A, B]), &["v1", "latest"])
-        .await
-        .unwrap();
+    db.put_manifest(repo, &manifest(M, vec![A, B]), &["v1", "latest"]).await.unwrap();
     // Idempotent: the same manifest again, with one more tag.
-    db.put_manifest(repo, &manifest(M, vec![A, B]), &["v2"])
-        .await
-        .unwrap();
-    assert_eq!(
-        db.tags(repo, 10, None).await.unwrap(),
-        ["latest", "v1", "v2"]
-    );
+    db.put_manifest(repo, &manifest(M, vec![A, B]), &["v2"]).await.unwrap();
+    assert_eq!(db.tags(repo, 10, None).await.unwrap(), ["latest", "v1", "v2"]);
     assert_eq!(db.tags(repo, 1, Some("latest")).await.unwrap(), ["v1"]);
-    assert_eq!(
-        db.manifest_by_tag(repo, "v1")
-            .await
-            .unwrap()
-            .unwrap()
-            .digest,
-        M
-    );
+    assert_eq!(db.manifest_by_tag(repo, "v1").await.unwrap().unwrap().digest, M);
     assert_eq!(db.catalog(10, None, None).await.unwrap(), ["p/app"]);
     // Visibility: a private project's repositories are hidden from anonymous callers and from
     // users who are not members.
     assert!(db.catalog(10, None, Some(0)).await.unwrap().is_empty());
     let outsider = db.create_user(&user("outsider")).await.unwrap();
-    assert!(
-        db.catalog(10, None, Some(outsider))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(db.catalog(10, None, Some(outsider)).await.unwrap().is_empty());
     let owner = db.user_by_name("owner-of-p").await.unwrap().unwrap().id;
     assert_eq!(db.catalog(10, None, Some(owner)).await.unwrap(), ["p/app"]);
-    db.set_project_metadata(p, &[("public", "true")])
-        .await
-        .unwrap();
+    db.set_project_metadata(p, &[("public", "true")]).await.unwrap();
     assert_eq!(db.catalog(10, None, Some(0)).await.unwrap(), ["p/app"]);
 
     assert!(db.delete_tag(repo, "v2").await.unwrap());
@@ -162,10 +122,7 @@ async fn referrers_filter_by_artifact_type() {
     sbom.artifact_type = Some("application/sbom");
     db.put_manifest(repo, &sbom, &[]).await.unwrap();
     assert_eq!(db.referrers(repo, M, None).await.unwrap().len(), 2);
-    let only = db
-        .referrers(repo, M, Some("application/sig"))
-        .await
-        .unwrap();
+    let only = db.referrers(repo, M, Some("application/sig")).await.unwrap();
     assert_eq!(only.len(), 1);
     assert_eq!(only[0].digest, B);
 }

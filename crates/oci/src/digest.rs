@@ -68,10 +68,7 @@ impl Digest {
         if hex.len() != expected || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(DigestError::BadHex { expected });
         }
-        Ok(Digest {
-            text: s.to_string(),
-            algorithm,
-        })
+        Ok(Digest { text: s.to_string(), algorithm })
     }
 
     /// Digest of a complete byte string, with the given algorithm.
@@ -153,10 +150,7 @@ impl Hasher {
             Hasher::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finalize())),
             Hasher::Sha512(h) => (Algorithm::Sha512, hex::encode(h.finalize())),
         };
-        Digest {
-            text: format!("{}:{hex}", algorithm.as_str()),
-            algorithm,
-        }
+        Digest { text: format!("{}:{hex}", algorithm.as_str()), algorithm }
     }
 
     /// The hasher's internal state, to be stored with the upload session.
@@ -188,8 +182,7 @@ impl Hasher {
 mod tests {
     use super::*;
 
-    const EMPTY_SHA256: &str =
-        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const EMPTY_SHA256: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     #[test]
     fn parses_valid_digests() {
@@ -243,9 +236,6 @@ mod tests {
 
     #[test]
     fn corrupt_state_is_refused() {
-        assert_eq!(
-            Hasher::restore(Algorithm::Sha256, b"short").err(),
-            Some(DigestError::BadState)
-        );
+        assert_eq!(Hasher::restore(Algorithm::Sha256, b"short").err(), Some(DigestError::BadState));
     }
 }

@@ -117,16 +117,12 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
     if header.is_some_and(media_type::is_schema1) {
         return Err(ManifestError::Schema1);
     }
-    let raw: RawManifest =
-        serde_json::from_slice(bytes).map_err(|e| ManifestError::InvalidJson(e.to_string()))?;
+    let raw: RawManifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::InvalidJson(e.to_string()))?;
 
     let media_type = match (raw.media_type.as_deref(), header) {
         (Some(body), _) if media_type::is_schema1(body) => return Err(ManifestError::Schema1),
         (Some(body), Some(h)) if body != h && media_type::MANIFEST_TYPES.contains(&h) => {
-            return Err(ManifestError::MediaTypeMismatch {
-                body: body.to_string(),
-                header: h.to_string(),
-            });
+            return Err(ManifestError::MediaTypeMismatch { body: body.to_string(), header: h.to_string() });
         }
         (Some(body), _) => body.to_string(),
         (None, Some(h)) => h.to_string(),
@@ -147,87 +143,60 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
     let mut children = Vec::new();
     let artifact_type = if media_type::is_index(&media_type) {
         if raw.config.is_some() || raw.layers.is_some() {
-            return Err(ManifestError::InvalidDescriptor(
-                "an index must not have config or layers".into(),
-            ));
+            return Err(ManifestError::InvalidDescriptor("an index must not have config or layers".into()));
         }
-        let manifests = raw.manifests.ok_or_else(|| {
-            ManifestError::InvalidDescriptor("an index must have a manifests list".into())
-        })?;
+        let manifests = raw
+            .manifests
+            .ok_or_else(|| ManifestError::InvalidDescriptor("an index must have a manifests list".into()))?;
         for d in &manifests {
             children.push(child(d, ChildKind::Manifest)?);
         }
         raw.artifact_type.clone()
     } else {
         if raw.manifests.is_some() {
-            return Err(ManifestError::InvalidDescriptor(
-                "an image manifest must not have a manifests list".into(),
-            ));
+            return Err(ManifestError::InvalidDescriptor("an image manifest must not have a manifests list".into()));
         }
-        let config = raw.config.ok_or_else(|| {
-            ManifestError::InvalidDescriptor("an image manifest must have a config".into())
-        })?;
+        let config = raw
+            .config
+            .ok_or_else(|| ManifestError::InvalidDescriptor("an image manifest must have a config".into()))?;
         children.push(child(&config, ChildKind::Blob)?);
         // Docker schema 2 requires layers; OCI 1.1 allows an artifact with none listed but the
         // field itself must be there.
-        let layers = raw.layers.ok_or_else(|| {
-            ManifestError::InvalidDescriptor("an image manifest must have a layers list".into())
-        })?;
+        let layers = raw
+            .layers
+            .ok_or_else(|| ManifestError::InvalidDescriptor("an image manifest must have a layers list".into()))?;
         for d in &layers {
             children.push(child(d, ChildKind::Blob)?);
         }
-        raw.artifact_type
-            .clone()
-            .or(Some(config.media_type.clone()))
+        raw.artifact_type.clone().or(Some(config.media_type.clone()))
     };
     let subject = match raw.subject {
         Some(s) => {
             validate_descriptor(&s)?;
-            Some(
-                Digest::parse(&s.digest)
-                    .map_err(|e| ManifestError::InvalidDescriptor(e.to_string()))?,
-            )
+            Some(Digest::parse(&s.digest).map_err(|e| ManifestError::InvalidDescriptor(e.to_string()))?)
         }
         None => None,
     };
-    Ok(ParsedManifest {
-        media_type,
-        artifact_type,
-        subject,
-        annotations: raw.annotations,
-        children,
-    })
+    Ok(ParsedManifest { media_type, artifact_type, subject, annotations: raw.annotations, children })
 }
 
 fn validate_descriptor(d: &Descriptor) -> Result<(), ManifestError> {
     if d.media_type.is_empty() {
-        return Err(ManifestError::InvalidDescriptor(format!(
-            "descriptor {} has no mediaType",
-            d.digest
-        )));
+        return Err(ManifestError::InvalidDescriptor(format!("descriptor {} has no mediaType", d.digest)));
     }
     if d.size < 0 {
-        return Err(ManifestError::InvalidDescriptor(format!(
-            "descriptor {} has a negative size",
-            d.digest
-        )));
+        return Err(ManifestError::InvalidDescriptor(format!("descriptor {} has a negative size", d.digest)));
     }
     Ok(())
 }
 
 fn child(d: &Descriptor, kind: ChildKind) -> Result<Child, ManifestError> {
     validate_descriptor(d)?;
-    let digest = Digest::parse(&d.digest)
-        .map_err(|e| ManifestError::InvalidDescriptor(format!("{}: {e}", d.digest)))?;
+    let digest =
+        Digest::parse(&d.digest).map_err(|e| ManifestError::InvalidDescriptor(format!("{}: {e}", d.digest)))?;
     let foreign = kind == ChildKind::Blob
-        && (media_type::is_foreign_layer(&d.media_type)
-            || d.urls.as_ref().is_some_and(|u| !u.is_empty()));
-    Ok(Child {
-        digest,
-        kind,
-        size: d.size as u64,
-        foreign,
-    })
+        && (media_type::is_foreign_layer(&d.media_type) || d.urls.as_ref().is_some_and(|u| !u.is_empty()));
+    Ok(Child { digest, kind, size: d.size as u64, foreign })
 }
 
 #[cfg(test)]
@@ -256,24 +225,13 @@ mod tests {
         let m = parse(&image(Some(OCI_MANIFEST)), None).unwrap();
         assert_eq!(m.media_type, OCI_MANIFEST);
         assert_eq!(m.children.len(), 2);
-        assert!(
-            m.children
-                .iter()
-                .all(|c| c.kind == ChildKind::Blob && !c.foreign)
-        );
-        assert_eq!(
-            m.artifact_type.as_deref(),
-            Some("application/vnd.oci.image.config.v1+json")
-        );
+        assert!(m.children.iter().all(|c| c.kind == ChildKind::Blob && !c.foreign));
+        assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
     }
 
     #[test]
     fn media_type_falls_back_to_content_type() {
-        let m = parse(
-            &image(None),
-            Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"),
-        )
-        .unwrap();
+        let m = parse(&image(None), Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8")).unwrap();
         assert_eq!(m.media_type, OCI_MANIFEST);
         assert_eq!(parse(&image(None), None), Err(ManifestError::NoMediaType));
     }
@@ -291,14 +249,8 @@ mod tests {
     #[test]
     fn schema1_is_refused_clearly() {
         let s1 = br#"{"schemaVersion":1,"name":"a","tag":"b","fsLayers":[]}"#;
-        assert_eq!(
-            parse(s1, Some(DOCKER_SCHEMA1_SIGNED)),
-            Err(ManifestError::Schema1)
-        );
-        assert_eq!(
-            parse(s1, Some(DOCKER_MANIFEST)),
-            Err(ManifestError::Schema1)
-        );
+        assert_eq!(parse(s1, Some(DOCKER_SCHEMA1_SIGNED)), Err(ManifestError::Schema1));
+        assert_eq!(parse(s1, Some(DOCKER_MANIFEST)), Err(ManifestError::Schema1));
     }
 
     #[test]
@@ -340,11 +292,7 @@ mod tests {
             vec![b' '; MAX_MANIFEST_SIZE + 1],
         ];
         for c in cases {
-            assert!(
-                parse(&c, None).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(&c[..c.len().min(80)])
-            );
+            assert!(parse(&c, None).is_err(), "{:?}", String::from_utf8_lossy(&c[..c.len().min(80)]));
         }
     }
 }

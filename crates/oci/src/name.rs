@@ -97,12 +97,8 @@ pub struct Tag(String);
 impl Tag {
     pub fn parse(s: &str) -> Result<Tag, NameError> {
         let b = s.as_bytes();
-        let first_ok = b
-            .first()
-            .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_');
-        let rest_ok = b
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+        let first_ok = b.first().is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_');
+        let rest_ok = b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
         if !first_ok || !rest_ok || b.len() > MAX_TAG_LEN {
             return Err(NameError::InvalidTag(s.to_string()));
         }
@@ -130,11 +126,7 @@ pub enum Reference {
 impl Reference {
     /// A reference containing `:` can only be a digest; anything else must be a tag.
     pub fn parse(s: &str) -> Result<Reference, NameError> {
-        if s.contains(':') {
-            Ok(Reference::Digest(Digest::parse(s)?))
-        } else {
-            Ok(Reference::Tag(Tag::parse(s)?))
-        }
+        if s.contains(':') { Ok(Reference::Digest(Digest::parse(s)?)) } else { Ok(Reference::Tag(Tag::parse(s)?)) }
     }
 }
 
@@ -172,14 +164,10 @@ mod tests {
 
     #[test]
     fn rejects_invalid_names() {
-        for bad in [
-            "", "Upper", "/lead", "trail/", "a//b", "-a", "a-", "a..b", "a___b", "a._b", "a b",
-            "a:b", "a/.b", "é",
-        ] {
-            assert!(
-                RepositoryName::parse(bad).is_err(),
-                "{bad:?} should be invalid"
-            );
+        for bad in
+            ["", "Upper", "/lead", "trail/", "a//b", "-a", "a-", "a..b", "a___b", "a._b", "a b", "a:b", "a/.b", "é"]
+        {
+            assert!(RepositoryName::parse(bad).is_err(), "{bad:?} should be invalid");
         }
         assert!(RepositoryName::parse(&"a".repeat(MAX_NAME_LEN + 1)).is_err());
     }
@@ -199,9 +187,6 @@ mod tests {
         assert!(matches!(Reference::parse("latest"), Ok(Reference::Tag(_))));
         let d = format!("sha256:{}", "0".repeat(64));
         assert!(matches!(Reference::parse(&d), Ok(Reference::Digest(_))));
-        assert!(matches!(
-            Reference::parse("sha256:zz"),
-            Err(NameError::InvalidDigest(_))
-        ));
+        assert!(matches!(Reference::parse("sha256:zz"), Err(NameError::InvalidDigest(_))));
     }
 }

@@ -40,21 +40,14 @@ pub fn parse_range(header: &str, size: u64) -> RangeRequest {
         return RangeRequest::Full;
     };
     let parse = |s: &str| -> Option<u64> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            None
-        } else {
-            s.parse().ok()
-        }
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) { None } else { s.parse().ok() }
     };
     match (first.is_empty(), last.is_empty()) {
         // bytes=-n: the last n bytes.
         (true, false) => match parse(last) {
             Some(0) => RangeRequest::Unsatisfiable,
             Some(_) if size == 0 => RangeRequest::Unsatisfiable,
-            Some(n) => RangeRequest::Partial(ByteRange {
-                start: size.saturating_sub(n),
-                end: size - 1,
-            }),
+            Some(n) => RangeRequest::Partial(ByteRange { start: size.saturating_sub(n), end: size - 1 }),
             None => RangeRequest::Full,
         },
         (false, _) => {
@@ -83,10 +76,7 @@ pub fn parse_range(header: &str, size: u64) -> RangeRequest {
 /// the RFC form `bytes start-end/total` (and `bytes=start-end`) is accepted too.
 pub fn parse_content_range(header: &str) -> Option<ByteRange> {
     let s = header.trim();
-    let s = s
-        .strip_prefix("bytes=")
-        .or_else(|| s.strip_prefix("bytes "))
-        .unwrap_or(s);
+    let s = s.strip_prefix("bytes=").or_else(|| s.strip_prefix("bytes ")).unwrap_or(s);
     let s = s.split_once('/').map_or(s, |(r, _)| r);
     let (a, b) = s.split_once('-')?;
     let start: u64 = a.trim().parse().ok()?;
@@ -110,10 +100,7 @@ mod tests {
         assert_eq!(parse_range("bytes=-1000", 100), partial(0, 99));
         assert_eq!(parse_range("bytes=90-1000", 100), partial(90, 99));
         assert_eq!(parse_range("bytes=100-", 100), RangeRequest::Unsatisfiable);
-        assert_eq!(
-            parse_range("bytes=200-300", 100),
-            RangeRequest::Unsatisfiable
-        );
+        assert_eq!(parse_range("bytes=200-300", 100), RangeRequest::Unsatisfiable);
         assert_eq!(parse_range("bytes=-0", 100), RangeRequest::Unsatisfiable);
         assert_eq!(parse_range("bytes=0-", 0), RangeRequest::Unsatisfiable);
         assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeRequest::Full);

@@ -46,13 +46,7 @@ fn map_window(file: &File, offset: u64, len: u64) -> std::io::Result<Bytes> {
     // SAFETY: published blobs are immutable: they are written to another name, fsynced and
     // renamed into place, never opened for writing again, and removed only by unlinking,
     // which keeps the mapped inode alive. So the mapping cannot change or shrink under us.
-    let map = unsafe {
-        memmap2::MmapOptions::new()
-            .offset(aligned)
-            .len(skip + len as usize)
-            .populate()
-            .map(file)?
-    };
+    let map = unsafe { memmap2::MmapOptions::new().offset(aligned).len(skip + len as usize).populate().map(file)? };
     let _ = map.advise(memmap2::Advice::Sequential);
     Ok(Bytes::from_owner(Window { map, skip }))
 }
@@ -72,11 +66,10 @@ impl BlobBody {
                             return None;
                         }
                         let n = WINDOW.min(end - offset);
-                        let chunk =
-                            tokio::task::spawn_blocking(move || map_window(&file, offset, n))
-                                .await
-                                .map_err(|e| e.to_string())
-                                .and_then(|r| r.map_err(|e| e.to_string()));
+                        let chunk = tokio::task::spawn_blocking(move || map_window(&file, offset, n))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r.map_err(|e| e.to_string()));
                         Some((chunk, offset + n))
                     }
                 });
@@ -97,22 +90,10 @@ mod tests {
     #[tokio::test]
     async fn windows_cover_any_range_exactly() {
         let mut file = tempfile::tempfile().unwrap();
-        let data: Vec<u8> = (0..(super::WINDOW as usize * 2 + 12_345))
-            .map(|i| (i % 241) as u8)
-            .collect();
+        let data: Vec<u8> = (0..(super::WINDOW as usize * 2 + 12_345)).map(|i| (i % 241) as u8).collect();
         file.write_all(&data).unwrap();
-        for (start, len) in [
-            (0u64, data.len() as u64),
-            (1, 10),
-            (4095, 2),
-            (4097, super::WINDOW + 3),
-            (0, 0),
-        ] {
-            let body = BlobBody::File {
-                file: file.try_clone().unwrap(),
-                start,
-                len,
-            };
+        for (start, len) in [(0u64, data.len() as u64), (1, 10), (4095, 2), (4097, super::WINDOW + 3), (0, 0)] {
+            let body = BlobBody::File { file: file.try_clone().unwrap(), start, len };
             let mut got = Vec::new();
             let mut stream = body.into_stream();
             while let Some(chunk) = stream.next().await {
@@ -120,11 +101,7 @@ mod tests {
                 assert!(chunk.len() as u64 <= super::WINDOW);
                 got.extend_from_slice(&chunk);
             }
-            assert_eq!(
-                got,
-                &data[start as usize..(start + len) as usize],
-                "range {start}+{len}"
-            );
+            assert_eq!(got, &data[start as usize..(start + len) as usize], "range {start}+{len}");
         }
     }
 }

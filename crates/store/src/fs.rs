@@ -41,18 +41,12 @@ impl FsStore {
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
-        self.root
-            .join("blobs")
-            .join(digest.algorithm().as_str())
-            .join(&hex[..2])
-            .join(hex)
+        self.root.join("blobs").join(digest.algorithm().as_str()).join(&hex[..2]).join(hex)
     }
 
     fn upload_path(&self, id: &str) -> Result<PathBuf, StoreError> {
         // Upload ids come from the URL: never let one name a path outside `uploads/`.
-        let safe = !id.is_empty()
-            && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let safe = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !safe {
             return Err(StoreError::UploadNotFound(id.to_string()));
         }
@@ -62,9 +56,7 @@ impl FsStore {
     /// Moves a complete, synced file into place as `digest`, durably.
     fn publish(&self, from: &Path, digest: &Digest) -> io::Result<()> {
         let to = self.blob_path(digest);
-        let dir = to
-            .parent()
-            .ok_or_else(|| io::Error::other("blob path has no parent"))?;
+        let dir = to.parent().ok_or_else(|| io::Error::other("blob path has no parent"))?;
         std::fs::create_dir_all(dir)?;
         std::fs::rename(from, &to)?;
         std::fs::File::open(dir)?.sync_all()
@@ -74,9 +66,7 @@ impl FsStore {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Io(io::Error::other(e)))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Io(io::Error::other(e)))?
 }
 
 #[async_trait]
@@ -114,10 +104,7 @@ impl BlobStore for FsStore {
     async fn put(&self, digest: &Digest, bytes: Bytes) -> Result<(), StoreError> {
         let actual = Digest::of(digest.algorithm(), &bytes);
         if &actual != digest {
-            return Err(StoreError::DigestMismatch {
-                expected: digest.clone(),
-                actual,
-            });
+            return Err(StoreError::DigestMismatch { expected: digest.clone(), actual });
         }
         if self.stat(digest).await?.is_some() {
             return Ok(());
@@ -220,9 +207,7 @@ impl BlobStore for FsStore {
             }
         }
         drop(tx);
-        let result = writer
-            .await
-            .map_err(|e| StoreError::Io(io::Error::other(e)))?;
+        let result = writer.await.map_err(|e| StoreError::Io(io::Error::other(e)))?;
         if let Some(e) = body_error {
             return Err(StoreError::Body(e));
         }
@@ -233,9 +218,7 @@ impl BlobStore for FsStore {
 
     async fn upload_commit(&self, id: &str, size: u64, digest: &Digest) -> Result<(), StoreError> {
         let path = self.upload_path(id)?;
-        let store = FsStore {
-            root: self.root.clone(),
-        };
+        let store = FsStore { root: self.root.clone() };
         let (owned_id, digest) = (id.to_string(), digest.clone());
         blocking(move || {
             let file = match std::fs::OpenOptions::new().write(true).open(&path) {
@@ -256,12 +239,7 @@ impl BlobStore for FsStore {
         .await
     }
 
-    async fn upload_rehash(
-        &self,
-        id: &str,
-        size: u64,
-        algorithm: Algorithm,
-    ) -> Result<Digest, StoreError> {
+    async fn upload_rehash(&self, id: &str, size: u64, algorithm: Algorithm) -> Result<Digest, StoreError> {
         let path = self.upload_path(id)?;
         let owned_id = id.to_string();
         blocking(move || {
@@ -302,18 +280,12 @@ mod tests {
     use super::*;
 
     fn body(parts: Vec<&'static [u8]>) -> ByteStream {
-        Box::pin(futures_util::stream::iter(
-            parts.into_iter().map(|p| Ok(Bytes::from_static(p))),
-        ))
+        Box::pin(futures_util::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p)))))
     }
 
     fn read_all(b: BlobBody) -> Vec<u8> {
         match b {
-            BlobBody::File {
-                mut file,
-                start,
-                len,
-            } => {
+            BlobBody::File { mut file, start, len } => {
                 file.seek(SeekFrom::Start(start)).unwrap();
                 let mut v = vec![0; len as usize];
                 file.read_exact(&mut v).unwrap();
@@ -329,20 +301,14 @@ mod tests {
         let store = FsStore::open(dir.path()).unwrap();
         store.upload_start("u1").await.unwrap();
         let mut h = Hasher::new(Algorithm::Sha256);
-        let off = store
-            .upload_append("u1", 0, &mut h, body(vec![b"hello ", b"wor"]))
-            .await
-            .unwrap();
+        let off = store.upload_append("u1", 0, &mut h, body(vec![b"hello ", b"wor"])).await.unwrap();
         assert_eq!(off, 9);
         let saved = h.save();
 
         // A "new process": a fresh store handle and a hasher restored from saved bytes.
         let store = FsStore::open(dir.path()).unwrap();
         let mut h = Hasher::restore(Algorithm::Sha256, &saved).unwrap();
-        let off = store
-            .upload_append("u1", off, &mut h, body(vec![b"ld"]))
-            .await
-            .unwrap();
+        let off = store.upload_append("u1", off, &mut h, body(vec![b"ld"])).await.unwrap();
         assert_eq!(off, 11);
         let digest = h.finish();
         assert_eq!(digest, Digest::sha256_of(b"hello world"));
@@ -350,17 +316,10 @@ mod tests {
         assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
         let bytes = read_all(store.get(&digest, None).await.unwrap());
         assert_eq!(bytes, b"hello world");
-        let part = read_all(
-            store
-                .get(&digest, Some(ByteRange { start: 6, end: 10 }))
-                .await
-                .unwrap(),
-        );
+        let part = read_all(store.get(&digest, Some(ByteRange { start: 6, end: 10 })).await.unwrap());
         assert_eq!(part, b"world");
         assert!(matches!(
-            store
-                .upload_append("u1", 0, &mut Hasher::new(Algorithm::Sha256), body(vec![]))
-                .await,
+            store.upload_append("u1", 0, &mut Hasher::new(Algorithm::Sha256), body(vec![])).await,
             Err(StoreError::UploadNotFound(_))
         ));
     }
@@ -371,20 +330,11 @@ mod tests {
         let store = FsStore::open(dir.path()).unwrap();
         store.upload_start("u2").await.unwrap();
         let mut h = Hasher::new(Algorithm::Sha256);
-        let off = store
-            .upload_append("u2", 0, &mut h, body(vec![b"abc"]))
-            .await
-            .unwrap();
+        let off = store.upload_append("u2", 0, &mut h, body(vec![b"abc"])).await.unwrap();
         // Simulate a crash after a write that was never recorded.
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(dir.path().join("uploads/u2"))
-            .unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(dir.path().join("uploads/u2")).unwrap();
         f.write_all(b"GARBAGE").unwrap();
-        let off = store
-            .upload_append("u2", off, &mut h, body(vec![b"def"]))
-            .await
-            .unwrap();
+        let off = store.upload_append("u2", off, &mut h, body(vec![b"def"])).await.unwrap();
         let digest = h.finish();
         assert_eq!(digest, Digest::sha256_of(b"abcdef"));
         store.upload_commit("u2", off, &digest).await.unwrap();
@@ -401,10 +351,7 @@ mod tests {
             Ok(Bytes::from_static(b"xyz")),
             Err("connection reset".to_string()),
         ]));
-        assert!(matches!(
-            store.upload_append("u3", 0, &mut h, broken).await,
-            Err(StoreError::Body(_))
-        ));
+        assert!(matches!(store.upload_append("u3", 0, &mut h, broken).await, Err(StoreError::Body(_))));
         assert_eq!(h.clone().finish(), Digest::sha256_of(b""));
     }
 
@@ -413,10 +360,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path()).unwrap();
         let d = Digest::sha256_of(b"m");
-        assert!(matches!(
-            store.put(&d, Bytes::from_static(b"not m")).await,
-            Err(StoreError::DigestMismatch { .. })
-        ));
+        assert!(matches!(store.put(&d, Bytes::from_static(b"not m")).await, Err(StoreError::DigestMismatch { .. })));
         assert_eq!(store.stat(&d).await.unwrap(), None);
         store.put(&d, Bytes::from_static(b"m")).await.unwrap();
         assert_eq!(store.stat(&d).await.unwrap(), Some(1));

@@ -42,15 +42,8 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
 /// The bytes of a blob (or of a range of it), in the form that lets the server send them
 /// cheapest: a local file can go to the socket with `sendfile`, anything else is a stream.
 pub enum BlobBody {
-    File {
-        file: std::fs::File,
-        start: u64,
-        len: u64,
-    },
-    Stream {
-        stream: ByteStream,
-        len: u64,
-    },
+    File { file: std::fs::File, start: u64, len: u64 },
+    Stream { stream: ByteStream, len: u64 },
 }
 
 impl BlobBody {
@@ -102,12 +95,7 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Digest of an upload's first `size` bytes under another algorithm than the session's
     /// (a client may name a sha512 digest only when it finishes): reads the bytes again.
-    async fn upload_rehash(
-        &self,
-        id: &str,
-        size: u64,
-        algorithm: Algorithm,
-    ) -> Result<Digest, StoreError>;
+    async fn upload_rehash(&self, id: &str, size: u64, algorithm: Algorithm) -> Result<Digest, StoreError>;
 
     /// Discards an upload session's bytes.
     async fn upload_abort(&self, id: &str) -> Result<(), StoreError>;

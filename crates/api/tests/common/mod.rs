@@ -7,9 +7,11 @@ use std::sync::Arc;
 use berth_api::ApiOptions;
 use berth_api::access::Authorizer;
 use berth_api::auth::HarborAuth;
+use berth_api::harbor::HarborApi;
 use berth_auth::token::{TokenIssuer, generate_key_pem};
 use berth_core::Registry;
 use berth_core::identity::Identities;
+use berth_core::projects::Projects;
 use berth_db::Db;
 use berth_oci::Digest;
 use berth_store::FsStore;
@@ -56,21 +58,23 @@ impl TestServer {
         let admin = db.user_by_name("admin").await.unwrap().unwrap().id;
         for project in PROJECTS {
             if db.project_by_name(project).await.unwrap().is_none() {
-                db.create_project(project, admin, &[("public", "false")])
-                    .await
-                    .unwrap();
+                db.create_project(project, admin, &[("public", "false")]).await.unwrap();
             }
         }
         // The key persists in the data directory, as the binary's does, so tokens outlive a
         // restart of the test server.
-        let tokens = Arc::new(
-            TokenIssuer::from_pem(&token_key(dir), std::time::Duration::from_secs(1800)).unwrap(),
-        );
-        let auth = Arc::new(HarborAuth::new(identities, tokens, None));
+        let tokens = Arc::new(TokenIssuer::from_pem(&token_key(dir), std::time::Duration::from_secs(1800)).unwrap());
+        let auth = Arc::new(HarborAuth::new(identities.clone(), tokens, None));
+        let harbor = Arc::new(HarborApi {
+            auth: auth.clone(),
+            identities,
+            projects: Projects::new(db.clone()),
+            external_url: None,
+        });
         let store = FsStore::open(dir).unwrap();
         let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
         let authorizer: Arc<dyn Authorizer> = authorizer.unwrap_or_else(|| auth.clone());
-        let app = berth_api::router(registry, authorizer, Some(auth), options);
+        let app = berth_api::router(registry, authorizer, Some(auth), Some(harbor), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -82,18 +86,8 @@ impl TestServer {
             .unwrap();
         });
         let client = client_as("admin", ADMIN_PASSWORD);
-        let anon = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        TestServer {
-            base,
-            client,
-            anon,
-            db,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        let anon = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        TestServer { base, client, anon, db, stop: Some(stop), task: Some(task) }
     }
 
     /// Stops the server gracefully and waits until it has stopped.
@@ -121,12 +115,7 @@ impl TestServer {
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::CREATED,
-            "{}",
-            resp.text().await.unwrap()
-        );
+        assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
         digest
     }
 
@@ -141,19 +130,13 @@ impl TestServer {
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::CREATED,
-            "{}",
-            resp.text().await.unwrap()
-        );
+        assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
         (Digest::sha256_of(&body), body)
     }
 
     /// Pushes the config and layers, and returns a manifest naming them (not yet pushed).
     pub async fn image_manifest(&self, repo: &str, layers: &[&[u8]]) -> Vec<u8> {
-        let config =
-            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
         let config_digest = self.push_blob(repo, config).await;
         let mut layer_descs = Vec::new();
         for layer in layers {
@@ -180,11 +163,7 @@ pub fn client_as(user: &str, password: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     let creds = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     headers.insert("authorization", format!("Basic {creds}").parse().unwrap());
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
 }
 
 /// The token signing key of the test server in `dir` (made on first use).
@@ -202,11 +181,7 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// Asserts an OCI error response and returns its body.
 pub async fn assert_error(resp: Response, status: StatusCode, code: &str) -> serde_json::Value {
-    assert_eq!(
-        resp.status(),
-        status,
-        "unexpected status for expected {code}"
-    );
+    assert_eq!(resp.status(), status, "unexpected status for expected {code}");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], code, "{body}");
     assert!(body["errors"][0]["message"].is_string(), "{body}");
@@ -214,8 +189,5 @@ pub async fn assert_error(resp: Response, status: StatusCode, code: &str) -> ser
 }
 
 pub fn header<'a>(resp: &'a Response, name: &str) -> &'a str {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }

@@ -55,15 +55,8 @@ impl Berth {
                 log2.lock().unwrap().push(line);
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("berth did not report its address");
-        Berth {
-            child,
-            addr,
-            data_dir: data_dir.to_path_buf(),
-            log,
-        }
+        let addr = rx.recv_timeout(Duration::from_secs(30)).expect("berth did not report its address");
+        Berth { child, addr, data_dir: data_dir.to_path_buf(), log }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -75,11 +68,7 @@ impl Berth {
     }
 
     pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
+        let status = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
         assert!(status.success());
     }
 
@@ -99,28 +88,21 @@ impl Drop for Berth {
 /// Whether a client program is installed. When `BERTH_E2E_REQUIRED` is set (CI sets it), a
 /// missing client fails the test instead of skipping it.
 pub fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
     if !found {
         assert!(
             std::env::var_os("BERTH_E2E_REQUIRED").is_none(),
             "{tool} is not installed and BERTH_E2E_REQUIRED is set"
         );
-        eprintln!(
-            "SKIPPED: {tool} is not installed (run .ci/run to install the end-to-end clients)"
-        );
+        eprintln!("SKIPPED: {tool} is not installed (run .ci/run to install the end-to-end clients)");
     }
     found
 }
 
 /// Runs a command, panicking with its output if it fails; returns its stdout.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",

@@ -1,0 +1,360 @@
+//! Harbor's REST API v2.0 (`/api/v2.0`): the operations implemented so far, with Harbor's
+//! paths, JSON shapes, paging headers and error bodies (`{"errors":[{"code","message"}]}`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use berth_auth::rbac::Subject;
+use berth_core::identity::Identities;
+use berth_core::projects::{ProjectError, ProjectRef, ProjectView, Projects};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode, header};
+use serde::Deserialize;
+
+use crate::auth::HarborAuth;
+use crate::time::rfc3339_millis;
+
+/// The version `systeminfo` reports: Harbor's API level, and ours.
+const HARBOR_API_VERSION: &str = concat!("v2.15.0-berth-", env!("CARGO_PKG_VERSION"));
+
+pub struct HarborApi {
+    pub auth: Arc<HarborAuth>,
+    pub identities: Identities,
+    pub projects: Projects,
+    pub external_url: Option<String>,
+}
+
+/// An error in Harbor's shape.
+pub struct HarborError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl HarborError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> HarborError {
+        HarborError { status, code, message: message.into() }
+    }
+
+    fn bad_request(message: impl Into<String>) -> HarborError {
+        HarborError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    }
+
+    fn unauthorized() -> HarborError {
+        HarborError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "unauthorized")
+    }
+}
+
+impl IntoResponse for HarborError {
+    fn into_response(self) -> Response {
+        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self.message, "internal error");
+        }
+        let message = if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            "internal server error".into()
+        } else {
+            self.message
+        };
+        let body = serde_json::json!({"errors": [{"code": self.code, "message": message}]});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<ProjectError> for HarborError {
+    fn from(e: ProjectError) -> Self {
+        let (status, code) = match &e {
+            ProjectError::Invalid(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            ProjectError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
+            ProjectError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            ProjectError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            ProjectError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            ProjectError::NotEmpty(_) => (StatusCode::PRECONDITION_FAILED, "PRECONDITION"),
+            ProjectError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
+        };
+        HarborError::new(status, code, e.to_string())
+    }
+}
+
+type ApiResult = Result<Response, HarborError>;
+
+pub fn router(api: Arc<HarborApi>) -> Router {
+    Router::new()
+        .route("/api/v2.0/ping", get(ping))
+        .route("/api/v2.0/health", get(health))
+        .route("/api/v2.0/systeminfo", get(systeminfo))
+        .route("/api/v2.0/users/current", get(current_user))
+        .route("/api/v2.0/projects", get(list_projects).head(project_exists).post(create_project))
+        .route("/api/v2.0/projects/{project}", get(get_project).put(update_project).delete(delete_project))
+        .with_state(api)
+}
+
+impl HarborApi {
+    async fn subject(&self, parts: &Parts) -> Result<Subject, HarborError> {
+        self.auth.api_subject(parts).await.map_err(|internal| {
+            if internal {
+                HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "authentication backend failed")
+            } else {
+                HarborError::unauthorized()
+            }
+        })
+    }
+}
+
+fn query(parts: &Parts) -> Vec<(String, String)> {
+    parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// `page` (from 1) and `page_size` (1 to 100, default 10), as Harbor validates them.
+fn paging(q: &[(String, String)]) -> Result<(i64, i64), HarborError> {
+    let page = match query_get(q, "page") {
+        None | Some("") => 1,
+        Some(p) => p
+            .parse::<i64>()
+            .ok()
+            .filter(|p| *p >= 1)
+            .ok_or_else(|| HarborError::bad_request("page must be a positive integer"))?,
+    };
+    let size = match query_get(q, "page_size") {
+        None | Some("") => 10,
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|s| (1..=100).contains(s))
+            .ok_or_else(|| HarborError::bad_request("page_size must be between 1 and 100"))?,
+    };
+    Ok((page, size))
+}
+
+/// `X-Total-Count` and RFC 5988 `Link` headers of a paged list.
+fn paged(mut resp: Response, path: &str, q: &[(String, String)], page: i64, size: i64, total: i64) -> Response {
+    let link = |p: i64, rel: &str| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in q.iter().filter(|(k, _)| k != "page" && k != "page_size") {
+            s.append_pair(k, v);
+        }
+        s.append_pair("page", &p.to_string()).append_pair("page_size", &size.to_string());
+        format!("<{path}?{}>; rel=\"{rel}\"", s.finish())
+    };
+    let mut links = Vec::new();
+    if page > 1 {
+        links.push(link(page - 1, "prev"));
+    }
+    if page * size < total {
+        links.push(link(page + 1, "next"));
+    }
+    let headers = resp.headers_mut();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    if !links.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&links.join(" , "))
+    {
+        headers.insert(header::LINK, v);
+    }
+    resp
+}
+
+async fn ping() -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Pong").into_response()
+}
+
+async fn health(State(api): State<Arc<HarborApi>>) -> Response {
+    let mut components = vec![serde_json::json!({"name": "core", "status": "healthy"})];
+    let database = match api.projects.database_healthy().await {
+        Ok(()) => serde_json::json!({"name": "database", "status": "healthy"}),
+        Err(e) => serde_json::json!({"name": "database", "status": "unhealthy", "error": e}),
+    };
+    components.push(database);
+    let healthy = components.iter().all(|c| c["status"] == "healthy");
+    axum::Json(serde_json::json!({"status": if healthy { "healthy" } else { "unhealthy" }, "components": components}))
+        .into_response()
+}
+
+async fn systeminfo(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let restriction = api.projects.setting("project_creation_restriction").await?.unwrap_or_else(|| "everyone".into());
+    let external = api.external_url.clone().unwrap_or_else(|| {
+        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        format!("http://{host}")
+    });
+    let registry_url = external.split("://").nth(1).unwrap_or(&external).to_string();
+    let mut info = serde_json::json!({
+        "auth_mode": "db_auth",
+        "primary_auth_mode": false,
+        "self_registration": false,
+        "harbor_version": HARBOR_API_VERSION,
+        "current_time": crate::time::rfc3339(std::time::SystemTime::now()),
+    });
+    // Harbor shows the rest only to signed-in callers.
+    if !subject.is_anonymous() {
+        let extra = serde_json::json!({
+            "external_url": external,
+            "registry_url": registry_url,
+            "project_creation_restriction": restriction,
+            "has_ca_root": false,
+            "read_only": false,
+            "with_chartmuseum": false,
+            "notification_enable": false,
+            "registry_storage_provider_name": "filesystem",
+        });
+        if let (Some(info), Some(extra)) = (info.as_object_mut(), extra.as_object()) {
+            info.extend(extra.clone());
+        }
+    }
+    Ok(axum::Json(info).into_response())
+}
+
+async fn current_user(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let Subject::User { id, .. } = api.subject(&parts).await? else {
+        return Err(HarborError::unauthorized());
+    };
+    let user = api
+        .identities
+        .user_view(id)
+        .await
+        .map_err(|e| HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.to_string()))?
+        .ok_or_else(HarborError::unauthorized)?;
+    Ok(axum::Json(serde_json::json!({
+        "user_id": user.id,
+        "username": user.username,
+        "email": user.email.unwrap_or_default(),
+        "realname": user.realname,
+        "comment": user.comment,
+        "sysadmin_flag": user.sysadmin,
+        "admin_role_in_auth": false,
+        "creation_time": rfc3339_millis(user.created_at),
+        "update_time": rfc3339_millis(user.updated_at),
+    }))
+    .into_response())
+}
+
+fn project_json(p: &ProjectView) -> serde_json::Value {
+    let role_ids: Vec<i64> = p.role.map(|r| r.id()).into_iter().collect();
+    serde_json::json!({
+        "project_id": p.id,
+        "owner_id": p.owner_id,
+        "owner_name": p.owner_name,
+        "name": p.name,
+        "registry_id": 0,
+        "creation_time": rfc3339_millis(p.created_at),
+        "update_time": rfc3339_millis(p.updated_at),
+        "deleted": false,
+        "togglable": true,
+        "current_user_role_id": p.role.map_or(0, |r| r.id()),
+        "current_user_role_ids": role_ids,
+        "repo_count": p.repo_count,
+        "metadata": p.metadata,
+        "cve_allowlist": {"project_id": p.id, "items": []},
+    })
+}
+
+/// Harbor's `{project_name_or_id}`: a name when `X-Is-Resource-Name: true` or when it is not
+/// a number.
+fn project_ref<'a>(parts: &Parts, raw: &'a str) -> ProjectRef<'a> {
+    let by_name = parts
+        .headers
+        .get("x-is-resource-name")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    match raw.parse::<i64>() {
+        Ok(id) if !by_name => ProjectRef::Id(id),
+        _ => ProjectRef::Name(raw),
+    }
+}
+
+async fn list_projects(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let q = query(&parts);
+    let (page, size) = paging(&q)?;
+    let public = match query_get(&q, "public") {
+        None | Some("") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(HarborError::bad_request("public must be true or false")),
+    };
+    let name = query_get(&q, "name").unwrap_or("");
+    let (projects, total) = api.projects.list(&subject, name, public, page, size).await?;
+    let body: Vec<_> = projects.iter().map(project_json).collect();
+    Ok(paged(axum::Json(body).into_response(), "/api/v2.0/projects", &q, page, size, total))
+}
+
+async fn project_exists(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let q = query(&parts);
+    let Some(name) = query_get(&q, "project_name").filter(|n| !n.is_empty()) else {
+        return Err(HarborError::bad_request("project_name is required"));
+    };
+    let status = if api.projects.exists(name).await? { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    Ok((status, Body::empty()).into_response())
+}
+
+#[derive(Deserialize)]
+struct ProjectReq {
+    project_name: String,
+    #[serde(default)]
+    public: Option<bool>,
+    #[serde(default)]
+    metadata: Option<BTreeMap<String, Option<String>>>,
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, HarborError> {
+    serde_json::from_slice(bytes).map_err(|e| HarborError::bad_request(format!("invalid request body: {e}")))
+}
+
+fn metadata_of(req: Option<BTreeMap<String, Option<String>>>) -> BTreeMap<String, String> {
+    req.unwrap_or_default().into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect()
+}
+
+async fn create_project(State(api): State<Arc<HarborApi>>, parts: Parts, body: axum::body::Bytes) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let req: ProjectReq = json_body(&body)?;
+    let mut metadata = metadata_of(req.metadata);
+    if let Some(public) = req.public {
+        metadata.entry("public".into()).or_insert_with(|| public.to_string());
+    }
+    let id = api.projects.create(&subject, &req.project_name, metadata).await?;
+    let by_name =
+        parts.headers.get("x-resource-name-in-location").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "true");
+    let location =
+        if by_name { format!("/api/v2.0/projects/{}", req.project_name) } else { format!("/api/v2.0/projects/{id}") };
+    let mut resp = (StatusCode::CREATED, Body::empty()).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn get_project(State(api): State<Arc<HarborApi>>, Path(project): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let view = api.projects.get(&subject, &project_ref(&parts, &project)).await?;
+    Ok(axum::Json(project_json(&view)).into_response())
+}
+
+async fn update_project(
+    State(api): State<Arc<HarborApi>>,
+    Path(project): Path<String>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    #[derive(Deserialize)]
+    struct UpdateReq {
+        #[serde(default)]
+        metadata: Option<BTreeMap<String, Option<String>>>,
+    }
+    let subject = api.subject(&parts).await?;
+    let req: UpdateReq = json_body(&body)?;
+    api.projects.update_metadata(&subject, &project_ref(&parts, &project), &metadata_of(req.metadata)).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn delete_project(State(api): State<Arc<HarborApi>>, Path(project): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    api.projects.delete(&subject, &project_ref(&parts, &project)).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}

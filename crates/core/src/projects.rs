@@ -1,0 +1,297 @@
+//! Projects: creation (with Harbor's name rule and creation restriction), lookup, listing as
+//! each caller may see them, metadata updates and deletion, each decided by the one policy.
+
+use std::collections::BTreeMap;
+
+use berth_auth::rbac::{self, Policy, ProjectContext, Role, Subject};
+use berth_db::{Db, DbError, ProjectRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("project {0} not found")]
+    NotFound(String),
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("project {0} still has repositories; delete them first")]
+    NotEmpty(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for ProjectError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Conflict(what) => ProjectError::Conflict(format!("{what} already exists")),
+            other => ProjectError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Harbor's project metadata keys, with the values each accepts (`None`: any string).
+const METADATA_KEYS: &[(&str, Option<&[&str]>)] = &[
+    ("public", Some(&["true", "false"])),
+    ("enable_content_trust", Some(&["true", "false"])),
+    ("enable_content_trust_cosign", Some(&["true", "false"])),
+    ("prevent_vul", Some(&["true", "false"])),
+    ("severity", Some(&["none", "low", "medium", "high", "critical"])),
+    ("auto_scan", Some(&["true", "false"])),
+    ("auto_sbom_generation", Some(&["true", "false"])),
+    ("reuse_sys_cve_allowlist", Some(&["true", "false"])),
+    ("retention_id", None),
+    ("proxy_speed_kb", None),
+    ("max_upstream_conn", None),
+    ("proxy_cache_filter_pattern", None),
+    ("proxy_cache_filter_kind", Some(&["doublestar", "regex"])),
+    ("proxy_referrer_api", Some(&["true", "false"])),
+    ("proxy_cache_local_on_not_found", Some(&["true", "false"])),
+];
+
+/// Checks metadata keys and values against Harbor's list.
+pub fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ProjectError> {
+    for (key, value) in metadata {
+        let Some((_, allowed)) = METADATA_KEYS.iter().find(|(k, _)| k == key) else {
+            return Err(ProjectError::Invalid(format!("unknown project metadata key {key:?}")));
+        };
+        if let Some(allowed) = allowed
+            && !allowed.contains(&value.as_str())
+        {
+            return Err(ProjectError::Invalid(format!("metadata {key} must be one of {}", allowed.join(", "))));
+        }
+    }
+    Ok(())
+}
+
+/// Harbor's project name rule: lowercase letters and digits, separated by single `.`, `_` or
+/// `-`, at most 255 characters.
+pub fn validate_name(name: &str) -> Result<(), ProjectError> {
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .split(['.', '_', '-'])
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if valid {
+        Ok(())
+    } else {
+        Err(ProjectError::Invalid(format!(
+            "project name {name:?} is invalid: use lowercase letters and digits, separated by single '.', '_' or '-'"
+        )))
+    }
+}
+
+/// A project as the API shows it.
+#[derive(Clone, Debug)]
+pub struct ProjectView {
+    pub id: i64,
+    pub name: String,
+    pub owner_id: i64,
+    pub owner_name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub metadata: BTreeMap<String, String>,
+    pub repo_count: i64,
+    /// The caller's role in the project, if a member.
+    pub role: Option<Role>,
+}
+
+impl ProjectView {
+    pub fn public(&self) -> bool {
+        self.metadata.get("public").is_some_and(|v| v == "true")
+    }
+
+    fn context(&self) -> ProjectContext<'_> {
+        ProjectContext { name: &self.name, public: self.public(), role: self.role }
+    }
+}
+
+/// How a project is named in a request: Harbor's `{project_name_or_id}`.
+pub enum ProjectRef<'a> {
+    Name(&'a str),
+    Id(i64),
+}
+
+#[derive(Clone)]
+pub struct Projects {
+    db: Db,
+}
+
+fn user_id(subject: &Subject) -> Option<i64> {
+    match subject {
+        Subject::User { id, .. } => Some(*id),
+        _ => None,
+    }
+}
+
+impl Projects {
+    pub fn new(db: Db) -> Projects {
+        Projects { db }
+    }
+
+    async fn view(&self, row: ProjectRow, subject: &Subject) -> Result<ProjectView, ProjectError> {
+        let metadata = self.db.project_metadata(row.id).await?.into_iter().collect();
+        let owner_name = self.db.user_by_id(row.owner_id).await?.map(|u| u.username).unwrap_or_default();
+        let role = match user_id(subject) {
+            Some(uid) => self.db.member_role(row.id, uid).await?.and_then(Role::from_id),
+            None => None,
+        };
+        let repo_count = self.db.project_repository_count(row.id).await?;
+        Ok(ProjectView {
+            id: row.id,
+            name: row.name,
+            owner_id: row.owner_id,
+            owner_name,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            metadata,
+            repo_count,
+            role,
+        })
+    }
+
+    /// Creates a project owned by the caller, who becomes its project admin.
+    pub async fn create(
+        &self,
+        subject: &Subject,
+        name: &str,
+        mut metadata: BTreeMap<String, String>,
+    ) -> Result<i64, ProjectError> {
+        let Some(owner) = user_id(subject) else {
+            return Err(match subject {
+                Subject::Anonymous => ProjectError::Unauthorized,
+                _ => ProjectError::Forbidden("only users can create projects".into()),
+            });
+        };
+        let restriction = self.db.setting("project_creation_restriction").await?;
+        if restriction.as_deref() == Some("adminonly") && !subject.is_sysadmin() {
+            return Err(ProjectError::Forbidden("only system administrators may create projects".into()));
+        }
+        validate_name(name)?;
+        validate_metadata(&metadata)?;
+        metadata.entry("public".into()).or_insert_with(|| "false".into());
+        let entries: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Ok(self.db.create_project(name, owner, &entries).await?)
+    }
+
+    /// Whether the metadata database answers (for health endpoints).
+    pub async fn database_healthy(&self) -> Result<(), String> {
+        self.db.ping().await.map_err(|e| e.to_string())
+    }
+
+    /// A system setting, such as `project_creation_restriction`.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, ProjectError> {
+        Ok(self.db.setting(name).await?)
+    }
+
+    /// Whether a project of that name exists (Harbor's `HEAD /projects`).
+    pub async fn exists(&self, name: &str) -> Result<bool, ProjectError> {
+        Ok(self.db.project_by_name(name).await?.is_some())
+    }
+
+    async fn row(&self, project: &ProjectRef<'_>) -> Result<ProjectRow, ProjectError> {
+        let (row, label) = match project {
+            ProjectRef::Name(n) => (self.db.project_by_name(n).await?, n.to_string()),
+            ProjectRef::Id(id) => (self.db.project_by_id(*id).await?, id.to_string()),
+        };
+        row.ok_or(ProjectError::NotFound(label))
+    }
+
+    /// A project the caller may read; `action` on `resource` must be allowed too.
+    async fn authorized(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        resource: rbac::Resource,
+        action: rbac::Action,
+    ) -> Result<ProjectView, ProjectError> {
+        let view = self.view(self.row(project).await?, subject).await?;
+        let ctx = view.context();
+        if !Policy::allows(subject, &ctx, rbac::Resource::Project, rbac::Action::Read) {
+            // Do not reveal more than existence (which HEAD tells anyone) to outsiders.
+            return Err(if subject.is_anonymous() {
+                ProjectError::Unauthorized
+            } else {
+                ProjectError::Forbidden(format!("no access to project {}", view.name))
+            });
+        }
+        if !Policy::allows(subject, &ctx, resource, action) {
+            return Err(ProjectError::Forbidden(format!(
+                "{resource}:{action} on project {} is not allowed",
+                view.name
+            )));
+        }
+        Ok(view)
+    }
+
+    pub async fn get(&self, subject: &Subject, project: &ProjectRef<'_>) -> Result<ProjectView, ProjectError> {
+        self.authorized(subject, project, rbac::Resource::Project, rbac::Action::Read).await
+    }
+
+    /// Projects the caller can see, filtered, one page, with the total.
+    pub async fn list(
+        &self,
+        subject: &Subject,
+        name: &str,
+        public: Option<bool>,
+        page: i64,
+        page_size: i64,
+    ) -> Result<(Vec<ProjectView>, i64), ProjectError> {
+        let visible_to = if subject.is_sysadmin() { None } else { Some(user_id(subject).unwrap_or(0)) };
+        let (rows, total) = self.db.list_projects(visible_to, name, public, page_size, (page - 1) * page_size).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.view(row, subject).await?);
+        }
+        Ok((out, total))
+    }
+
+    /// Sets metadata keys (Harbor's `PUT /projects/{p}`), with project update permission.
+    pub async fn update_metadata(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<(), ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Project, rbac::Action::Update).await?;
+        validate_metadata(metadata)?;
+        let entries: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.db.set_project_metadata(view.id, &entries).await?;
+        Ok(())
+    }
+
+    /// Deletes an empty project, with project delete permission.
+    pub async fn delete(&self, subject: &Subject, project: &ProjectRef<'_>) -> Result<(), ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Project, rbac::Action::Delete).await?;
+        if self.db.delete_empty_project(view.id).await? { Ok(()) } else { Err(ProjectError::NotEmpty(view.name)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["library", "a", "my-project", "team.a_b", "0x1"] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Upper", "a--b", "-a", "a-", "a/b", "a b", &"a".repeat(256)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn metadata() {
+        let m = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        assert!(validate_metadata(&m("public", "true")).is_ok());
+        assert!(validate_metadata(&m("severity", "high")).is_ok());
+        assert!(validate_metadata(&m("retention_id", "7")).is_ok());
+        assert!(validate_metadata(&m("public", "yes")).is_err());
+        assert!(validate_metadata(&m("severity", "extreme")).is_err());
+        assert!(validate_metadata(&m("colour", "blue")).is_err());
+    }
+}
