@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use berth_auth::rbac::Subject;
 use berth_core::identity::Identities;
+use berth_core::identity::UserView;
 use berth_core::projects::{ProjectError, ProjectRef, ProjectView, Projects};
+use berth_core::users::{NewUserReq, UserError, Users};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
@@ -26,6 +28,7 @@ pub struct HarborApi {
     pub auth: Arc<HarborAuth>,
     pub identities: Identities,
     pub projects: Projects,
+    pub users: Users,
     pub external_url: Option<String>,
 }
 
@@ -80,6 +83,20 @@ impl From<ProjectError> for HarborError {
     }
 }
 
+impl From<UserError> for HarborError {
+    fn from(e: UserError) -> Self {
+        let (status, code) = match &e {
+            UserError::Invalid(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            UserError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
+            UserError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            UserError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            UserError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            UserError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
+        };
+        HarborError::new(status, code, e.to_string())
+    }
+}
+
 type ApiResult = Result<Response, HarborError>;
 
 pub fn router(api: Arc<HarborApi>) -> Router {
@@ -88,6 +105,12 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .route("/api/v2.0/health", get(health))
         .route("/api/v2.0/systeminfo", get(systeminfo))
         .route("/api/v2.0/users/current", get(current_user))
+        .route("/api/v2.0/users", get(list_users).post(create_user))
+        .route("/api/v2.0/users/search", get(search_users))
+        .route("/api/v2.0/users/{user_id}", get(get_user).put(update_user).delete(delete_user))
+        .route("/api/v2.0/users/{user_id}/password", axum::routing::put(change_password))
+        .route("/api/v2.0/users/{user_id}/sysadmin", axum::routing::put(set_sysadmin))
+        .route("/api/v2.0/users/{user_id}/cli_secret", axum::routing::put(set_cli_secret))
         .route("/api/v2.0/projects", get(list_projects).head(project_exists).post(create_project))
         .route("/api/v2.0/projects/{project}", get(get_project).put(update_project).delete(delete_project))
         .with_state(api)
@@ -221,18 +244,171 @@ async fn current_user(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiRes
         .await
         .map_err(|e| HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.to_string()))?
         .ok_or_else(HarborError::unauthorized)?;
-    Ok(axum::Json(serde_json::json!({
+    Ok(axum::Json(user_json(&user)).into_response())
+}
+
+fn user_json(user: &UserView) -> serde_json::Value {
+    serde_json::json!({
         "user_id": user.id,
         "username": user.username,
-        "email": user.email.unwrap_or_default(),
+        "email": user.email.clone().unwrap_or_default(),
         "realname": user.realname,
         "comment": user.comment,
         "sysadmin_flag": user.sysadmin,
         "admin_role_in_auth": false,
         "creation_time": rfc3339_millis(user.created_at),
         "update_time": rfc3339_millis(user.updated_at),
-    }))
-    .into_response())
+    })
+}
+
+fn user_id(raw: &str) -> Result<i64, HarborError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| HarborError::bad_request("user_id must be a positive integer"))
+}
+
+/// Harbor's `q` for users: `username=~x` (substring) or `username=x`; other keys are refused.
+fn username_filter(q: &[(String, String)]) -> Result<String, HarborError> {
+    let Some(query) = query_get(q, "q").filter(|s| !s.is_empty()) else { return Ok(String::new()) };
+    let (key, value) = query.split_once('=').ok_or_else(|| HarborError::bad_request(format!("invalid q {query:?}")))?;
+    if key != "username" {
+        return Err(HarborError::bad_request(format!("unsupported query key {key:?}")));
+    }
+    Ok(value.trim_start_matches('~').trim_matches('"').to_string())
+}
+
+async fn list_users(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let q = query(&parts);
+    let (page, size) = paging(&q)?;
+    let search = username_filter(&q)?;
+    let (users, total) = api.users.list(&subject, &search, page, size).await?;
+    let body: Vec<_> = users.iter().map(user_json).collect();
+    Ok(paged(axum::Json(body).into_response(), "/api/v2.0/users", &q, page, size, total))
+}
+
+async fn search_users(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let q = query(&parts);
+    let (page, size) = paging(&q)?;
+    let Some(name) = query_get(&q, "username").filter(|n| !n.is_empty()) else {
+        return Err(HarborError::bad_request("username is required"));
+    };
+    let (users, total) = api.users.search(&subject, name, page, size).await?;
+    let body: Vec<_> = users.iter().map(|(id, name)| serde_json::json!({"user_id": id, "username": name})).collect();
+    Ok(paged(axum::Json(body).into_response(), "/api/v2.0/users/search", &q, page, size, total))
+}
+
+#[derive(Deserialize)]
+struct UserCreationReq {
+    username: String,
+    password: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    realname: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn create_user(State(api): State<Arc<HarborApi>>, parts: Parts, body: axum::body::Bytes) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let req: UserCreationReq = json_body(&body)?;
+    let email = req.email.as_deref().filter(|e| !e.is_empty());
+    let new = NewUserReq {
+        username: &req.username,
+        email,
+        realname: &req.realname,
+        comment: &req.comment,
+        password: &req.password,
+    };
+    let id = api.users.create(&subject, &new).await?;
+    let mut resp = (StatusCode::CREATED, Body::empty()).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v2.0/users/{id}")) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn get_user(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let user = api.users.get(&subject, user_id(&id)?).await?;
+    Ok(axum::Json(user_json(&user)).into_response())
+}
+
+async fn update_user(
+    State(api): State<Arc<HarborApi>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    #[derive(Deserialize)]
+    struct UserProfile {
+        #[serde(default)]
+        email: Option<String>,
+        #[serde(default)]
+        realname: String,
+        #[serde(default)]
+        comment: String,
+    }
+    let subject = api.subject(&parts).await?;
+    let req: UserProfile = json_body(&body)?;
+    let email = req.email.as_deref().filter(|e| !e.is_empty());
+    api.users.update_profile(&subject, user_id(&id)?, email, &req.realname, &req.comment).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn delete_user(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    api.users.delete(&subject, user_id(&id)?).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn change_password(
+    State(api): State<Arc<HarborApi>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    #[derive(Deserialize)]
+    struct PasswordReq {
+        #[serde(default)]
+        old_password: Option<String>,
+        new_password: String,
+    }
+    let subject = api.subject(&parts).await?;
+    let req: PasswordReq = json_body(&body)?;
+    api.users.change_password(&subject, user_id(&id)?, req.old_password.as_deref(), &req.new_password).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn set_sysadmin(
+    State(api): State<Arc<HarborApi>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    #[derive(Deserialize)]
+    struct UserSysAdminFlag {
+        sysadmin_flag: bool,
+    }
+    let subject = api.subject(&parts).await?;
+    let req: UserSysAdminFlag = json_body(&body)?;
+    api.users.set_sysadmin(&subject, user_id(&id)?, req.sysadmin_flag).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+/// CLI secrets exist only when users come from OIDC; Berth authenticates against its own
+/// database, so, as Harbor in `db_auth` mode, this answers 412.
+async fn set_cli_secret(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    api.users.get(&subject, user_id(&id)?).await?;
+    Err(HarborError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "PRECONDITION",
+        "CLI secrets are only available in OIDC authentication mode",
+    ))
 }
 
 fn project_json(p: &ProjectView) -> serde_json::Value {

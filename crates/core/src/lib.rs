@@ -9,6 +9,7 @@ pub mod identity;
 pub mod projects;
 mod registry;
 pub mod throttle;
+pub mod users;
 
 pub use error::RegistryError;
 pub use registry::{BlobRead, ManifestRead, Page, Registry, UploadStatus};

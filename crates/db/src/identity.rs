@@ -185,6 +185,15 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Whether the user owns any project.
+    pub async fn owns_projects(&self, user_id: i64) -> Result<bool, DbError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE owner_id = $1")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
     // ---- projects
 
     /// Creates a project with its metadata, its owner as project admin, in one transaction.

@@ -69,6 +69,7 @@ impl TestServer {
             auth: auth.clone(),
             identities,
             projects: Projects::new(db.clone()),
+            users: berth_core::users::Users::new(db.clone()),
             external_url: None,
         });
         let store = FsStore::open(dir).unwrap();

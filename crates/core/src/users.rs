@@ -1,0 +1,266 @@
+//! Local users: who may create, read, change and delete them, and the rules on their fields.
+
+use berth_auth::password;
+use berth_auth::rbac::Subject;
+use berth_db::{Db, DbError, NewUser};
+
+use crate::identity::UserView;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("user {0} not found")]
+    NotFound(i64),
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for UserError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Conflict(what) => UserError::Conflict(format!("{what} already exists")),
+            other => UserError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// What a new user is made of.
+pub struct NewUserReq<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub realname: &'a str,
+    pub comment: &'a str,
+    pub password: &'a str,
+}
+
+/// Harbor's username rule: 1 to 255 characters, none of `,"~#%$` and no whitespace.
+pub fn validate_username(name: &str) -> Result<(), UserError> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= 255
+        && !name.chars().any(|c| c.is_whitespace() || ",\"~#%$".contains(c))
+        && !name.starts_with("robot$");
+    if ok { Ok(()) } else { Err(UserError::Invalid(format!("username {name:?} is invalid"))) }
+}
+
+/// A plausible email address: `local@domain.tld`, at most 255 characters.
+pub fn validate_email(email: &str) -> Result<(), UserError> {
+    let ok = email.len() <= 255
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        });
+    if ok { Ok(()) } else { Err(UserError::Invalid(format!("email {email:?} is invalid"))) }
+}
+
+fn view(u: berth_db::UserRow) -> UserView {
+    UserView {
+        id: u.id,
+        username: u.username,
+        email: u.email,
+        realname: u.realname,
+        comment: u.comment,
+        sysadmin: u.sysadmin,
+        created_at: u.created_at,
+        updated_at: u.updated_at,
+    }
+}
+
+async fn hash(secret: &str) -> Result<String, UserError> {
+    let secret = secret.to_string();
+    tokio::task::spawn_blocking(move || password::hash(&secret))
+        .await
+        .map_err(|e| UserError::Internal(e.to_string()))?
+        .map_err(|e| UserError::Internal(e.to_string()))
+}
+
+#[derive(Clone)]
+pub struct Users {
+    db: Db,
+}
+
+fn caller_id(subject: &Subject) -> Result<i64, UserError> {
+    match subject {
+        Subject::User { id, .. } => Ok(*id),
+        Subject::Anonymous => Err(UserError::Unauthorized),
+        Subject::Robot { .. } => Err(UserError::Forbidden("robot accounts cannot manage users".into())),
+    }
+}
+
+fn require_admin(subject: &Subject) -> Result<(), UserError> {
+    caller_id(subject)?;
+    if subject.is_sysadmin() {
+        Ok(())
+    } else {
+        Err(UserError::Forbidden("only system administrators may do this".into()))
+    }
+}
+
+/// The caller themself, or a system administrator.
+fn require_self_or_admin(subject: &Subject, user_id: i64) -> Result<(), UserError> {
+    let me = caller_id(subject)?;
+    if me == user_id || subject.is_sysadmin() {
+        Ok(())
+    } else {
+        Err(UserError::Forbidden("only the user or a system administrator may do this".into()))
+    }
+}
+
+impl Users {
+    pub fn new(db: Db) -> Users {
+        Users { db }
+    }
+
+    /// Creates a user: by a system administrator, or by anyone when self-registration is on.
+    pub async fn create(&self, subject: &Subject, req: &NewUserReq<'_>) -> Result<i64, UserError> {
+        if !subject.is_sysadmin() {
+            let open = self.db.setting("self_registration").await?.is_some_and(|v| v == "true");
+            if !open {
+                return Err(match subject {
+                    Subject::Anonymous => UserError::Unauthorized,
+                    _ => UserError::Forbidden("only system administrators may create users".into()),
+                });
+            }
+        }
+        validate_username(req.username)?;
+        if let Some(email) = req.email {
+            validate_email(email)?;
+        }
+        password::check_policy(req.password).map_err(|e| UserError::Invalid(e.to_string()))?;
+        let password_hash = hash(req.password).await?;
+        Ok(self
+            .db
+            .create_user(&NewUser {
+                username: req.username,
+                email: req.email,
+                realname: req.realname,
+                comment: req.comment,
+                password_hash: &password_hash,
+                sysadmin: false,
+            })
+            .await?)
+    }
+
+    pub async fn get(&self, subject: &Subject, id: i64) -> Result<UserView, UserError> {
+        require_self_or_admin(subject, id)?;
+        self.db.user_by_id(id).await?.map(view).ok_or(UserError::NotFound(id))
+    }
+
+    /// All users whose name contains `search`, one page with the total (administrators only).
+    pub async fn list(
+        &self,
+        subject: &Subject,
+        search: &str,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<UserView>, i64), UserError> {
+        require_admin(subject)?;
+        let (rows, total) = self.db.list_users(search, size, (page - 1) * size).await?;
+        Ok((rows.into_iter().map(view).collect(), total))
+    }
+
+    /// Id and name of users whose name contains `search`, for any signed-in user (to add
+    /// members).
+    pub async fn search(
+        &self,
+        subject: &Subject,
+        search: &str,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<(i64, String)>, i64), UserError> {
+        caller_id(subject)?;
+        let (rows, total) = self.db.list_users(search, size, (page - 1) * size).await?;
+        Ok((rows.into_iter().map(|u| (u.id, u.username)).collect(), total))
+    }
+
+    pub async fn update_profile(
+        &self,
+        subject: &Subject,
+        id: i64,
+        email: Option<&str>,
+        realname: &str,
+        comment: &str,
+    ) -> Result<(), UserError> {
+        require_self_or_admin(subject, id)?;
+        if let Some(email) = email {
+            validate_email(email)?;
+        }
+        if self.db.update_user_profile(id, email, realname, comment).await? {
+            Ok(())
+        } else {
+            Err(UserError::NotFound(id))
+        }
+    }
+
+    /// Changes a password. The user must give the old one; an administrator resetting someone
+    /// else's need not.
+    pub async fn change_password(
+        &self,
+        subject: &Subject,
+        id: i64,
+        old: Option<&str>,
+        new: &str,
+    ) -> Result<(), UserError> {
+        require_self_or_admin(subject, id)?;
+        let user = self.db.user_by_id(id).await?.ok_or(UserError::NotFound(id))?;
+        let me = caller_id(subject)?;
+        if me == id || !subject.is_sysadmin() {
+            let old = old.unwrap_or_default().to_string();
+            let stored = user.password_hash.clone();
+            let ok = tokio::task::spawn_blocking(move || password::verify(&old, &stored))
+                .await
+                .map_err(|e| UserError::Internal(e.to_string()))?;
+            if !ok {
+                return Err(UserError::Forbidden("the old password is wrong".into()));
+            }
+        }
+        password::check_policy(new).map_err(|e| UserError::Invalid(e.to_string()))?;
+        let new_hash = hash(new).await?;
+        self.db.set_user_password(id, &new_hash).await?;
+        Ok(())
+    }
+
+    pub async fn set_sysadmin(&self, subject: &Subject, id: i64, sysadmin: bool) -> Result<(), UserError> {
+        require_admin(subject)?;
+        if caller_id(subject)? == id {
+            return Err(UserError::Forbidden("administrators cannot change their own administrator flag".into()));
+        }
+        if self.db.set_user_sysadmin(id, sysadmin).await? { Ok(()) } else { Err(UserError::NotFound(id)) }
+    }
+
+    pub async fn delete(&self, subject: &Subject, id: i64) -> Result<(), UserError> {
+        require_admin(subject)?;
+        if caller_id(subject)? == id {
+            return Err(UserError::Forbidden("administrators cannot delete themselves".into()));
+        }
+        if self.db.owns_projects(id).await? {
+            return Err(UserError::Forbidden("the user owns projects; delete or hand them over first".into()));
+        }
+        if self.db.delete_user(id).await? { Ok(()) } else { Err(UserError::NotFound(id)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_and_emails() {
+        for ok in ["alice", "a.b-c_d", "Ünïcode", "x@y"] {
+            assert!(validate_username(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "a,b", "a\"b", "a~b", "a#b", "a%b", "a$b", "robot$x"] {
+            assert!(validate_username(bad).is_err(), "{bad}");
+        }
+        assert!(validate_email("a@example.com").is_ok());
+        for bad in ["", "a", "a@b", "@example.com", "a@.com", "a b@example.com"] {
+            assert!(validate_email(bad).is_err(), "{bad}");
+        }
+    }
+}
