@@ -12,7 +12,7 @@ use axum::routing::get;
 use berth_auth::rbac::Subject;
 use berth_core::identity::Identities;
 use berth_core::identity::UserView;
-use berth_core::projects::{ProjectError, ProjectRef, ProjectView, Projects};
+use berth_core::projects::{MemberUser, MemberView, ProjectError, ProjectRef, ProjectView, Projects};
 use berth_core::users::{NewUserReq, UserError, Users};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
@@ -113,6 +113,8 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .route("/api/v2.0/users/{user_id}/cli_secret", axum::routing::put(set_cli_secret))
         .route("/api/v2.0/projects", get(list_projects).head(project_exists).post(create_project))
         .route("/api/v2.0/projects/{project}", get(get_project).put(update_project).delete(delete_project))
+        .route("/api/v2.0/projects/{project}/members", get(list_members).post(add_member))
+        .route("/api/v2.0/projects/{project}/members/{mid}", get(get_member).put(update_member).delete(delete_member))
         .with_state(api)
 }
 
@@ -532,5 +534,111 @@ async fn update_project(
 async fn delete_project(State(api): State<Arc<HarborApi>>, Path(project): Path<String>, parts: Parts) -> ApiResult {
     let subject = api.subject(&parts).await?;
     api.projects.delete(&subject, &project_ref(&parts, &project)).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+fn member_json(m: &MemberView) -> serde_json::Value {
+    serde_json::json!({
+        "id": m.id,
+        "project_id": m.project_id,
+        "entity_name": m.entity_name,
+        "entity_id": m.entity_id,
+        "entity_type": m.entity_type,
+        "role_id": m.role.id(),
+        "role_name": m.role.name(),
+    })
+}
+
+fn member_id(raw: &str) -> Result<i64, HarborError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| HarborError::bad_request("mid must be a positive integer"))
+}
+
+async fn list_members(State(api): State<Arc<HarborApi>>, Path(project): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let q = query(&parts);
+    let (page, size) = paging(&q)?;
+    let name = query_get(&q, "entityname").unwrap_or("");
+    let (members, total) = api.projects.members(&subject, &project_ref(&parts, &project), name, page, size).await?;
+    let body: Vec<_> = members.iter().map(member_json).collect();
+    let path = format!("/api/v2.0/projects/{project}/members");
+    Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
+}
+
+async fn add_member(
+    State(api): State<Arc<HarborApi>>,
+    Path(project): Path<String>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    #[derive(Deserialize)]
+    struct UserEntity {
+        #[serde(default)]
+        user_id: Option<i64>,
+        #[serde(default)]
+        username: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct ProjectMember {
+        role_id: i64,
+        #[serde(default)]
+        member_user: Option<UserEntity>,
+        #[serde(default)]
+        member_group: Option<serde_json::Value>,
+    }
+    let subject = api.subject(&parts).await?;
+    let req: ProjectMember = json_body(&body)?;
+    if req.member_group.is_some() {
+        return Err(HarborError::bad_request("group members need user groups, which this installation does not have"));
+    }
+    let user = match &req.member_user {
+        Some(UserEntity { user_id: Some(id), .. }) if *id > 0 => MemberUser::Id(*id),
+        Some(UserEntity { username: Some(name), .. }) if !name.is_empty() => MemberUser::Name(name),
+        _ => return Err(HarborError::bad_request("member_user with a user_id or username is required")),
+    };
+    let project_ref = project_ref(&parts, &project);
+    let id = api.projects.add_member(&subject, &project_ref, user, req.role_id).await?;
+    let mut resp = (StatusCode::CREATED, Body::empty()).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v2.0/projects/{project}/members/{id}")) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn get_member(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, mid)): Path<(String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let member = api.projects.member(&subject, &project_ref(&parts, &project), member_id(&mid)?).await?;
+    Ok(axum::Json(member_json(&member)).into_response())
+}
+
+async fn update_member(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, mid)): Path<(String, String)>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    #[derive(Deserialize)]
+    struct RoleRequest {
+        role_id: i64,
+    }
+    let subject = api.subject(&parts).await?;
+    let req: RoleRequest = json_body(&body)?;
+    api.projects.set_member_role(&subject, &project_ref(&parts, &project), member_id(&mid)?, req.role_id).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn delete_member(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, mid)): Path<(String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    api.projects.remove_member(&subject, &project_ref(&parts, &project), member_id(&mid)?).await?;
     Ok((StatusCode::OK, Body::empty()).into_response())
 }

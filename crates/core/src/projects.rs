@@ -270,6 +270,120 @@ impl Projects {
     }
 }
 
+/// A member as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberView {
+    pub id: i64,
+    pub project_id: i64,
+    pub entity_type: String,
+    pub entity_id: i64,
+    pub entity_name: String,
+    pub role: Role,
+}
+
+fn member_view(m: berth_db::MemberRow) -> Result<MemberView, ProjectError> {
+    let role =
+        Role::from_id(m.role).ok_or_else(|| ProjectError::Internal(format!("member {} has role {}", m.id, m.role)))?;
+    Ok(MemberView {
+        id: m.id,
+        project_id: m.project_id,
+        entity_type: m.entity_type,
+        entity_id: m.entity_id,
+        entity_name: m.entity_name,
+        role,
+    })
+}
+
+fn role_of(role_id: i64) -> Result<Role, ProjectError> {
+    Role::from_id(role_id).ok_or_else(|| ProjectError::Invalid(format!("role_id must be 1 to 5, not {role_id}")))
+}
+
+/// Who is to become a member: a user by id or by name.
+pub enum MemberUser<'a> {
+    Id(i64),
+    Name(&'a str),
+}
+
+impl Projects {
+    /// Members whose name contains `name`, one page, with the total (needs member:list).
+    pub async fn members(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        name: &str,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<MemberView>, i64), ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Member, rbac::Action::List).await?;
+        let (rows, total) = self.db.list_members(view.id, name, size, (page - 1) * size).await?;
+        Ok((rows.into_iter().map(member_view).collect::<Result<_, _>>()?, total))
+    }
+
+    pub async fn member(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        member_id: i64,
+    ) -> Result<MemberView, ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Member, rbac::Action::Read).await?;
+        let row = self.db.member(view.id, member_id).await?;
+        member_view(row.ok_or_else(|| ProjectError::NotFound(format!("member {member_id} of {}", view.name)))?)
+    }
+
+    /// Adds a user with a role (needs member:create). Returns the member id.
+    pub async fn add_member(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        user: MemberUser<'_>,
+        role_id: i64,
+    ) -> Result<i64, ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Member, rbac::Action::Create).await?;
+        let role = role_of(role_id)?;
+        let row = match user {
+            MemberUser::Id(id) => self.db.user_by_id(id).await?,
+            MemberUser::Name(name) => self.db.user_by_name(name).await?,
+        };
+        let user = row.ok_or_else(|| ProjectError::Invalid("the user to add does not exist".into()))?;
+        match self.db.add_member(view.id, "u", user.id, role.id()).await {
+            Err(DbError::Conflict(_)) => {
+                Err(ProjectError::Conflict(format!("{} is already a member of {}", user.username, view.name)))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn set_member_role(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        member_id: i64,
+        role_id: i64,
+    ) -> Result<(), ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Member, rbac::Action::Update).await?;
+        let role = role_of(role_id)?;
+        if self.db.set_member_role(view.id, member_id, role.id()).await? {
+            Ok(())
+        } else {
+            Err(ProjectError::NotFound(format!("member {member_id} of {}", view.name)))
+        }
+    }
+
+    pub async fn remove_member(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        member_id: i64,
+    ) -> Result<(), ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Member, rbac::Action::Delete).await?;
+        if self.db.delete_member(view.id, member_id).await? {
+            Ok(())
+        } else {
+            Err(ProjectError::NotFound(format!("member {member_id} of {}", view.name)))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,28 @@ pub struct ProjectRow {
     pub updated_at: i64,
 }
 
+/// A project member as listed: the membership and the member's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub entity_type: String,
+    pub entity_id: i64,
+    pub entity_name: String,
+    pub role: i64,
+}
+
+fn member_row(r: &AnyRow) -> Result<MemberRow, sqlx::Error> {
+    Ok(MemberRow {
+        id: r.try_get(0)?,
+        project_id: r.try_get(1)?,
+        entity_type: r.try_get(2)?,
+        entity_id: r.try_get(3)?,
+        entity_name: r.try_get(4)?,
+        role: r.try_get(5)?,
+    })
+}
+
 const USER_COLUMNS: &str = "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
 
 fn user_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
@@ -378,6 +400,75 @@ impl Db {
         sqlx::query("DELETE FROM projects WHERE id = $1").bind(project_id).execute(&mut *w.tx).await?;
         w.tx.commit().await?;
         Ok(true)
+    }
+
+    /// User members of a project whose name contains `name`, by name, one page, with the total.
+    pub async fn list_members(
+        &self,
+        project_id: i64,
+        name: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<MemberRow>, i64), DbError> {
+        let pattern = like_contains(name);
+        const FROM: &str = "FROM project_members pm JOIN users u ON u.id = pm.entity_id \
+             WHERE pm.entity_type = 'u' AND pm.project_id = $1 AND u.username LIKE $2 ESCAPE '\\'";
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT pm.id, pm.project_id, pm.entity_type, pm.entity_id, u.username, pm.role {FROM} ORDER BY u.username LIMIT $3 OFFSET $4"
+        )))
+        .bind(project_id)
+        .bind(&pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {FROM}")))
+            .bind(project_id)
+            .bind(&pattern)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((rows.iter().map(member_row).collect::<Result<_, _>>()?, total))
+    }
+
+    /// One member of a project.
+    pub async fn member(&self, project_id: i64, member_id: i64) -> Result<Option<MemberRow>, DbError> {
+        let row = sqlx::query(
+            "SELECT pm.id, pm.project_id, pm.entity_type, pm.entity_id, u.username, pm.role \
+             FROM project_members pm JOIN users u ON u.id = pm.entity_id \
+             WHERE pm.entity_type = 'u' AND pm.project_id = $1 AND pm.id = $2",
+        )
+        .bind(project_id)
+        .bind(member_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(member_row).transpose()?)
+    }
+
+    /// Changes a member's role. Returns whether the member exists.
+    pub async fn set_member_role(&self, project_id: i64, member_id: i64, role: i64) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE project_members SET role = $1, updated_at = $2 WHERE project_id = $3 AND id = $4")
+                .bind(role)
+                .bind(now_millis())
+                .bind(project_id)
+                .bind(member_id)
+                .execute(&mut *w.tx)
+                .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes a member. Returns whether the member existed.
+    pub async fn delete_member(&self, project_id: i64, member_id: i64) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND id = $2")
+            .bind(project_id)
+            .bind(member_id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The role id of a user in a project, if a member.

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
-pub use identity::{NewUser, ProjectRow, UserRow};
+pub use identity::{MemberRow, NewUser, ProjectRow, UserRow};
 pub use registry::{ManifestRow, NewManifest, PutManifestError, UploadRow};
 
 #[derive(Debug, thiserror::Error)]
