@@ -96,7 +96,12 @@ impl HarborAuth {
             return Err(Some("unsupported Authorization header"));
         };
         let source = request.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-        match self.identities.authenticate_user(&user, &pass, source).await {
+        let result = if user.starts_with(berth_core::robots::ROBOT_PREFIX) {
+            self.identities.authenticate_robot(&user, &pass, source).await
+        } else {
+            self.identities.authenticate_user(&user, &pass, source).await
+        };
+        match result {
             Ok(Some(subject)) => Ok(Caller::Subject(subject)),
             Ok(None) => Err(Some("invalid username or password")),
             Err(_) => Err(None),

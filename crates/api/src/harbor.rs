@@ -13,6 +13,7 @@ use berth_auth::rbac::Subject;
 use berth_core::identity::Identities;
 use berth_core::identity::UserView;
 use berth_core::projects::{MemberUser, MemberView, ProjectError, ProjectRef, ProjectView, Projects};
+use berth_core::robots::{PermissionReq, RobotError, RobotReq, RobotView, Robots};
 use berth_core::users::{NewUserReq, UserError, Users};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
@@ -29,6 +30,7 @@ pub struct HarborApi {
     pub identities: Identities,
     pub projects: Projects,
     pub users: Users,
+    pub robots: Robots,
     pub external_url: Option<String>,
 }
 
@@ -97,6 +99,20 @@ impl From<UserError> for HarborError {
     }
 }
 
+impl From<RobotError> for HarborError {
+    fn from(e: RobotError) -> Self {
+        let (status, code) = match &e {
+            RobotError::Invalid(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            RobotError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
+            RobotError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            RobotError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            RobotError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            RobotError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
+        };
+        HarborError::new(status, code, e.to_string())
+    }
+}
+
 type ApiResult = Result<Response, HarborError>;
 
 pub fn router(api: Arc<HarborApi>) -> Router {
@@ -113,6 +129,11 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .route("/api/v2.0/users/{user_id}/cli_secret", axum::routing::put(set_cli_secret))
         .route("/api/v2.0/projects", get(list_projects).head(project_exists).post(create_project))
         .route("/api/v2.0/projects/{project}", get(get_project).put(update_project).delete(delete_project))
+        .route("/api/v2.0/robots", get(list_robots).post(create_robot))
+        .route(
+            "/api/v2.0/robots/{robot_id}",
+            get(get_robot).put(update_robot).patch(refresh_robot).delete(delete_robot),
+        )
         .route("/api/v2.0/projects/{project}/members", get(list_members).post(add_member))
         .route("/api/v2.0/projects/{project}/members/{mid}", get(get_member).put(update_member).delete(delete_member))
         .with_state(api)
@@ -640,5 +661,191 @@ async fn delete_member(
 ) -> ApiResult {
     let subject = api.subject(&parts).await?;
     api.projects.remove_member(&subject, &project_ref(&parts, &project), member_id(&mid)?).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+fn robot_json(r: &RobotView) -> serde_json::Value {
+    let permissions: Vec<_> = r
+        .permissions
+        .iter()
+        .map(|p| {
+            let access: Vec<_> =
+                p.access.iter().map(|(res, act)| serde_json::json!({"resource": res, "action": act})).collect();
+            serde_json::json!({"kind": p.kind, "namespace": p.namespace, "access": access})
+        })
+        .collect();
+    serde_json::json!({
+        "id": r.id,
+        "name": r.name,
+        "description": r.description,
+        "level": r.level,
+        "duration": r.duration,
+        "editable": r.editable,
+        "disable": r.disable,
+        "expires_at": r.expires_at,
+        "permissions": permissions,
+        "creator_type": r.creator_type,
+        "creator_ref": r.creator_ref.parse::<i64>().unwrap_or(0),
+        "creation_time": rfc3339_millis(r.created_at),
+        "update_time": rfc3339_millis(r.updated_at),
+    })
+}
+
+#[derive(Deserialize)]
+struct AccessJson {
+    resource: String,
+    action: String,
+}
+
+#[derive(Deserialize)]
+struct PermissionJson {
+    kind: String,
+    namespace: String,
+    #[serde(default)]
+    access: Vec<AccessJson>,
+}
+
+#[derive(Deserialize)]
+struct RobotJson {
+    name: String,
+    #[serde(default)]
+    description: String,
+    level: String,
+    #[serde(default)]
+    disable: bool,
+    #[serde(default)]
+    duration: Option<i64>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    permissions: Vec<PermissionJson>,
+}
+
+impl From<RobotJson> for RobotReq {
+    fn from(r: RobotJson) -> RobotReq {
+        RobotReq {
+            name: r.name,
+            description: r.description,
+            level: r.level,
+            disable: r.disable,
+            duration: r.duration,
+            secret: r.secret.filter(|s| !s.is_empty()),
+            permissions: r
+                .permissions
+                .into_iter()
+                .map(|p| PermissionReq {
+                    kind: p.kind,
+                    namespace: p.namespace,
+                    access: p.access.into_iter().map(|a| (a.resource, a.action)).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn robot_id(raw: &str) -> Result<i64, HarborError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| HarborError::bad_request("robot_id must be a positive integer"))
+}
+
+/// Harbor's `q` for robots: `Level=system`, or `Level=project,ProjectID=<id>`.
+async fn robot_scope(api: &HarborApi, q: &[(String, String)]) -> Result<Option<i64>, HarborError> {
+    let Some(query) = query_get(q, "q").filter(|s| !s.is_empty()) else { return Ok(None) };
+    let mut project = None;
+    let mut level = "system";
+    for term in query.split(',') {
+        let (k, v) = term.split_once('=').ok_or_else(|| HarborError::bad_request(format!("invalid q {query:?}")))?;
+        let v = v.trim_start_matches('~').trim_matches('"');
+        match k {
+            "Level" | "level" => level = if v == "project" { "project" } else { "system" },
+            "ProjectID" | "project_id" => {
+                project = Some(v.parse::<i64>().map_err(|_| HarborError::bad_request("ProjectID must be a number"))?)
+            }
+            "ProjectName" | "project_name" => {
+                project = Some(api.robots.project_id(v).await?.ok_or_else(|| {
+                    HarborError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("project {v} not found"))
+                })?)
+            }
+            other => return Err(HarborError::bad_request(format!("unsupported query key {other:?}"))),
+        }
+    }
+    match (level, project) {
+        ("project", None) => Err(HarborError::bad_request("Level=project needs ProjectID")),
+        ("system", Some(_)) => Err(HarborError::bad_request("ProjectID goes with Level=project")),
+        (_, p) => Ok(p),
+    }
+}
+
+async fn list_robots(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let q = query(&parts);
+    let (page, size) = paging(&q)?;
+    let project = robot_scope(&api, &q).await?;
+    let (robots, total) = api.robots.list(&subject, project, page, size).await?;
+    let body: Vec<_> = robots.iter().map(robot_json).collect();
+    Ok(paged(axum::Json(body).into_response(), "/api/v2.0/robots", &q, page, size, total))
+}
+
+async fn create_robot(State(api): State<Arc<HarborApi>>, parts: Parts, body: axum::body::Bytes) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let req: RobotJson = json_body(&body)?;
+    let created = api.robots.create(&subject, &req.into()).await?;
+    let mut resp = (
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({
+            "id": created.id,
+            "name": created.name,
+            "secret": created.secret,
+            "creation_time": rfc3339_millis(created.created_at),
+            "expires_at": created.expires_at,
+        })),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v2.0/robots/{}", created.id)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn get_robot(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let robot = api.robots.get(&subject, robot_id(&id)?).await?;
+    Ok(axum::Json(robot_json(&robot)).into_response())
+}
+
+async fn update_robot(
+    State(api): State<Arc<HarborApi>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let req: RobotJson = json_body(&body)?;
+    api.robots.update(&subject, robot_id(&id)?, &req.into()).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn refresh_robot(
+    State(api): State<Arc<HarborApi>>,
+    Path(id): Path<String>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    #[derive(Deserialize)]
+    struct RobotSec {
+        #[serde(default)]
+        secret: Option<String>,
+    }
+    let subject = api.subject(&parts).await?;
+    let req: RobotSec = if body.is_empty() { RobotSec { secret: None } } else { json_body(&body)? };
+    let secret = api.robots.refresh_secret(&subject, robot_id(&id)?, req.secret.as_deref()).await?;
+    Ok(axum::Json(serde_json::json!({"secret": secret})).into_response())
+}
+
+async fn delete_robot(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    api.robots.delete(&subject, robot_id(&id)?).await?;
     Ok((StatusCode::OK, Body::empty()).into_response())
 }

@@ -33,6 +33,32 @@ pub fn random_password() -> Result<String, RandomError> {
     }
 }
 
+/// Hashes a machine secret (a robot's): salted SHA-256, as `sha256$<salt>$<hash>`.
+///
+/// Not Argon2 on purpose: these secrets are long random strings, so a slow hash buys nothing
+/// against guessing, and every registry request of a robot would pay for it.
+pub fn hash_machine_secret(secret: &str) -> Result<String, RandomError> {
+    let salt = random_alphanumeric(16)?;
+    Ok(format!("sha256${salt}${}", salted_sha256(&salt, secret)))
+}
+
+fn salted_sha256(salt: &str, secret: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new().chain_update(salt.as_bytes()).chain_update(secret.as_bytes()).finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `secret` matches a hash from [`hash_machine_secret`], compared in constant time.
+pub fn verify_machine_secret(secret: &str, stored: &str) -> bool {
+    let mut parts = stored.splitn(3, '$');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("sha256"), Some(salt), Some(hash)) => {
+            crate::password::constant_time_eq(salted_sha256(salt, secret).as_bytes(), hash.as_bytes())
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +71,11 @@ mod tests {
         assert_ne!(a, random_alphanumeric(32).unwrap());
         let p = random_password().unwrap();
         assert!(crate::password::check_policy(&p).is_ok());
+        let h = hash_machine_secret("S3cretValue").unwrap();
+        assert!(h.starts_with("sha256$") && !h.contains("S3cretValue"));
+        assert!(verify_machine_secret("S3cretValue", &h));
+        assert!(!verify_machine_secret("S3cretValuf", &h));
+        assert!(!verify_machine_secret("S3cretValue", "garbage"));
+        assert_ne!(h, hash_machine_secret("S3cretValue").unwrap());
     }
 }

@@ -65,6 +65,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         identities,
         projects: berth_core::projects::Projects::new(db.clone()),
         users: berth_core::users::Users::new(db.clone()),
+        robots: berth_core::robots::Robots::new(db.clone()),
         external_url: config.external_url.clone(),
     });
     let app = berth_api::router(registry, auth.clone(), Some(auth), Some(harbor), &options);

@@ -161,6 +161,38 @@ pub struct UserView {
 }
 
 impl Identities {
+    /// The robot named `name` (`robot$...`) if `secret` is its secret and it is neither disabled
+    /// nor expired; throttled like users.
+    pub async fn authenticate_robot(
+        &self,
+        name: &str,
+        secret: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Option<Subject>, IdentityError> {
+        let account_key = format!("user:{name}");
+        let mut keys = vec![account_key.clone()];
+        if let Some(addr) = source {
+            keys.push(format!("addr:{addr}"));
+        }
+        if self.throttle.is_locked(&keys, Instant::now()) {
+            return Ok(None);
+        }
+        let robot = self.db.robot_by_name(name).await?;
+        let subject =
+            robot.filter(|r| berth_auth::secret::verify_machine_secret(secret, &r.secret_hash)).and_then(|r| {
+                crate::robots::usable(&r).then(|| Subject::Robot {
+                    id: r.id,
+                    name: r.name.clone(),
+                    permissions: crate::robots::subject_permissions(&r.permissions),
+                })
+            });
+        match &subject {
+            Some(_) => self.throttle.success(&account_key),
+            None => self.throttle.failure(&keys, Instant::now()),
+        }
+        Ok(subject)
+    }
+
     /// A user's profile.
     pub async fn user_view(&self, id: i64) -> Result<Option<UserView>, IdentityError> {
         Ok(self.db.user_by_id(id).await?.map(|u| UserView {

@@ -8,6 +8,7 @@ mod error;
 pub mod identity;
 pub mod projects;
 mod registry;
+pub mod robots;
 pub mod throttle;
 pub mod users;
 

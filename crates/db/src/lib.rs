@@ -7,6 +7,7 @@
 mod identity;
 mod migrate;
 mod registry;
+mod robots;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use sqlx::{AnyPool, ConnectOptions};
 
 pub use identity::{MemberRow, NewUser, ProjectRow, UserRow};
 pub use registry::{ManifestRow, NewManifest, PutManifestError, UploadRow};
+pub use robots::{NewRobot, RobotPermissionRow, RobotRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

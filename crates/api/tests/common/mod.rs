@@ -70,6 +70,7 @@ impl TestServer {
             identities,
             projects: Projects::new(db.clone()),
             users: berth_core::users::Users::new(db.clone()),
+            robots: berth_core::robots::Robots::new(db.clone()),
             external_url: None,
         });
         let store = FsStore::open(dir).unwrap();
