@@ -188,3 +188,124 @@ fn docker_cli_inspects_a_manifest() {
     assert_eq!(manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 2);
 }
+
+/// Calls Harbor's API as the administrator (a few set-up calls for the tests below).
+fn api(berth: &Berth, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let req =
+            client.request(method.parse().unwrap(), berth.url(path)).header("authorization", ADMIN_BASIC).json(&body);
+        let resp = req.send().await.unwrap();
+        assert!(resp.status().is_success(), "{method} {path}: {}", resp.status());
+        resp.json().await.unwrap_or(serde_json::Value::Null)
+    })
+}
+
+fn fails(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "{cmd:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn real_clients_log_in_and_are_refused_where_roles_forbid() {
+    if !have("docker") || !have("podman") || !have("skopeo") || !have("umoci") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let berth = Berth::start(data.path());
+    api(&berth, "POST", "/api/v2.0/projects", serde_json::json!({"project_name": "team"}));
+    for (name, role) in [("devuser", 2), ("guestuser", 3)] {
+        api(&berth, "POST", "/api/v2.0/users", serde_json::json!({"username": name, "password": "Passw0rdX"}));
+        api(
+            &berth,
+            "POST",
+            "/api/v2.0/projects/team/members",
+            serde_json::json!({"role_id": role, "member_user": {"username": name}}),
+        );
+    }
+
+    // docker login (the CLI logs in without a daemon) and podman login.
+    let docker_config = work.path().join("docker");
+    let login = |user: &str, password: &str| {
+        let mut cmd = Command::new("sh");
+        cmd.env("DOCKER_CONFIG", &docker_config)
+            .arg("-c")
+            .arg(format!("echo '{password}' | docker login --username '{user}' --password-stdin {}", berth.addr));
+        cmd
+    };
+    assert!(run(&mut login("admin", ADMIN_PASSWORD)).contains("Login Succeeded"));
+    fails(&mut login("admin", "Wrong12345"));
+    let auth_file = work.path().join("podman-auth.json");
+    run(podman(work.path())
+        .args(["login", "--tls-verify=false", "--username", "devuser", "--password", "Passw0rdX", "--authfile"])
+        .arg(&auth_file)
+        .arg(&berth.addr));
+    fails(
+        podman(work.path())
+            .args(["login", "--tls-verify=false", "--username", "devuser", "--password", "nope", "--authfile"])
+            .arg(&auth_file)
+            .arg(&berth.addr),
+    );
+
+    // skopeo: a developer pushes, a guest cannot, and pulls.
+    umoci_image(work.path(), "v1");
+    let src = format!("oci:{}:v1", work.path().join("layout").display());
+    let remote = format!("docker://{}/team/app:v1", berth.addr);
+    let err = fails(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "guestuser:Passw0rdX",
+        &src,
+        &remote,
+    ]));
+    assert!(err.to_lowercase().contains("denied") || err.contains("403") || err.contains("unauthorized"), "{err}");
+    run(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "devuser:Passw0rdX",
+        &src,
+        &remote,
+    ]));
+    run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        "guestuser:Passw0rdX",
+        &remote,
+    ]));
+    // A token for one repository does not open another: anonymous pulls of the private project fail.
+    fails(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", "--no-creds", &remote]));
+
+    // oras with a robot account: push with a push robot, refused with a pull-only robot.
+    let has_oras = Command::new("python3").args(["-c", "import oras.client"]).status().is_ok_and(|s| s.success());
+    if !has_oras {
+        assert!(std::env::var_os("BERTH_E2E_REQUIRED").is_none(), "the oras Python SDK is not installed");
+        return;
+    }
+    let robot = |name: &str, actions: &[&str]| {
+        let access: Vec<_> =
+            actions.iter().map(|a| serde_json::json!({"resource": "repository", "action": a})).collect();
+        let created = api(
+            &berth,
+            "POST",
+            "/api/v2.0/robots",
+            serde_json::json!({
+                "name": name, "level": "project", "duration": -1,
+                "permissions": [{"kind": "project", "namespace": "team", "access": access}],
+            }),
+        );
+        (created["name"].as_str().unwrap().to_string(), created["secret"].as_str().unwrap().to_string())
+    };
+    let (pusher, pusher_secret) = robot("pusher", &["pull", "push"]);
+    let (reader, reader_secret) = robot("reader", &["pull"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/oras_roundtrip.py");
+    let out = run(Command::new("python3").arg(&script).arg(&berth.addr).args([&pusher, &pusher_secret, "team"]));
+    assert!(out.contains("oras roundtrip ok"), "{out}");
+    fails(Command::new("python3").arg(&script).arg(&berth.addr).args([&reader, &reader_secret, "team"]));
+}

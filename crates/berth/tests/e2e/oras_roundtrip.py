@@ -1,6 +1,6 @@
 """Pushes an artifact of two files with the oras Python SDK, pulls it back, compares bytes.
 
-Usage: oras_roundtrip.py HOST:PORT USER PASSWORD
+Usage: oras_roundtrip.py HOST:PORT USER PASSWORD [PROJECT]
 """
 import os
 import sys
@@ -11,9 +11,10 @@ import oras.client
 
 def main() -> None:
     host, user, password = sys.argv[1:4]
+    project = sys.argv[4] if len(sys.argv) > 4 else "library"
     client = oras.client.OrasClient(hostname=host, insecure=True)
     client.login(username=user, password=password, hostname=host)
-    target = f"{host}/library/oras-artifact:v1"
+    target = f"{host}/{project}/oras-artifact:v1"
     with tempfile.TemporaryDirectory() as work:
         src = os.path.join(work, "src")
         os.makedirs(src)
@@ -38,7 +39,7 @@ def main() -> None:
         for name, content in files.items():
             with open(os.path.join(out, name), "rb") as f:
                 assert f.read() == content, name
-        tags = client.get_tags(f"{host}/library/oras-artifact")
+        tags = client.get_tags(f"{host}/{project}/oras-artifact")
         assert tags == ["v1"], tags
     print("oras roundtrip ok")
 
