@@ -200,15 +200,78 @@ impl HarborAuth {
     }
 }
 
+/// Why a `/api/v2.0` caller was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiAuthError {
+    /// Wrong or unusable credentials: 401.
+    Unauthorized,
+    /// A session cookie on a mutating request without the matching CSRF header: 403.
+    Csrf,
+    /// The check itself failed: 500.
+    Internal,
+}
+
+/// The portal's session cookie.
+pub const SESSION_COOKIE: &str = "sid";
+/// The header that carries the CSRF token (Harbor's name).
+pub const CSRF_HEADER: &str = "x-harbor-csrf-token";
+
+fn cookie<'a>(request: &'a Parts, name: &str) -> Option<&'a str> {
+    request
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 impl HarborAuth {
-    /// The caller of a `/api/v2.0` request: Basic credentials or nobody. `Err(false)`: the
-    /// credentials are wrong (401); `Err(true)`: the check itself failed.
-    pub async fn api_subject(&self, request: &Parts) -> Result<Subject, bool> {
-        match self.caller(request).await {
-            Ok(Caller::Anonymous) => Ok(Subject::Anonymous),
-            Ok(Caller::Subject(s)) => Ok(s),
-            Ok(Caller::Token(_)) | Err(Some(_)) => Err(false),
-            Err(None) => Err(true),
+    /// The caller of a `/api/v2.0` request: Basic credentials, a portal session (mutating
+    /// requests must then carry the CSRF header), or nobody.
+    pub async fn api_subject(&self, request: &Parts) -> Result<Subject, ApiAuthError> {
+        if request.headers.contains_key(header::AUTHORIZATION) {
+            return match self.caller(request).await {
+                Ok(Caller::Anonymous) => Ok(Subject::Anonymous),
+                Ok(Caller::Subject(s)) => Ok(s),
+                Ok(Caller::Token(_)) | Err(Some(_)) => Err(ApiAuthError::Unauthorized),
+                Err(None) => Err(ApiAuthError::Internal),
+            };
+        }
+        let Some(session_id) = cookie(request, SESSION_COOKIE) else {
+            return Ok(Subject::Anonymous);
+        };
+        let Some((subject, csrf)) =
+            self.identities.session_subject(session_id).await.map_err(|_| ApiAuthError::Internal)?
+        else {
+            return Err(ApiAuthError::Unauthorized);
+        };
+        let safe = matches!(request.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
+        let echoed = request.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !safe && !berth_auth::password::constant_time_eq(echoed.as_bytes(), csrf.as_bytes()) {
+            return Err(ApiAuthError::Csrf);
+        }
+        Ok(subject)
+    }
+
+    /// `POST /c/login`: a session for the portal.
+    pub async fn login(
+        &self,
+        request: &Parts,
+        principal: &str,
+        password: &str,
+    ) -> Result<Option<berth_core::identity::Session>, ApiAuthError> {
+        let source = request.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        self.identities.login_session(principal, password, source).await.map_err(|_| ApiAuthError::Internal)
+    }
+
+    /// `GET /c/log_out`: ends the request's session, if any.
+    pub async fn logout(&self, request: &Parts) -> Result<(), ApiAuthError> {
+        match cookie(request, SESSION_COOKIE) {
+            Some(id) => self.identities.end_session(id).await.map_err(|_| ApiAuthError::Internal),
+            None => Ok(()),
         }
     }
 }

@@ -19,7 +19,7 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
-use crate::auth::HarborAuth;
+use crate::auth::{ApiAuthError, CSRF_HEADER, HarborAuth, SESSION_COOKIE};
 use crate::time::rfc3339_millis;
 
 /// The version `systeminfo` reports: Harbor's API level, and ours.
@@ -117,6 +117,8 @@ type ApiResult = Result<Response, HarborError>;
 
 pub fn router(api: Arc<HarborApi>) -> Router {
     Router::new()
+        .route("/c/login", axum::routing::post(portal_login))
+        .route("/c/log_out", get(portal_logout))
         .route("/api/v2.0/ping", get(ping))
         .route("/api/v2.0/health", get(health))
         .route("/api/v2.0/systeminfo", get(systeminfo))
@@ -141,11 +143,11 @@ pub fn router(api: Arc<HarborApi>) -> Router {
 
 impl HarborApi {
     async fn subject(&self, parts: &Parts) -> Result<Subject, HarborError> {
-        self.auth.api_subject(parts).await.map_err(|internal| {
-            if internal {
+        self.auth.api_subject(parts).await.map_err(|e| match e {
+            ApiAuthError::Unauthorized => HarborError::unauthorized(),
+            ApiAuthError::Csrf => HarborError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "CSRF token invalid"),
+            ApiAuthError::Internal => {
                 HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "authentication backend failed")
-            } else {
-                HarborError::unauthorized()
             }
         })
     }
@@ -848,4 +850,44 @@ async fn delete_robot(State(api): State<Arc<HarborApi>>, Path(id): Path<String>,
     let subject = api.subject(&parts).await?;
     api.robots.delete(&subject, robot_id(&id)?).await?;
     Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+/// `POST /c/login` with a form `principal=…&password=…`: sets the session cookie (HttpOnly) and
+/// hands out the CSRF token (header and readable cookie) that mutating calls must echo.
+async fn portal_login(State(api): State<Arc<HarborApi>>, parts: Parts, body: axum::body::Bytes) -> ApiResult {
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let principal = query_get(&form, "principal").unwrap_or("");
+    let password = query_get(&form, "password").unwrap_or("");
+    let session =
+        api.auth.login(&parts, principal, password).await.map_err(|_| {
+            HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "authentication backend failed")
+        })?;
+    let Some(session) = session else { return Err(HarborError::unauthorized()) };
+    let mut resp = (StatusCode::OK, Body::empty()).into_response();
+    let headers = resp.headers_mut();
+    let cookies = [
+        format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax", session.id),
+        format!("__csrf={}; Path=/; SameSite=Strict", session.csrf),
+    ];
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&session.csrf) {
+        headers.insert(CSRF_HEADER, v);
+    }
+    Ok(resp)
+}
+
+async fn portal_logout(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    api.auth
+        .logout(&parts)
+        .await
+        .map_err(|_| HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "could not end the session"))?;
+    let mut resp = (StatusCode::OK, Body::empty()).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Max-Age=0")) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
 }

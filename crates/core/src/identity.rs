@@ -160,7 +160,56 @@ pub struct UserView {
     pub updated_at: i64,
 }
 
+/// How long a portal session lasts.
+pub const SESSION_LIFETIME_MS: i64 = 60 * 60 * 1000;
+
+/// A portal session: the id for the cookie and the CSRF token mutating requests must echo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub csrf: String,
+}
+
+/// Sessions are stored by the SHA-256 of their id: the database never holds a usable id.
+fn session_key(id: &str) -> String {
+    berth_oci::Digest::sha256_of(id.as_bytes()).hex().to_string()
+}
+
 impl Identities {
+    /// Signs a user in for the portal: a new session, or `None` for wrong credentials (the
+    /// same throttling applies as everywhere).
+    pub async fn login_session(
+        &self,
+        username: &str,
+        password: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Option<Session>, IdentityError> {
+        let Some(Subject::User { id, .. }) = self.authenticate_user(username, password, source).await? else {
+            return Ok(None);
+        };
+        let random = |n| secret::random_alphanumeric(n).map_err(|e| IdentityError::Internal(e.to_string()));
+        let session = Session { id: random(43)?, csrf: random(32)? };
+        let expires = berth_db::now_millis() + SESSION_LIFETIME_MS;
+        self.db.create_session(&session_key(&session.id), id, &session.csrf, expires).await?;
+        Ok(Some(session))
+    }
+
+    /// The user behind a live session, with the session's CSRF token.
+    pub async fn session_subject(&self, session_id: &str) -> Result<Option<(Subject, String)>, IdentityError> {
+        let Some((user_id, csrf)) = self.db.session(&session_key(session_id)).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .db
+            .user_by_id(user_id)
+            .await?
+            .map(|u| (Subject::User { id: u.id, name: u.username, sysadmin: u.sysadmin }, csrf)))
+    }
+
+    pub async fn end_session(&self, session_id: &str) -> Result<(), IdentityError> {
+        Ok(self.db.delete_session(&session_key(session_id)).await?)
+    }
+
     /// The robot named `name` (`robot$...`) if `secret` is its secret and it is neither disabled
     /// nor expired; throttled like users.
     pub async fn authenticate_robot(

@@ -482,6 +482,53 @@ impl Db {
         .await?)
     }
 
+    // ---- sessions
+
+    pub async fn create_session(
+        &self,
+        id_hash: &str,
+        user_id: i64,
+        csrf: &str,
+        expires_at: i64,
+    ) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        let now = now_millis();
+        // Ended sessions go whenever a new one starts: the table stays small without a job.
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(&mut *w.tx).await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(csrf)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// The user id and CSRF token of a live session.
+    pub async fn session(&self, id_hash: &str) -> Result<Option<(i64, String)>, DbError> {
+        let row = sqlx::query("SELECT user_id, csrf_token FROM sessions WHERE id_hash = $1 AND expires_at > $2")
+            .bind(id_hash)
+            .bind(now_millis())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *w.tx).await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
     // ---- settings
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>, DbError> {
