@@ -136,6 +136,14 @@ pub fn router(api: Arc<HarborApi>) -> Router {
             "/api/v2.0/robots/{robot_id}",
             get(get_robot).put(update_robot).patch(refresh_robot).delete(delete_robot),
         )
+        .route("/api/v2.0/projects/{project}/metadatas", get(list_metadata).post(add_metadata))
+        .route("/api/v2.0/projects/{project}/metadatas/", get(list_metadata).post(add_metadata))
+        .route(
+            "/api/v2.0/projects/{project}/metadatas/{meta}",
+            get(get_metadata).put(update_metadata).delete(delete_metadata),
+        )
+        .route("/api/v2.0/users/current/permissions", get(current_permissions))
+        .route("/api/v2.0/permissions", get(permission_sets))
         .route("/api/v2.0/projects/{project}/members", get(list_members).post(add_member))
         .route("/api/v2.0/projects/{project}/members/{mid}", get(get_member).put(update_member).delete(delete_member))
         .with_state(api)
@@ -890,4 +898,109 @@ async fn portal_logout(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiRe
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(resp)
+}
+
+async fn list_metadata(State(api): State<Arc<HarborApi>>, Path(project): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let map = api.projects.metadata(&subject, &project_ref(&parts, &project), None).await?;
+    Ok(axum::Json(map).into_response())
+}
+
+async fn get_metadata(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, meta)): Path<(String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let map = api.projects.metadata(&subject, &project_ref(&parts, &project), Some(&meta)).await?;
+    Ok(axum::Json(map).into_response())
+}
+
+async fn add_metadata(
+    State(api): State<Arc<HarborApi>>,
+    Path(project): Path<String>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let entries: BTreeMap<String, String> = json_body(&body)?;
+    api.projects.add_metadata(&subject, &project_ref(&parts, &project), &entries).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn update_metadata(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, meta)): Path<(String, String)>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let entries: BTreeMap<String, String> = json_body(&body)?;
+    api.projects.update_metadata_key(&subject, &project_ref(&parts, &project), &meta, &entries).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn delete_metadata(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, meta)): Path<(String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    api.projects.delete_metadata_key(&subject, &project_ref(&parts, &project), &meta).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+fn permission_list(pairs: impl IntoIterator<Item = (String, String)>) -> Vec<serde_json::Value> {
+    pairs.into_iter().map(|(resource, action)| serde_json::json!({"resource": resource, "action": action})).collect()
+}
+
+/// `GET /users/current/permissions?scope=/project/<id>&relative=true`: what the caller may do
+/// there (`relative=false` prefixes each resource with the scope). The scope `/` lists system
+/// permissions: all of them for an administrator, none otherwise.
+async fn current_permissions(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    if subject.is_anonymous() {
+        return Err(HarborError::unauthorized());
+    }
+    let q = query(&parts);
+    let scope = query_get(&q, "scope").unwrap_or("/").trim_end_matches('/').to_string();
+    let relative = query_get(&q, "relative").is_some_and(|v| v == "true");
+    let pairs: Vec<(String, String)> = if scope.is_empty() {
+        if subject.is_sysadmin() {
+            berth_auth::rbac::ROBOT_SYSTEM_PERMISSIONS
+                .iter()
+                .flat_map(|(r, actions)| actions.iter().map(move |a| (r.as_str().to_string(), a.as_str().to_string())))
+                .collect()
+        } else {
+            Vec::new()
+        }
+    } else {
+        let id = scope
+            .strip_prefix("/project/")
+            .and_then(|id| id.parse::<i64>().ok())
+            .ok_or_else(|| HarborError::bad_request(format!("unsupported scope {scope:?}: use / or /project/<id>")))?;
+        api.projects.permissions(&subject, &ProjectRef::Id(id)).await?
+    };
+    let pairs =
+        pairs.into_iter().map(|(r, a)| if relative || scope.is_empty() { (r, a) } else { (format!("{scope}/{r}"), a) });
+    Ok(axum::Json(permission_list(pairs)).into_response())
+}
+
+/// `GET /permissions`: the permissions a robot account may be given, per scope.
+async fn permission_sets(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    if api.subject(&parts).await?.is_anonymous() {
+        return Err(HarborError::unauthorized());
+    }
+    let flatten = |table: &[(berth_auth::rbac::Resource, &[berth_auth::rbac::Action])]| {
+        permission_list(
+            table
+                .iter()
+                .flat_map(|(r, actions)| actions.iter().map(move |a| (r.as_str().to_string(), a.as_str().to_string()))),
+        )
+    };
+    Ok(axum::Json(serde_json::json!({
+        "system": flatten(berth_auth::rbac::ROBOT_SYSTEM_PERMISSIONS),
+        "project": flatten(berth_auth::rbac::ROBOT_PROJECT_PERMISSIONS),
+    }))
+    .into_response())
 }

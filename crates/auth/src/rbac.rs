@@ -323,6 +323,62 @@ const PUBLIC_VISITOR: &[(Resource, &[Action])] = &[
     (Resource::Sbom, &[Read]),
 ];
 
+/// Every (resource, action) `subject` may perform in `project`, as [`Policy::allows`] decides.
+pub fn project_permissions(subject: &Subject, project: &ProjectContext<'_>) -> Vec<(Resource, Action)> {
+    let mut out = Vec::new();
+    for table in [PROJECT_ADMIN, PUBLIC_VISITOR] {
+        for (resource, actions) in table {
+            for action in *actions {
+                if !out.contains(&(*resource, *action)) && Policy::allows(subject, project, *resource, *action) {
+                    out.push((*resource, *action));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What a system-level robot may be given (Harbor's robot permission sets, system scope).
+pub const ROBOT_SYSTEM_PERMISSIONS: &[(Resource, &[Action])] = &[
+    (Resource::AuditLog, &[List]),
+    (Resource::Project, &[List, Create]),
+    (Resource::Replication, &[Read, Create, List]),
+    (Resource::Registry, &[Read, Create, Delete, List, Update]),
+    (Resource::GarbageCollection, &[Read, Create, List, Update, Stop]),
+    (Resource::Scanner, &[Read, Create, Delete, List, Update]),
+    (Resource::Label, &[Read, Create, Delete, Update]),
+    (Resource::Catalog, &[Read]),
+    (Resource::Quota, &[Read, List, Update]),
+    (Resource::Robot, &[Create, Read, List, Delete]),
+    (Resource::User, &[Create, Read, Update, List, Delete]),
+    (Resource::UserGroup, &[Create, Read, Update, List, Delete]),
+];
+
+/// What a project-level permission of a robot may contain (Harbor's project scope).
+pub const ROBOT_PROJECT_PERMISSIONS: &[(Resource, &[Action])] = &[
+    (Resource::Log, &[List]),
+    (Resource::Project, &[Read, Delete, Update]),
+    (Resource::Metadata, &[Read, Create, Delete, List, Update]),
+    (Resource::Repository, &[Read, Update, Delete, List, Pull, Push]),
+    (Resource::Artifact, &[Read, Create, List, Delete]),
+    (Resource::Scan, &[Create, Read, Stop]),
+    (Resource::Sbom, &[Create, Stop, Read]),
+    (Resource::Tag, &[Create, List, Delete]),
+    (Resource::Accessory, &[List]),
+    (Resource::ArtifactAddition, &[Read]),
+    (Resource::ArtifactLabel, &[Create, Delete]),
+    (Resource::Scanner, &[Create, Read]),
+    (Resource::PreheatPolicy, &[Read, Create, Delete, List, Update]),
+    (Resource::ImmutableTag, &[Create, Delete, List, Update]),
+    (Resource::NotificationPolicy, &[Read, Create, Delete, List, Update]),
+    (Resource::TagRetention, &[Read, Create, Delete, List, Update]),
+    (Resource::Label, &[Read, Create, Delete, List, Update]),
+    (Resource::Quota, &[Read]),
+    (Resource::Robot, &[Create, Read, List, Delete]),
+    (Resource::ExportCve, &[Create, Read]),
+    (Resource::Member, &[Create, Read, Update, List, Delete]),
+];
+
 /// One permission of a robot account: an action on a resource, within a namespace (a project
 /// name, or `*` for every project; `/` for system-level permissions).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -270,6 +270,90 @@ impl Projects {
     }
 }
 
+impl Projects {
+    /// The project's metadata, or one key of it (needs metadata:read).
+    pub async fn metadata(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        key: Option<&str>,
+    ) -> Result<BTreeMap<String, String>, ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Metadata, rbac::Action::Read).await?;
+        match key {
+            None => Ok(view.metadata),
+            Some(k) => match view.metadata.get(k) {
+                Some(v) => Ok(BTreeMap::from([(k.to_string(), v.clone())])),
+                None => Err(ProjectError::NotFound(format!("metadata {k} of {}", view.name))),
+            },
+        }
+    }
+
+    /// Adds keys that are not set yet (needs metadata:create); a key already set is a conflict.
+    pub async fn add_metadata(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        entries: &BTreeMap<String, String>,
+    ) -> Result<(), ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Metadata, rbac::Action::Create).await?;
+        validate_metadata(entries)?;
+        if let Some(k) = entries.keys().find(|k| view.metadata.contains_key(*k)) {
+            return Err(ProjectError::Conflict(format!("metadata {k} is already set on {}", view.name)));
+        }
+        let pairs: Vec<(&str, &str)> = entries.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.db.set_project_metadata(view.id, &pairs).await?;
+        Ok(())
+    }
+
+    /// Changes one key that is set (needs metadata:update); `entries` must name only that key.
+    pub async fn update_metadata_key(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        key: &str,
+        entries: &BTreeMap<String, String>,
+    ) -> Result<(), ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Metadata, rbac::Action::Update).await?;
+        let Some(value) = entries.get(key).filter(|_| entries.len() == 1) else {
+            return Err(ProjectError::Invalid(format!("the body must set exactly the key {key}")));
+        };
+        if !view.metadata.contains_key(key) {
+            return Err(ProjectError::NotFound(format!("metadata {key} of {}", view.name)));
+        }
+        validate_metadata(entries)?;
+        self.db.set_project_metadata(view.id, &[(key, value.as_str())]).await?;
+        Ok(())
+    }
+
+    /// Removes one key (needs metadata:delete).
+    pub async fn delete_metadata_key(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        key: &str,
+    ) -> Result<(), ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Metadata, rbac::Action::Delete).await?;
+        if self.db.delete_project_metadata(view.id, key).await? {
+            Ok(())
+        } else {
+            Err(ProjectError::NotFound(format!("metadata {key} of {}", view.name)))
+        }
+    }
+
+    /// What the caller may do in a project, as (resource, action) pairs.
+    pub async fn permissions(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+    ) -> Result<Vec<(String, String)>, ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Project, rbac::Action::Read).await?;
+        Ok(rbac::project_permissions(subject, &view.context())
+            .into_iter()
+            .map(|(r, a)| (r.as_str().to_string(), a.as_str().to_string()))
+            .collect())
+    }
+}
+
 /// A member as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {
