@@ -12,7 +12,7 @@ use axum::routing::get;
 use berth_auth::rbac::Subject;
 use berth_core::identity::Identities;
 use berth_core::identity::UserView;
-use berth_core::projects::{MemberUser, MemberView, ProjectError, ProjectRef, ProjectView, Projects};
+use berth_core::projects::{MemberUser, MemberView, ProjectError, ProjectRef, ProjectView, Projects, RepositoryView};
 use berth_core::robots::{PermissionReq, RobotError, RobotReq, RobotView, Robots};
 use berth_core::users::{NewUserReq, UserError, Users};
 use http::request::Parts;
@@ -141,6 +141,12 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .route(
             "/api/v2.0/projects/{project}/metadatas/{meta}",
             get(get_metadata).put(update_metadata).delete(delete_metadata),
+        )
+        .route("/api/v2.0/repositories", get(list_all_repositories))
+        .route("/api/v2.0/projects/{project}/repositories", get(list_repositories))
+        .route(
+            "/api/v2.0/projects/{project}/repositories/{repository}",
+            get(get_repository).put(update_repository).delete(delete_repository),
         )
         .route("/api/v2.0/users/current/permissions", get(current_permissions))
         .route("/api/v2.0/permissions", get(permission_sets))
@@ -1003,4 +1009,91 @@ async fn permission_sets(State(api): State<Arc<HarborApi>>, parts: Parts) -> Api
         "project": flatten(berth_auth::rbac::ROBOT_PROJECT_PERMISSIONS),
     }))
     .into_response())
+}
+
+fn repository_json(r: &RepositoryView) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "project_id": r.project_id,
+        "name": r.name,
+        "description": r.description,
+        "artifact_count": r.artifact_count,
+        "pull_count": r.pull_count,
+        "creation_time": rfc3339_millis(r.created_at),
+        "update_time": rfc3339_millis(r.updated_at),
+    })
+}
+
+/// Harbor's `{repository_name}` has its slashes encoded twice (`a%252Fb`): the router decoded
+/// once, this decodes the rest.
+fn repository_name(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
+}
+
+/// Harbor's `q` for repositories: `name=~part` or `name=exact`.
+fn name_filter(q: &[(String, String)]) -> Result<String, HarborError> {
+    let Some(query) = query_get(q, "q").filter(|s| !s.is_empty()) else { return Ok(String::new()) };
+    match query.split_once('=') {
+        Some(("name", v)) => Ok(v.trim_start_matches('~').trim_matches('"').to_string()),
+        _ => Err(HarborError::bad_request(format!("unsupported q {query:?}"))),
+    }
+}
+
+async fn list_all_repositories(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let q = query(&parts);
+    let (page, size) = paging(&q)?;
+    let (repos, total) = api.projects.repositories(&subject, None, &name_filter(&q)?, page, size).await?;
+    let body: Vec<_> = repos.iter().map(repository_json).collect();
+    Ok(paged(axum::Json(body).into_response(), "/api/v2.0/repositories", &q, page, size, total))
+}
+
+async fn list_repositories(State(api): State<Arc<HarborApi>>, Path(project): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let q = query(&parts);
+    let (page, size) = paging(&q)?;
+    let project_ref = project_ref(&parts, &project);
+    let (repos, total) = api.projects.repositories(&subject, Some(&project_ref), &name_filter(&q)?, page, size).await?;
+    let body: Vec<_> = repos.iter().map(repository_json).collect();
+    let path = format!("/api/v2.0/projects/{project}/repositories");
+    Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
+}
+
+async fn get_repository(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, repo)): Path<(String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let view = api.projects.repository(&subject, &project_ref(&parts, &project), &repository_name(&repo)).await?;
+    Ok(axum::Json(repository_json(&view)).into_response())
+}
+
+async fn update_repository(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, repo)): Path<(String, String)>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    #[derive(Deserialize)]
+    struct RepositoryReq {
+        #[serde(default)]
+        description: String,
+    }
+    let subject = api.subject(&parts).await?;
+    let req: RepositoryReq = json_body(&body)?;
+    api.projects
+        .set_repository_description(&subject, &project_ref(&parts, &project), &repository_name(&repo), &req.description)
+        .await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn delete_repository(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, repo)): Path<(String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    api.projects.delete_repository(&subject, &project_ref(&parts, &project), &repository_name(&repo)).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
 }

@@ -354,6 +354,104 @@ impl Projects {
     }
 }
 
+/// A repository as Harbor's API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepositoryView {
+    pub id: i64,
+    pub project_id: i64,
+    pub name: String,
+    pub description: String,
+    pub artifact_count: i64,
+    pub pull_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn repository_view(r: berth_db::RepositoryRow) -> RepositoryView {
+    RepositoryView {
+        id: r.id,
+        project_id: r.project_id.unwrap_or(0),
+        name: r.name,
+        description: r.description,
+        artifact_count: r.artifact_count,
+        pull_count: r.pull_count,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+impl Projects {
+    /// Repositories of a project (needs repository:list), or, without a project, every
+    /// repository the caller can see; filtered by name, one page, with the total.
+    pub async fn repositories(
+        &self,
+        subject: &Subject,
+        project: Option<&ProjectRef<'_>>,
+        name: &str,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<RepositoryView>, i64), ProjectError> {
+        let (project_id, visible_to) = match project {
+            Some(p) => {
+                let view = self.authorized(subject, p, rbac::Resource::Repository, rbac::Action::List).await?;
+                (Some(view.id), None)
+            }
+            None if subject.is_anonymous() => (None, Some(0)),
+            None if subject.is_sysadmin() => (None, None),
+            None => (None, Some(user_id(subject).unwrap_or(0))),
+        };
+        let (rows, total) = self.db.list_repositories(project_id, visible_to, name, size, (page - 1) * size).await?;
+        Ok((rows.into_iter().map(repository_view).collect(), total))
+    }
+
+    async fn repository_in(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+        action: rbac::Action,
+    ) -> Result<RepositoryView, ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Repository, action).await?;
+        let full = format!("{}/{repository}", view.name);
+        let row =
+            self.db.repository(&full).await?.ok_or_else(|| ProjectError::NotFound(format!("repository {full} in")))?;
+        Ok(repository_view(row))
+    }
+
+    pub async fn repository(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+    ) -> Result<RepositoryView, ProjectError> {
+        self.repository_in(subject, project, repository, rbac::Action::Read).await
+    }
+
+    pub async fn set_repository_description(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+        description: &str,
+    ) -> Result<(), ProjectError> {
+        let repo = self.repository_in(subject, project, repository, rbac::Action::Update).await?;
+        self.db.set_repository_description(repo.id, description).await?;
+        Ok(())
+    }
+
+    /// Deletes a repository and everything in it (needs repository:delete).
+    pub async fn delete_repository(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+    ) -> Result<(), ProjectError> {
+        let repo = self.repository_in(subject, project, repository, rbac::Action::Delete).await?;
+        self.db.delete_repository(repo.id).await?;
+        Ok(())
+    }
+}
+
 /// A member as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {

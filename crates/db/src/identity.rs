@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Db, DbError, now_millis};
+use crate::{Db, DbError, like_contains, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
@@ -82,11 +82,6 @@ fn project_row(r: &AnyRow) -> Result<ProjectRow, sqlx::Error> {
         created_at: r.try_get(3)?,
         updated_at: r.try_get(4)?,
     })
-}
-
-/// A LIKE pattern (with `ESCAPE '\'`) matching strings that contain `s` literally.
-fn like_contains(s: &str) -> String {
-    format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
 /// Maps a uniqueness violation to [`DbError::Conflict`], naming what already exists.

@@ -17,7 +17,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
 pub use identity::{MemberRow, NewUser, ProjectRow, UserRow};
-pub use registry::{ManifestRow, NewManifest, PutManifestError, UploadRow};
+pub use registry::{ManifestRow, NewManifest, PutManifestError, RepositoryRow, UploadRow};
 pub use robots::{NewRobot, RobotPermissionRow, RobotRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +118,11 @@ impl Db {
 struct WriteTx<'a> {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+/// A LIKE pattern (with `ESCAPE '\'`) matching strings that contain `s` literally.
+pub(crate) fn like_contains(s: &str) -> String {
+    format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
 pub fn now_millis() -> i64 {

@@ -56,6 +56,35 @@ impl From<sqlx::Error> for PutManifestError {
     }
 }
 
+/// A repository as Harbor's API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryRow {
+    pub id: i64,
+    pub project_id: Option<i64>,
+    pub name: String,
+    pub description: String,
+    pub artifact_count: i64,
+    pub pull_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const REPOSITORY_COLUMNS: &str = "r.id, r.project_id, r.name, r.description, \
+    (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id), r.pull_count, r.created_at, r.updated_at";
+
+fn repository_row(r: &AnyRow) -> Result<RepositoryRow, sqlx::Error> {
+    Ok(RepositoryRow {
+        id: r.try_get(0)?,
+        project_id: r.try_get(1)?,
+        name: r.try_get(2)?,
+        description: r.try_get(3)?,
+        artifact_count: r.try_get(4)?,
+        pull_count: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+        updated_at: r.try_get(7)?,
+    })
+}
+
 /// The columns [`manifest_row`] reads, as a literal so that queries stay `&'static str`.
 macro_rules! manifest_columns {
     () => {
@@ -129,6 +158,71 @@ impl Db {
         .bind(visible_to.unwrap_or(-1))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Repositories, optionally of one project and only those visible to `visible_to` (as in
+    /// [`Db::catalog`]), whose name contains `name`, by name, one page, with the total.
+    pub async fn list_repositories(
+        &self,
+        project_id: Option<i64>,
+        visible_to: Option<i64>,
+        name: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<RepositoryRow>, i64), DbError> {
+        let pattern = crate::like_contains(name);
+        const FILTER: &str = "FROM repositories r WHERE r.name LIKE $1 ESCAPE '\\' AND ($2 < 0 OR r.project_id = $2) \
+             AND ($3 < 0 OR r.project_id IN ( \
+                 SELECT project_id FROM project_metadata WHERE name = 'public' AND value = 'true' \
+                 UNION SELECT project_id FROM project_members WHERE entity_type = 'u' AND entity_id = $3))";
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REPOSITORY_COLUMNS} {FILTER} ORDER BY r.name LIMIT $4 OFFSET $5"
+        )))
+        .bind(&pattern)
+        .bind(project_id.unwrap_or(-1))
+        .bind(visible_to.unwrap_or(-1))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {FILTER}")))
+            .bind(&pattern)
+            .bind(project_id.unwrap_or(-1))
+            .bind(visible_to.unwrap_or(-1))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((rows.iter().map(repository_row).collect::<Result<_, _>>()?, total))
+    }
+
+    pub async fn repository(&self, name: &str) -> Result<Option<RepositoryRow>, DbError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories r WHERE r.name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(repository_row).transpose()?)
+    }
+
+    pub async fn set_repository_description(&self, id: i64, description: &str) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("UPDATE repositories SET description = $1, updated_at = $2 WHERE id = $3")
+            .bind(description)
+            .bind(now_millis())
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes a repository with its manifests, tags, blob links and upload sessions (the
+    /// bytes go when garbage collection finds them unreferenced).
+    pub async fn delete_repository(&self, id: i64) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM repositories WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     // ---- blobs

@@ -1,0 +1,88 @@
+//! Harbor's repository API over what `/v2` pushed.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn repositories_listed_read_described_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    s.push_image("t/app", "v1", &[b"a"]).await;
+    s.push_image("t/app", "v2", &[b"b"]).await;
+    s.push_image("t/tools/lint", "v1", &[b"c"]).await;
+    s.push_image("library/pub", "v1", &[b"d"]).await;
+
+    let resp = s.client.get(s.url("/api/v2.0/projects/t/repositories")).send().await.unwrap();
+    assert_eq!(header(&resp, "x-total-count"), "2");
+    let repos: Vec<Value> = resp.json().await.unwrap();
+    assert_eq!(repos[0]["name"], "t/app");
+    assert_eq!(repos[0]["artifact_count"], 2);
+    assert_eq!(repos[1]["name"], "t/tools/lint");
+    let filtered: Vec<Value> = s
+        .client
+        .get(s.url("/api/v2.0/projects/t/repositories?q=name%3D~lint"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 1);
+
+    // Everything the caller can see: anonymous sees only the public project.
+    let all = s.client.get(s.url("/api/v2.0/repositories")).send().await.unwrap();
+    assert_eq!(header(&all, "x-total-count"), "3");
+    let anon: Vec<Value> = s.anon.get(s.url("/api/v2.0/repositories")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(anon.iter().map(|r| r["name"].as_str().unwrap()).collect::<Vec<_>>(), ["library/pub"]);
+    assert_eq!(
+        s.anon.get(s.url("/api/v2.0/projects/t/repositories")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A name with a slash is encoded twice in the path, as Harbor's clients do.
+    let lint = s.url("/api/v2.0/projects/t/repositories/tools%252Flint");
+    let repo: Value = s.client.get(&lint).send().await.unwrap().json().await.unwrap();
+    assert_eq!(repo["name"], "t/tools/lint");
+    assert_eq!(
+        s.client.put(&lint).json(&json!({"description": "the linter"})).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let repo: Value = s.client.get(&lint).send().await.unwrap().json().await.unwrap();
+    assert_eq!(repo["description"], "the linter");
+
+    // A guest reads but cannot delete.
+    s.client
+        .post(s.url("/api/v2.0/users"))
+        .json(&json!({"username": "g", "password": "Passw0rdX"}))
+        .send()
+        .await
+        .unwrap();
+    s.client
+        .post(s.url("/api/v2.0/projects/t/members"))
+        .json(&json!({"role_id": 3, "member_user": {"username": "g"}}))
+        .send()
+        .await
+        .unwrap();
+    let guest = client_as("g", "Passw0rdX");
+    assert_eq!(guest.get(&lint).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(guest.delete(&lint).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+
+    // Deleting the repository removes its manifests and tags from /v2 too.
+    assert_eq!(
+        s.client.delete(s.url("/api/v2.0/projects/t/repositories/app")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.client.get(s.url("/api/v2.0/projects/t/repositories/app")).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(s.client.head(s.url("/v2/t/app/manifests/v1")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let tags = s.client.get(s.url("/v2/t/app/tags/list")).send().await.unwrap();
+    assert_eq!(tags.status(), StatusCode::NOT_FOUND);
+    // The project can now be emptied and deleted.
+    assert_eq!(s.client.delete(&lint).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(s.client.delete(s.url("/api/v2.0/projects/t")).send().await.unwrap().status(), StatusCode::OK);
+}
