@@ -143,6 +143,8 @@ pub fn router(api: Arc<HarborApi>) -> Router {
             get(get_metadata).put(update_metadata).delete(delete_metadata),
         )
         .route("/api/v2.0/repositories", get(list_all_repositories))
+        .route("/api/v2.0/search", get(search))
+        .route("/api/v2.0/statistics", get(statistics))
         .route("/api/v2.0/projects/{project}/repositories", get(list_repositories))
         .route(
             "/api/v2.0/projects/{project}/repositories/{repository}",
@@ -1096,4 +1098,43 @@ async fn delete_repository(
     let subject = api.subject(&parts).await?;
     api.projects.delete_repository(&subject, &project_ref(&parts, &project), &repository_name(&repo)).await?;
     Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn search(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let q = query(&parts);
+    let term = query_get(&q, "q").unwrap_or("");
+    let (projects, repos) = api.projects.search(&subject, term).await?;
+    let repository: Vec<_> = repos
+        .iter()
+        .map(|(r, project, public)| {
+            serde_json::json!({
+                "project_id": r.project_id,
+                "project_name": project,
+                "project_public": public,
+                "repository_name": r.name,
+                "pull_count": r.pull_count,
+                "artifact_count": r.artifact_count,
+            })
+        })
+        .collect();
+    let project: Vec<_> = projects.iter().map(project_json).collect();
+    Ok(axum::Json(serde_json::json!({"project": project, "repository": repository})).into_response())
+}
+
+async fn statistics(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let st = api.projects.statistics(&subject).await?;
+    let mut body = serde_json::json!({
+        "private_project_count": st.private_projects,
+        "private_repo_count": st.private_repositories,
+        "public_project_count": st.public_projects,
+        "public_repo_count": st.public_repositories,
+        "total_project_count": st.public_projects + st.private_projects,
+        "total_repo_count": st.public_repositories + st.private_repositories,
+    });
+    if let Some(bytes) = st.storage_bytes {
+        body["total_storage_consumption"] = bytes.into();
+    }
+    Ok(axum::Json(body).into_response())
 }

@@ -86,3 +86,44 @@ async fn repositories_listed_read_described_and_deleted() {
     assert_eq!(s.client.delete(&lint).send().await.unwrap().status(), StatusCode::OK);
     assert_eq!(s.client.delete(s.url("/api/v2.0/projects/t")).send().await.unwrap().status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn search_and_statistics_count_what_the_caller_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    s.push_image("t/web-app", "v1", &[b"a"]).await;
+    s.push_image("library/web-pub", "v1", &[b"bb"]).await;
+    s.push_image("open/other", "v1", &[b"c"]).await;
+    s.client
+        .post(s.url("/api/v2.0/users"))
+        .json(&json!({"username": "u", "password": "Passw0rdX"}))
+        .send()
+        .await
+        .unwrap();
+    s.client
+        .post(s.url("/api/v2.0/projects/t/members"))
+        .json(&json!({"role_id": 3, "member_user": {"username": "u"}}))
+        .send()
+        .await
+        .unwrap();
+    let user = client_as("u", "Passw0rdX");
+
+    let found: Value = user.get(s.url("/api/v2.0/search?q=web")).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> =
+        found["repository"].as_array().unwrap().iter().map(|r| r["repository_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["library/web-pub", "t/web-app"]);
+    assert_eq!(found["repository"][0]["project_public"], true);
+    let found: Value = user.get(s.url("/api/v2.0/search?q=open")).send().await.unwrap().json().await.unwrap();
+    assert!(found["project"].as_array().unwrap().is_empty(), "a private project the user is not in stays hidden");
+    let found: Value = s.client.get(s.url("/api/v2.0/search?q=open")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(found["project"][0]["name"], "open");
+
+    let admin: Value = s.client.get(s.url("/api/v2.0/statistics")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((admin["total_project_count"].as_i64(), admin["public_project_count"].as_i64()), (Some(4), Some(1)));
+    assert_eq!((admin["total_repo_count"].as_i64(), admin["public_repo_count"].as_i64()), (Some(3), Some(1)));
+    assert!(admin["total_storage_consumption"].as_i64().unwrap() > 0);
+    let mine: Value = user.get(s.url("/api/v2.0/statistics")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((mine["private_project_count"].as_i64(), mine["private_repo_count"].as_i64()), (Some(1), Some(1)));
+    assert!(mine.get("total_storage_consumption").is_none());
+    assert_eq!(s.anon.get(s.url("/api/v2.0/statistics")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}

@@ -452,6 +452,50 @@ impl Projects {
     }
 }
 
+/// Harbor's `/statistics`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statistics {
+    pub public_projects: i64,
+    pub private_projects: i64,
+    pub public_repositories: i64,
+    pub private_repositories: i64,
+    /// Only for administrators.
+    pub storage_bytes: Option<i64>,
+}
+
+impl Projects {
+    /// Counts of what the caller can see.
+    pub async fn statistics(&self, subject: &Subject) -> Result<Statistics, ProjectError> {
+        if subject.is_anonymous() {
+            return Err(ProjectError::Unauthorized);
+        }
+        let visible = if subject.is_sysadmin() { None } else { Some(user_id(subject).unwrap_or(0)) };
+        let (_, public_projects) = self.db.list_projects(visible, "", Some(true), 0, 0).await?;
+        let (_, private_projects) = self.db.list_projects(visible, "", Some(false), 0, 0).await?;
+        let (public_repositories, private_repositories) = self.db.repository_counts(visible).await?;
+        let storage_bytes = if subject.is_sysadmin() { Some(self.db.storage_consumption().await?) } else { None };
+        Ok(Statistics { public_projects, private_projects, public_repositories, private_repositories, storage_bytes })
+    }
+
+    /// Projects and repositories whose name contains `term`, among those the caller can see.
+    pub async fn search(
+        &self,
+        subject: &Subject,
+        term: &str,
+    ) -> Result<(Vec<ProjectView>, Vec<(RepositoryView, String, bool)>), ProjectError> {
+        let (projects, _) = self.list(subject, term, None, 1, 100).await?;
+        let (repos, _) = self.repositories(subject, None, term, 1, 100).await?;
+        let mut out = Vec::with_capacity(repos.len());
+        for r in repos {
+            let project = self.db.project_by_id(r.project_id).await?;
+            let public =
+                self.db.project_metadata(r.project_id).await?.iter().any(|(k, v)| k == "public" && v == "true");
+            out.push((r, project.map(|p| p.name).unwrap_or_default(), public));
+        }
+        Ok((projects, out))
+    }
+}
+
 /// A member as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {

@@ -194,6 +194,30 @@ impl Db {
         Ok((rows.iter().map(repository_row).collect::<Result<_, _>>()?, total))
     }
 
+    /// Repositories in public and in private projects, among those visible to `visible_to`
+    /// (as in [`Db::catalog`]).
+    pub async fn repository_counts(&self, visible_to: Option<i64>) -> Result<(i64, i64), DbError> {
+        let row = sqlx::query(
+            "SELECT \
+               COALESCE(SUM(CASE WHEN pub.project_id IS NOT NULL THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN pub.project_id IS NULL THEN 1 ELSE 0 END), 0) \
+             FROM repositories r \
+             LEFT JOIN (SELECT project_id FROM project_metadata WHERE name = 'public' AND value = 'true') pub \
+               ON pub.project_id = r.project_id \
+             WHERE ($1 < 0 OR pub.project_id IS NOT NULL OR r.project_id IN \
+               (SELECT project_id FROM project_members WHERE entity_type = 'u' AND entity_id = $1))",
+        )
+        .bind(visible_to.unwrap_or(-1))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Bytes of all stored blobs.
+    pub async fn storage_consumption(&self) -> Result<i64, DbError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM blobs").fetch_one(&self.pool).await?)
+    }
+
     pub async fn repository(&self, name: &str) -> Result<Option<RepositoryRow>, DbError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REPOSITORY_COLUMNS} FROM repositories r WHERE r.name = $1"
