@@ -12,6 +12,7 @@ use axum::routing::get;
 use berth_auth::rbac::Subject;
 use berth_core::identity::Identities;
 use berth_core::identity::UserView;
+use berth_core::projects::ArtifactView;
 use berth_core::projects::{MemberUser, MemberView, ProjectError, ProjectRef, ProjectView, Projects, RepositoryView};
 use berth_core::robots::{PermissionReq, RobotError, RobotReq, RobotView, Robots};
 use berth_core::users::{NewUserReq, UserError, Users};
@@ -149,6 +150,19 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .route(
             "/api/v2.0/projects/{project}/repositories/{repository}",
             get(get_repository).put(update_repository).delete(delete_repository),
+        )
+        .route("/api/v2.0/projects/{project}/repositories/{repository}/artifacts", get(list_artifacts))
+        .route(
+            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}",
+            get(get_artifact).delete(delete_artifact),
+        )
+        .route(
+            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags",
+            get(list_artifact_tags).post(add_artifact_tag),
+        )
+        .route(
+            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}",
+            axum::routing::delete(delete_artifact_tag),
         )
         .route("/api/v2.0/users/current/permissions", get(current_permissions))
         .route("/api/v2.0/permissions", get(permission_sets))
@@ -1137,4 +1151,134 @@ async fn statistics(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResul
         body["total_storage_consumption"] = bytes.into();
     }
     Ok(axum::Json(body).into_response())
+}
+
+fn artifact_type_name(a: &ArtifactView) -> &'static str {
+    match a.artifact_type.as_deref() {
+        Some("application/vnd.cncf.helm.config.v1+json") => "CHART",
+        Some("application/vnd.oci.image.config.v1+json" | "application/vnd.docker.container.image.v1+json") => "IMAGE",
+        None if berth_oci::media_type::is_index(&a.media_type) => "IMAGE",
+        _ => "UNKNOWN",
+    }
+}
+
+fn tag_json(a: &ArtifactView, (name, time): &(String, i64)) -> serde_json::Value {
+    serde_json::json!({
+        "repository_id": a.repository_id,
+        "artifact_id": a.id,
+        "name": name,
+        "push_time": rfc3339_millis(*time),
+        "immutable": false,
+    })
+}
+
+fn artifact_json(a: &ArtifactView) -> serde_json::Value {
+    let references: Vec<_> =
+        a.references.iter().map(|d| serde_json::json!({"parent_id": a.id, "child_digest": d})).collect();
+    let tags: Vec<_> = a.tags.iter().map(|t| tag_json(a, t)).collect();
+    serde_json::json!({
+        "id": a.id,
+        "type": artifact_type_name(a),
+        "media_type": a.artifact_type.clone().unwrap_or_else(|| a.media_type.clone()),
+        "manifest_media_type": a.media_type,
+        "artifact_type": a.artifact_type,
+        "project_id": a.project_id,
+        "repository_id": a.repository_id,
+        "repository_name": a.repository_name,
+        "digest": a.digest,
+        "size": a.size,
+        "push_time": rfc3339_millis(a.push_time),
+        "annotations": a.annotations.clone().unwrap_or_else(|| serde_json::json!({})),
+        "extra_attrs": {},
+        "references": references,
+        "tags": tags,
+    })
+}
+
+async fn list_artifacts(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, repo)): Path<(String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let q = query(&parts);
+    let (page, size) = paging(&q)?;
+    let (artifacts, total) =
+        api.projects.artifacts(&subject, &project_ref(&parts, &project), &repository_name(&repo), page, size).await?;
+    let body: Vec<_> = artifacts.iter().map(artifact_json).collect();
+    let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts");
+    Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
+}
+
+async fn get_artifact(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, repo, reference)): Path<(String, String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let a =
+        api.projects.artifact(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
+    Ok(axum::Json(artifact_json(&a)).into_response())
+}
+
+async fn delete_artifact(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, repo, reference)): Path<(String, String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    api.projects.delete_artifact(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn list_artifact_tags(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, repo, reference)): Path<(String, String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let a =
+        api.projects.artifact(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
+    let q = query(&parts);
+    let (page, size) = paging(&q)?;
+    let total = a.tags.len() as i64;
+    let body: Vec<_> =
+        a.tags.iter().skip(((page - 1) * size) as usize).take(size as usize).map(|t| tag_json(&a, t)).collect();
+    let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/tags");
+    Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
+}
+
+async fn add_artifact_tag(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, repo, reference)): Path<(String, String, String)>,
+    parts: Parts,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    #[derive(Deserialize)]
+    struct TagReq {
+        name: String,
+    }
+    let subject = api.subject(&parts).await?;
+    let req: TagReq = json_body(&body)?;
+    api.projects
+        .add_tag(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference, &req.name)
+        .await?;
+    let mut resp = (StatusCode::CREATED, Body::empty()).into_response();
+    let location = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/tags/{}", req.name);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn delete_artifact_tag(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, repo, reference, tag)): Path<(String, String, String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    api.projects
+        .delete_tag(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference, &tag)
+        .await?;
+    Ok((StatusCode::OK, Body::empty()).into_response())
 }

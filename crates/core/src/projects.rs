@@ -496,6 +496,165 @@ impl Projects {
     }
 }
 
+/// An artifact (a manifest) as Harbor's API shows it.
+#[derive(Clone, Debug)]
+pub struct ArtifactView {
+    pub id: i64,
+    pub project_id: i64,
+    pub repository_id: i64,
+    pub repository_name: String,
+    pub digest: String,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<serde_json::Value>,
+    pub size: i64,
+    pub push_time: i64,
+    /// (tag, when it was last pointed here).
+    pub tags: Vec<(String, i64)>,
+    /// Child manifests, for an index.
+    pub references: Vec<String>,
+}
+
+impl Projects {
+    async fn artifact_view(
+        &self,
+        repo: &RepositoryView,
+        row: berth_db::ArtifactRow,
+        tags: &[(i64, String, i64)],
+    ) -> Result<ArtifactView, ProjectError> {
+        let references = self.db.manifest_references(row.id).await?;
+        Ok(ArtifactView {
+            id: row.id,
+            project_id: repo.project_id,
+            repository_id: repo.id,
+            repository_name: repo.name.clone(),
+            digest: row.digest,
+            media_type: row.media_type,
+            artifact_type: row.artifact_type,
+            annotations: row.annotations.and_then(|a| serde_json::from_str(&a).ok()),
+            size: row.size,
+            push_time: row.created_at,
+            tags: tags.iter().filter(|(m, _, _)| *m == row.id).map(|(_, n, t)| (n.clone(), *t)).collect(),
+            references,
+        })
+    }
+
+    /// Artifacts of a repository, newest first, with their tags (needs artifact:list).
+    pub async fn artifacts(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<ArtifactView>, i64), ProjectError> {
+        let repo = self.repository_in(subject, project, repository, rbac::Action::Read).await?;
+        self.authorized(subject, project, rbac::Resource::Artifact, rbac::Action::List).await?;
+        let (rows, total) = self.db.list_artifacts(repo.id, size, (page - 1) * size).await?;
+        let tags = self.db.tags_of(repo.id).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.artifact_view(&repo, row, &tags).await?);
+        }
+        Ok((out, total))
+    }
+
+    /// One artifact by digest or tag, after checking `resource:action`.
+    async fn artifact_checked(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+        reference: &str,
+        resource: rbac::Resource,
+        action: rbac::Action,
+    ) -> Result<(RepositoryView, ArtifactView), ProjectError> {
+        let repo = self.repository_in(subject, project, repository, rbac::Action::Read).await?;
+        self.authorized(subject, project, resource, action).await?;
+        let digest = if reference.contains(':') {
+            reference.to_string()
+        } else {
+            match self.db.manifest_by_tag(repo.id, reference).await? {
+                Some(m) => m.digest,
+                None => return Err(ProjectError::NotFound(format!("artifact {}:{reference} in", repo.name))),
+            }
+        };
+        let row = self
+            .db
+            .artifact(repo.id, &digest)
+            .await?
+            .ok_or_else(|| ProjectError::NotFound(format!("artifact {}@{digest} in", repo.name)))?;
+        let tags = self.db.tags_of(repo.id).await?;
+        let view = self.artifact_view(&repo, row, &tags).await?;
+        Ok((repo, view))
+    }
+
+    pub async fn artifact(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+        reference: &str,
+    ) -> Result<ArtifactView, ProjectError> {
+        Ok(self
+            .artifact_checked(subject, project, repository, reference, rbac::Resource::Artifact, rbac::Action::Read)
+            .await?
+            .1)
+    }
+
+    /// Deletes an artifact and its tags (needs artifact:delete).
+    pub async fn delete_artifact(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+        reference: &str,
+    ) -> Result<(), ProjectError> {
+        let (repo, a) = self
+            .artifact_checked(subject, project, repository, reference, rbac::Resource::Artifact, rbac::Action::Delete)
+            .await?;
+        self.db.delete_manifest(repo.id, &a.digest).await?;
+        Ok(())
+    }
+
+    /// Adds a tag to an artifact (needs tag:create); a tag of that name already in the
+    /// repository is a conflict.
+    pub async fn add_tag(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+        reference: &str,
+        tag: &str,
+    ) -> Result<(), ProjectError> {
+        berth_oci::Tag::parse(tag).map_err(|e| ProjectError::Invalid(e.to_string()))?;
+        let (repo, a) = self
+            .artifact_checked(subject, project, repository, reference, rbac::Resource::Tag, rbac::Action::Create)
+            .await?;
+        self.db.create_tag(repo.id, tag, a.id).await?;
+        Ok(())
+    }
+
+    /// Removes a tag of an artifact (needs tag:delete); the artifact stays.
+    pub async fn delete_tag(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+        reference: &str,
+        tag: &str,
+    ) -> Result<(), ProjectError> {
+        let (repo, a) = self
+            .artifact_checked(subject, project, repository, reference, rbac::Resource::Tag, rbac::Action::Delete)
+            .await?;
+        if !a.tags.iter().any(|(t, _)| t == tag) {
+            return Err(ProjectError::NotFound(format!("tag {tag} of {}@{} in", repo.name, a.digest)));
+        }
+        self.db.delete_tag(repo.id, tag).await?;
+        Ok(())
+    }
+}
+
 /// A member as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {

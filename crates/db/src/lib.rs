@@ -17,7 +17,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
 pub use identity::{MemberRow, NewUser, ProjectRow, UserRow};
-pub use registry::{ManifestRow, NewManifest, PutManifestError, RepositoryRow, UploadRow};
+pub use registry::{ArtifactRow, ManifestRow, NewManifest, PutManifestError, RepositoryRow, UploadRow};
 pub use robots::{NewRobot, RobotPermissionRow, RobotRow};
 
 #[derive(Debug, thiserror::Error)]

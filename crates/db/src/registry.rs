@@ -85,6 +85,34 @@ fn repository_row(r: &AnyRow) -> Result<RepositoryRow, sqlx::Error> {
     })
 }
 
+/// A manifest as Harbor's artifact API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactRow {
+    pub id: i64,
+    pub digest: String,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+    pub size: i64,
+    pub created_at: i64,
+}
+
+const ARTIFACT_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, \
+    m.size + COALESCE((SELECT SUM(b.size) FROM manifest_children c JOIN blobs b ON b.digest = c.digest \
+                       WHERE c.manifest_id = m.id AND c.kind = 'blob'), 0), m.created_at";
+
+fn artifact_row(r: &AnyRow) -> Result<ArtifactRow, sqlx::Error> {
+    Ok(ArtifactRow {
+        id: r.try_get(0)?,
+        digest: r.try_get(1)?,
+        media_type: r.try_get(2)?,
+        artifact_type: r.try_get(3)?,
+        annotations: r.try_get(4)?,
+        size: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+    })
+}
+
 /// The columns [`manifest_row`] reads, as a literal so that queries stay `&'static str`.
 macro_rules! manifest_columns {
     () => {
@@ -247,6 +275,82 @@ impl Db {
         let done = sqlx::query("DELETE FROM repositories WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
         w.tx.commit().await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    // ---- artifacts (Harbor's view of manifests)
+
+    /// Artifacts of a repository, newest first, one page, with the total. `size` is the
+    /// manifest's bytes plus those of the blobs it references, as Harbor counts.
+    pub async fn list_artifacts(
+        &self,
+        repository_id: i64,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ArtifactRow>, i64), DbError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.repository_id = $1 ORDER BY m.created_at DESC, m.id DESC LIMIT $2 OFFSET $3"
+        )))
+        .bind(repository_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM manifests WHERE repository_id = $1")
+            .bind(repository_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((rows.iter().map(artifact_row).collect::<Result<_, _>>()?, total))
+    }
+
+    pub async fn artifact(&self, repository_id: i64, digest: &str) -> Result<Option<ArtifactRow>, DbError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2"
+        )))
+        .bind(repository_id)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(artifact_row).transpose()?)
+    }
+
+    /// Tags of the given manifests: (manifest id, tag, updated at), by name.
+    pub async fn tags_of(&self, repository_id: i64) -> Result<Vec<(i64, String, i64)>, DbError> {
+        let rows = sqlx::query("SELECT manifest_id, name, updated_at FROM tags WHERE repository_id = $1 ORDER BY name")
+            .bind(repository_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Child manifests an index references (its `references`).
+    pub async fn manifest_references(&self, manifest_id: i64) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT digest FROM manifest_children WHERE manifest_id = $1 AND kind = 'manifest' ORDER BY digest",
+        )
+        .bind(manifest_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Points a new tag at a manifest; an existing tag of that name is a conflict.
+    pub async fn create_tag(&self, repository_id: i64, name: &str, manifest_id: i64) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4)")
+            .bind(repository_id)
+            .bind(name)
+            .bind(manifest_id)
+            .bind(now_millis())
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict(format!("the tag {name}")),
+                _ => DbError::Sqlx(e),
+            })?;
+        w.tx.commit().await?;
+        Ok(())
     }
 
     // ---- blobs
