@@ -1,0 +1,239 @@
+//! Conformance with Harbor's swagger (`tests/fixtures/harbor-swagger.yaml`, copied from the
+//! reference): every operation Berth serves answers with a status the swagger documents for it,
+//! and its body validates against the documented schema. The number of operations served is
+//! checked against docs/harbor-api.md.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn swagger() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/harbor-swagger.yaml")).unwrap();
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+/// The swagger operation for a method and a concrete path (`{param}` segments match anything).
+fn operation<'a>(spec: &'a Value, method: &str, path: &str) -> Option<(&'a str, &'a Value)> {
+    let path = path.split('?').next().unwrap_or(path).trim_start_matches("/api/v2.0");
+    let want: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    for (template, ops) in spec["paths"].as_object()? {
+        let have: Vec<&str> = template.trim_end_matches('/').split('/').collect();
+        let matches = have.len() == want.len()
+            && have.iter().zip(&want).all(|(h, w)| h == w || (h.starts_with('{') && h.ends_with('}')));
+        if let (true, Some(op)) = (matches, ops.get(method.to_lowercase())) {
+            return Some((op["operationId"].as_str()?, op));
+        }
+    }
+    None
+}
+
+/// Validates `value` against a swagger 2.0 schema (the subset Harbor's definitions use).
+fn validate(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.trim_start_matches("#/definitions/");
+        return validate(spec, &spec["definitions"][name], value, &format!("{at}<{name}>"), errors);
+    }
+    if value.is_null() {
+        return; // go-swagger clients accept null for absent optional values
+    }
+    let kind = schema.get("type").and_then(Value::as_str);
+    let ok = match kind {
+        Some("object") | None if schema.get("properties").is_some() || schema.get("additionalProperties").is_some() => {
+            let Some(obj) = value.as_object() else {
+                errors.push(format!("{at}: expected an object, got {value}"));
+                return;
+            };
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (k, v) in obj {
+                    if let Some(s) = props.get(k) {
+                        validate(spec, s, v, &format!("{at}.{k}"), errors);
+                    }
+                }
+            }
+            if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for (k, v) in obj {
+                    validate(spec, extra, v, &format!("{at}.{k}"), errors);
+                }
+            }
+            true
+        }
+        Some("object") => value.is_object(),
+        Some("array") => {
+            let Some(items) = value.as_array() else {
+                errors.push(format!("{at}: expected an array, got {value}"));
+                return;
+            };
+            for (i, item) in items.iter().enumerate() {
+                validate(spec, &schema["items"], item, &format!("{at}[{i}]"), errors);
+            }
+            true
+        }
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        _ => true,
+    };
+    if !ok {
+        errors.push(format!("{at}: expected {}, got {value}", kind.unwrap_or("?")));
+    }
+}
+
+struct Checker {
+    spec: Value,
+    s: TestServer,
+    served: std::collections::BTreeSet<String>,
+    errors: Vec<String>,
+}
+
+impl Checker {
+    /// Sends a request and checks it against the swagger; returns the body.
+    async fn call(&mut self, method: Method, path: &str, body: Option<Value>, expect: u16) -> Value {
+        let Some((id, op)) = operation(&self.spec, method.as_str(), path) else {
+            panic!("{method} {path} is not in Harbor's swagger");
+        };
+        let (id, op) = (id.to_string(), op.clone());
+        let mut req = self.s.client.request(method.clone(), self.s.url(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        if status != expect {
+            self.errors.push(format!("{id} ({method} {path}): status {status}, expected {expect}: {text}"));
+        }
+        let Some(documented) = op["responses"].get(status.to_string()) else {
+            self.errors.push(format!("{id}: status {status} is not documented"));
+            return Value::Null;
+        };
+        let value: Value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if let Some(schema) = documented.get("schema") {
+            validate(&self.spec, schema, &value, &id, &mut self.errors);
+        }
+        self.served.insert(id);
+        value
+    }
+}
+
+#[tokio::test]
+async fn served_operations_answer_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    s.push_image("t/app", "v1", &[b"layer"]).await;
+    let mut c = Checker { spec: swagger(), s, served: Default::default(), errors: Vec::new() };
+    use Method as M;
+
+    c.call(M::GET, "/api/v2.0/ping", None, 200).await;
+    c.call(M::GET, "/api/v2.0/health", None, 200).await;
+    c.call(M::GET, "/api/v2.0/systeminfo", None, 200).await;
+    c.call(M::GET, "/api/v2.0/permissions", None, 200).await;
+    c.call(M::GET, "/api/v2.0/users/current", None, 200).await;
+    c.call(M::GET, "/api/v2.0/users/current/permissions?scope=/project/2&relative=true", None, 200).await;
+    c.call(
+        M::POST,
+        "/api/v2.0/users",
+        Some(json!({"username": "u1", "password": "Passw0rdX", "email": "u1@example.com"})),
+        201,
+    )
+    .await;
+    let users = c.call(M::GET, "/api/v2.0/users", None, 200).await;
+    let uid = users.as_array().unwrap().iter().find(|u| u["username"] == "u1").unwrap()["user_id"].as_i64().unwrap();
+    c.call(M::GET, "/api/v2.0/users/search?username=u", None, 200).await;
+    c.call(M::GET, &format!("/api/v2.0/users/{uid}"), None, 200).await;
+    c.call(M::PUT, &format!("/api/v2.0/users/{uid}"), Some(json!({"realname": "U One"})), 200).await;
+    c.call(M::PUT, &format!("/api/v2.0/users/{uid}/password"), Some(json!({"new_password": "Other1234X"})), 200).await;
+    c.call(M::PUT, &format!("/api/v2.0/users/{uid}/sysadmin"), Some(json!({"sysadmin_flag": false})), 200).await;
+    c.call(M::PUT, &format!("/api/v2.0/users/{uid}/cli_secret"), Some(json!({"secret": "x"})), 412).await;
+
+    c.call(M::POST, "/api/v2.0/projects", Some(json!({"project_name": "conf", "metadata": {"public": "false"}})), 201)
+        .await;
+    c.call(M::HEAD, "/api/v2.0/projects?project_name=conf", None, 200).await;
+    c.call(M::GET, "/api/v2.0/projects", None, 200).await;
+    c.call(M::GET, "/api/v2.0/projects/conf", None, 200).await;
+    c.call(M::PUT, "/api/v2.0/projects/conf", Some(json!({"metadata": {"auto_scan": "true"}})), 200).await;
+    c.call(M::GET, "/api/v2.0/projects/conf/metadatas/", None, 200).await;
+    c.call(M::POST, "/api/v2.0/projects/conf/metadatas/", Some(json!({"severity": "high"})), 200).await;
+    c.call(M::GET, "/api/v2.0/projects/conf/metadatas/severity", None, 200).await;
+    c.call(M::PUT, "/api/v2.0/projects/conf/metadatas/severity", Some(json!({"severity": "low"})), 200).await;
+    c.call(M::DELETE, "/api/v2.0/projects/conf/metadatas/severity", None, 200).await;
+    c.call(
+        M::POST,
+        "/api/v2.0/projects/conf/members",
+        Some(json!({"role_id": 2, "member_user": {"username": "u1"}})),
+        201,
+    )
+    .await;
+    let members = c.call(M::GET, "/api/v2.0/projects/conf/members", None, 200).await;
+    let mid = members.as_array().unwrap().iter().find(|m| m["entity_name"] == "u1").unwrap()["id"].as_i64().unwrap();
+    c.call(M::GET, &format!("/api/v2.0/projects/conf/members/{mid}"), None, 200).await;
+    c.call(M::PUT, &format!("/api/v2.0/projects/conf/members/{mid}"), Some(json!({"role_id": 3})), 200).await;
+    c.call(M::DELETE, &format!("/api/v2.0/projects/conf/members/{mid}"), None, 200).await;
+
+    let robot = json!({"name": "conf", "level": "project", "duration": -1,
+        "permissions": [{"kind": "project", "namespace": "conf", "access": [{"resource": "repository", "action": "pull"}]}]});
+    let created = c.call(M::POST, "/api/v2.0/robots", Some(robot.clone()), 201).await;
+    let rid = created["id"].as_i64().unwrap();
+    c.call(M::GET, "/api/v2.0/robots", None, 200).await;
+    c.call(M::GET, &format!("/api/v2.0/robots/{rid}"), None, 200).await;
+    c.call(M::PUT, &format!("/api/v2.0/robots/{rid}"), Some(robot), 200).await;
+    c.call(M::PATCH, &format!("/api/v2.0/robots/{rid}"), Some(json!({})), 200).await;
+    c.call(M::DELETE, &format!("/api/v2.0/robots/{rid}"), None, 200).await;
+
+    c.call(M::GET, "/api/v2.0/repositories", None, 200).await;
+    c.call(M::GET, "/api/v2.0/projects/t/repositories", None, 200).await;
+    c.call(M::GET, "/api/v2.0/projects/t/repositories/app", None, 200).await;
+    c.call(M::PUT, "/api/v2.0/projects/t/repositories/app", Some(json!({"description": "d"})), 200).await;
+    c.call(M::GET, "/api/v2.0/projects/t/repositories/app/artifacts", None, 200).await;
+    c.call(M::GET, "/api/v2.0/projects/t/repositories/app/artifacts/v1", None, 200).await;
+    c.call(M::GET, "/api/v2.0/projects/t/repositories/app/artifacts/v1/tags", None, 200).await;
+    c.call(M::POST, "/api/v2.0/projects/t/repositories/app/artifacts/v1/tags", Some(json!({"name": "extra"})), 201)
+        .await;
+    c.call(M::DELETE, "/api/v2.0/projects/t/repositories/app/artifacts/v1/tags/extra", None, 200).await;
+    c.call(M::GET, "/api/v2.0/search?q=app", None, 200).await;
+    c.call(M::GET, "/api/v2.0/statistics", None, 200).await;
+    c.call(M::DELETE, "/api/v2.0/projects/t/repositories/app/artifacts/v1", None, 200).await;
+    c.call(M::DELETE, "/api/v2.0/projects/t/repositories/app", None, 200).await;
+    c.call(M::DELETE, &format!("/api/v2.0/users/{uid}"), None, 200).await;
+    c.call(M::DELETE, "/api/v2.0/projects/conf", None, 200).await;
+
+    assert!(c.errors.is_empty(), "swagger conformance:\n{}", c.errors.join("\n"));
+
+    // docs/harbor-api.md states how many operations are served; it must match this test.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/harbor-api.md")).unwrap();
+    let claimed = format!("**{}** of them so far", c.served.len());
+    assert!(doc.contains(&claimed), "docs/harbor-api.md should say {claimed:?}; this test exercised {:?}", c.served);
+    let total: usize = c.spec["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|ops| ops.as_object().unwrap().keys().filter(|k| *k != "parameters").count())
+        .sum();
+    assert_eq!(total, 203, "the swagger's operation count");
+}
+
+#[test]
+fn the_validator_catches_wrong_shapes() {
+    let spec = swagger();
+    let project = json!({"$ref": "#/definitions/Project"});
+    let mut errors = Vec::new();
+    validate(
+        &spec,
+        &project,
+        &json!({"project_id": 1, "name": "p", "metadata": {"public": "true"}}),
+        "ok",
+        &mut errors,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    for bad in [json!({"project_id": "1"}), json!({"name": 5}), json!({"metadata": {"public": true}}), json!([1])] {
+        let mut errors = Vec::new();
+        validate(&spec, &project, &bad, "bad", &mut errors);
+        assert!(!errors.is_empty(), "{bad} should not validate");
+    }
+    assert_eq!(operation(&spec, "GET", "/api/v2.0/projects/x/members/3").map(|o| o.0), Some("getProjectMember"));
+    assert_eq!(operation(&spec, "GET", "/api/v2.0/nothing/here"), None);
+}
