@@ -137,6 +137,9 @@ pub fn router(api: Arc<HarborApi>) -> Router {
             "/api/v2.0/robots/{robot_id}",
             get(get_robot).put(update_robot).patch(refresh_robot).delete(delete_robot),
         )
+        .route("/api/v2.0/projects/{project}/summary", get(project_summary))
+        .route("/api/v2.0/projects/{project}/_deletable", get(project_deletable))
+        .route("/api/v2.0/systeminfo/getcert", get(system_cert))
         .route("/api/v2.0/projects/{project}/metadatas", get(list_metadata).post(add_metadata))
         .route("/api/v2.0/projects/{project}/metadatas/", get(list_metadata).post(add_metadata))
         .route(
@@ -1281,4 +1284,31 @@ async fn delete_artifact_tag(
         .delete_tag(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference, &tag)
         .await?;
     Ok((StatusCode::OK, Body::empty()).into_response())
+}
+
+async fn project_summary(State(api): State<Arc<HarborApi>>, Path(project): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let sum = api.projects.summary(&subject, &project_ref(&parts, &project)).await?;
+    let [admins, developers, guests, maintainers, limited] = sum.members_by_role;
+    Ok(axum::Json(serde_json::json!({
+        "repo_count": sum.repo_count,
+        "project_admin_count": admins,
+        "maintainer_count": maintainers,
+        "developer_count": developers,
+        "guest_count": guests,
+        "limited_guest_count": limited,
+    }))
+    .into_response())
+}
+
+async fn project_deletable(State(api): State<Arc<HarborApi>>, Path(project): Path<String>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let (deletable, message) = api.projects.deletable(&subject, &project_ref(&parts, &project)).await?;
+    Ok(axum::Json(serde_json::json!({"deletable": deletable, "message": message})).into_response())
+}
+
+/// Harbor serves the CA certificate it was installed with; Berth has none until TLS is
+/// configured, and answers as Harbor does without one: 404.
+async fn system_cert() -> ApiResult {
+    Err(HarborError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no root CA certificate is configured"))
 }

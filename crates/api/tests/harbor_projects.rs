@@ -170,8 +170,19 @@ async fn project_lifecycle() {
     )
     .await;
 
-    // Only an empty project can be deleted.
+    // Only an empty project can be deleted; _deletable says so beforehand.
+    let d: Value = alice.get(s.url("/api/v2.0/projects/team/_deletable")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["deletable"], true);
     s.push_image("team/app", "v1", &[b"layer"]).await;
+    let d: Value = alice.get(s.url("/api/v2.0/projects/team/_deletable")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["deletable"], false);
+    assert!(d["message"].as_str().unwrap().contains("1 repositories"));
+    let sum: Value = alice.get(s.url("/api/v2.0/projects/team/summary")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((sum["repo_count"].as_i64(), sum["project_admin_count"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(
+        bob.get(s.url("/api/v2.0/projects/team/_deletable")).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
     harbor_error(
         alice.delete(s.url("/api/v2.0/projects/team")).send().await.unwrap(),
         StatusCode::PRECONDITION_FAILED,

@@ -655,6 +655,38 @@ impl Projects {
     }
 }
 
+/// Harbor's project summary: repositories and members per role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectSummary {
+    pub repo_count: i64,
+    /// Member counts indexed by role id 1 to 5.
+    pub members_by_role: [i64; 5],
+}
+
+impl Projects {
+    pub async fn summary(&self, subject: &Subject, project: &ProjectRef<'_>) -> Result<ProjectSummary, ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Project, rbac::Action::Read).await?;
+        let (members, _) = self.db.list_members(view.id, "", i64::MAX, 0).await?;
+        let mut members_by_role = [0; 5];
+        for m in members {
+            if let Some(slot) = usize::try_from(m.role - 1).ok().and_then(|i| members_by_role.get_mut(i)) {
+                *slot += 1;
+            }
+        }
+        Ok(ProjectSummary { repo_count: view.repo_count, members_by_role })
+    }
+
+    /// Whether the caller could delete the project now, and why not (needs project:delete).
+    pub async fn deletable(&self, subject: &Subject, project: &ProjectRef<'_>) -> Result<(bool, String), ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Project, rbac::Action::Delete).await?;
+        if view.repo_count > 0 {
+            Ok((false, format!("the project contains {} repositories", view.repo_count)))
+        } else {
+            Ok((true, String::new()))
+        }
+    }
+}
+
 /// A member as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {
