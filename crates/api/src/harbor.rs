@@ -28,6 +28,7 @@ const HARBOR_API_VERSION: &str = concat!("v2.15.0-berth-", env!("CARGO_PKG_VERSI
 
 pub struct HarborApi {
     pub auth: Arc<HarborAuth>,
+    pub registry: Arc<berth_core::Registry>,
     pub identities: Identities,
     pub projects: Projects,
     pub users: Users,
@@ -140,6 +141,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .route("/api/v2.0/projects/{project}/summary", get(project_summary))
         .route("/api/v2.0/projects/{project}/_deletable", get(project_deletable))
         .route("/api/v2.0/systeminfo/getcert", get(system_cert))
+        .route("/api/v2.0/systeminfo/volumes", get(system_volumes))
         .route("/api/v2.0/projects/{project}/metadatas", get(list_metadata).post(add_metadata))
         .route("/api/v2.0/projects/{project}/metadatas/", get(list_metadata).post(add_metadata))
         .route(
@@ -1311,4 +1313,23 @@ async fn project_deletable(State(api): State<Arc<HarborApi>>, Path(project): Pat
 /// configured, and answers as Harbor does without one: 404.
 async fn system_cert() -> ApiResult {
     Err(HarborError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no root CA certificate is configured"))
+}
+
+/// Capacity of the blob volume, for administrators.
+async fn system_volumes(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    if subject.is_anonymous() {
+        return Err(HarborError::unauthorized());
+    }
+    if !subject.is_sysadmin() {
+        return Err(HarborError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "only system administrators may see volumes"));
+    }
+    let capacity = api
+        .registry
+        .storage_capacity()
+        .await
+        .map_err(|e| HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.to_string()))?;
+    let storage: Vec<_> =
+        capacity.map(|(total, free)| serde_json::json!({"total": total, "free": free})).into_iter().collect();
+    Ok(axum::Json(serde_json::json!({"storage": storage})).into_response())
 }

@@ -62,6 +62,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let auth = Arc::new(berth_api::auth::HarborAuth::new(identities.clone(), tokens, config.external_url.clone()));
     let harbor = Arc::new(berth_api::harbor::HarborApi {
         auth: auth.clone(),
+        registry: registry.clone(),
         identities,
         projects: berth_core::projects::Projects::new(db.clone()),
         users: berth_core::users::Users::new(db.clone()),

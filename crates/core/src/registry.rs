@@ -70,6 +70,11 @@ impl Registry {
         &self.db
     }
 
+    /// Total and free bytes of the blob volume, where the storage backend has one.
+    pub async fn storage_capacity(&self) -> Result<Option<(u64, u64)>, RegistryError> {
+        Ok(self.store.capacity().await?)
+    }
+
     /// The repository's id, creating it on first push. Its project (the first path component)
     /// must exist: repositories are created inside projects, never with them.
     async fn ensure_repository(&self, name: &RepositoryName) -> Result<i64, RegistryError> {

@@ -265,6 +265,29 @@ impl BlobStore for FsStore {
         .await
     }
 
+    async fn capacity(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        let root = self.root.clone();
+        blocking(move || {
+            use std::os::unix::ffi::OsStrExt;
+            let path = std::ffi::CString::new(root.as_os_str().as_bytes()).map_err(io::Error::other)?;
+            let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+            // SAFETY: `path` is a valid NUL-terminated string and `st` points to writable
+            // memory of the right size; statvfs fills it or fails.
+            let rc = unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) };
+            if rc != 0 {
+                return Err(io::Error::last_os_error().into());
+            }
+            // SAFETY: statvfs returned 0, so it initialised `st`.
+            let st = unsafe { st.assume_init() };
+            // The field types differ between platforms (u32 on some); the casts are for those.
+            #[allow(clippy::unnecessary_cast)]
+            let block = st.f_frsize as u64;
+            #[allow(clippy::unnecessary_cast)]
+            Ok(Some((st.f_blocks as u64 * block, st.f_bavail as u64 * block)))
+        })
+        .await
+    }
+
     async fn upload_abort(&self, id: &str) -> Result<(), StoreError> {
         let path = self.upload_path(id)?;
         match tokio::fs::remove_file(path).await {
@@ -353,6 +376,14 @@ mod tests {
         ]));
         assert!(matches!(store.upload_append("u3", 0, &mut h, broken).await, Err(StoreError::Body(_))));
         assert_eq!(h.clone().finish(), Digest::sha256_of(b""));
+    }
+
+    #[tokio::test]
+    async fn capacity_of_the_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let (total, free) = store.capacity().await.unwrap().unwrap();
+        assert!(total > 0 && free <= total);
     }
 
     #[tokio::test]

@@ -97,6 +97,12 @@ pub trait BlobStore: Send + Sync + 'static {
     /// (a client may name a sha512 digest only when it finishes): reads the bytes again.
     async fn upload_rehash(&self, id: &str, size: u64, algorithm: Algorithm) -> Result<Digest, StoreError>;
 
+    /// Total and free bytes of the volume holding the blobs, where the backend has such a
+    /// thing (object stores do not).
+    async fn capacity(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        Ok(None)
+    }
+
     /// Discards an upload session's bytes.
     async fn upload_abort(&self, id: &str) -> Result<(), StoreError>;
 }

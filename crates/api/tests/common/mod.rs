@@ -65,16 +65,17 @@ impl TestServer {
         // restart of the test server.
         let tokens = Arc::new(TokenIssuer::from_pem(&token_key(dir), std::time::Duration::from_secs(1800)).unwrap());
         let auth = Arc::new(HarborAuth::new(identities.clone(), tokens, None));
+        let store = FsStore::open(dir).unwrap();
+        let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
         let harbor = Arc::new(HarborApi {
             auth: auth.clone(),
+            registry: registry.clone(),
             identities,
             projects: Projects::new(db.clone()),
             users: berth_core::users::Users::new(db.clone()),
             robots: berth_core::robots::Robots::new(db.clone()),
             external_url: None,
         });
-        let store = FsStore::open(dir).unwrap();
-        let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
         let authorizer: Arc<dyn Authorizer> = authorizer.unwrap_or_else(|| auth.clone());
         let app = berth_api::router(registry, authorizer, Some(auth), Some(harbor), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
