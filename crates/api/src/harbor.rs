@@ -162,6 +162,10 @@ pub fn router(api: Arc<HarborApi>) -> Router {
             get(get_artifact).delete(delete_artifact),
         )
         .route(
+            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/accessories",
+            get(list_accessories),
+        )
+        .route(
             "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags",
             get(list_artifact_tags).post(add_artifact_tag),
         )
@@ -1332,4 +1336,38 @@ async fn system_volumes(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiR
     let storage: Vec<_> =
         capacity.map(|(total, free)| serde_json::json!({"total": total, "free": free})).into_iter().collect();
     Ok(axum::Json(serde_json::json!({"storage": storage})).into_response())
+}
+
+async fn list_accessories(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, repo, reference)): Path<(String, String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let (subject_artifact, accessories) =
+        api.projects.accessories(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
+    let q = query(&parts);
+    let (page, size) = paging(&q)?;
+    let total = accessories.len() as i64;
+    let body: Vec<_> = accessories
+        .iter()
+        .skip(((page - 1) * size) as usize)
+        .take(size as usize)
+        .map(|(a, kind)| {
+            serde_json::json!({
+                "id": a.id,
+                "artifact_id": a.id,
+                "subject_artifact_id": subject_artifact.id,
+                "subject_artifact_digest": subject_artifact.digest,
+                "subject_artifact_repo": subject_artifact.repository_name,
+                "size": a.size,
+                "digest": a.digest,
+                "type": kind,
+                "icon": "",
+                "creation_time": rfc3339_millis(a.push_time),
+            })
+        })
+        .collect();
+    let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/accessories");
+    Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
 }

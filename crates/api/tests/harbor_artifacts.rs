@@ -82,3 +82,52 @@ async fn artifacts_tags_and_deletion() {
     let resp = s.client.get(&base).send().await.unwrap();
     assert_eq!(header(&resp, "x-total-count"), "1");
 }
+
+#[tokio::test]
+async fn accessories_are_the_referrers_with_harbor_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let (subject, subject_body) = s.push_image("t/app", "v1", &[b"layer"]).await;
+    let empty = s.push_blob("t/app", b"{}").await;
+    let mut pushed = Vec::new();
+    for artifact_type in ["application/vnd.dev.cosign.artifact.sig.v1+json", "application/vnd.example.sbom"] {
+        let body = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.to_string(), "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.to_string(), "size": 2}],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": subject.to_string(), "size": subject_body.len()},
+        }))
+        .unwrap();
+        let d = berth_oci::Digest::sha256_of(&body);
+        let resp = s
+            .client
+            .put(s.url(&format!("/v2/t/app/manifests/{d}")))
+            .header("content-type", OCI_MANIFEST)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        pushed.push(d);
+    }
+    let url = s.url("/api/v2.0/projects/t/repositories/app/artifacts/v1/accessories");
+    let resp = s.client.get(&url).send().await.unwrap();
+    assert_eq!(header(&resp, "x-total-count"), "2");
+    let list: Vec<Value> = resp.json().await.unwrap();
+    let by_digest = |d: &berth_oci::Digest| list.iter().find(|a| a["digest"] == d.as_str()).unwrap().clone();
+    assert_eq!(by_digest(&pushed[0])["type"], "signature.cosign");
+    assert_eq!(by_digest(&pushed[1])["type"], "subject.accessory");
+    assert_eq!(by_digest(&pushed[0])["subject_artifact_digest"], subject.as_str());
+    assert_eq!(by_digest(&pushed[0])["subject_artifact_repo"], "t/app");
+    // An artifact without accessories has none.
+    let none: Vec<Value> = s
+        .client
+        .get(s.url(&format!("/api/v2.0/projects/t/repositories/app/artifacts/{}/accessories", pushed[0])))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}

@@ -655,6 +655,43 @@ impl Projects {
     }
 }
 
+/// Harbor's accessory type of a manifest that names a subject (harbor.md 2.4).
+pub fn accessory_type(artifact_type: Option<&str>) -> &'static str {
+    match artifact_type {
+        Some("application/vnd.cncf.notary.signature") => "signature.notation",
+        Some("application/vnd.dev.cosign.artifact.sig.v1+json" | "application/vnd.dev.sigstore.bundle.v0.3+json") => {
+            "signature.cosign"
+        }
+        Some("application/vnd.goharbor.harbor.sbom.v1") => "sbom.harbor",
+        _ => "subject.accessory",
+    }
+}
+
+impl Projects {
+    /// The accessories of an artifact: manifests of the repository whose subject it is, with
+    /// Harbor's accessory types (needs accessory:list).
+    pub async fn accessories(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+        reference: &str,
+    ) -> Result<(ArtifactView, Vec<(ArtifactView, &'static str)>), ProjectError> {
+        let (repo, a) = self
+            .artifact_checked(subject, project, repository, reference, rbac::Resource::Accessory, rbac::Action::List)
+            .await?;
+        let tags = self.db.tags_of(repo.id).await?;
+        let mut out = Vec::new();
+        for m in self.db.referrers(repo.id, &a.digest, None).await? {
+            if let Some(row) = self.db.artifact(repo.id, &m.digest).await? {
+                let kind = accessory_type(row.artifact_type.as_deref());
+                out.push((self.artifact_view(&repo, row, &tags).await?, kind));
+            }
+        }
+        Ok((a, out))
+    }
+}
+
 /// Harbor's project summary: repositories and members per role.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectSummary {
