@@ -156,7 +156,10 @@ pub fn router(api: Arc<HarborApi>) -> Router {
             "/api/v2.0/projects/{project}/repositories/{repository}",
             get(get_repository).put(update_repository).delete(delete_repository),
         )
-        .route("/api/v2.0/projects/{project}/repositories/{repository}/artifacts", get(list_artifacts))
+        .route(
+            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts",
+            get(list_artifacts).post(copy_artifact),
+        )
         .route(
             "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}",
             get(get_artifact).delete(delete_artifact),
@@ -1370,4 +1373,25 @@ async fn list_accessories(
         .collect();
     let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/accessories");
     Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
+}
+
+/// `POST …/artifacts?from=<project>/<repository>@<digest>` (or `:<tag>`): copy an artifact.
+async fn copy_artifact(
+    State(api): State<Arc<HarborApi>>,
+    Path((project, repo)): Path<(String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let q = query(&parts);
+    let Some(from) = query_get(&q, "from").filter(|f| !f.is_empty()) else {
+        return Err(HarborError::bad_request("from is required"));
+    };
+    let repository = repository_name(&repo);
+    let digest = api.projects.copy_artifact(&subject, &project_ref(&parts, &project), &repository, from).await?;
+    let mut resp = (StatusCode::CREATED, Body::empty()).into_response();
+    let location = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{digest}");
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
 }

@@ -131,3 +131,93 @@ async fn accessories_are_the_referrers_with_harbor_types() {
         .unwrap();
     assert!(none.is_empty());
 }
+
+#[tokio::test]
+async fn copying_an_artifact_and_its_index_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let (child, child_body) = s.push_image("t/src", "child", &[b"arm layer"]).await;
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": child.to_string(), "size": child_body.len(), "platform": {"os": "linux", "architecture": "arm64"}}],
+    }))
+    .unwrap();
+    let resp = s
+        .client
+        .put(s.url("/v2/t/src/manifests/multi"))
+        .header("content-type", OCI_INDEX)
+        .body(index.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let index_digest = berth_oci::Digest::sha256_of(&index);
+
+    // By tag, into another project: the tag comes along, and the copy pulls byte for byte.
+    let url = s.url("/api/v2.0/projects/open/repositories/copy/artifacts?from=t/src:multi");
+    let resp = s.client.post(&url).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert!(header(&resp, "location").ends_with(index_digest.as_str()));
+    let got = s.client.get(s.url("/v2/open/copy/manifests/multi")).header("accept", OCI_INDEX).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap(), index);
+    let child_copy = s.client.get(s.url(&format!("/v2/open/copy/manifests/{child}"))).send().await.unwrap();
+    assert_eq!(child_copy.bytes().await.unwrap(), child_body);
+    let child_manifest: Value = serde_json::from_slice(&child_body).unwrap();
+    let layer = child_manifest["layers"][0]["digest"].as_str().unwrap();
+    let blob = s.client.get(s.url(&format!("/v2/open/copy/blobs/{layer}"))).send().await.unwrap();
+    assert_eq!(blob.bytes().await.unwrap(), &b"arm layer"[..]);
+
+    // By digest: no tag.
+    let resp = s
+        .client
+        .post(s.url(&format!("/api/v2.0/projects/open/repositories/bydigest/artifacts?from=t/src@{child}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let tags: Value = s.client.get(s.url("/v2/open/bydigest/tags/list")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(tags["tags"], json!([]));
+
+    // Refusals: a source the caller cannot read, a destination it cannot write, bad input.
+    s.client
+        .post(s.url("/api/v2.0/users"))
+        .json(&json!({"username": "g", "password": "Passw0rdX"}))
+        .send()
+        .await
+        .unwrap();
+    s.client
+        .post(s.url("/api/v2.0/projects/t/members"))
+        .json(&json!({"role_id": 3, "member_user": {"username": "g"}}))
+        .send()
+        .await
+        .unwrap();
+    let guest = client_as("g", "Passw0rdX");
+    assert_eq!(
+        guest
+            .post(s.url("/api/v2.0/projects/t/repositories/x/artifacts?from=t/src:multi"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        guest
+            .post(s.url("/api/v2.0/projects/open/repositories/x/artifacts?from=t/src:multi"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    for bad in ["nonsense", "t/src:nope", "t/src"] {
+        let status = s
+            .client
+            .post(s.url(&format!("/api/v2.0/projects/open/repositories/x/artifacts?from={bad}")))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND, "{bad}: {status}");
+    }
+}

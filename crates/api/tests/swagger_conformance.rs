@@ -197,6 +197,7 @@ async fn served_operations_answer_as_documented() {
     c.call(M::GET, "/api/v2.0/projects/t/repositories/app/artifacts/v1", None, 200).await;
     c.call(M::GET, "/api/v2.0/projects/t/repositories/app/artifacts/v1/tags", None, 200).await;
     c.call(M::GET, "/api/v2.0/projects/t/repositories/app/artifacts/v1/accessories", None, 200).await;
+    c.call(M::POST, "/api/v2.0/projects/t/repositories/copied/artifacts?from=t/app:v1", None, 201).await;
     c.call(M::POST, "/api/v2.0/projects/t/repositories/app/artifacts/v1/tags", Some(json!({"name": "extra"})), 201)
         .await;
     c.call(M::DELETE, "/api/v2.0/projects/t/repositories/app/artifacts/v1/tags/extra", None, 200).await;

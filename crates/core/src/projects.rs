@@ -655,6 +655,47 @@ impl Projects {
     }
 }
 
+impl Projects {
+    /// Copies an artifact (`from` is `project/repository@digest` or `project/repository:tag`;
+    /// a tag is copied too) into a repository of `project`: needs artifact:read at the source and
+    /// artifact:create at the destination. Returns the copied digest.
+    pub async fn copy_artifact(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+        from: &str,
+    ) -> Result<String, ProjectError> {
+        let invalid =
+            || ProjectError::Invalid(format!("from must be <project>/<repository>@<digest> or :<tag>, not {from:?}"));
+        let (src_repo, reference, tag) = match from.split_once('@') {
+            Some((repo, digest)) => (repo, digest, None),
+            None => {
+                let (repo, tag) = from.rsplit_once(':').ok_or_else(invalid)?;
+                (repo, tag, Some(tag))
+            }
+        };
+        let (src_project, src_repository) = src_repo.split_once('/').ok_or_else(invalid)?;
+        let src = ProjectRef::Name(src_project);
+        let (src_view, artifact) = self
+            .artifact_checked(subject, &src, src_repository, reference, rbac::Resource::Artifact, rbac::Action::Read)
+            .await?;
+        let dst = self.authorized(subject, project, rbac::Resource::Artifact, rbac::Action::Create).await?;
+        let dst_name = format!("{}/{repository}", dst.name);
+        berth_oci::RepositoryName::parse(&dst_name).map_err(|e| ProjectError::Invalid(e.to_string()))?;
+        let dst_repo = self.db.ensure_repository(&dst_name, dst.id).await?;
+        let copied = self
+            .db
+            .copy_manifest(src_view.id, dst_repo, &artifact.digest)
+            .await?
+            .ok_or_else(|| ProjectError::NotFound(format!("artifact {from} in")))?;
+        if let Some(tag) = tag {
+            self.db.put_tag(dst_repo, tag, copied).await?;
+        }
+        Ok(artifact.digest)
+    }
+}
+
 /// Harbor's accessory type of a manifest that names a subject (harbor.md 2.4).
 pub fn accessory_type(artifact_type: Option<&str>) -> &'static str {
     match artifact_type {

@@ -335,6 +335,23 @@ impl Db {
         .await?)
     }
 
+    /// Points a tag at a manifest, moving it if it exists.
+    pub async fn put_tag(&self, repository_id: i64, name: &str, manifest_id: i64) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+        )
+        .bind(repository_id)
+        .bind(name)
+        .bind(manifest_id)
+        .bind(now_millis())
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
     /// Points a new tag at a manifest; an existing tag of that name is a conflict.
     pub async fn create_tag(&self, repository_id: i64, name: &str, manifest_id: i64) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
@@ -351,6 +368,88 @@ impl Db {
             })?;
         w.tx.commit().await?;
         Ok(())
+    }
+
+    /// Copies a manifest, and the child manifests and blob links it needs, from one repository
+    /// to another, in one transaction. Returns the new manifest's id, or `None` when the source
+    /// does not hold it.
+    pub async fn copy_manifest(&self, from_repo: i64, to_repo: i64, digest: &str) -> Result<Option<i64>, DbError> {
+        let mut w = self.begin_write().await?;
+        // Walk the manifest graph breadth first; copying in reverse order puts children first.
+        let mut order: Vec<String> = vec![digest.to_string()];
+        let mut i = 0;
+        while i < order.len() {
+            let children: Vec<String> = sqlx::query_scalar(
+                "SELECT c.digest FROM manifest_children c JOIN manifests m ON m.id = c.manifest_id \
+                 WHERE m.repository_id = $1 AND m.digest = $2 AND c.kind = 'manifest'",
+            )
+            .bind(from_repo)
+            .bind(&order[i])
+            .fetch_all(&mut *w.tx)
+            .await?;
+            for c in children {
+                if !order.contains(&c) {
+                    order.push(c);
+                }
+            }
+            i += 1;
+        }
+        let now = now_millis();
+        let mut top = None;
+        for d in order.iter().rev() {
+            let Some(src_id): Option<i64> =
+                sqlx::query_scalar("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")
+                    .bind(from_repo)
+                    .bind(d)
+                    .fetch_optional(&mut *w.tx)
+                    .await?
+            else {
+                return Ok(None);
+            };
+            sqlx::query(
+                "INSERT INTO repository_blobs (repository_id, digest, created_at) \
+                 SELECT $1, c.digest, $2 FROM manifest_children c WHERE c.manifest_id = $3 AND c.kind = 'blob' \
+                 AND EXISTS (SELECT 1 FROM blobs b WHERE b.digest = c.digest) ON CONFLICT DO NOTHING",
+            )
+            .bind(to_repo)
+            .bind(now)
+            .bind(src_id)
+            .execute(&mut *w.tx)
+            .await?;
+            let existing: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")
+                    .bind(to_repo)
+                    .bind(d)
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
+            let id = match existing {
+                Some(id) => id,
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations, created_at) \
+                         SELECT $1, digest, media_type, size, artifact_type, subject_digest, annotations, $2 FROM manifests WHERE id = $3 \
+                         RETURNING id",
+                    )
+                    .bind(to_repo)
+                    .bind(now)
+                    .bind(src_id)
+                    .fetch_one(&mut *w.tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO manifest_children (manifest_id, digest, kind) \
+                         SELECT $1, digest, kind FROM manifest_children WHERE manifest_id = $2",
+                    )
+                    .bind(id)
+                    .bind(src_id)
+                    .execute(&mut *w.tx)
+                    .await?;
+                    id
+                }
+            };
+            top = Some(id);
+        }
+        w.tx.commit().await?;
+        Ok(top)
     }
 
     // ---- blobs
