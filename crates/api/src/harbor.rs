@@ -16,6 +16,7 @@ use berth_core::projects::ArtifactView;
 use berth_core::projects::{MemberUser, MemberView, ProjectError, ProjectRef, ProjectView, Projects, RepositoryView};
 use berth_core::robots::{PermissionReq, RobotError, RobotReq, RobotView, Robots};
 use berth_core::users::{NewUserReq, UserError, Users};
+use berth_core::{Refusal, Refuses};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
@@ -72,48 +73,33 @@ impl IntoResponse for HarborError {
     }
 }
 
-impl From<ProjectError> for HarborError {
-    fn from(e: ProjectError) -> Self {
-        let (status, code) = match &e {
-            ProjectError::Invalid(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
-            ProjectError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
-            ProjectError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            ProjectError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
-            ProjectError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            ProjectError::NotEmpty(_) => (StatusCode::PRECONDITION_FAILED, "PRECONDITION"),
-            ProjectError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
+impl HarborError {
+    /// Harbor's status and code for a service's refusal.
+    fn refused(e: &dyn Refuses) -> HarborError {
+        let (status, code) = match e.refusal() {
+            Refusal::Invalid => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            Refusal::Conflict => (StatusCode::CONFLICT, "CONFLICT"),
+            Refusal::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            Refusal::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            Refusal::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            Refusal::Precondition => (StatusCode::PRECONDITION_FAILED, "PRECONDITION"),
+            Refusal::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
         };
         HarborError::new(status, code, e.to_string())
     }
 }
 
-impl From<UserError> for HarborError {
-    fn from(e: UserError) -> Self {
-        let (status, code) = match &e {
-            UserError::Invalid(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
-            UserError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
-            UserError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            UserError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
-            UserError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            UserError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
-        };
-        HarborError::new(status, code, e.to_string())
-    }
+macro_rules! refused_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for HarborError {
+            fn from(e: $t) -> Self {
+                HarborError::refused(&e)
+            }
+        }
+    )*};
 }
 
-impl From<RobotError> for HarborError {
-    fn from(e: RobotError) -> Self {
-        let (status, code) = match &e {
-            RobotError::Invalid(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
-            RobotError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
-            RobotError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            RobotError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
-            RobotError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            RobotError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
-        };
-        HarborError::new(status, code, e.to_string())
-    }
-}
+refused_from!(ProjectError, UserError, RobotError);
 
 type ApiResult = Result<Response, HarborError>;
 

@@ -14,3 +14,64 @@ pub mod users;
 
 pub use error::RegistryError;
 pub use registry::{BlobRead, ManifestRead, Page, Registry, UploadStatus};
+
+/// How a refused request was refused, whatever the service: what an API layer needs to
+/// choose a status, without matching every service's error type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Invalid,
+    Conflict,
+    NotFound,
+    Unauthorized,
+    Forbidden,
+    Precondition,
+    Internal,
+}
+
+/// An error that can say how it refuses.
+pub trait Refuses: std::fmt::Display {
+    fn refusal(&self) -> Refusal;
+}
+
+impl Refuses for projects::ProjectError {
+    fn refusal(&self) -> Refusal {
+        use projects::ProjectError as E;
+        match self {
+            E::Invalid(_) => Refusal::Invalid,
+            E::Conflict(_) => Refusal::Conflict,
+            E::NotFound(_) => Refusal::NotFound,
+            E::Unauthorized => Refusal::Unauthorized,
+            E::Forbidden(_) => Refusal::Forbidden,
+            E::NotEmpty(_) => Refusal::Precondition,
+            E::Internal(_) => Refusal::Internal,
+        }
+    }
+}
+
+impl Refuses for users::UserError {
+    fn refusal(&self) -> Refusal {
+        use users::UserError as E;
+        match self {
+            E::Invalid(_) => Refusal::Invalid,
+            E::Conflict(_) => Refusal::Conflict,
+            E::NotFound(_) => Refusal::NotFound,
+            E::Unauthorized => Refusal::Unauthorized,
+            E::Forbidden(_) => Refusal::Forbidden,
+            E::Internal(_) => Refusal::Internal,
+        }
+    }
+}
+
+impl Refuses for robots::RobotError {
+    fn refusal(&self) -> Refusal {
+        use robots::RobotError as E;
+        match self {
+            E::Invalid(_) => Refusal::Invalid,
+            E::Conflict(_) => Refusal::Conflict,
+            E::NotFound(_) => Refusal::NotFound,
+            E::Unauthorized => Refusal::Unauthorized,
+            E::Forbidden(_) => Refusal::Forbidden,
+            E::Internal(_) => Refusal::Internal,
+        }
+    }
+}
