@@ -7,6 +7,30 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// `as_str`, `FromStr` and `Display` for an enum named by a table of (variant, Harbor's string).
+macro_rules! named_by_table {
+    ($t:ty, $table:ident) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                $table.iter().find(|(v, _)| *v == self).map_or("", |(_, s)| s)
+            }
+        }
+
+        impl FromStr for $t {
+            type Err = UnknownName;
+            fn from_str(s: &str) -> Result<Self, UnknownName> {
+                $table.iter().find(|(_, n)| *n == s).map(|(v, _)| *v).ok_or_else(|| UnknownName(s.to_string()))
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// An action on a resource (Harbor's action strings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
@@ -37,24 +61,7 @@ const ACTIONS: &[(Action, &str)] = &[
     (Action::Stop, "stop"),
 ];
 
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        ACTIONS.iter().find(|(a, _)| *a == self).map_or("", |(_, s)| s)
-    }
-}
-
-impl FromStr for Action {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, UnknownName> {
-        ACTIONS.iter().find(|(_, n)| *n == s).map(|(a, _)| *a).ok_or_else(|| UnknownName(s.to_string()))
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named_by_table!(Action, ACTIONS);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown name {0:?}")]
@@ -129,24 +136,7 @@ const RESOURCES: &[(Resource, &str)] = &[
     (Resource::GarbageCollection, "garbage-collection"),
 ];
 
-impl Resource {
-    pub fn as_str(self) -> &'static str {
-        RESOURCES.iter().find(|(r, _)| *r == self).map_or("", |(_, s)| s)
-    }
-}
-
-impl FromStr for Resource {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, UnknownName> {
-        RESOURCES.iter().find(|(_, n)| *n == s).map(|(r, _)| *r).ok_or_else(|| UnknownName(s.to_string()))
-    }
-}
-
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named_by_table!(Resource, RESOURCES);
 
 /// The five project roles, with Harbor's ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

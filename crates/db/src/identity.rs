@@ -167,27 +167,27 @@ impl Db {
     }
 
     pub async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-            .bind(password_hash)
-            .bind(now_millis())
-            .bind(id)
-            .execute(&mut *w.tx)
+        let done = self
+            .write_one(
+                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                    .bind(password_hash)
+                    .bind(now_millis())
+                    .bind(id),
+            )
             .await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     pub async fn set_user_sysadmin(&self, id: i64, sysadmin: bool) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("UPDATE users SET sysadmin = $1, updated_at = $2 WHERE id = $3")
-            .bind(i64::from(sysadmin))
-            .bind(now_millis())
-            .bind(id)
-            .execute(&mut *w.tx)
+        let done = self
+            .write_one(
+                sqlx::query("UPDATE users SET sysadmin = $1, updated_at = $2 WHERE id = $3")
+                    .bind(i64::from(sysadmin))
+                    .bind(now_millis())
+                    .bind(id),
+            )
             .await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Deletes a user and their memberships. Returns whether the user existed.
@@ -296,14 +296,14 @@ impl Db {
 
     /// Removes one metadata key. Returns whether it was set.
     pub async fn delete_project_metadata(&self, project_id: i64, key: &str) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM project_metadata WHERE project_id = $1 AND name = $2")
-            .bind(project_id)
-            .bind(key)
-            .execute(&mut *w.tx)
+        let done = self
+            .write_one(
+                sqlx::query("DELETE FROM project_metadata WHERE project_id = $1 AND name = $2")
+                    .bind(project_id)
+                    .bind(key),
+            )
             .await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Adds a user (`'u'`) or group (`'g'`) member with a role id. Returns the member id.
@@ -456,14 +456,14 @@ impl Db {
 
     /// Removes a member. Returns whether the member existed.
     pub async fn delete_member(&self, project_id: i64, member_id: i64) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND id = $2")
-            .bind(project_id)
-            .bind(member_id)
-            .execute(&mut *w.tx)
+        let done = self
+            .write_one(
+                sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND id = $2")
+                    .bind(project_id)
+                    .bind(member_id),
+            )
             .await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// The role id of a user in a project, if a member.
@@ -518,9 +518,7 @@ impl Db {
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), DbError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *w.tx).await?;
-        w.tx.commit().await?;
+        self.write_one(sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash)).await?;
         Ok(())
     }
 
@@ -534,13 +532,9 @@ impl Db {
     }
 
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), DbError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+        self.write_one(sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
             .bind(name)
-            .bind(value)
-            .execute(&mut *w.tx)
-            .await?;
-        w.tx.commit().await?;
+            .bind(value)).await?;
         Ok(())
     }
 }

@@ -104,6 +104,18 @@ impl Db {
         self.pool.close().await;
     }
 
+    /// Runs one writing statement in its own transaction (taking SQLite's writer turn);
+    /// returns the rows it affected.
+    async fn write_one(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<u64, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = query.execute(&mut *w.tx).await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// Begins a transaction that will write.
     async fn begin_write(&self) -> Result<WriteTx<'_>, DbError> {
         let turn = match &self.write_turn {

@@ -257,24 +257,22 @@ impl Db {
     }
 
     pub async fn set_repository_description(&self, id: i64, description: &str) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("UPDATE repositories SET description = $1, updated_at = $2 WHERE id = $3")
-            .bind(description)
-            .bind(now_millis())
-            .bind(id)
-            .execute(&mut *w.tx)
+        let done = self
+            .write_one(
+                sqlx::query("UPDATE repositories SET description = $1, updated_at = $2 WHERE id = $3")
+                    .bind(description)
+                    .bind(now_millis())
+                    .bind(id),
+            )
             .await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Deletes a repository with its manifests, tags, blob links and upload sessions (the
     /// bytes go when garbage collection finds them unreferenced).
     pub async fn delete_repository(&self, id: i64) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM repositories WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let done = self.write_one(sqlx::query("DELETE FROM repositories WHERE id = $1").bind(id)).await?;
+        Ok(done == 1)
     }
 
     // ---- artifacts (Harbor's view of manifests)
@@ -337,18 +335,14 @@ impl Db {
 
     /// Points a tag at a manifest, moving it if it exists.
     pub async fn put_tag(&self, repository_id: i64, name: &str, manifest_id: i64) -> Result<(), DbError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
+        self.write_one(sqlx::query(
             "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
         )
         .bind(repository_id)
         .bind(name)
         .bind(manifest_id)
-        .bind(now_millis())
-        .execute(&mut *w.tx)
-        .await?;
-        w.tx.commit().await?;
+        .bind(now_millis())).await?;
         Ok(())
     }
 
@@ -495,33 +489,32 @@ impl Db {
 
     /// Removes a blob from a repository. Returns whether it was there.
     pub async fn unlink_blob(&self, repository_id: i64, digest: &str) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
-            .bind(repository_id)
-            .bind(digest)
-            .execute(&mut *w.tx)
+        let done = self
+            .write_one(
+                sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+                    .bind(repository_id)
+                    .bind(digest),
+            )
             .await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     // ---- uploads
 
     pub async fn create_upload(&self, u: &UploadRow) -> Result<(), DbError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO uploads (id, repository_id, algorithm, byte_offset, hash_state, created_at, updated_at) \
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO uploads (id, repository_id, algorithm, byte_offset, hash_state, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            )
+            .bind(&u.id)
+            .bind(u.repository_id)
+            .bind(&u.algorithm)
+            .bind(u.offset)
+            .bind(&u.hash_state)
+            .bind(u.created_at),
         )
-        .bind(&u.id)
-        .bind(u.repository_id)
-        .bind(&u.algorithm)
-        .bind(u.offset)
-        .bind(&u.hash_state)
-        .bind(u.created_at)
-        .execute(&mut *w.tx)
         .await?;
-        w.tx.commit().await?;
         Ok(())
     }
 
@@ -548,26 +541,20 @@ impl Db {
     /// Records a new durable offset, if the upload is still at `from` (another request may have
     /// moved it meanwhile). Returns whether it was recorded.
     pub async fn advance_upload(&self, id: &str, from: i64, to: i64, hash_state: &[u8]) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query(
+        let done = self.write_one(sqlx::query(
             "UPDATE uploads SET byte_offset = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND byte_offset = $5",
         )
         .bind(to)
         .bind(hash_state)
         .bind(now_millis())
         .bind(id)
-        .bind(from)
-        .execute(&mut *w.tx)
-        .await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        .bind(from)).await?;
+        Ok(done == 1)
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        let done = self.write_one(sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id)).await?;
+        Ok(done > 0)
     }
 
     /// Ends an upload whose bytes were published as `digest`: the session goes, the blob is
@@ -693,26 +680,24 @@ impl Db {
 
     /// Deletes a manifest and the tags that point at it. Returns whether it existed.
     pub async fn delete_manifest(&self, repository_id: i64, digest: &str) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
-            .bind(repository_id)
-            .bind(digest)
-            .execute(&mut *w.tx)
+        let done = self
+            .write_one(
+                sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+                    .bind(repository_id)
+                    .bind(digest),
+            )
             .await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     /// Deletes a tag, leaving its manifest. Returns whether it existed.
     pub async fn delete_tag(&self, repository_id: i64, tag: &str) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
-            .bind(repository_id)
-            .bind(tag)
-            .execute(&mut *w.tx)
+        let done = self
+            .write_one(
+                sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2").bind(repository_id).bind(tag),
+            )
             .await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     /// Tags of a repository in lexical order, after `last`.

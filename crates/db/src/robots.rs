@@ -220,21 +220,19 @@ impl Db {
     }
 
     pub async fn set_robot_secret(&self, id: i64, secret_hash: &str) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("UPDATE robots SET secret_hash = $1, updated_at = $2 WHERE id = $3")
-            .bind(secret_hash)
-            .bind(now_millis())
-            .bind(id)
-            .execute(&mut *w.tx)
+        let done = self
+            .write_one(
+                sqlx::query("UPDATE robots SET secret_hash = $1, updated_at = $2 WHERE id = $3")
+                    .bind(secret_hash)
+                    .bind(now_millis())
+                    .bind(id),
+            )
             .await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     pub async fn delete_robot(&self, id: i64) -> Result<bool, DbError> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM robots WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
-        w.tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let done = self.write_one(sqlx::query("DELETE FROM robots WHERE id = $1").bind(id)).await?;
+        Ok(done == 1)
     }
 }
