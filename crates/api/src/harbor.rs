@@ -14,6 +14,7 @@ use berth_core::identity::Identities;
 use berth_core::identity::UserView;
 use berth_core::projects::ArtifactView;
 use berth_core::projects::{MemberUser, MemberView, ProjectError, ProjectRef, ProjectView, Projects, RepositoryView};
+use berth_core::query::ListQuery;
 use berth_core::robots::{PermissionReq, RobotError, RobotReq, RobotView, Robots};
 use berth_core::users::{NewUserReq, UserError, Users};
 use berth_core::{Refusal, Refuses};
@@ -210,6 +211,11 @@ fn paging(q: &[(String, String)]) -> Result<(i64, i64), HarborError> {
     Ok((page, size))
 }
 
+/// Harbor's `q` and `sort` of a listing.
+fn list_query(q: &[(String, String)]) -> Result<ListQuery, HarborError> {
+    berth_core::query::parse(query_get(q, "q"), query_get(q, "sort")).map_err(HarborError::bad_request)
+}
+
 /// `X-Total-Count` and RFC 5988 `Link` headers of a paged list.
 fn paged(mut resp: Response, path: &str, q: &[(String, String)], page: i64, size: i64, total: i64) -> Response {
     let link = |p: i64, rel: &str| {
@@ -321,22 +327,11 @@ fn user_id(raw: &str) -> Result<i64, HarborError> {
         .ok_or_else(|| HarborError::bad_request("user_id must be a positive integer"))
 }
 
-/// Harbor's `q` for users: `username=~x` (substring) or `username=x`; other keys are refused.
-fn username_filter(q: &[(String, String)]) -> Result<String, HarborError> {
-    let Some(query) = query_get(q, "q").filter(|s| !s.is_empty()) else { return Ok(String::new()) };
-    let (key, value) = query.split_once('=').ok_or_else(|| HarborError::bad_request(format!("invalid q {query:?}")))?;
-    if key != "username" {
-        return Err(HarborError::bad_request(format!("unsupported query key {key:?}")));
-    }
-    Ok(value.trim_start_matches('~').trim_matches('"').to_string())
-}
-
 async fn list_users(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
     let subject = api.subject(&parts).await?;
     let q = query(&parts);
     let (page, size) = paging(&q)?;
-    let search = username_filter(&q)?;
-    let (users, total) = api.users.list(&subject, &search, page, size).await?;
+    let (users, total) = api.users.list(&subject, &list_query(&q)?, page, size).await?;
     let body: Vec<_> = users.iter().map(user_json).collect();
     Ok(paged(axum::Json(body).into_response(), "/api/v2.0/users", &q, page, size, total))
 }
@@ -509,7 +504,7 @@ async fn list_projects(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiRe
         Some(_) => return Err(HarborError::bad_request("public must be true or false")),
     };
     let name = query_get(&q, "name").unwrap_or("");
-    let (projects, total) = api.projects.list(&subject, name, public, page, size).await?;
+    let (projects, total) = api.projects.list(&subject, name, public, &list_query(&q)?, page, size).await?;
     let body: Vec<_> = projects.iter().map(project_json).collect();
     Ok(paged(axum::Json(body).into_response(), "/api/v2.0/projects", &q, page, size, total))
 }
@@ -1044,20 +1039,11 @@ fn repository_name(raw: &str) -> String {
     percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
 }
 
-/// Harbor's `q` for repositories: `name=~part` or `name=exact`.
-fn name_filter(q: &[(String, String)]) -> Result<String, HarborError> {
-    let Some(query) = query_get(q, "q").filter(|s| !s.is_empty()) else { return Ok(String::new()) };
-    match query.split_once('=') {
-        Some(("name", v)) => Ok(v.trim_start_matches('~').trim_matches('"').to_string()),
-        _ => Err(HarborError::bad_request(format!("unsupported q {query:?}"))),
-    }
-}
-
 async fn list_all_repositories(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
     let subject = api.subject(&parts).await?;
     let q = query(&parts);
     let (page, size) = paging(&q)?;
-    let (repos, total) = api.projects.repositories(&subject, None, &name_filter(&q)?, page, size).await?;
+    let (repos, total) = api.projects.repositories(&subject, None, &list_query(&q)?, page, size).await?;
     let body: Vec<_> = repos.iter().map(repository_json).collect();
     Ok(paged(axum::Json(body).into_response(), "/api/v2.0/repositories", &q, page, size, total))
 }
@@ -1067,7 +1053,7 @@ async fn list_repositories(State(api): State<Arc<HarborApi>>, Path(project): Pat
     let q = query(&parts);
     let (page, size) = paging(&q)?;
     let project_ref = project_ref(&parts, &project);
-    let (repos, total) = api.projects.repositories(&subject, Some(&project_ref), &name_filter(&q)?, page, size).await?;
+    let (repos, total) = api.projects.repositories(&subject, Some(&project_ref), &list_query(&q)?, page, size).await?;
     let body: Vec<_> = repos.iter().map(repository_json).collect();
     let path = format!("/api/v2.0/projects/{project}/repositories");
     Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
@@ -1201,8 +1187,10 @@ async fn list_artifacts(
     let subject = api.subject(&parts).await?;
     let q = query(&parts);
     let (page, size) = paging(&q)?;
-    let (artifacts, total) =
-        api.projects.artifacts(&subject, &project_ref(&parts, &project), &repository_name(&repo), page, size).await?;
+    let (artifacts, total) = api
+        .projects
+        .artifacts(&subject, &project_ref(&parts, &project), &repository_name(&repo), &list_query(&q)?, page, size)
+        .await?;
     let body: Vec<_> = artifacts.iter().map(artifact_json).collect();
     let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts");
     Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))

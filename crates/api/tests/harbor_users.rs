@@ -94,7 +94,7 @@ async fn listing_is_for_administrators_and_search_for_everyone() {
     let users: Vec<Value> = resp.json().await.unwrap();
     assert_eq!(users.iter().map(|u| u["username"].as_str().unwrap()).collect::<Vec<_>>(), ["alice", "alan"]);
     assert!(users.iter().all(|u| u.get("password").is_none() && !u.to_string().contains("argon2")));
-    let resp = s.client.get(s.url("/api/v2.0/users?q=email%3Dx")).send().await.unwrap();
+    let resp = s.client.get(s.url("/api/v2.0/users?q=password%3Dx")).send().await.unwrap();
     assert_eq!(code(resp).await, (StatusCode::BAD_REQUEST, "BAD_REQUEST".into()));
 
     let bob = client_as("bob", "Passw0rdX");

@@ -56,7 +56,7 @@ impl Identities {
     /// On first start (no user exists): creates `admin` as system administrator, with the
     /// given password or a random one, and the public project `library` owned by it.
     pub async fn bootstrap(&self, admin_password: Option<&str>) -> Result<Bootstrap, IdentityError> {
-        let (_, users) = self.db.list_users("", 1, 0).await?;
+        let (_, users) = self.db.list_users(&berth_db::ListQuery::default(), 1, 0).await?;
         if users > 0 {
             return Ok(Bootstrap::AlreadyDone);
         }

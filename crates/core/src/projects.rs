@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use berth_auth::rbac::{self, Policy, ProjectContext, Role, Subject};
-use berth_db::{Db, DbError, ProjectRow};
+use berth_db::{Db, DbError, ListQuery, Match, ProjectRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
@@ -28,6 +28,7 @@ impl From<DbError> for ProjectError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Conflict(what) => ProjectError::Conflict(format!("{what} already exists")),
+            DbError::InvalidQuery(why) => ProjectError::Invalid(why),
             other => ProjectError::Internal(other.to_string()),
         }
     }
@@ -237,11 +238,13 @@ impl Projects {
         subject: &Subject,
         name: &str,
         public: Option<bool>,
+        query: &ListQuery,
         page: i64,
         page_size: i64,
     ) -> Result<(Vec<ProjectView>, i64), ProjectError> {
         let visible_to = if subject.is_sysadmin() { None } else { Some(user_id(subject).unwrap_or(0)) };
-        let (rows, total) = self.db.list_projects(visible_to, name, public, page_size, (page - 1) * page_size).await?;
+        let (rows, total) =
+            self.db.list_projects(visible_to, name, public, query, page_size, (page - 1) * page_size).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(self.view(row, subject).await?);
@@ -387,7 +390,7 @@ impl Projects {
         &self,
         subject: &Subject,
         project: Option<&ProjectRef<'_>>,
-        name: &str,
+        query: &ListQuery,
         page: i64,
         size: i64,
     ) -> Result<(Vec<RepositoryView>, i64), ProjectError> {
@@ -400,7 +403,7 @@ impl Projects {
             None if subject.is_sysadmin() => (None, None),
             None => (None, Some(user_id(subject).unwrap_or(0))),
         };
-        let (rows, total) = self.db.list_repositories(project_id, visible_to, name, size, (page - 1) * size).await?;
+        let (rows, total) = self.db.list_repositories(project_id, visible_to, query, size, (page - 1) * size).await?;
         Ok((rows.into_iter().map(repository_view).collect(), total))
     }
 
@@ -470,8 +473,9 @@ impl Projects {
             return Err(ProjectError::Unauthorized);
         }
         let visible = if subject.is_sysadmin() { None } else { Some(user_id(subject).unwrap_or(0)) };
-        let (_, public_projects) = self.db.list_projects(visible, "", Some(true), 0, 0).await?;
-        let (_, private_projects) = self.db.list_projects(visible, "", Some(false), 0, 0).await?;
+        let (_, public_projects) = self.db.list_projects(visible, "", Some(true), &ListQuery::default(), 0, 0).await?;
+        let (_, private_projects) =
+            self.db.list_projects(visible, "", Some(false), &ListQuery::default(), 0, 0).await?;
         let (public_repositories, private_repositories) = self.db.repository_counts(visible).await?;
         let storage_bytes = if subject.is_sysadmin() { Some(self.db.storage_consumption().await?) } else { None };
         Ok(Statistics { public_projects, private_projects, public_repositories, private_repositories, storage_bytes })
@@ -483,8 +487,9 @@ impl Projects {
         subject: &Subject,
         term: &str,
     ) -> Result<(Vec<ProjectView>, Vec<(RepositoryView, String, bool)>), ProjectError> {
-        let (projects, _) = self.list(subject, term, None, 1, 100).await?;
-        let (repos, _) = self.repositories(subject, None, term, 1, 100).await?;
+        let (projects, _) = self.list(subject, term, None, &ListQuery::default(), 1, 100).await?;
+        let by_name = ListQuery { terms: vec![("name".to_string(), Match::Fuzzy(term.to_string()))], sort: Vec::new() };
+        let (repos, _) = self.repositories(subject, None, &by_name, 1, 100).await?;
         let mut out = Vec::with_capacity(repos.len());
         for r in repos {
             let project = self.db.project_by_id(r.project_id).await?;
@@ -545,12 +550,13 @@ impl Projects {
         subject: &Subject,
         project: &ProjectRef<'_>,
         repository: &str,
+        query: &ListQuery,
         page: i64,
         size: i64,
     ) -> Result<(Vec<ArtifactView>, i64), ProjectError> {
         let repo = self.repository_in(subject, project, repository, rbac::Action::Read).await?;
         self.authorized(subject, project, rbac::Resource::Artifact, rbac::Action::List).await?;
-        let (rows, total) = self.db.list_artifacts(repo.id, size, (page - 1) * size).await?;
+        let (rows, total) = self.db.list_artifacts(repo.id, query, size, (page - 1) * size).await?;
         let tags = self.db.tags_of(repo.id).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {

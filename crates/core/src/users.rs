@@ -2,7 +2,7 @@
 
 use berth_auth::password;
 use berth_auth::rbac::Subject;
-use berth_db::{Db, DbError, NewUser};
+use berth_db::{Db, DbError, ListQuery, Match, NewUser};
 
 use crate::identity::UserView;
 
@@ -26,6 +26,7 @@ impl From<DbError> for UserError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Conflict(what) => UserError::Conflict(format!("{what} already exists")),
+            DbError::InvalidQuery(why) => UserError::Invalid(why),
             other => UserError::Internal(other.to_string()),
         }
     }
@@ -152,16 +153,16 @@ impl Users {
         self.db.user_by_id(id).await?.map(view).ok_or(UserError::NotFound(id))
     }
 
-    /// All users whose name contains `search`, one page with the total (administrators only).
+    /// Users filtered and ordered by `query`, one page with the total (administrators only).
     pub async fn list(
         &self,
         subject: &Subject,
-        search: &str,
+        query: &ListQuery,
         page: i64,
         size: i64,
     ) -> Result<(Vec<UserView>, i64), UserError> {
         require_admin(subject)?;
-        let (rows, total) = self.db.list_users(search, size, (page - 1) * size).await?;
+        let (rows, total) = self.db.list_users(query, size, (page - 1) * size).await?;
         Ok((rows.into_iter().map(view).collect(), total))
     }
 
@@ -175,7 +176,11 @@ impl Users {
         size: i64,
     ) -> Result<(Vec<(i64, String)>, i64), UserError> {
         caller_id(subject)?;
-        let (rows, total) = self.db.list_users(search, size, (page - 1) * size).await?;
+        let query = ListQuery {
+            terms: vec![("username".to_string(), Match::Fuzzy(search.to_string()))],
+            sort: vec![("username".to_string(), false)],
+        };
+        let (rows, total) = self.db.list_users(&query, size, (page - 1) * size).await?;
         Ok((rows.into_iter().map(|u| (u.id, u.username)).collect(), total))
     }
 

@@ -3,7 +3,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Db, DbError, like_contains, now_millis};
+use crate::listing::{Arg, Field, Kind, Listing, Source};
+use crate::{Db, DbError, ListQuery, like_contains, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
@@ -60,6 +61,17 @@ fn member_row(r: &AnyRow) -> Result<MemberRow, sqlx::Error> {
 
 const USER_COLUMNS: &str = "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
 
+/// What `q` and `sort` may name when listing users.
+const USER_FIELDS: &[Field] = &[
+    Field { key: "username", source: Source::Column("username"), kind: Kind::Text, sortable: true },
+    Field { key: "email", source: Source::Column("email"), kind: Kind::Text, sortable: true },
+    Field { key: "realname", source: Source::Column("realname"), kind: Kind::Text, sortable: true },
+    Field { key: "user_id", source: Source::Column("id"), kind: Kind::Int, sortable: true },
+    Field { key: "sysadmin_flag", source: Source::Column("sysadmin"), kind: Kind::Bool, sortable: false },
+    Field { key: "creation_time", source: Source::Column("created_at"), kind: Kind::Time, sortable: true },
+    Field { key: "update_time", source: Source::Column("updated_at"), kind: Kind::Time, sortable: true },
+];
+
 fn user_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
     Ok(UserRow {
         id: r.try_get(0)?,
@@ -73,6 +85,31 @@ fn user_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
         updated_at: r.try_get(8)?,
     })
 }
+
+/// What `q` and `sort` may name when listing projects.
+const PROJECT_FIELDS: &[Field] = &[
+    Field { key: "name", source: Source::Column("p.name"), kind: Kind::Text, sortable: true },
+    Field { key: "project_id", source: Source::Column("p.id"), kind: Kind::Int, sortable: true },
+    Field {
+        key: "public",
+        source: Source::Column(
+            "(CASE WHEN EXISTS (SELECT 1 FROM project_metadata pm2 WHERE pm2.project_id = p.id AND pm2.name = 'public' AND pm2.value = 'true') THEN 1 ELSE 0 END)",
+        ),
+        kind: Kind::Bool,
+        sortable: false,
+    },
+    Field {
+        key: "owner",
+        source: Source::Related {
+            from_where: "SELECT 1 FROM users ou WHERE ou.id = p.owner_id",
+            column: "ou.username",
+        },
+        kind: Kind::Text,
+        sortable: false,
+    },
+    Field { key: "creation_time", source: Source::Column("p.created_at"), kind: Kind::Time, sortable: true },
+    Field { key: "update_time", source: Source::Column("p.updated_at"), kind: Kind::Time, sortable: true },
+];
 
 fn project_row(r: &AnyRow) -> Result<ProjectRow, sqlx::Error> {
     Ok(ProjectRow {
@@ -129,17 +166,17 @@ impl Db {
     }
 
     /// Users whose name contains `search` (all when empty), by id, one page, with the total.
-    pub async fn list_users(&self, search: &str, limit: i64, offset: i64) -> Result<(Vec<UserRow>, i64), DbError> {
-        let pattern = like_contains(search);
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\' ORDER BY id LIMIT $2 OFFSET $3"
-        );
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&pattern).bind(limit).bind(offset).fetch_all(&self.pool).await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username LIKE $1 ESCAPE '\\'")
-            .bind(&pattern)
-            .fetch_one(&self.pool)
-            .await?;
+    /// Users filtered and ordered by `query` (by id unless asked otherwise): one page and the total.
+    pub async fn list_users(&self, query: &ListQuery, limit: i64, offset: i64) -> Result<(Vec<UserRow>, i64), DbError> {
+        let listing = Listing {
+            columns: USER_COLUMNS,
+            from: "FROM users WHERE 1 = 1",
+            fixed: Vec::new(),
+            fields: USER_FIELDS,
+            default_order: "id",
+            tie_break: "id",
+        };
+        let (rows, total) = self.list_page(&listing, query, limit, offset).await?;
         Ok((rows.iter().map(user_row).collect::<Result<_, _>>()?, total))
     }
 
@@ -334,42 +371,34 @@ impl Db {
 
     /// Projects visible to `visible_to` (`None`: all; `Some(user id)`: public ones and those the
     /// user is a member of; `Some(0)`: public ones), whose name contains `name` and, if given,
-    /// whose publicity is `public`, ordered by name: one page and the total.
+    /// whose publicity is `public`, filtered and ordered by `query` (by name unless asked
+    /// otherwise): one page and the total.
     pub async fn list_projects(
         &self,
         visible_to: Option<i64>,
         name: &str,
         public: Option<bool>,
+        query: &ListQuery,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<ProjectRow>, i64), DbError> {
-        let pattern = like_contains(name);
         let public = match public {
             None => -1i64,
             Some(p) => i64::from(p),
         };
         // $2 = -1: no visibility filter; $3 = -1: no publicity filter.
-        const FILTER: &str = "FROM projects p WHERE p.name LIKE $1 ESCAPE '\\' \
-            AND ($2 < 0 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.id AND m.name = 'public' AND m.value = 'true') \
-                 OR EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.entity_type = 'u' AND pm.entity_id = $2)) \
-            AND ($3 < 0 OR (CASE WHEN EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.id AND m.name = 'public' AND m.value = 'true') THEN 1 ELSE 0 END) = $3)";
-        let visible = visible_to.unwrap_or(-1);
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT p.id, p.name, p.owner_id, p.created_at, p.updated_at {FILTER} ORDER BY p.name LIMIT $4 OFFSET $5"
-        )))
-        .bind(&pattern)
-        .bind(visible)
-        .bind(public)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {FILTER}")))
-            .bind(&pattern)
-            .bind(visible)
-            .bind(public)
-            .fetch_one(&self.pool)
-            .await?;
+        let listing = Listing {
+            columns: "p.id, p.name, p.owner_id, p.created_at, p.updated_at",
+            from: "FROM projects p WHERE p.name LIKE $1 ESCAPE '\\' \
+                AND ($2 < 0 OR EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.id AND m.name = 'public' AND m.value = 'true') \
+                     OR EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.entity_type = 'u' AND pm.entity_id = $2)) \
+                AND ($3 < 0 OR (CASE WHEN EXISTS (SELECT 1 FROM project_metadata m WHERE m.project_id = p.id AND m.name = 'public' AND m.value = 'true') THEN 1 ELSE 0 END) = $3)",
+            fixed: vec![Arg::Text(like_contains(name)), Arg::Int(visible_to.unwrap_or(-1)), Arg::Int(public)],
+            fields: PROJECT_FIELDS,
+            default_order: "p.name",
+            tie_break: "p.id",
+        };
+        let (rows, total) = self.list_page(&listing, query, limit, offset).await?;
         Ok((rows.iter().map(project_row).collect::<Result<_, _>>()?, total))
     }
 

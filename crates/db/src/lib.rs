@@ -5,6 +5,7 @@
 //! `migrations/<dialect>/`. The database is the truth for what exists; storage holds bytes.
 
 mod identity;
+mod listing;
 mod migrate;
 mod registry;
 mod robots;
@@ -17,6 +18,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
 pub use identity::{MemberRow, NewUser, ProjectRow, UserRow};
+pub use listing::{ListQuery, Match};
 pub use registry::{ArtifactRow, ManifestRow, NewManifest, PutManifestError, RepositoryRow, UploadRow};
 pub use robots::{NewRobot, RobotPermissionRow, RobotRow};
 
@@ -29,6 +31,9 @@ pub enum DbError {
     /// A uniqueness rule refused the write; the text names what already exists.
     #[error("{0} already exists")]
     Conflict(String),
+    /// A listing's `q` or `sort` names an unknown field or holds a value of the wrong kind.
+    #[error("{0}")]
+    InvalidQuery(String),
     #[error("unsupported database URL {0:?}")]
     UnsupportedUrl(String),
 }

@@ -3,7 +3,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Db, DbError, now_millis};
+use crate::listing::{Arg, Field, Kind, Listing, Source};
+use crate::{Db, DbError, ListQuery, now_millis};
 
 /// An upload session as recorded: the durable offset and the hash state at that offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,16 @@ pub struct RepositoryRow {
 const REPOSITORY_COLUMNS: &str = "r.id, r.project_id, r.name, r.description, \
     (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id), r.pull_count, r.created_at, r.updated_at";
 
+/// What `q` and `sort` may name when listing repositories.
+const REPOSITORY_FIELDS: &[Field] = &[
+    Field { key: "name", source: Source::Column("r.name"), kind: Kind::Text, sortable: true },
+    Field { key: "id", source: Source::Column("r.id"), kind: Kind::Int, sortable: true },
+    Field { key: "project_id", source: Source::Column("r.project_id"), kind: Kind::Int, sortable: true },
+    Field { key: "pull_count", source: Source::Column("r.pull_count"), kind: Kind::Int, sortable: true },
+    Field { key: "creation_time", source: Source::Column("r.created_at"), kind: Kind::Time, sortable: true },
+    Field { key: "update_time", source: Source::Column("r.updated_at"), kind: Kind::Time, sortable: true },
+];
+
 fn repository_row(r: &AnyRow) -> Result<RepositoryRow, sqlx::Error> {
     Ok(RepositoryRow {
         id: r.try_get(0)?,
@@ -100,6 +111,21 @@ pub struct ArtifactRow {
 const ARTIFACT_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, \
     m.size + COALESCE((SELECT SUM(b.size) FROM manifest_children c JOIN blobs b ON b.digest = c.digest \
                        WHERE c.manifest_id = m.id AND c.kind = 'blob'), 0), m.created_at";
+
+/// What `q` and `sort` may name when listing artifacts.
+const ARTIFACT_FIELDS: &[Field] = &[
+    Field { key: "id", source: Source::Column("m.id"), kind: Kind::Int, sortable: true },
+    Field { key: "digest", source: Source::Column("m.digest"), kind: Kind::Text, sortable: true },
+    Field { key: "media_type", source: Source::Column("m.media_type"), kind: Kind::Text, sortable: true },
+    Field { key: "artifact_type", source: Source::Column("m.artifact_type"), kind: Kind::Text, sortable: true },
+    Field { key: "push_time", source: Source::Column("m.created_at"), kind: Kind::Time, sortable: true },
+    Field {
+        key: "tags",
+        source: Source::Related { from_where: "SELECT 1 FROM tags t WHERE t.manifest_id = m.id", column: "t.name" },
+        kind: Kind::Text,
+        sortable: false,
+    },
+];
 
 fn artifact_row(r: &AnyRow) -> Result<ArtifactRow, sqlx::Error> {
     Ok(ArtifactRow {
@@ -189,36 +215,28 @@ impl Db {
     }
 
     /// Repositories, optionally of one project and only those visible to `visible_to` (as in
-    /// [`Db::catalog`]), whose name contains `name`, by name, one page, with the total.
+    /// [`Db::catalog`]), filtered and ordered by `query` (by name unless asked otherwise): one
+    /// page and the total.
     pub async fn list_repositories(
         &self,
         project_id: Option<i64>,
         visible_to: Option<i64>,
-        name: &str,
+        query: &ListQuery,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<RepositoryRow>, i64), DbError> {
-        let pattern = crate::like_contains(name);
-        const FILTER: &str = "FROM repositories r WHERE r.name LIKE $1 ESCAPE '\\' AND ($2 < 0 OR r.project_id = $2) \
-             AND ($3 < 0 OR r.project_id IN ( \
-                 SELECT project_id FROM project_metadata WHERE name = 'public' AND value = 'true' \
-                 UNION SELECT project_id FROM project_members WHERE entity_type = 'u' AND entity_id = $3))";
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REPOSITORY_COLUMNS} {FILTER} ORDER BY r.name LIMIT $4 OFFSET $5"
-        )))
-        .bind(&pattern)
-        .bind(project_id.unwrap_or(-1))
-        .bind(visible_to.unwrap_or(-1))
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {FILTER}")))
-            .bind(&pattern)
-            .bind(project_id.unwrap_or(-1))
-            .bind(visible_to.unwrap_or(-1))
-            .fetch_one(&self.pool)
-            .await?;
+        let listing = Listing {
+            columns: REPOSITORY_COLUMNS,
+            from: "FROM repositories r WHERE ($1 < 0 OR r.project_id = $1) \
+                 AND ($2 < 0 OR r.project_id IN ( \
+                     SELECT project_id FROM project_metadata WHERE name = 'public' AND value = 'true' \
+                     UNION SELECT project_id FROM project_members WHERE entity_type = 'u' AND entity_id = $2))",
+            fixed: vec![Arg::Int(project_id.unwrap_or(-1)), Arg::Int(visible_to.unwrap_or(-1))],
+            fields: REPOSITORY_FIELDS,
+            default_order: "r.name",
+            tie_break: "r.id",
+        };
+        let (rows, total) = self.list_page(&listing, query, limit, offset).await?;
         Ok((rows.iter().map(repository_row).collect::<Result<_, _>>()?, total))
     }
 
@@ -277,26 +295,25 @@ impl Db {
 
     // ---- artifacts (Harbor's view of manifests)
 
-    /// Artifacts of a repository, newest first, one page, with the total. `size` is the
-    /// manifest's bytes plus those of the blobs it references, as Harbor counts.
+    /// Artifacts of a repository, filtered and ordered by `query` (newest first unless asked
+    /// otherwise): one page and the total. `size` is the manifest's bytes plus those of the
+    /// blobs it references, as Harbor counts.
     pub async fn list_artifacts(
         &self,
         repository_id: i64,
+        query: &ListQuery,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<ArtifactRow>, i64), DbError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.repository_id = $1 ORDER BY m.created_at DESC, m.id DESC LIMIT $2 OFFSET $3"
-        )))
-        .bind(repository_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM manifests WHERE repository_id = $1")
-            .bind(repository_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let listing = Listing {
+            columns: ARTIFACT_COLUMNS,
+            from: "FROM manifests m WHERE m.repository_id = $1",
+            fixed: vec![Arg::Int(repository_id)],
+            fields: ARTIFACT_FIELDS,
+            default_order: "m.created_at DESC",
+            tie_break: "m.id DESC",
+        };
+        let (rows, total) = self.list_page(&listing, query, limit, offset).await?;
         Ok((rows.iter().map(artifact_row).collect::<Result<_, _>>()?, total))
     }
 

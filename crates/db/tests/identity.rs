@@ -1,6 +1,10 @@
 //! Users, projects, metadata, members and settings against a real SQLite file.
 
-use berth_db::{Db, DbError, NewUser};
+use berth_db::{Db, DbError, ListQuery, Match, NewUser};
+
+fn fuzzy(key: &str, v: &str) -> ListQuery {
+    ListQuery { terms: vec![(key.to_string(), Match::Fuzzy(v.to_string()))], sort: Vec::new() }
+}
 
 async fn open() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();
@@ -21,13 +25,13 @@ async fn users_are_unique_and_searchable() {
     assert!(matches!(db.create_user(&user("alice", None)).await, Err(DbError::Conflict(_))));
     assert!(matches!(db.create_user(&user("carol", Some("a@example.com"))).await, Err(DbError::Conflict(_))));
 
-    let (found, total) = db.list_users("al", 10, 0).await.unwrap();
+    let (found, total) = db.list_users(&fuzzy("username", "al"), 10, 0).await.unwrap();
     assert_eq!(total, 2);
     assert_eq!(found.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["alice", "al_x"]);
     // `_` is matched literally, not as a wildcard.
-    let (found, _) = db.list_users("l_", 10, 0).await.unwrap();
+    let (found, _) = db.list_users(&fuzzy("username", "l_"), 10, 0).await.unwrap();
     assert_eq!(found.len(), 1);
-    let (page, total) = db.list_users("", 1, 1).await.unwrap();
+    let (page, total) = db.list_users(&ListQuery::default(), 1, 1).await.unwrap();
     assert_eq!((page[0].username.as_str(), total), ("bob", 3));
 
     assert!(db.set_user_sysadmin(alice, true).await.unwrap());
@@ -88,17 +92,26 @@ async fn projects_are_listed_as_each_caller_may_see_them() {
         |(rows, total): (Vec<berth_db::ProjectRow>, i64)| (rows.into_iter().map(|p| p.name).collect::<Vec<_>>(), total);
 
     assert_eq!(
-        names(db.list_projects(None, "", None, 10, 0).await.unwrap()),
+        names(db.list_projects(None, "", None, &ListQuery::default(), 10, 0).await.unwrap()),
         (vec!["priv-b".into(), "priv-c".into(), "pub-a".into()], 3)
     );
     assert_eq!(
-        names(db.list_projects(Some(member), "", None, 10, 0).await.unwrap()),
+        names(db.list_projects(Some(member), "", None, &ListQuery::default(), 10, 0).await.unwrap()),
         (vec!["priv-b".into(), "pub-a".into()], 2)
     );
-    assert_eq!(names(db.list_projects(Some(outsider), "", None, 10, 0).await.unwrap()), (vec!["pub-a".into()], 1));
-    assert_eq!(names(db.list_projects(Some(0), "", None, 10, 0).await.unwrap()), (vec!["pub-a".into()], 1));
-    assert_eq!(names(db.list_projects(None, "priv", Some(false), 1, 1).await.unwrap()), (vec!["priv-c".into()], 2));
-    assert_eq!(names(db.list_projects(None, "", Some(true), 10, 0).await.unwrap()).1, 1);
+    assert_eq!(
+        names(db.list_projects(Some(outsider), "", None, &ListQuery::default(), 10, 0).await.unwrap()),
+        (vec!["pub-a".into()], 1)
+    );
+    assert_eq!(
+        names(db.list_projects(Some(0), "", None, &ListQuery::default(), 10, 0).await.unwrap()),
+        (vec!["pub-a".into()], 1)
+    );
+    assert_eq!(
+        names(db.list_projects(None, "priv", Some(false), &ListQuery::default(), 1, 1).await.unwrap()),
+        (vec!["priv-c".into()], 2)
+    );
+    assert_eq!(names(db.list_projects(None, "", Some(true), &ListQuery::default(), 10, 0).await.unwrap()).1, 1);
 
     assert_eq!(db.project_repository_count(private).await.unwrap(), 0);
     db.ensure_repository("priv-b/app", private).await.unwrap();
