@@ -1172,6 +1172,8 @@ fn artifact_json(a: &ArtifactView) -> serde_json::Value {
         "digest": a.digest,
         "size": a.size,
         "push_time": rfc3339_millis(a.push_time),
+        // Go's zero time, which Harbor shows for an artifact never pulled.
+        "pull_time": a.pull_time.map_or_else(|| "0001-01-01T00:00:00.000Z".to_string(), rfc3339_millis),
         "annotations": a.annotations.clone().unwrap_or_else(|| serde_json::json!({})),
         "extra_attrs": {},
         "references": references,

@@ -221,3 +221,49 @@ async fn copying_an_artifact_and_its_index_children() {
         assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND, "{bad}: {status}");
     }
 }
+
+#[tokio::test]
+async fn pulls_are_counted_per_repository_and_timed_per_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let (pulled, _) = s.push_image("t/app", "v1", &[b"layer one"]).await;
+    let (never, _) = s.push_image("t/app", "v2", &[b"layer two"]).await;
+    let manifest = s.url("/v2/t/app/manifests/v1");
+    let accept = "application/vnd.oci.image.manifest.v1+json";
+    for _ in 0..2 {
+        let resp = s.client.get(&manifest).header("accept", accept).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    // A HEAD is how clients check for a manifest; Harbor does not count it as a pull.
+    let resp = s.client.head(s.url(&format!("/v2/t/app/manifests/{never}"))).header("accept", accept).send().await;
+    assert_eq!(resp.unwrap().status(), StatusCode::OK);
+    s.registry.pulls().flush().await.unwrap();
+
+    let repo: Value =
+        s.client.get(s.url("/api/v2.0/projects/t/repositories/app")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(repo["pull_count"], 2);
+    let arts = s.url("/api/v2.0/projects/t/repositories/app/artifacts");
+    let a: Value = s.client.get(format!("{arts}/v1")).send().await.unwrap().json().await.unwrap();
+    let b: Value = s.client.get(format!("{arts}/v2")).send().await.unwrap().json().await.unwrap();
+    assert!(a["pull_time"].as_str().unwrap().starts_with("20"), "{a}");
+    assert_eq!(b["pull_time"], "0001-01-01T00:00:00.000Z");
+    assert!(a["pull_time"].as_str().unwrap() >= a["push_time"].as_str().unwrap());
+
+    let list: Vec<Value> = s.client.get(format!("{arts}?sort=-pull_time")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list[0]["digest"], pulled.as_str());
+    let recent: Vec<Value> = s
+        .client
+        .get(format!("{arts}?q=pull_time%3D%5B2000-01-01%2000%3A00%3A00~%5D"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0]["digest"], pulled.as_str());
+    let sorted: Vec<Value> =
+        s.client.get(s.url("/api/v2.0/repositories?sort=-pull_count")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(sorted[0]["name"], "t/app");
+    s.stop().await;
+}

@@ -56,6 +56,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     bootstrap_identities(&db, &config).await?;
     let store = FsStore::open(config.blob_root()).context("opening blob storage")?;
     let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
+    let pulls = registry.pulls().clone();
+    let pull_flusher = tokio::spawn(async move { pulls.run(std::time::Duration::from_secs(1)).await });
     let options = berth_api::ApiOptions { max_concurrent_requests: config.http.max_concurrent_requests };
     let tokens = Arc::new(load_token_issuer(&config)?);
     let identities = berth_core::identity::Identities::new(db.clone());
@@ -69,6 +71,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         robots: berth_core::robots::Robots::new(db.clone()),
         external_url: config.external_url.clone(),
     });
+    let registry_for_shutdown = registry.clone();
     let app = berth_api::router(registry, auth.clone(), Some(auth), Some(harbor), &options);
 
     let listener = tokio::net::TcpListener::bind(&config.http.addr)
@@ -78,6 +81,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(addr = %local, "listening on http://{local}");
     berth_api::serve(listener, app, shutdown_signal()).await?;
     tracing::info!("in-flight requests finished; closing the database");
+    pull_flusher.abort();
+    if let Err(e) = registry_for_shutdown.pulls().flush().await {
+        tracing::warn!(error = %e, "pull statistics of the last second were not written");
+    }
     db.close().await;
     Ok(())
 }

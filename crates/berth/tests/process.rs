@@ -197,3 +197,65 @@ fn a_configured_admin_password_is_used_and_must_be_strong() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(berth.log().iter().all(|l| !l.contains("FromFile12345")));
 }
+
+/// Pull statistics are written every second while serving, and what is pending when a
+/// graceful shutdown begins is written before the process exits.
+#[tokio::test]
+async fn pull_statistics_are_flushed_while_serving_and_at_shutdown() {
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let dir = tempfile::tempdir().unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
+    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
+    let berth = Berth::start(dir.path());
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let digest = berth_oci::Digest::sha256_of(config);
+    let resp = client
+        .post(berth.url(&format!("/v2/library/stats/blobs/uploads/?digest={digest}")))
+        .body(config.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest.to_string(), "size": config.len()},
+        "layers": [],
+    });
+    let resp = client
+        .put(berth.url("/v2/library/stats/manifests/v1"))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let pull = || client.get(berth.url("/v2/library/stats/manifests/v1")).header("accept", OCI_MANIFEST).send();
+    let count = |berth: &Berth| {
+        let url = berth.url("/api/v2.0/projects/library/repositories/stats");
+        let client = client.clone();
+        async move {
+            let repo: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            repo["pull_count"].as_i64().unwrap()
+        }
+    };
+
+    assert_eq!(pull().await.unwrap().status(), 200);
+    let mut seen = 0;
+    for _ in 0..50 {
+        seen = count(&berth).await;
+        if seen == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 1, "the periodic flush wrote the first pull");
+
+    assert_eq!(pull().await.unwrap().status(), 200);
+    berth.signal("TERM");
+    let mut berth = berth;
+    assert!(wait_exit(&mut berth.child).success());
+    drop(berth);
+    let berth = Berth::start(dir.path());
+    assert_eq!(count(&berth).await, 2, "the pull made just before SIGTERM was written at shutdown");
+}

@@ -7,6 +7,7 @@
 mod error;
 pub mod identity;
 pub mod projects;
+pub mod pulls;
 pub mod query;
 mod registry;
 pub mod robots;

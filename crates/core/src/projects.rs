@@ -514,6 +514,7 @@ pub struct ArtifactView {
     pub annotations: Option<serde_json::Value>,
     pub size: i64,
     pub push_time: i64,
+    pub pull_time: Option<i64>,
     /// (tag, when it was last pointed here).
     pub tags: Vec<(String, i64)>,
     /// Child manifests, for an index.
@@ -539,6 +540,7 @@ impl Projects {
             annotations: row.annotations.and_then(|a| serde_json::from_str(&a).ok()),
             size: row.size,
             push_time: row.created_at,
+            pull_time: row.pull_time,
             tags: tags.iter().filter(|(m, _, _)| *m == row.id).map(|(_, n, t)| (n.clone(), *t)).collect(),
             references,
         })

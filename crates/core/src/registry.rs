@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
+use crate::pulls::PullRecorder;
 use berth_db::{Db, ManifestRow, NewManifest, PutManifestError, UploadRow};
 use berth_oci::manifest::{self, ChildKind, Descriptor};
 use berth_oci::range::ByteRange;
@@ -22,6 +23,7 @@ pub struct Registry {
     /// interleave their bytes. Across processes the conditional offset update in the database
     /// refuses the second writer.
     upload_turns: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    pulls: Arc<PullRecorder>,
 }
 
 /// A blob about to be sent.
@@ -63,7 +65,13 @@ fn upload_unknown(id: &str) -> RegistryError {
 
 impl Registry {
     pub fn new(db: Db, store: Arc<dyn BlobStore>) -> Registry {
-        Registry { db, store, upload_turns: Default::default() }
+        let pulls = Arc::new(PullRecorder::new(db.clone()));
+        Registry { db, store, upload_turns: Default::default(), pulls }
+    }
+
+    /// Pull statistics noted by manifest GETs; the owner of the registry runs its flushing.
+    pub fn pulls(&self) -> &Arc<PullRecorder> {
+        &self.pulls
     }
 
     pub fn db(&self) -> &Db {
@@ -329,7 +337,8 @@ impl Registry {
         })
     }
 
-    /// Looks a manifest up, reading its bytes when `with_bytes`.
+    /// Looks a manifest up, reading its bytes when `with_bytes` (a GET, which counts as a pull,
+    /// as in Harbor; a HEAD does not).
     pub async fn manifest_read(
         &self,
         name: &RepositoryName,
@@ -342,6 +351,9 @@ impl Registry {
         })?;
         let digest = Digest::parse(&row.digest).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let bytes = if with_bytes { Some(self.read_small_blob(&digest, row.size as u64).await?) } else { None };
+        if with_bytes {
+            self.pulls.record(repo, row.id);
+        }
         Ok(ManifestRead { digest, media_type: row.media_type, size: row.size as u64, bytes })
     }
 

@@ -16,6 +16,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, sqlite: include_str!("../migrations/sqlite/0003_repository_project.sql") },
     Migration { version: 4, sqlite: include_str!("../migrations/sqlite/0004_sessions.sql") },
     Migration { version: 5, sqlite: include_str!("../migrations/sqlite/0005_repository_details.sql") },
+    Migration { version: 6, sqlite: include_str!("../migrations/sqlite/0006_pull_time.sql") },
 ];
 
 /// The newest schema version this build knows.

@@ -106,11 +106,12 @@ pub struct ArtifactRow {
     pub annotations: Option<String>,
     pub size: i64,
     pub created_at: i64,
+    pub pull_time: Option<i64>,
 }
 
 const ARTIFACT_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, \
     m.size + COALESCE((SELECT SUM(b.size) FROM manifest_children c JOIN blobs b ON b.digest = c.digest \
-                       WHERE c.manifest_id = m.id AND c.kind = 'blob'), 0), m.created_at";
+                       WHERE c.manifest_id = m.id AND c.kind = 'blob'), 0), m.created_at, m.pull_time";
 
 /// What `q` and `sort` may name when listing artifacts.
 const ARTIFACT_FIELDS: &[Field] = &[
@@ -119,6 +120,7 @@ const ARTIFACT_FIELDS: &[Field] = &[
     Field { key: "media_type", source: Source::Column("m.media_type"), kind: Kind::Text, sortable: true },
     Field { key: "artifact_type", source: Source::Column("m.artifact_type"), kind: Kind::Text, sortable: true },
     Field { key: "push_time", source: Source::Column("m.created_at"), kind: Kind::Time, sortable: true },
+    Field { key: "pull_time", source: Source::Column("m.pull_time"), kind: Kind::Time, sortable: true },
     Field {
         key: "tags",
         source: Source::Related { from_where: "SELECT 1 FROM tags t WHERE t.manifest_id = m.id", column: "t.name" },
@@ -136,6 +138,7 @@ fn artifact_row(r: &AnyRow) -> Result<ArtifactRow, sqlx::Error> {
         annotations: r.try_get(4)?,
         size: r.try_get(5)?,
         created_at: r.try_get(6)?,
+        pull_time: r.try_get(7)?,
     })
 }
 
@@ -294,6 +297,28 @@ impl Db {
     }
 
     // ---- artifacts (Harbor's view of manifests)
+
+    /// Records pulls in one transaction: each manifest's latest pull time (never moved
+    /// backwards) and each repository's added count.
+    pub async fn record_pulls(&self, manifests: &[(i64, i64)], repositories: &[(i64, i64)]) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        for (id, at) in manifests {
+            sqlx::query("UPDATE manifests SET pull_time = $1 WHERE id = $2 AND (pull_time IS NULL OR pull_time < $1)")
+                .bind(*at)
+                .bind(*id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        for (id, n) in repositories {
+            sqlx::query("UPDATE repositories SET pull_count = pull_count + $1 WHERE id = $2")
+                .bind(*n)
+                .bind(*id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.tx.commit().await?;
+        Ok(())
+    }
 
     /// Artifacts of a repository, filtered and ordered by `query` (newest first unless asked
     /// otherwise): one page and the total. `size` is the manifest's bytes plus those of the

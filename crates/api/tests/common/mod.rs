@@ -32,6 +32,8 @@ pub struct TestServer {
     /// Sends no credentials.
     pub anon: reqwest::Client,
     pub db: Db,
+    /// For what tests must drive by hand, such as flushing pull statistics.
+    pub registry: Arc<Registry>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -77,7 +79,7 @@ impl TestServer {
             external_url: None,
         });
         let authorizer: Arc<dyn Authorizer> = authorizer.unwrap_or_else(|| auth.clone());
-        let app = berth_api::router(registry, authorizer, Some(auth), Some(harbor), options);
+        let app = berth_api::router(registry.clone(), authorizer, Some(auth), Some(harbor), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -90,7 +92,7 @@ impl TestServer {
         });
         let client = client_as("admin", ADMIN_PASSWORD);
         let anon = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        TestServer { base, client, anon, db, stop: Some(stop), task: Some(task) }
+        TestServer { base, client, anon, db, registry, stop: Some(stop), task: Some(task) }
     }
 
     /// Stops the server gracefully and waits until it has stopped.
