@@ -53,6 +53,10 @@ const MATRIX: &[(&str, [bool; 10])] = &[
     ("delete project", [false, true, false, false, false, false, false, true, false, false]),
     ("list projects shows it", [false, true, true, true, true, true, false, true, false, false]),
     ("read repositories", [false, true, true, true, true, true, false, true, false, false]),
+    ("create global label", [false, false, false, false, false, false, false, true, false, false]),
+    ("create project label", [false, true, false, false, true, false, false, true, false, false]),
+    ("list project labels", [false, true, true, true, true, false, false, true, false, false]),
+    ("label an artifact", [false, true, true, false, true, false, false, true, false, false]),
 ];
 
 struct World {
@@ -119,6 +123,12 @@ impl World {
 
     fn client(&self, caller: Caller) -> &reqwest::Client {
         &self.clients.iter().find(|(c, _)| *c == caller).unwrap().1
+    }
+
+    async fn project_id(&self) -> i64 {
+        let m: Value =
+            self.s.client.get(self.s.url("/api/v2.0/projects/m")).send().await.unwrap().json().await.unwrap();
+        m["project_id"].as_i64().unwrap()
     }
 
     fn fresh(&self) -> usize {
@@ -203,6 +213,36 @@ impl World {
                 resp
             }
             "read repositories" => c.get(s.url("/api/v2.0/projects/m/repositories")).send().await.unwrap(),
+            "create global label" => {
+                c.post(s.url("/api/v2.0/labels")).json(&json!({"name": format!("g{n}"), "scope": "g"})).send().await.unwrap()
+            }
+            "create project label" => c
+                .post(s.url("/api/v2.0/labels"))
+                .json(&json!({"name": format!("p{n}"), "scope": "p", "project_id": self.project_id().await}))
+                .send()
+                .await
+                .unwrap(),
+            "list project labels" => c
+                .get(s.url(&format!("/api/v2.0/labels?scope=p&project_id={}", self.project_id().await)))
+                .send()
+                .await
+                .unwrap(),
+            "label an artifact" => {
+                s.push_image("m/app", "base", &[b"p"]).await;
+                let created = s
+                    .client
+                    .post(s.url("/api/v2.0/labels"))
+                    .json(&json!({"name": format!("on{n}"), "scope": "g"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let id = header(&created, "location").rsplit('/').next().unwrap().parse::<i64>().unwrap();
+                c.post(s.url("/api/v2.0/projects/m/repositories/app/artifacts/base/labels"))
+                    .json(&json!({"id": id}))
+                    .send()
+                    .await
+                    .unwrap()
+            }
             other => panic!("unknown action {other}"),
         };
         let status = resp.status();

@@ -6,6 +6,7 @@
 
 mod error;
 pub mod identity;
+pub mod labels;
 pub mod projects;
 pub mod pulls;
 pub mod query;

@@ -12,7 +12,7 @@ pub enum ProjectError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("project {0} not found")]
+    #[error("{0} not found")]
     NotFound(String),
     #[error("authentication required")]
     Unauthorized,
@@ -118,10 +118,10 @@ pub enum ProjectRef<'a> {
 
 #[derive(Clone)]
 pub struct Projects {
-    db: Db,
+    pub(crate) db: Db,
 }
 
-fn user_id(subject: &Subject) -> Option<i64> {
+pub(crate) fn user_id(subject: &Subject) -> Option<i64> {
     match subject {
         Subject::User { id, .. } => Some(*id),
         _ => None,
@@ -198,11 +198,11 @@ impl Projects {
             ProjectRef::Name(n) => (self.db.project_by_name(n).await?, n.to_string()),
             ProjectRef::Id(id) => (self.db.project_by_id(*id).await?, id.to_string()),
         };
-        row.ok_or(ProjectError::NotFound(label))
+        row.ok_or(ProjectError::NotFound(format!("project {label}")))
     }
 
     /// A project the caller may read; `action` on `resource` must be allowed too.
-    async fn authorized(
+    pub(crate) async fn authorized(
         &self,
         subject: &Subject,
         project: &ProjectRef<'_>,
@@ -286,7 +286,7 @@ impl Projects {
             None => Ok(view.metadata),
             Some(k) => match view.metadata.get(k) {
                 Some(v) => Ok(BTreeMap::from([(k.to_string(), v.clone())])),
-                None => Err(ProjectError::NotFound(format!("metadata {k} of {}", view.name))),
+                None => Err(ProjectError::NotFound(format!("metadata {k} of project {}", view.name))),
             },
         }
     }
@@ -321,7 +321,7 @@ impl Projects {
             return Err(ProjectError::Invalid(format!("the body must set exactly the key {key}")));
         };
         if !view.metadata.contains_key(key) {
-            return Err(ProjectError::NotFound(format!("metadata {key} of {}", view.name)));
+            return Err(ProjectError::NotFound(format!("metadata {key} of project {}", view.name)));
         }
         validate_metadata(entries)?;
         self.db.set_project_metadata(view.id, &[(key, value.as_str())]).await?;
@@ -339,7 +339,7 @@ impl Projects {
         if self.db.delete_project_metadata(view.id, key).await? {
             Ok(())
         } else {
-            Err(ProjectError::NotFound(format!("metadata {key} of {}", view.name)))
+            Err(ProjectError::NotFound(format!("metadata {key} of project {}", view.name)))
         }
     }
 
@@ -417,7 +417,7 @@ impl Projects {
         let view = self.authorized(subject, project, rbac::Resource::Repository, action).await?;
         let full = format!("{}/{repository}", view.name);
         let row =
-            self.db.repository(&full).await?.ok_or_else(|| ProjectError::NotFound(format!("repository {full} in")))?;
+            self.db.repository(&full).await?.ok_or_else(|| ProjectError::NotFound(format!("repository {full}")))?;
         Ok(repository_view(row))
     }
 
@@ -568,7 +568,7 @@ impl Projects {
     }
 
     /// One artifact by digest or tag, after checking `resource:action`.
-    async fn artifact_checked(
+    pub(crate) async fn artifact_checked(
         &self,
         subject: &Subject,
         project: &ProjectRef<'_>,
@@ -584,14 +584,14 @@ impl Projects {
         } else {
             match self.db.manifest_by_tag(repo.id, reference).await? {
                 Some(m) => m.digest,
-                None => return Err(ProjectError::NotFound(format!("artifact {}:{reference} in", repo.name))),
+                None => return Err(ProjectError::NotFound(format!("artifact {}:{reference}", repo.name))),
             }
         };
         let row = self
             .db
             .artifact(repo.id, &digest)
             .await?
-            .ok_or_else(|| ProjectError::NotFound(format!("artifact {}@{digest} in", repo.name)))?;
+            .ok_or_else(|| ProjectError::NotFound(format!("artifact {}@{digest}", repo.name)))?;
         let tags = self.db.tags_of(repo.id).await?;
         let view = self.artifact_view(&repo, row, &tags).await?;
         Ok((repo, view))
@@ -656,7 +656,7 @@ impl Projects {
             .artifact_checked(subject, project, repository, reference, rbac::Resource::Tag, rbac::Action::Delete)
             .await?;
         if !a.tags.iter().any(|(t, _)| t == tag) {
-            return Err(ProjectError::NotFound(format!("tag {tag} of {}@{} in", repo.name, a.digest)));
+            return Err(ProjectError::NotFound(format!("tag {tag} of {}@{}", repo.name, a.digest)));
         }
         self.db.delete_tag(repo.id, tag).await?;
         Ok(())
@@ -696,7 +696,7 @@ impl Projects {
             .db
             .copy_manifest(src_view.id, dst_repo, &artifact.digest)
             .await?
-            .ok_or_else(|| ProjectError::NotFound(format!("artifact {from} in")))?;
+            .ok_or_else(|| ProjectError::NotFound(format!("artifact {from}")))?;
         if let Some(tag) = tag {
             self.db.put_tag(dst_repo, tag, copied).await?;
         }
@@ -830,7 +830,7 @@ impl Projects {
     ) -> Result<MemberView, ProjectError> {
         let view = self.authorized(subject, project, rbac::Resource::Member, rbac::Action::Read).await?;
         let row = self.db.member(view.id, member_id).await?;
-        member_view(row.ok_or_else(|| ProjectError::NotFound(format!("member {member_id} of {}", view.name)))?)
+        member_view(row.ok_or_else(|| ProjectError::NotFound(format!("member {member_id} of project {}", view.name)))?)
     }
 
     /// Adds a user with a role (needs member:create). Returns the member id.
@@ -868,7 +868,7 @@ impl Projects {
         if self.db.set_member_role(view.id, member_id, role.id()).await? {
             Ok(())
         } else {
-            Err(ProjectError::NotFound(format!("member {member_id} of {}", view.name)))
+            Err(ProjectError::NotFound(format!("member {member_id} of project {}", view.name)))
         }
     }
 
@@ -882,7 +882,7 @@ impl Projects {
         if self.db.delete_member(view.id, member_id).await? {
             Ok(())
         } else {
-            Err(ProjectError::NotFound(format!("member {member_id} of {}", view.name)))
+            Err(ProjectError::NotFound(format!("member {member_id} of project {}", view.name)))
         }
     }
 }

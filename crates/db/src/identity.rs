@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::listing::{Arg, Field, Kind, Listing, Source};
-use crate::{Db, DbError, ListQuery, like_contains, now_millis};
+use crate::{Db, DbError, ListQuery, conflict, like_contains, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
@@ -122,13 +122,6 @@ fn project_row(r: &AnyRow) -> Result<ProjectRow, sqlx::Error> {
 }
 
 /// Maps a uniqueness violation to [`DbError::Conflict`], naming what already exists.
-fn conflict(e: sqlx::Error, what: &str) -> DbError {
-    match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict(what.to_string()),
-        _ => DbError::Sqlx(e),
-    }
-}
-
 impl Db {
     // ---- users
 

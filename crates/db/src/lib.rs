@@ -5,6 +5,7 @@
 //! `migrations/<dialect>/`. The database is the truth for what exists; storage holds bytes.
 
 mod identity;
+mod labels;
 mod listing;
 mod migrate;
 mod registry;
@@ -18,6 +19,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
 pub use identity::{MemberRow, NewUser, ProjectRow, UserRow};
+pub use labels::{LabelRow, LabelScope};
 pub use listing::{ListQuery, Match};
 pub use registry::{ArtifactRow, ManifestRow, NewManifest, PutManifestError, RepositoryRow, UploadRow};
 pub use robots::{NewRobot, RobotPermissionRow, RobotRow};
@@ -135,6 +137,14 @@ impl Db {
 struct WriteTx<'a> {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+/// A uniqueness violation as [`DbError::Conflict`] naming `what`; other errors as they are.
+pub(crate) fn conflict(e: sqlx::Error, what: &str) -> DbError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict(what.to_string()),
+        _ => DbError::Sqlx(e),
+    }
 }
 
 /// A LIKE pattern (with `ESCAPE '\'`) matching strings that contain `s` literally.

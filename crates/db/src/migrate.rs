@@ -17,6 +17,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, sqlite: include_str!("../migrations/sqlite/0004_sessions.sql") },
     Migration { version: 5, sqlite: include_str!("../migrations/sqlite/0005_repository_details.sql") },
     Migration { version: 6, sqlite: include_str!("../migrations/sqlite/0006_pull_time.sql") },
+    Migration { version: 7, sqlite: include_str!("../migrations/sqlite/0007_labels.sql") },
 ];
 
 /// The newest schema version this build knows.

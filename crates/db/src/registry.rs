@@ -127,6 +127,15 @@ const ARTIFACT_FIELDS: &[Field] = &[
         kind: Kind::Text,
         sortable: false,
     },
+    Field {
+        key: "labels",
+        source: Source::Related {
+            from_where: "SELECT 1 FROM artifact_labels al WHERE al.manifest_id = m.id",
+            column: "al.label_id",
+        },
+        kind: Kind::Int,
+        sortable: false,
+    },
 ];
 
 fn artifact_row(r: &AnyRow) -> Result<ArtifactRow, sqlx::Error> {

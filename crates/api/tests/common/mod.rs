@@ -106,6 +106,21 @@ impl TestServer {
         self.db.close().await;
     }
 
+    /// Creates a local user with password `Passw0rdX` and returns a client signed in as them.
+    pub async fn user(&self, name: &str) -> reqwest::Client {
+        let hash = berth_auth::password::hash("Passw0rdX").unwrap();
+        let user = berth_db::NewUser {
+            username: name,
+            email: None,
+            realname: "",
+            comment: "",
+            password_hash: &hash,
+            sysadmin: false,
+        };
+        self.db.create_user(&user).await.unwrap();
+        client_as(name, "Passw0rdX")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

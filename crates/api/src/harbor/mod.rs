@@ -25,6 +25,8 @@ use serde::Deserialize;
 use crate::auth::{ApiAuthError, CSRF_HEADER, HarborAuth, SESSION_COOKIE};
 use crate::time::rfc3339_millis;
 
+mod labels;
+
 /// The version `systeminfo` reports: Harbor's API level, and ours.
 const HARBOR_API_VERSION: &str = concat!("v2.15.0-berth-", env!("CARGO_PKG_VERSION"));
 
@@ -167,6 +169,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .route("/api/v2.0/permissions", get(permission_sets))
         .route("/api/v2.0/projects/{project}/members", get(list_members).post(add_member))
         .route("/api/v2.0/projects/{project}/members/{mid}", get(get_member).put(update_member).delete(delete_member))
+        .merge(labels::routes())
         .with_state(api)
 }
 
@@ -1156,6 +1159,56 @@ fn tag_json(a: &ArtifactView, (name, time): &(String, i64)) -> serde_json::Value
     })
 }
 
+/// Harbor's `with_*` switches of artifact reads that Berth honours.
+struct ArtifactDetail {
+    tags: bool,
+    labels: bool,
+}
+
+fn switch(q: &[(String, String)], key: &str, default: bool) -> Result<bool, HarborError> {
+    match query_get(q, key) {
+        None | Some("") => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(HarborError::bad_request(format!("{key} must be true or false"))),
+    }
+}
+
+impl ArtifactDetail {
+    fn of(q: &[(String, String)]) -> Result<ArtifactDetail, HarborError> {
+        Ok(ArtifactDetail { tags: switch(q, "with_tag", true)?, labels: switch(q, "with_label", false)? })
+    }
+}
+
+/// Artifacts as Harbor shows them, with what `detail` asks for (labels in one query for all).
+async fn artifacts_json(
+    api: &HarborApi,
+    artifacts: &[ArtifactView],
+    detail: &ArtifactDetail,
+) -> Result<Vec<serde_json::Value>, HarborError> {
+    let labels = if detail.labels {
+        let ids: Vec<i64> = artifacts.iter().map(|a| a.id).collect();
+        Some(api.projects.labels_of(&ids).await?)
+    } else {
+        None
+    };
+    Ok(artifacts
+        .iter()
+        .map(|a| {
+            let mut v = artifact_json(a);
+            if !detail.tags
+                && let Some(o) = v.as_object_mut()
+            {
+                o.remove("tags");
+            }
+            if let Some(labels) = &labels {
+                v["labels"] = labels.iter().filter(|(m, _)| *m == a.id).map(|(_, l)| labels::label_json(l)).collect();
+            }
+            v
+        })
+        .collect())
+}
+
 fn artifact_json(a: &ArtifactView) -> serde_json::Value {
     let references: Vec<_> =
         a.references.iter().map(|d| serde_json::json!({"parent_id": a.id, "child_digest": d})).collect();
@@ -1193,7 +1246,7 @@ async fn list_artifacts(
         .projects
         .artifacts(&subject, &project_ref(&parts, &project), &repository_name(&repo), &list_query(&q)?, page, size)
         .await?;
-    let body: Vec<_> = artifacts.iter().map(artifact_json).collect();
+    let body = artifacts_json(&api, &artifacts, &ArtifactDetail::of(&q)?).await?;
     let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts");
     Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
 }
@@ -1204,9 +1257,11 @@ async fn get_artifact(
     parts: Parts,
 ) -> ApiResult {
     let subject = api.subject(&parts).await?;
+    let detail = ArtifactDetail::of(&query(&parts))?;
     let a =
         api.projects.artifact(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
-    Ok(axum::Json(artifact_json(&a)).into_response())
+    let mut body = artifacts_json(&api, std::slice::from_ref(&a), &detail).await?;
+    Ok(axum::Json(body.pop().unwrap_or_default()).into_response())
 }
 
 async fn delete_artifact(
