@@ -136,3 +136,45 @@ async fn repositories_artifacts_and_users_filter_and_sort() {
     assert_error(resp, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn artifacts_of_a_project_across_repositories() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let (a1, _) = s.push_image("t/a", "v1", &[b"a one"]).await;
+    let (b1, b1_body) = s.push_image("t/b", "v1", &[b"b one"]).await;
+    let (a2, _) = s.push_image("t/a", "v2", &[b"a two"]).await;
+    s.push_image("open/elsewhere", "v1", &[b"elsewhere"]).await;
+    // An index in t/b: the newest artifact there, of another media type.
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": b1.to_string(), "size": b1_body.len()}]});
+    let resp =
+        s.client.put(s.url("/v2/t/b/manifests/multi")).header("content-type", OCI_INDEX).body(index.to_string()).send();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
+    let idx = header(&resp, "docker-content-digest").to_string();
+
+    let p = "/api/v2.0/projects/t/artifacts";
+    let all = list(&s, p, &[]).await;
+    assert_eq!(field(&all, "digest"), [idx.clone(), a2.to_string(), b1.to_string(), a1.to_string()], "newest first");
+    assert_eq!(field(&all, "repository_name"), ["t/b", "t/a", "t/b", "t/a"]);
+    assert_eq!(all[0]["references"][0]["child_digest"], b1.as_str());
+
+    let images = [("q", "media_type=application/vnd.oci.image.manifest.v1+json"), ("latest_in_repository", "true")];
+    assert_eq!(field(&list(&s, p, &images).await, "digest"), [a2.to_string(), b1.to_string()]);
+    // Without a type in the query, Harbor ignores latest_in_repository.
+    assert_eq!(list(&s, p, &[("latest_in_repository", "true")]).await.len(), 4);
+    assert_eq!(
+        field(&list(&s, p, &[("q", "tags=v1"), ("sort", "push_time")]).await, "digest"),
+        [a1.to_string(), b1.to_string()]
+    );
+    let resp = s.client.get(s.url(&with_query(p, &[("page_size", "1"), ("page", "2")]))).send().await.unwrap();
+    assert_eq!(header(&resp, "x-total-count"), "4");
+
+    let outsider = s.user("outsider").await;
+    let resp = outsider.get(s.url(p)).send().await.unwrap();
+    assert_error(resp, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    let resp = s.client.get(s.url(&with_query(p, &[("latest_in_repository", "maybe")]))).send().await.unwrap();
+    assert_error(resp, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
+    s.stop().await;
+}

@@ -4,6 +4,7 @@
 //! the distribution spec. It speaks in domain errors carrying OCI codes; it knows nothing of
 //! HTTP, and nothing of who the caller is (authorization happens before a call reaches here).
 
+pub mod additions;
 mod error;
 pub mod identity;
 pub mod labels;
@@ -74,6 +75,17 @@ impl Refuses for robots::RobotError {
             E::NotFound(_) => Refusal::NotFound,
             E::Unauthorized => Refusal::Unauthorized,
             E::Forbidden(_) => Refusal::Forbidden,
+            E::Internal(_) => Refusal::Internal,
+        }
+    }
+}
+
+impl Refuses for additions::AdditionError {
+    fn refusal(&self) -> Refusal {
+        use additions::AdditionError as E;
+        match self {
+            E::Unsupported(_) => Refusal::Invalid,
+            E::NotFound(_) => Refusal::NotFound,
             E::Internal(_) => Refusal::Internal,
         }
     }

@@ -522,28 +522,35 @@ pub struct ArtifactView {
 }
 
 impl Projects {
-    async fn artifact_view(
-        &self,
-        repo: &RepositoryView,
-        row: berth_db::ArtifactRow,
-        tags: &[(i64, String, i64)],
-    ) -> Result<ArtifactView, ProjectError> {
-        let references = self.db.manifest_references(row.id).await?;
-        Ok(ArtifactView {
-            id: row.id,
-            project_id: repo.project_id,
-            repository_id: repo.id,
-            repository_name: repo.name.clone(),
-            digest: row.digest,
-            media_type: row.media_type,
-            artifact_type: row.artifact_type,
-            annotations: row.annotations.and_then(|a| serde_json::from_str(&a).ok()),
-            size: row.size,
-            push_time: row.created_at,
-            pull_time: row.pull_time,
-            tags: tags.iter().filter(|(m, _, _)| *m == row.id).map(|(_, n, t)| (n.clone(), *t)).collect(),
-            references,
-        })
+    /// Artifacts as Harbor shows them, with their tags and index references fetched for all
+    /// rows at once.
+    async fn artifact_views(&self, rows: Vec<berth_db::ArtifactRow>) -> Result<Vec<ArtifactView>, ProjectError> {
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let tags = self.db.tags_of(&ids).await?;
+        let references = self.db.references_of(&ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ArtifactView {
+                id: row.id,
+                project_id: row.project_id.unwrap_or_default(),
+                repository_id: row.repository_id,
+                repository_name: row.repository_name,
+                digest: row.digest,
+                media_type: row.media_type,
+                artifact_type: row.artifact_type,
+                annotations: row.annotations.and_then(|a| serde_json::from_str(&a).ok()),
+                size: row.size,
+                push_time: row.created_at,
+                pull_time: row.pull_time,
+                tags: tags.iter().filter(|(m, _, _)| *m == row.id).map(|(_, n, t)| (n.clone(), *t)).collect(),
+                references: references.iter().filter(|(m, _)| *m == row.id).map(|(_, d)| d.clone()).collect(),
+            })
+            .collect())
+    }
+
+    async fn artifact_view(&self, row: berth_db::ArtifactRow) -> Result<ArtifactView, ProjectError> {
+        let mut views = self.artifact_views(vec![row]).await?;
+        views.pop().ok_or_else(|| ProjectError::Internal("artifact view missing".into()))
     }
 
     /// Artifacts of a repository, newest first, with their tags (needs artifact:list).
@@ -559,12 +566,24 @@ impl Projects {
         let repo = self.repository_in(subject, project, repository, rbac::Action::Read).await?;
         self.authorized(subject, project, rbac::Resource::Artifact, rbac::Action::List).await?;
         let (rows, total) = self.db.list_artifacts(repo.id, query, size, (page - 1) * size).await?;
-        let tags = self.db.tags_of(repo.id).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(self.artifact_view(&repo, row, &tags).await?);
-        }
-        Ok((out, total))
+        Ok((self.artifact_views(rows).await?, total))
+    }
+
+    /// Artifacts of every repository of a project (needs artifact:list); with
+    /// `latest_in_repository`, the newest of each repository among those `query` matches.
+    pub async fn project_artifacts(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        query: &ListQuery,
+        latest_in_repository: bool,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<ArtifactView>, i64), ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Artifact, rbac::Action::List).await?;
+        let (rows, total) =
+            self.db.list_project_artifacts(view.id, latest_in_repository, query, size, (page - 1) * size).await?;
+        Ok((self.artifact_views(rows).await?, total))
     }
 
     /// One artifact by digest or tag, after checking `resource:action`.
@@ -592,9 +611,29 @@ impl Projects {
             .artifact(repo.id, &digest)
             .await?
             .ok_or_else(|| ProjectError::NotFound(format!("artifact {}@{digest}", repo.name)))?;
-        let tags = self.db.tags_of(repo.id).await?;
-        let view = self.artifact_view(&repo, row, &tags).await?;
+        let view = self.artifact_view(row).await?;
         Ok((repo, view))
+    }
+
+    /// An artifact whose additions the caller may read (artifact-addition:read).
+    pub async fn artifact_for_addition(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        repository: &str,
+        reference: &str,
+    ) -> Result<ArtifactView, ProjectError> {
+        let (_, artifact) = self
+            .artifact_checked(
+                subject,
+                project,
+                repository,
+                reference,
+                rbac::Resource::ArtifactAddition,
+                rbac::Action::Read,
+            )
+            .await?;
+        Ok(artifact)
     }
 
     pub async fn artifact(
@@ -729,14 +768,21 @@ impl Projects {
         let (repo, a) = self
             .artifact_checked(subject, project, repository, reference, rbac::Resource::Accessory, rbac::Action::List)
             .await?;
-        let tags = self.db.tags_of(repo.id).await?;
-        let mut out = Vec::new();
+        let mut rows = Vec::new();
         for m in self.db.referrers(repo.id, &a.digest, None).await? {
             if let Some(row) = self.db.artifact(repo.id, &m.digest).await? {
-                let kind = accessory_type(row.artifact_type.as_deref());
-                out.push((self.artifact_view(&repo, row, &tags).await?, kind));
+                rows.push(row);
             }
         }
+        let out = self
+            .artifact_views(rows)
+            .await?
+            .into_iter()
+            .map(|v| {
+                let kind = accessory_type(v.artifact_type.as_deref());
+                (v, kind)
+            })
+            .collect();
         Ok((a, out))
     }
 }

@@ -357,7 +357,7 @@ impl Registry {
         Ok(ManifestRead { digest, media_type: row.media_type, size: row.size as u64, bytes })
     }
 
-    async fn read_small_blob(&self, digest: &Digest, size: u64) -> Result<Bytes, RegistryError> {
+    pub(crate) async fn read_small_blob(&self, digest: &Digest, size: u64) -> Result<Bytes, RegistryError> {
         let body = self.store.get(digest, None).await?;
         match body {
             BlobBody::File { file, start, len } => {

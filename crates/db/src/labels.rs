@@ -165,11 +165,10 @@ impl Db {
         if manifest_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=manifest_ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT {LABEL_COLUMNS}, al.manifest_id FROM artifact_labels al JOIN labels l ON l.id = al.label_id \
              WHERE al.manifest_id IN ({}) ORDER BY l.name, l.id",
-            placeholders.join(", ")
+            crate::placeholders(1, manifest_ids.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in manifest_ids {

@@ -147,6 +147,11 @@ pub(crate) fn conflict(e: sqlx::Error, what: &str) -> DbError {
     }
 }
 
+/// `$first, $first+1, ...`: `n` placeholders for an `IN (...)` list.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// A LIKE pattern (with `ESCAPE '\'`) matching strings that contain `s` literally.
 pub(crate) fn like_contains(s: &str) -> String {
     format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))

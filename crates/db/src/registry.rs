@@ -107,11 +107,16 @@ pub struct ArtifactRow {
     pub size: i64,
     pub created_at: i64,
     pub pull_time: Option<i64>,
+    pub repository_id: i64,
+    pub repository_name: String,
+    pub project_id: Option<i64>,
 }
 
 const ARTIFACT_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, \
     m.size + COALESCE((SELECT SUM(b.size) FROM manifest_children c JOIN blobs b ON b.digest = c.digest \
-                       WHERE c.manifest_id = m.id AND c.kind = 'blob'), 0), m.created_at, m.pull_time";
+                       WHERE c.manifest_id = m.id AND c.kind = 'blob'), 0), m.created_at, m.pull_time, m.repository_id, \
+    (SELECT ar.name FROM repositories ar WHERE ar.id = m.repository_id), \
+    (SELECT ar.project_id FROM repositories ar WHERE ar.id = m.repository_id)";
 
 /// What `q` and `sort` may name when listing artifacts.
 const ARTIFACT_FIELDS: &[Field] = &[
@@ -148,6 +153,9 @@ fn artifact_row(r: &AnyRow) -> Result<ArtifactRow, sqlx::Error> {
         size: r.try_get(5)?,
         created_at: r.try_get(6)?,
         pull_time: r.try_get(7)?,
+        repository_id: r.try_get(8)?,
+        repository_name: r.try_get(9)?,
+        project_id: r.try_get(10)?,
     })
 }
 
@@ -351,6 +359,57 @@ impl Db {
         Ok((rows.iter().map(artifact_row).collect::<Result<_, _>>()?, total))
     }
 
+    /// Artifacts of every repository of a project, filtered and ordered by `query` (newest
+    /// first unless asked otherwise): one page and the total. With `latest_in_repository`,
+    /// only the newest of each repository among those matching `query`.
+    pub async fn list_project_artifacts(
+        &self,
+        project_id: i64,
+        latest_in_repository: bool,
+        query: &ListQuery,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ArtifactRow>, i64), DbError> {
+        const IN_PROJECT: &str =
+            "FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.project_id = $1";
+        if !latest_in_repository {
+            let listing = Listing {
+                columns: ARTIFACT_COLUMNS,
+                from: IN_PROJECT,
+                fixed: vec![Arg::Int(project_id)],
+                fields: ARTIFACT_FIELDS,
+                default_order: "m.created_at DESC",
+                tie_break: "m.id DESC",
+            };
+            let (rows, total) = self.list_page(&listing, query, limit, offset).await?;
+            return Ok((rows.iter().map(artifact_row).collect::<Result<_, _>>()?, total));
+        }
+        // The filter picks candidates; a window over each repository keeps the newest; the
+        // outer listing only orders and pages them.
+        let filter = ListQuery { terms: query.terms.clone(), sort: Vec::new() };
+        let inner =
+            crate::listing::compile(ARTIFACT_FIELDS, &filter, 2, "m.id", "m.id").map_err(DbError::InvalidQuery)?;
+        let from = format!(
+            "FROM manifests m WHERE m.id IN (SELECT latest.id FROM (SELECT m.id, ROW_NUMBER() OVER \
+             (PARTITION BY m.repository_id ORDER BY m.created_at DESC, m.id DESC) AS rn {IN_PROJECT} AND {}) latest \
+             WHERE latest.rn = 1)",
+            inner.condition
+        );
+        let mut fixed = vec![Arg::Int(project_id)];
+        fixed.extend(inner.args);
+        let listing = Listing {
+            columns: ARTIFACT_COLUMNS,
+            from: &from,
+            fixed,
+            fields: ARTIFACT_FIELDS,
+            default_order: "m.created_at DESC",
+            tie_break: "m.id DESC",
+        };
+        let order_only = ListQuery { terms: Vec::new(), sort: query.sort.clone() };
+        let (rows, total) = self.list_page(&listing, &order_only, limit, offset).await?;
+        Ok((rows.iter().map(artifact_row).collect::<Result<_, _>>()?, total))
+    }
+
     pub async fn artifact(&self, repository_id: i64, digest: &str) -> Result<Option<ArtifactRow>, DbError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2"
@@ -363,25 +422,41 @@ impl Db {
     }
 
     /// Tags of the given manifests: (manifest id, tag, updated at), by name.
-    pub async fn tags_of(&self, repository_id: i64) -> Result<Vec<(i64, String, i64)>, DbError> {
-        let rows = sqlx::query("SELECT manifest_id, name, updated_at FROM tags WHERE repository_id = $1 ORDER BY name")
-            .bind(repository_id)
-            .fetch_all(&self.pool)
-            .await?;
+    pub async fn tags_of(&self, manifest_ids: &[i64]) -> Result<Vec<(i64, String, i64)>, DbError> {
+        if manifest_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT manifest_id, name, updated_at FROM tags WHERE manifest_id IN ({}) ORDER BY name",
+            crate::placeholders(1, manifest_ids.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in manifest_ids {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         Ok(rows
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    /// Child manifests an index references (its `references`).
-    pub async fn manifest_references(&self, manifest_id: i64) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar(
-            "SELECT digest FROM manifest_children WHERE manifest_id = $1 AND kind = 'manifest' ORDER BY digest",
-        )
-        .bind(manifest_id)
-        .fetch_all(&self.pool)
-        .await?)
+    /// Child manifests the given indexes reference: (index id, child digest), by digest.
+    pub async fn references_of(&self, manifest_ids: &[i64]) -> Result<Vec<(i64, String)>, DbError> {
+        if manifest_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT manifest_id, digest FROM manifest_children WHERE kind = 'manifest' AND manifest_id IN ({}) \
+             ORDER BY digest",
+            crate::placeholders(1, manifest_ids.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in manifest_ids {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// Points a tag at a manifest, moving it if it exists.

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use crate::auth::{ApiAuthError, CSRF_HEADER, HarborAuth, SESSION_COOKIE};
 use crate::time::rfc3339_millis;
 
+mod additions;
 mod labels;
 
 /// The version `systeminfo` reports: Harbor's API level, and ours.
@@ -128,6 +129,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
             get(get_robot).put(update_robot).patch(refresh_robot).delete(delete_robot),
         )
         .route("/api/v2.0/projects/{project}/summary", get(project_summary))
+        .route("/api/v2.0/projects/{project}/artifacts", get(list_project_artifacts))
         .route("/api/v2.0/projects/{project}/_deletable", get(project_deletable))
         .route("/api/v2.0/systeminfo/getcert", get(system_cert))
         .route("/api/v2.0/systeminfo/volumes", get(system_volumes))
@@ -170,6 +172,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .route("/api/v2.0/projects/{project}/members", get(list_members).post(add_member))
         .route("/api/v2.0/projects/{project}/members/{mid}", get(get_member).put(update_member).delete(delete_member))
         .merge(labels::routes())
+        .merge(additions::routes())
         .with_state(api)
 }
 
@@ -1248,6 +1251,27 @@ async fn list_artifacts(
         .await?;
     let body = artifacts_json(&api, &artifacts, &ArtifactDetail::of(&q)?).await?;
     let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts");
+    Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
+}
+
+async fn list_project_artifacts(
+    State(api): State<Arc<HarborApi>>,
+    Path(project): Path<String>,
+    parts: Parts,
+) -> ApiResult {
+    let subject = api.subject(&parts).await?;
+    let q = query(&parts);
+    let (page, size) = paging(&q)?;
+    let list_query = list_query(&q)?;
+    // As in Harbor, `latest_in_repository` applies only when the query names a type.
+    let latest = switch(&q, "latest_in_repository", false)?
+        && list_query.terms.iter().any(|(k, _)| k == "media_type" || k == "artifact_type");
+    let (artifacts, total) = api
+        .projects
+        .project_artifacts(&subject, &project_ref(&parts, &project), &list_query, latest, page, size)
+        .await?;
+    let body = artifacts_json(&api, &artifacts, &ArtifactDetail::of(&q)?).await?;
+    let path = format!("/api/v2.0/projects/{project}/artifacts");
     Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
 }
 
