@@ -47,6 +47,7 @@ const MATRIX: &[(&str, [bool; 10])] = &[
     ("api delete tag", [false, true, false, false, true, false, false, true, false, false]),
     ("add tag", [false, true, true, false, true, false, false, true, false, false]),
     ("create member", [false, true, false, false, false, false, false, true, false, false]),
+    ("delete member", [false, true, false, false, false, false, false, true, false, false]),
     ("list members", [false, true, true, true, true, false, false, true, false, false]),
     ("create robot", [false, true, false, false, false, false, false, true, false, false]),
     ("update project metadata", [false, true, false, false, false, false, false, true, false, false]),
@@ -175,6 +176,20 @@ impl World {
                     .send()
                     .await
                     .unwrap()
+            }
+            "delete member" => {
+                let name = format!("gone{n}");
+                s.client.post(s.url("/api/v2.0/users")).json(&json!({"username": name, "password": "Passw0rdX"})).send().await.unwrap();
+                let added = s
+                    .client
+                    .post(s.url("/api/v2.0/projects/m/members"))
+                    .json(&json!({"role_id": 3, "member_user": {"username": name}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(added.status(), StatusCode::CREATED);
+                let mid = header(&added, "location").rsplit('/').next().unwrap().to_string();
+                c.delete(s.url(&format!("/api/v2.0/projects/m/members/{mid}"))).send().await.unwrap()
             }
             "list members" => c.get(s.url("/api/v2.0/projects/m/members")).send().await.unwrap(),
             "create robot" => c
