@@ -20,6 +20,7 @@ pub struct Config {
     /// A file holding the first administrator's password (`BERTH_ADMIN_PASSWORD_FILE`).
     pub admin_password_file: Option<PathBuf>,
     pub http: Http,
+    pub database: Database,
     pub storage: Storage,
     pub log: Log,
     pub token: Token,
@@ -45,6 +46,92 @@ pub struct Http {
     pub addr: String,
     /// Most `/v2` requests handled at once (beyond: 429 with Retry-After); 0 means no limit.
     pub max_concurrent_requests: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Database {
+    /// `embedded` (SQLite in the data directory) or `external` (PostgreSQL).
+    #[serde(rename = "type")]
+    pub kind: DatabaseKind,
+    pub external: ExternalDatabase,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseKind {
+    #[default]
+    Embedded,
+    External,
+}
+
+/// Harbor's `external_database.harbor` keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExternalDatabase {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: Option<String>,
+    /// A file holding the password (as Kubernetes mounts secrets); trailing newline removed.
+    pub password_file: Option<PathBuf>,
+    pub database: String,
+    /// `disable`, `require`, `verify-ca` or `verify-full`.
+    pub sslmode: String,
+    /// The CA bundle that `verify-ca` and `verify-full` check the server against.
+    pub ca_file: Option<PathBuf>,
+    pub max_connections: u32,
+}
+
+impl Default for ExternalDatabase {
+    fn default() -> Self {
+        ExternalDatabase {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            username: "postgres".into(),
+            password: None,
+            password_file: None,
+            database: "registry".into(),
+            sslmode: "disable".into(),
+            ca_file: None,
+            max_connections: 20,
+        }
+    }
+}
+
+impl ExternalDatabase {
+    /// The connection URL, with user and password percent-encoded.
+    pub fn url(&self) -> anyhow::Result<String> {
+        use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+        if !["disable", "require", "verify-ca", "verify-full"].contains(&self.sslmode.as_str()) {
+            anyhow::bail!(
+                "database.external.sslmode must be disable, require, verify-ca or verify-full, not {:?}",
+                self.sslmode
+            );
+        }
+        if self.sslmode != "disable" {
+            // sqlx is built without a TLS backend so far; refusing here is clearer than the
+            // driver's error at the first connection.
+            anyhow::bail!("database.external.sslmode {:?} is not supported yet: use disable", self.sslmode);
+        }
+        let password = match (&self.password, &self.password_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading database.external.password_file {}", path.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let user = utf8_percent_encode(&self.username, NON_ALPHANUMERIC);
+        let auth = match password {
+            Some(p) => format!("{user}:{}@", utf8_percent_encode(&p, NON_ALPHANUMERIC)),
+            None => format!("{user}@"),
+        };
+        let database = utf8_percent_encode(&self.database, NON_ALPHANUMERIC);
+        Ok(format!("postgres://{auth}{}:{}/{database}?sslmode={}", self.host, self.port, self.sslmode))
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -77,6 +164,7 @@ impl Default for Config {
             admin_password: None,
             admin_password_file: None,
             http: Http::default(),
+            database: Database::default(),
             storage: Storage::default(),
             log: Log::default(),
             token: Token::default(),
@@ -167,6 +255,28 @@ mod tests {
             let cfg = Config::load(Some(Path::new("berth.yml")), flags).unwrap();
             assert_eq!(cfg.http.addr, "127.0.0.1:0");
             assert_eq!(cfg.data_dir, PathBuf::from("/flag"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_external_database_from_keys_and_a_password_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("pw", "p@ss/word\n")?;
+            jail.create_file(
+                "berth.yml",
+                "database:\n  type: external\n  external:\n    host: db.internal\n    username: harbor\n    password_file: pw\n",
+            )?;
+            jail.set_env("BERTH_DATABASE__EXTERNAL__PORT", "6432");
+            let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
+            assert_eq!(cfg.database.kind, DatabaseKind::External);
+            assert_eq!(
+                cfg.database.external.url().unwrap(),
+                "postgres://harbor:p%40ss%2Fword@db.internal:6432/registry?sslmode=disable"
+            );
+            jail.set_env("BERTH_DATABASE__EXTERNAL__SSLMODE", "sometimes");
+            let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
+            assert!(cfg.database.external.url().is_err());
             Ok(())
         });
     }

@@ -10,7 +10,7 @@ use berth_db::Db;
 use berth_store::FsStore;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, Log};
+use crate::config::{Config, DatabaseKind, Log};
 
 /// Version of the data directory's layout (files beside the database). Bumped, with a
 /// migration, whenever the layout changes.
@@ -52,7 +52,7 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     prepare_data_dir(&config.data_dir)?;
-    let db = Db::open_sqlite(&config.data_dir.join("berth.db")).await.context("opening the database")?;
+    let db = open_database(&config).await?;
     bootstrap_identities(&db, &config).await?;
     let store = FsStore::open(config.blob_root()).context("opening blob storage")?;
     let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
@@ -87,6 +87,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     db.close().await;
     Ok(())
+}
+
+/// The embedded SQLite database in the data directory, or the external PostgreSQL one.
+async fn open_database(config: &Config) -> anyhow::Result<Db> {
+    match config.database.kind {
+        DatabaseKind::Embedded => {
+            Db::open_sqlite(&config.data_dir.join("berth.db")).await.context("opening the embedded database")
+        }
+        DatabaseKind::External => {
+            let external = &config.database.external;
+            let url = external.url()?;
+            Db::connect(&url, external.max_connections).await.with_context(|| {
+                format!("connecting to PostgreSQL at {}:{}/{}", external.host, external.port, external.database)
+            })
+        }
+    }
 }
 
 /// The registry token signing key, generated at first start, readable by the owner only.

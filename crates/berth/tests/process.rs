@@ -259,3 +259,50 @@ async fn pull_statistics_are_flushed_while_serving_and_at_shutdown() {
     let berth = Berth::start(dir.path());
     assert_eq!(count(&berth).await, 2, "the pull made just before SIGTERM was written at shutdown");
 }
+
+/// With `database.type: external`, everything lives in PostgreSQL: nothing in the data
+/// directory's database file, and a restart (or another process) finds it all there.
+#[tokio::test]
+async fn serves_from_an_external_postgres_database() {
+    let Some(admin_url) = postgres_url() else { return };
+    let env = external_database_env(&admin_url).await;
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
+    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
+
+    let berth = Berth::start_with(dir.path(), &env);
+    let resp = client
+        .post(berth.url("/api/v2.0/projects"))
+        .json(&serde_json::json!({"project_name": "pg", "metadata": {"public": "false"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let blob = b"stored in postgres";
+    let digest = berth_oci::Digest::sha256_of(blob);
+    let resp = client
+        .post(berth.url(&format!("/v2/pg/app/blobs/uploads/?digest={digest}")))
+        .body(blob.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    drop(berth);
+    assert!(!dir.path().join("berth.db").exists(), "no embedded database with database.type external");
+
+    // A second process on a different data directory (the blobs' root is shared through the
+    // first one's) sees the project and the blob: the metadata is in PostgreSQL.
+    let other = tempfile::tempdir().unwrap();
+    let mut env2 = env.clone();
+    let blobs = dir.path().to_string_lossy().into_owned();
+    env2.push(("BERTH_STORAGE__FILESYSTEM__ROOT", &blobs));
+    let berth = Berth::start_with(other.path(), &env2);
+    let project: serde_json::Value =
+        client.get(berth.url("/api/v2.0/projects/pg")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(project["name"], "pg");
+    let resp = client.get(berth.url(&format!("/v2/pg/app/blobs/{digest}"))).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), blob);
+}

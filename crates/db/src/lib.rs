@@ -43,6 +43,7 @@ pub enum DbError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
+    Postgres,
 }
 
 #[derive(Clone)]
@@ -61,11 +62,13 @@ impl Db {
         Db::connect(&url, 8).await
     }
 
-    /// Connects to `sqlite://...` and brings the schema up to date.
+    /// Connects to `sqlite://...` or `postgres://...` and brings the schema up to date.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
         } else {
             return Err(DbError::UnsupportedUrl(url.to_string()));
         };
@@ -159,4 +162,62 @@ pub(crate) fn like_contains(s: &str) -> String {
 
 pub fn now_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `url` with its database name replaced by `database` (query parameters kept).
+fn with_database(url: &str, database: &str) -> Result<String, DbError> {
+    let bad = || DbError::UnsupportedUrl(url.to_string());
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").ok_or_else(bad)? + 3;
+    let host_end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
+    let mut out = format!("{}/{database}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    Ok(out)
+}
+
+/// Creates an empty PostgreSQL database named `name` on the server of `admin_url` and returns
+/// the URL that reaches it: for tests, which each want a database of their own, and for a
+/// first installation on a server where the database does not exist yet.
+pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, DbError> {
+    use sqlx::Connection;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(DbError::UnsupportedUrl(format!("database name {name:?}")));
+    }
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    // The name was checked above: identifiers cannot be bound.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await?;
+    conn.close().await?;
+    with_database(admin_url, name)
+}
+
+/// Drops a database made by [`create_postgres_database`], closing its other sessions.
+pub async fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), DbError> {
+    use sqlx::Connection;
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(DbError::UnsupportedUrl(format!("database name {name:?}")));
+    }
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_names_are_replaced_in_urls() {
+        assert_eq!(
+            super::with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "x").unwrap(),
+            "postgres://u:p@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(super::with_database("postgres://h", "x").unwrap(), "postgres://h/x");
+    }
 }

@@ -202,7 +202,9 @@ pub(crate) fn compile(
         let Source::Column(column) = f.source else {
             return Err(format!("unsupported sort key {key:?}"));
         };
-        order.push(format!("{column} {}", if *desc { "DESC" } else { "ASC" }));
+        // NULL sorts as the smallest value in both dialects (SQLite's rule; PostgreSQL's
+        // default is the opposite).
+        order.push(format!("{column} {}", if *desc { "DESC NULLS LAST" } else { "ASC NULLS FIRST" }));
     }
     if order.is_empty() {
         order.push(default_order.to_string());
@@ -329,7 +331,7 @@ mod tests {
             c.condition,
             "p.name LIKE $3 ESCAPE '\\' AND p.id IN ($4, $5) AND p.created_at >= $6 AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.m = p.id)"
         );
-        assert_eq!(c.order, "p.name DESC, p.id");
+        assert_eq!(c.order, "p.name DESC NULLS LAST, p.id");
         assert!(matches!(&c.args[0], Arg::Text(s) if s == "%a\\%b%"));
         assert!(matches!(c.args[3], Arg::Int(1_586_399_760_000)));
     }

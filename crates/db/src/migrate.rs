@@ -8,16 +8,28 @@ use crate::{Db, DbError, Dialect, now_millis};
 struct Migration {
     version: i64,
     sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// One migration's scripts for both dialects, by file name.
+macro_rules! migration {
+    ($version:expr, $file:literal) => {
+        Migration {
+            version: $version,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $file)),
+            postgres: include_str!(concat!("../migrations/postgres/", $file)),
+        }
+    };
 }
 
 const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, sqlite: include_str!("../migrations/sqlite/0001_registry.sql") },
-    Migration { version: 2, sqlite: include_str!("../migrations/sqlite/0002_identities.sql") },
-    Migration { version: 3, sqlite: include_str!("../migrations/sqlite/0003_repository_project.sql") },
-    Migration { version: 4, sqlite: include_str!("../migrations/sqlite/0004_sessions.sql") },
-    Migration { version: 5, sqlite: include_str!("../migrations/sqlite/0005_repository_details.sql") },
-    Migration { version: 6, sqlite: include_str!("../migrations/sqlite/0006_pull_time.sql") },
-    Migration { version: 7, sqlite: include_str!("../migrations/sqlite/0007_labels.sql") },
+    migration!(1, "0001_registry.sql"),
+    migration!(2, "0002_identities.sql"),
+    migration!(3, "0003_repository_project.sql"),
+    migration!(4, "0004_sessions.sql"),
+    migration!(5, "0005_repository_details.sql"),
+    migration!(6, "0006_pull_time.sql"),
+    migration!(7, "0007_labels.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -27,6 +39,11 @@ pub fn latest_version() -> i64 {
 
 pub(crate) async fn run(db: &Db) -> Result<(), DbError> {
     let mut w = db.begin_write().await?;
+    if db.dialect == Dialect::Postgres {
+        // Replicas starting together: one migrates while the others wait here, then find
+        // nothing left to do. The lock ends with the transaction.
+        sqlx::query("SELECT pg_advisory_xact_lock(7262930613)").execute(&mut *w.tx).await?;
+    }
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
@@ -41,6 +58,7 @@ pub(crate) async fn run(db: &Db) -> Result<(), DbError> {
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         let script = match db.dialect {
             Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
         };
         sqlx::raw_sql(script).execute(&mut *w.tx).await?;
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")

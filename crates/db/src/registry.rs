@@ -113,8 +113,8 @@ pub struct ArtifactRow {
 }
 
 const ARTIFACT_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, \
-    m.size + COALESCE((SELECT SUM(b.size) FROM manifest_children c JOIN blobs b ON b.digest = c.digest \
-                       WHERE c.manifest_id = m.id AND c.kind = 'blob'), 0), m.created_at, m.pull_time, m.repository_id, \
+    CAST(m.size + COALESCE((SELECT SUM(b.size) FROM manifest_children c JOIN blobs b ON b.digest = c.digest \
+                       WHERE c.manifest_id = m.id AND c.kind = 'blob'), 0) AS BIGINT), m.created_at, m.pull_time, m.repository_id, \
     (SELECT ar.name FROM repositories ar WHERE ar.id = m.repository_id), \
     (SELECT ar.project_id FROM repositories ar WHERE ar.id = m.repository_id)";
 
@@ -265,8 +265,8 @@ impl Db {
     pub async fn repository_counts(&self, visible_to: Option<i64>) -> Result<(i64, i64), DbError> {
         let row = sqlx::query(
             "SELECT \
-               COALESCE(SUM(CASE WHEN pub.project_id IS NOT NULL THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN pub.project_id IS NULL THEN 1 ELSE 0 END), 0) \
+               CAST(COALESCE(SUM(CASE WHEN pub.project_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(CASE WHEN pub.project_id IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
              FROM repositories r \
              LEFT JOIN (SELECT project_id FROM project_metadata WHERE name = 'public' AND value = 'true') pub \
                ON pub.project_id = r.project_id \
@@ -281,7 +281,7 @@ impl Db {
 
     /// Bytes of all stored blobs.
     pub async fn storage_consumption(&self) -> Result<i64, DbError> {
-        Ok(sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM blobs").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs").fetch_one(&self.pool).await?)
     }
 
     pub async fn repository(&self, name: &str) -> Result<Option<RepositoryRow>, DbError> {

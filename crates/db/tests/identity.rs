@@ -1,4 +1,5 @@
-//! Users, projects, metadata, members and settings against a real SQLite file.
+//! Users, projects, metadata, members and settings against a real database (SQLite, or PostgreSQL with
+//! `BERTH_TEST_DATABASE=postgres`).
 
 use berth_db::{Db, DbError, ListQuery, Match, NewUser};
 
@@ -6,10 +7,12 @@ fn fuzzy(key: &str, v: &str) -> ListQuery {
     ListQuery { terms: vec![(key.to_string(), Match::Fuzzy(v.to_string()))], sort: Vec::new() }
 }
 
-async fn open() -> (tempfile::TempDir, Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite(&dir.path().join("berth.db")).await.unwrap();
-    (dir, db)
+mod common;
+
+async fn open() -> (common::TestDb, Db) {
+    let t = common::open().await;
+    let db = t.db.clone();
+    (t, db)
 }
 
 fn user<'a>(name: &'a str, email: Option<&'a str>) -> NewUser<'a> {

@@ -1,4 +1,5 @@
-//! The distribution model's queries against a real SQLite file.
+//! The distribution model's queries against a real database (SQLite, or PostgreSQL with
+//! `BERTH_TEST_DATABASE=postgres`).
 
 use berth_db::{Db, NewManifest, NewUser, PutManifestError, UploadRow};
 
@@ -6,10 +7,12 @@ const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const M: &str = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
 
-async fn open() -> (tempfile::TempDir, Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite(&dir.path().join("berth.db")).await.unwrap();
-    (dir, db)
+mod common;
+
+async fn open() -> (common::TestDb, Db) {
+    let t = common::open().await;
+    let db = t.db.clone();
+    (t, db)
 }
 
 fn user(name: &str) -> NewUser<'_> {

@@ -54,7 +54,7 @@ impl TestServer {
         authorizer: Option<Arc<dyn Authorizer>>,
         options: &ApiOptions,
     ) -> TestServer {
-        let db = Db::open_sqlite(&dir.join("berth.db")).await.unwrap();
+        let db = open_db(dir).await;
         let identities = Identities::new(db.clone());
         identities.bootstrap(Some(ADMIN_PASSWORD)).await.unwrap();
         let admin = db.user_by_name("admin").await.unwrap().unwrap().id;
@@ -175,6 +175,29 @@ impl TestServer {
         }))
         .unwrap()
     }
+}
+
+/// The test server's database: SQLite in `dir`, or, when `BERTH_TEST_DATABASE` is `postgres`,
+/// a database of its own on the server at `BERTH_TEST_POSTGRES_URL`, remembered in `dir` so
+/// that a restarted server finds the same one.
+pub async fn open_db(dir: &Path) -> Db {
+    if std::env::var("BERTH_TEST_DATABASE").as_deref() != Ok("postgres") {
+        return Db::open_sqlite(&dir.join("berth.db")).await.unwrap();
+    }
+    let remembered = dir.join("postgres-url");
+    let url = match std::fs::read_to_string(&remembered) {
+        Ok(url) => url,
+        Err(_) => {
+            let admin = std::env::var("BERTH_TEST_POSTGRES_URL")
+                .expect("BERTH_TEST_DATABASE=postgres needs BERTH_TEST_POSTGRES_URL");
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+            let name = format!("berth_test_{}_{nanos}", std::process::id());
+            let url = berth_db::create_postgres_database(&admin, &name).await.unwrap();
+            std::fs::write(&remembered, &url).unwrap();
+            url
+        }
+    };
+    Db::connect(&url, 8).await.unwrap()
 }
 
 /// A client that sends Basic credentials with every request.

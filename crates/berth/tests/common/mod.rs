@@ -112,3 +112,44 @@ pub fn run(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The PostgreSQL server for tests (`BERTH_TEST_POSTGRES_URL`), or `None` with a loud skip;
+/// when `BERTH_E2E_REQUIRED` is set (CI sets it), its absence fails the test instead.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("BERTH_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("BERTH_E2E_REQUIRED").is_none(),
+                "BERTH_TEST_POSTGRES_URL is not set and BERTH_E2E_REQUIRED is set"
+            );
+            eprintln!("SKIPPED: BERTH_TEST_POSTGRES_URL is not set (scripts/start-test-services gives one)");
+            None
+        }
+    }
+}
+
+/// A fresh database on the test PostgreSQL server, as the `BERTH_DATABASE__*` variables that
+/// point `berth serve` at it.
+pub async fn external_database_env(admin_url: &str) -> Vec<(String, String)> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("berth_test_{}_{nanos}", std::process::id());
+    berth_db::create_postgres_database(admin_url, &name).await.unwrap();
+    // postgres://user[:password]@host:port/db
+    let rest = admin_url.split_once("://").unwrap().1;
+    let (auth, host_port) = rest.split('/').next().unwrap().rsplit_once('@').unwrap();
+    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+    let (host, port) = host_port.split_once(':').unwrap_or((host_port, "5432"));
+    let mut env = vec![
+        ("BERTH_DATABASE__TYPE".to_string(), "external".to_string()),
+        ("BERTH_DATABASE__EXTERNAL__HOST".to_string(), host.to_string()),
+        ("BERTH_DATABASE__EXTERNAL__PORT".to_string(), port.to_string()),
+        ("BERTH_DATABASE__EXTERNAL__USERNAME".to_string(), user.to_string()),
+        ("BERTH_DATABASE__EXTERNAL__DATABASE".to_string(), name),
+        ("BERTH_ADMIN_PASSWORD".to_string(), ADMIN_PASSWORD.to_string()),
+    ];
+    if !password.is_empty() {
+        env.push(("BERTH_DATABASE__EXTERNAL__PASSWORD".to_string(), password.to_string()));
+    }
+    env
+}
