@@ -40,6 +40,10 @@ pub fn router(
 ) -> Router {
     let limiter = (options.max_concurrent_requests > 0)
         .then(|| Arc::new(tokio::sync::Semaphore::new(options.max_concurrent_requests)));
+    let probes = Router::new()
+        .route("/livez", axum::routing::get(livez))
+        .route("/readyz", axum::routing::get(readyz))
+        .with_state(registry.clone());
     let state = AppState { registry, authorizer, limiter };
     let v2 = Router::new()
         .route("/v2", any(handlers::dispatch))
@@ -52,10 +56,32 @@ pub fn router(
         }
         None => v2,
     };
+    let app = v2.merge(probes);
     match harbor_api {
-        Some(api) => v2.merge(harbor::router(api)),
-        None => v2,
+        Some(api) => app.merge(harbor::router(api)),
+        None => app,
     }
+}
+
+/// Liveness: the process serves HTTP. It does not look at dependencies, so that an orchestrator
+/// does not restart replicas because the database is down.
+async fn livez() -> &'static str {
+    "ok"
+}
+
+/// Readiness: 200 when the database and storage answer, else 503; each dependency's state in
+/// the body.
+async fn readyz(axum::extract::State(registry): axum::extract::State<Arc<Registry>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let components = registry.health().await;
+    let ready = components.iter().all(|c| c.healthy());
+    let body: Vec<_> = components
+        .iter()
+        .map(|c| serde_json::json!({"name": c.name, "status": if c.healthy() { "healthy" } else { "unhealthy" }, "error": c.error}))
+        .collect();
+    let status = if ready { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(serde_json::json!({"status": if ready { "ready" } else { "unready" }, "components": body})))
+        .into_response()
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish.

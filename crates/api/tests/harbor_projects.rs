@@ -246,3 +246,32 @@ async fn listing_pages_and_filters_what_each_caller_sees() {
         harbor_error(resp, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
     }
 }
+
+#[tokio::test]
+async fn probes_report_each_dependency() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let resp = s.anon.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ready: Value = resp.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    let names: Vec<_> = ready["components"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+    assert_eq!(names, [json!("database"), json!("storage")]);
+
+    // Storage gone: unready, and Harbor's health says which component; liveness does not care.
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    let resp = s.anon.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = resp.json().await.unwrap();
+    let storage = body["components"].as_array().unwrap().iter().find(|c| c["name"] == "storage").unwrap().clone();
+    assert_eq!(storage["status"], "unhealthy");
+    assert!(storage["error"].is_string());
+    let health: Value = s.anon.get(s.url("/api/v2.0/health")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "unhealthy");
+    assert_eq!(s.anon.get(s.url("/livez")).send().await.unwrap().status(), StatusCode::OK);
+
+    // The database closed as well: both reported.
+    s.db.close().await;
+    let body: Value = s.anon.get(s.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert!(body["components"].as_array().unwrap().iter().all(|c| c["status"] == "unhealthy"), "{body}");
+}

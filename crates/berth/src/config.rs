@@ -31,11 +31,14 @@ pub struct Config {
 pub struct Token {
     /// Lifetime of registry tokens in minutes (Harbor's `token_expiration`).
     pub expiration_minutes: u64,
+    /// A PEM file with the P-256 key that signs registry tokens (a mounted secret shared by
+    /// the replicas); without it the key is generated once (see `server::load_token_issuer`).
+    pub signing_key_file: Option<PathBuf>,
 }
 
 impl Default for Token {
     fn default() -> Self {
-        Token { expiration_minutes: 30 }
+        Token { expiration_minutes: 30, signing_key_file: None }
     }
 }
 

@@ -59,7 +59,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let pulls = registry.pulls().clone();
     let pull_flusher = tokio::spawn(async move { pulls.run(std::time::Duration::from_secs(1)).await });
     let options = berth_api::ApiOptions { max_concurrent_requests: config.http.max_concurrent_requests };
-    let tokens = Arc::new(load_token_issuer(&config)?);
+    let tokens = Arc::new(load_token_issuer(&config, &db).await?);
     let identities = berth_core::identity::Identities::new(db.clone());
     let auth = Arc::new(berth_api::auth::HarborAuth::new(identities.clone(), tokens, config.external_url.clone()));
     let harbor = Arc::new(berth_api::harbor::HarborApi {
@@ -107,21 +107,47 @@ async fn open_database(config: &Config) -> anyhow::Result<Db> {
 
 /// The registry token signing key, generated at first start, readable by the owner only.
 const TOKEN_KEY_FILE: &str = "token-signing-key.pem";
+/// The setting that holds the generated key when replicas share an external database.
+const TOKEN_KEY_SETTING: &str = "token_signing_key_pem";
 
-fn load_token_issuer(config: &Config) -> anyhow::Result<berth_auth::token::TokenIssuer> {
-    let path = config.data_dir.join(TOKEN_KEY_FILE);
-    let pem = match std::fs::read_to_string(&path) {
-        Ok(pem) => pem,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let pem = berth_auth::token::generate_key_pem()?;
-            write_private(&path, &pem)?;
-            tracing::info!(file = %path.display(), "generated the registry token signing key");
-            pem
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+/// The key that signs registry tokens, which every replica must share so that a token issued
+/// by one is accepted by all: the configured file (a mounted secret) if any; else, on an
+/// external database, one generated once and kept there; else one generated once in the data
+/// directory.
+async fn load_token_issuer(config: &Config, db: &Db) -> anyhow::Result<berth_auth::token::TokenIssuer> {
+    let (pem, source) = if let Some(path) = &config.token.signing_key_file {
+        let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        (pem, path.display().to_string())
+    } else if config.database.kind == DatabaseKind::External {
+        let pem = match db.setting(TOKEN_KEY_SETTING).await? {
+            Some(pem) => pem,
+            None => {
+                let generated = berth_auth::token::generate_key_pem()?;
+                let pem = db.setting_or_insert(TOKEN_KEY_SETTING, &generated).await?;
+                if pem == generated {
+                    tracing::info!("generated the registry token signing key, kept in the database");
+                }
+                pem
+            }
+        };
+        (pem, "the database".to_string())
+    } else {
+        let path = config.data_dir.join(TOKEN_KEY_FILE);
+        let pem = match std::fs::read_to_string(&path) {
+            Ok(pem) => pem,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let pem = berth_auth::token::generate_key_pem()?;
+                write_private(&path, &pem)?;
+                tracing::info!(file = %path.display(), "generated the registry token signing key");
+                pem
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        (pem, path.display().to_string())
     };
     let lifetime = std::time::Duration::from_secs(config.token.expiration_minutes.max(1) * 60);
-    berth_auth::token::TokenIssuer::from_pem(&pem, lifetime).with_context(|| format!("loading {}", path.display()))
+    berth_auth::token::TokenIssuer::from_pem(&pem, lifetime)
+        .with_context(|| format!("loading the token signing key from {source}"))
 }
 
 /// Writes a file only its owner can read, durably.

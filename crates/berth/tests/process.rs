@@ -306,3 +306,129 @@ async fn serves_from_an_external_postgres_database() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().await.unwrap().as_ref(), blob);
 }
+
+/// Losing the database makes the replica unready (liveness stays up); when the database comes
+/// back the replica is ready again by itself, without a restart. (Multi-threaded: the proxy
+/// must run while `Berth::start_with` blocks this thread.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database_and_recovers() {
+    let Some(admin_url) = postgres_url() else { return };
+    let mut env = external_database_env(&admin_url).await;
+    let host_port = admin_url.split_once('@').unwrap().1.split('/').next().unwrap().to_string();
+    let proxy = CuttableProxy::start(host_port).await;
+    for (k, v) in env.iter_mut() {
+        match k.as_str() {
+            "BERTH_DATABASE__EXTERNAL__HOST" => *v = "127.0.0.1".into(),
+            "BERTH_DATABASE__EXTERNAL__PORT" => *v = proxy.addr.port().to_string(),
+            _ => {}
+        }
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let berth = Berth::start_with(dir.path(), &env);
+    let client = reqwest::Client::new();
+    let ready = || async { client.get(berth.url("/readyz")).send().await.unwrap().status().as_u16() };
+    let wait_for = |want: u16| async move {
+        for _ in 0..100 {
+            if ready().await == want {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert_eq!(ready().await, 200);
+
+    proxy.cut();
+    assert!(wait_for(503).await, "unready within 10 s of losing the database");
+    assert_eq!(client.get(berth.url("/livez")).send().await.unwrap().status(), 200);
+    let health: serde_json::Value =
+        client.get(berth.url("/api/v2.0/health")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "unhealthy");
+
+    proxy.restore();
+    assert!(wait_for(200).await, "ready again within 10 s of the database coming back");
+    let resp =
+        client.get(berth.url("/api/v2.0/projects/library")).header("authorization", ADMIN_BASIC).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "requests work again without a restart");
+}
+
+/// Three replicas started at the same moment on one fresh PostgreSQL database and one shared
+/// blob volume: the schema is migrated once and the administrator made once (no replica fails
+/// on the race), a token issued by one replica is accepted by the others, and an upload begun
+/// on one replica continues on another and finishes on a third.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_database_tokens_and_uploads() {
+    let Some(admin_url) = postgres_url() else { return };
+    let shared = tempfile::tempdir().unwrap();
+    let mut env = external_database_env(&admin_url).await;
+    env.push(("BERTH_STORAGE__FILESYSTEM__ROOT".into(), shared.path().to_string_lossy().into_owned()));
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let starting: Vec<_> = dirs
+        .iter()
+        .map(|d| {
+            let (path, env) = (d.path().to_path_buf(), env.clone());
+            std::thread::spawn(move || {
+                let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                Berth::start_with(&path, &env)
+            })
+        })
+        .collect();
+    let replicas: Vec<Berth> = starting.into_iter().map(|t| t.join().expect("a replica failed to start")).collect();
+
+    let client = reqwest::Client::new();
+    let token: serde_json::Value = client
+        .get(replicas[0].url("/service/token?service=harbor-registry&scope=repository:library/shared:pull,push"))
+        .header("authorization", ADMIN_BASIC)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+
+    let data = b"begun on one replica, continued on another, finished on a third".to_vec();
+    let digest = berth_oci::Digest::sha256_of(&data);
+    let resp = client
+        .post(replicas[1].url("/v2/library/shared/blobs/uploads/"))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "a token from replica 0 works on replica 1");
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let resp = client
+        .patch(replicas[2].url(&location))
+        .header("authorization", &bearer)
+        .header("content-range", format!("0-{}", 19))
+        .body(data[..20].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let resp = client
+        .put(replicas[0].url(&format!("{location}{sep}digest={digest}")))
+        .header("authorization", &bearer)
+        .header("content-range", format!("20-{}", data.len() - 1))
+        .body(data[20..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    for r in &replicas {
+        let resp =
+            client.get(r.url(&format!("/v2/library/shared/blobs/{digest}"))).header("authorization", &bearer).send();
+        let resp = resp.await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), data.as_slice());
+    }
+    // Every replica serves the one administrator made at the race.
+    for r in &replicas {
+        let me =
+            client.get(r.url("/api/v2.0/users/current")).header("authorization", ADMIN_BASIC).send().await.unwrap();
+        assert_eq!(me.status(), 200);
+    }
+}

@@ -72,18 +72,18 @@ impl Identities {
             }
         };
         let hash = hash_blocking(password).await?;
-        let admin = self
-            .db
-            .create_user(&NewUser {
-                username: ADMIN_USERNAME,
-                email: None,
-                realname: "system admin",
-                comment: "admin user",
-                password_hash: &hash,
-                sysadmin: true,
-            })
-            .await?;
-        self.db.create_project(DEFAULT_PROJECT, admin, &[("public", "true")]).await?;
+        let admin = NewUser {
+            username: ADMIN_USERNAME,
+            email: None,
+            realname: "system admin",
+            comment: "admin user",
+            password_hash: &hash,
+            sysadmin: true,
+        };
+        // Replicas starting together on one database: one creates, the others find it done.
+        if self.db.create_first_admin(&admin, DEFAULT_PROJECT, &[("public", "true")]).await?.is_none() {
+            return Ok(Bootstrap::AlreadyDone);
+        }
         Ok(Bootstrap::Created { generated })
     }
 

@@ -6,6 +6,7 @@
 
 pub mod additions;
 mod error;
+pub mod health;
 pub mod identity;
 pub mod labels;
 pub mod projects;

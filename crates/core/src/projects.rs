@@ -178,11 +178,6 @@ impl Projects {
         Ok(self.db.create_project(name, owner, &entries).await?)
     }
 
-    /// Whether the metadata database answers (for health endpoints).
-    pub async fn database_healthy(&self) -> Result<(), String> {
-        self.db.ping().await.map_err(|e| e.to_string())
-    }
-
     /// A system setting, such as `project_creation_restriction`.
     pub async fn setting(&self, name: &str) -> Result<Option<String>, ProjectError> {
         Ok(self.db.setting(name).await?)

@@ -122,28 +122,92 @@ fn project_row(r: &AnyRow) -> Result<ProjectRow, sqlx::Error> {
 }
 
 /// Maps a uniqueness violation to [`DbError::Conflict`], naming what already exists.
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+async fn insert_user(tx: &mut Tx, u: &NewUser<'_>) -> Result<i64, DbError> {
+    sqlx::query_scalar(
+        "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+    )
+    .bind(u.username)
+    .bind(u.email)
+    .bind(u.realname)
+    .bind(u.comment)
+    .bind(u.password_hash)
+    .bind(i64::from(u.sysadmin))
+    .bind(now_millis())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| conflict(e, "a user with this username or email"))
+}
+
+/// A project with its metadata, its owner as project admin.
+async fn insert_project(tx: &mut Tx, name: &str, owner_id: i64, metadata: &[(&str, &str)]) -> Result<i64, DbError> {
+    let now = now_millis();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO projects (name, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id",
+    )
+    .bind(name)
+    .bind(owner_id)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| conflict(e, "a project with this name"))?;
+    for (key, value) in metadata {
+        sqlx::query("INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(*key)
+            .bind(*value)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO project_members (project_id, entity_type, entity_id, role, created_at, updated_at) \
+         VALUES ($1, 'u', $2, 1, $3, $3)",
+    )
+    .bind(id)
+    .bind(owner_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
 impl Db {
     // ---- users
 
     pub async fn create_user(&self, u: &NewUser<'_>) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
-        let now = now_millis();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-        )
-        .bind(u.username)
-        .bind(u.email)
-        .bind(u.realname)
-        .bind(u.comment)
-        .bind(u.password_hash)
-        .bind(i64::from(u.sysadmin))
-        .bind(now)
-        .fetch_one(&mut *w.tx)
-        .await
-        .map_err(|e| conflict(e, "a user with this username or email"))?;
+        let id = insert_user(&mut w.tx, u).await?;
         w.tx.commit().await?;
         Ok(id)
+    }
+
+    /// The first start's administrator and default project, together or not at all: `None`
+    /// when a user of that name exists already (another replica got there first).
+    pub async fn create_first_admin(
+        &self,
+        admin: &NewUser<'_>,
+        project: &str,
+        metadata: &[(&str, &str)],
+    ) -> Result<Option<i64>, DbError> {
+        let mut w = self.begin_write().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+            .bind(admin.username)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(None);
+        }
+        let id = match insert_user(&mut w.tx, admin).await {
+            Ok(id) => id,
+            // Inserted by a concurrent transaction since our read.
+            Err(DbError::Conflict(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        insert_project(&mut w.tx, project, id, metadata).await?;
+        w.tx.commit().await?;
+        Ok(Some(id))
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
@@ -246,33 +310,7 @@ impl Db {
     /// Creates a project with its metadata, its owner as project admin, in one transaction.
     pub async fn create_project(&self, name: &str, owner_id: i64, metadata: &[(&str, &str)]) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
-        let now = now_millis();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO projects (name, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id",
-        )
-        .bind(name)
-        .bind(owner_id)
-        .bind(now)
-        .fetch_one(&mut *w.tx)
-        .await
-        .map_err(|e| conflict(e, "a project with this name"))?;
-        for (key, value) in metadata {
-            sqlx::query("INSERT INTO project_metadata (project_id, name, value) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(*key)
-                .bind(*value)
-                .execute(&mut *w.tx)
-                .await?;
-        }
-        sqlx::query(
-            "INSERT INTO project_members (project_id, entity_type, entity_id, role, created_at, updated_at) \
-             VALUES ($1, 'u', $2, 1, $3, $3)",
-        )
-        .bind(id)
-        .bind(owner_id)
-        .bind(now)
-        .execute(&mut *w.tx)
-        .await?;
+        let id = insert_project(&mut w.tx, name, owner_id, metadata).await?;
         w.tx.commit().await?;
         Ok(id)
     }
@@ -551,6 +589,18 @@ impl Db {
             .bind(name)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    /// The setting's value; if it has none, `value` becomes it first. Of replicas racing to set
+    /// it, the first wins and all read the same value.
+    pub async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String, DbError> {
+        self.write_one(
+            sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .bind(value),
+        )
+        .await?;
+        self.setting(name).await?.ok_or_else(|| DbError::Conflict(format!("setting {name} vanished")))
     }
 
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), DbError> {

@@ -255,11 +255,12 @@ async fn ping() -> Response {
 
 async fn health(State(api): State<Arc<HarborApi>>) -> Response {
     let mut components = vec![serde_json::json!({"name": "core", "status": "healthy"})];
-    let database = match api.projects.database_healthy().await {
-        Ok(()) => serde_json::json!({"name": "database", "status": "healthy"}),
-        Err(e) => serde_json::json!({"name": "database", "status": "unhealthy", "error": e}),
-    };
-    components.push(database);
+    for c in api.registry.health().await {
+        components.push(match &c.error {
+            None => serde_json::json!({"name": c.name, "status": "healthy"}),
+            Some(e) => serde_json::json!({"name": c.name, "status": "unhealthy", "error": e}),
+        });
+    }
     let healthy = components.iter().all(|c| c["status"] == "healthy");
     axum::Json(serde_json::json!({"status": if healthy { "healthy" } else { "unhealthy" }, "components": components}))
         .into_response()
