@@ -24,6 +24,36 @@ pub struct Config {
     pub storage: Storage,
     pub log: Log,
     pub token: Token,
+    pub maintenance: Maintenance,
+}
+
+/// Housekeeping one replica at a time does, under a lease in the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Maintenance {
+    /// How often it runs.
+    pub interval_seconds: u64,
+    /// Upload sessions untouched for longer are purged (Distribution's default: a week).
+    pub upload_max_age_seconds: u64,
+    /// How long the lease lasts unrenewed: the longest the work waits after its holder dies.
+    pub lease_seconds: u64,
+}
+
+impl Default for Maintenance {
+    fn default() -> Self {
+        Maintenance { interval_seconds: 3600, upload_max_age_seconds: 7 * 24 * 3600, lease_seconds: 30 }
+    }
+}
+
+impl Maintenance {
+    pub fn settings(&self) -> berth_core::maintenance::MaintenanceSettings {
+        use std::time::Duration;
+        berth_core::maintenance::MaintenanceSettings {
+            interval: Duration::from_secs(self.interval_seconds.max(1)),
+            upload_max_age: Duration::from_secs(self.upload_max_age_seconds),
+            lease_ttl: Duration::from_secs(self.lease_seconds.max(1)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,6 +201,7 @@ impl Default for Config {
             storage: Storage::default(),
             log: Log::default(),
             token: Token::default(),
+            maintenance: Maintenance::default(),
         }
     }
 }

@@ -58,6 +58,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
     let pulls = registry.pulls().clone();
     let pull_flusher = tokio::spawn(async move { pulls.run(std::time::Duration::from_secs(1)).await });
+    let holder = format!("{}-{}", std::process::id(), berth_auth::secret::random_alphanumeric(12)?);
+    let maintenance =
+        tokio::spawn(berth_core::maintenance::run(registry.clone(), config.maintenance.settings(), holder.clone()));
     let options = berth_api::ApiOptions { max_concurrent_requests: config.http.max_concurrent_requests };
     let tokens = Arc::new(load_token_issuer(&config, &db).await?);
     let identities = berth_core::identity::Identities::new(db.clone());
@@ -82,6 +85,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     berth_api::serve(listener, app, shutdown_signal()).await?;
     tracing::info!("in-flight requests finished; closing the database");
     pull_flusher.abort();
+    maintenance.abort();
+    berth_core::maintenance::release(&registry_for_shutdown, &holder).await;
     if let Err(e) = registry_for_shutdown.pulls().flush().await {
         tracing::warn!(error = %e, "pull statistics of the last second were not written");
     }

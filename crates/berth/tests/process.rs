@@ -432,3 +432,47 @@ async fn replicas_share_the_database_tokens_and_uploads() {
         assert_eq!(me.status(), 200);
     }
 }
+
+/// Maintenance runs on one replica at a time: the lease holder's death hands it to another
+/// within the lease time, which then purges upload sessions abandoned for longer than the
+/// configured age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_moves_to_a_surviving_replica_and_purges_abandoned_uploads() {
+    let Some(admin_url) = postgres_url() else { return };
+    let shared = tempfile::tempdir().unwrap();
+    let mut env = external_database_env(&admin_url).await;
+    for (k, v) in [
+        ("BERTH_STORAGE__FILESYSTEM__ROOT", shared.path().to_str().unwrap()),
+        ("BERTH_MAINTENANCE__INTERVAL_SECONDS", "1"),
+        ("BERTH_MAINTENANCE__UPLOAD_MAX_AGE_SECONDS", "2"),
+        ("BERTH_MAINTENANCE__LEASE_SECONDS", "2"),
+    ] {
+        env.push((k.to_string(), v.to_string()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Berth::start_with(dir_a.path(), &env);
+    assert!(a.wait_for_log("holding the maintenance lease", Duration::from_secs(5)).await);
+    let b = Berth::start_with(dir_b.path(), &env);
+
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(b.url("/v2/library/abandoned/blobs/uploads/"))
+        .header("authorization", ADMIN_BASIC)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!b.log().iter().any(|l| l.contains("holding the maintenance lease")), "one holder at a time");
+
+    a.kill();
+    assert!(
+        b.wait_for_log("holding the maintenance lease", Duration::from_secs(5)).await,
+        "the survivor takes the lease over within the lease time"
+    );
+    assert!(b.wait_for_log("purged abandoned upload sessions", Duration::from_secs(10)).await);
+    let resp = client.get(b.url(&location)).header("authorization", ADMIN_BASIC).send().await.unwrap();
+    assert_eq!(resp.status(), 404, "the abandoned session is gone");
+}

@@ -9,6 +9,7 @@ mod error;
 pub mod health;
 pub mod identity;
 pub mod labels;
+pub mod maintenance;
 pub mod projects;
 pub mod pulls;
 pub mod query;

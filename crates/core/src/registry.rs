@@ -18,7 +18,7 @@ pub const MAX_PAGE: i64 = 10_000;
 
 pub struct Registry {
     db: Db,
-    store: Arc<dyn BlobStore>,
+    pub(crate) store: Arc<dyn BlobStore>,
     /// One in-process turn per upload session, so that two requests on the same session do not
     /// interleave their bytes. Across processes the conditional offset update in the database
     /// refuses the second writer.

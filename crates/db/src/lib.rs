@@ -7,6 +7,7 @@
 mod identity;
 mod labels;
 mod listing;
+mod maintenance;
 mod migrate;
 mod registry;
 mod robots;

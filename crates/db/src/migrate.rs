@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_repository_details.sql"),
     migration!(6, "0006_pull_time.sql"),
     migration!(7, "0007_labels.sql"),
+    migration!(8, "0008_leases.sql"),
 ];
 
 /// The newest schema version this build knows.

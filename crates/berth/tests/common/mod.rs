@@ -67,6 +67,18 @@ impl Berth {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits up to `within` for a log line containing `needle`.
+    pub async fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if self.log().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
     pub fn signal(&self, sig: &str) {
         let status = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
         assert!(status.success());

@@ -1,0 +1,54 @@
+//! Cluster-wide housekeeping: leases for work that one replica at a time must do, and the
+//! queries of that work (stale upload sessions, expired portal sessions).
+
+use crate::{Db, DbError, now_millis};
+
+impl Db {
+    /// Takes or renews the lease `name` for `holder` until `ttl_ms` from now. True when
+    /// `holder` has it: it was free, expired, or already `holder`'s.
+    pub async fn hold_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, DbError> {
+        let now = now_millis();
+        let done = self
+            .write_one(
+                sqlx::query(
+                    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                     WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(now + ttl_ms)
+                .bind(now),
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
+    /// Gives a lease up, if `holder` has it, so that another replica need not wait it out.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), DbError> {
+        self.write_one(sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2").bind(name).bind(holder))
+            .await?;
+        Ok(())
+    }
+
+    /// Ids of upload sessions untouched since `before` (milliseconds), at most `limit`.
+    pub async fn stale_uploads(&self, before: i64, limit: i64) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT id FROM uploads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2")
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Deletes an upload session's record if it is still untouched since `before`; true when
+    /// deleted (its bytes may then go).
+    pub async fn delete_stale_upload(&self, id: &str, before: i64) -> Result<bool, DbError> {
+        let q = sqlx::query("DELETE FROM uploads WHERE id = $1 AND updated_at < $2").bind(id).bind(before);
+        Ok(self.write_one(q).await? == 1)
+    }
+
+    /// Deletes portal sessions that have ended; returns how many.
+    pub async fn delete_expired_sessions(&self) -> Result<u64, DbError> {
+        self.write_one(sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now_millis())).await
+    }
+}
