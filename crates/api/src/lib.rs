@@ -70,18 +70,24 @@ async fn livez() -> &'static str {
 }
 
 /// Readiness: 200 when the database and storage answer, else 503; each dependency's state in
-/// the body.
+/// the body. Redis down makes the replica `degraded`, still ready: every replica shares Redis,
+/// and taking them all out of the load balancer would turn its loss into an outage.
 async fn readyz(axum::extract::State(registry): axum::extract::State<Arc<Registry>>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let components = registry.health().await;
-    let ready = components.iter().all(|c| c.healthy());
+    let ready = components.iter().all(|c| c.healthy() || !c.required);
+    let degraded = components.iter().any(|c| !c.healthy());
     let body: Vec<_> = components
         .iter()
         .map(|c| serde_json::json!({"name": c.name, "status": if c.healthy() { "healthy" } else { "unhealthy" }, "error": c.error}))
         .collect();
     let status = if ready { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(serde_json::json!({"status": if ready { "ready" } else { "unready" }, "components": body})))
-        .into_response()
+    let summary = match (ready, degraded) {
+        (false, _) => "unready",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
+    (status, axum::Json(serde_json::json!({"status": summary, "components": body}))).into_response()
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish.

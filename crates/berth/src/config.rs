@@ -21,6 +21,7 @@ pub struct Config {
     pub admin_password_file: Option<PathBuf>,
     pub http: Http,
     pub database: Database,
+    pub redis: Redis,
     pub storage: Storage,
     pub log: Log,
     pub token: Token,
@@ -147,16 +148,7 @@ impl ExternalDatabase {
             // driver's error at the first connection.
             anyhow::bail!("database.external.sslmode {:?} is not supported yet: use disable", self.sslmode);
         }
-        let password = match (&self.password, &self.password_file) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(path)) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("reading database.external.password_file {}", path.display()))?
-                    .trim_end_matches(['\n', '\r'])
-                    .to_string(),
-            ),
-            (None, None) => None,
-        };
+        let password = secret_value(self.password.as_deref(), self.password_file.as_deref(), "database.external")?;
         let user = utf8_percent_encode(&self.username, NON_ALPHANUMERIC);
         let auth = match password {
             Some(p) => format!("{user}:{}@", utf8_percent_encode(&p, NON_ALPHANUMERIC)),
@@ -164,6 +156,89 @@ impl ExternalDatabase {
         };
         let database = utf8_percent_encode(&self.database, NON_ALPHANUMERIC);
         Ok(format!("postgres://{auth}{}:{}/{database}?sslmode={}", self.host, self.port, self.sslmode))
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Redis {
+    /// `none` (each replica keeps its own state) or `external`.
+    #[serde(rename = "type")]
+    pub kind: RedisKind,
+    pub external: ExternalRedis,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisKind {
+    #[default]
+    None,
+    External,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExternalRedis {
+    /// `host:port`; with `sentinel_master_set`, the Sentinels' (comma-separated).
+    pub addrs: String,
+    pub sentinel_master_set: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
+    pub db: u32,
+}
+
+impl Default for ExternalRedis {
+    fn default() -> Self {
+        ExternalRedis {
+            addrs: "127.0.0.1:6379".into(),
+            sentinel_master_set: None,
+            username: None,
+            password: None,
+            password_file: None,
+            tls: false,
+            ca_file: None,
+            db: 0,
+        }
+    }
+}
+
+impl ExternalRedis {
+    /// The connection URL, with user and password percent-encoded.
+    pub fn url(&self) -> anyhow::Result<String> {
+        use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+        if self.sentinel_master_set.is_some() || self.addrs.contains(',') {
+            anyhow::bail!("redis.external: Sentinel is not supported yet; give one host:port in addrs");
+        }
+        if self.tls {
+            anyhow::bail!("redis.external.tls is not supported yet");
+        }
+        let password = secret_value(self.password.as_deref(), self.password_file.as_deref(), "redis.external")?;
+        let auth = match (&self.username, password) {
+            (None, None) => String::new(),
+            (user, password) => format!(
+                "{}:{}@",
+                utf8_percent_encode(user.as_deref().unwrap_or(""), NON_ALPHANUMERIC),
+                utf8_percent_encode(password.as_deref().unwrap_or(""), NON_ALPHANUMERIC)
+            ),
+        };
+        Ok(format!("redis://{auth}{}/{}", self.addrs.trim(), self.db))
+    }
+}
+
+/// A secret given in the configuration or in a file it names (trailing newline removed).
+fn secret_value(value: Option<&str>, file: Option<&Path>, section: &str) -> anyhow::Result<Option<String>> {
+    match (value, file) {
+        (Some(v), _) => Ok(Some(v.to_string())),
+        (None, Some(path)) => Ok(Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading {section}.password_file {}", path.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        )),
+        (None, None) => Ok(None),
     }
 }
 
@@ -198,6 +273,7 @@ impl Default for Config {
             admin_password_file: None,
             http: Http::default(),
             database: Database::default(),
+            redis: Redis::default(),
             storage: Storage::default(),
             log: Log::default(),
             token: Token::default(),
@@ -311,6 +387,23 @@ mod tests {
             jail.set_env("BERTH_DATABASE__EXTERNAL__SSLMODE", "sometimes");
             let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
             assert!(cfg.database.external.url().is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn redis_from_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BERTH_REDIS__TYPE", "external");
+            jail.set_env("BERTH_REDIS__EXTERNAL__ADDRS", "cache:6380");
+            jail.set_env("BERTH_REDIS__EXTERNAL__PASSWORD", "s3cr:t");
+            jail.set_env("BERTH_REDIS__EXTERNAL__DB", "2");
+            let cfg = Config::load(None, Overrides::default()).unwrap();
+            assert_eq!(cfg.redis.kind, RedisKind::External);
+            assert_eq!(cfg.redis.external.url().unwrap(), "redis://:s3cr%3At@cache:6380/2");
+            jail.set_env("BERTH_REDIS__EXTERNAL__SENTINEL_MASTER_SET", "mymaster");
+            let cfg = Config::load(None, Overrides::default()).unwrap();
+            assert!(cfg.redis.external.url().is_err(), "Sentinel is refused clearly, not ignored");
             Ok(())
         });
     }

@@ -10,7 +10,7 @@ use berth_db::Db;
 use berth_store::FsStore;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, DatabaseKind, Log};
+use crate::config::{Config, DatabaseKind, Log, RedisKind};
 
 /// Version of the data directory's layout (files beside the database). Bumped, with a
 /// migration, whenever the layout changes.
@@ -55,7 +55,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let db = open_database(&config).await?;
     bootstrap_identities(&db, &config).await?;
     let store = FsStore::open(config.blob_root()).context("opening blob storage")?;
-    let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
+    let shared = match config.redis.kind {
+        RedisKind::None => None,
+        RedisKind::External => {
+            let url = config.redis.external.url()?;
+            let shared = berth_core::shared::SharedState::connect(&url).map_err(anyhow::Error::msg)?;
+            // Not fatal: Berth works without Redis, and the client reconnects by itself.
+            if let Err(e) = shared.ping().await {
+                tracing::warn!(error = %e, "Redis does not answer yet; going on without it until it does");
+            }
+            Some(shared)
+        }
+    };
+    let mut registry = Registry::new(db.clone(), Arc::new(store));
+    if let Some(shared) = &shared {
+        registry = registry.with_shared(shared.clone());
+    }
+    let registry = Arc::new(registry);
     let pulls = registry.pulls().clone();
     let pull_flusher = tokio::spawn(async move { pulls.run(std::time::Duration::from_secs(1)).await });
     let holder = format!("{}-{}", std::process::id(), berth_auth::secret::random_alphanumeric(12)?);
@@ -63,7 +79,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(berth_core::maintenance::run(registry.clone(), config.maintenance.settings(), holder.clone()));
     let options = berth_api::ApiOptions { max_concurrent_requests: config.http.max_concurrent_requests };
     let tokens = Arc::new(load_token_issuer(&config, &db).await?);
-    let identities = berth_core::identity::Identities::new(db.clone());
+    let identities = match &shared {
+        Some(shared) => berth_core::identity::Identities::with_shared(db.clone(), Default::default(), shared.clone()),
+        None => berth_core::identity::Identities::new(db.clone()),
+    };
     let auth = Arc::new(berth_api::auth::HarborAuth::new(identities.clone(), tokens, config.external_url.clone()));
     let harbor = Arc::new(berth_api::harbor::HarborApi {
         auth: auth.clone(),

@@ -476,3 +476,49 @@ async fn maintenance_moves_to_a_surviving_replica_and_purges_abandoned_uploads()
     let resp = client.get(b.url(&location)).header("authorization", ADMIN_BASIC).send().await.unwrap();
     assert_eq!(resp.status(), 404, "the abandoned session is gone");
 }
+
+/// Redis is reported by readiness but not required: with it down the replica is `degraded`,
+/// still ready, and pushes and logins go on; with it up, `ready`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_degrades_without_stopping_anything() {
+    let client = reqwest::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let down = [
+        ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("BERTH_REDIS__TYPE", "external"),
+        ("BERTH_REDIS__EXTERNAL__ADDRS", "127.0.0.1:1"),
+    ];
+    let berth = Berth::start_with(dir.path(), &down);
+    let resp = client.get(berth.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "degraded");
+    let redis = body["components"].as_array().unwrap().iter().find(|c| c["name"] == "redis").unwrap().clone();
+    assert_eq!(redis["status"], "unhealthy");
+    let blob = b"pushed while Redis is down";
+    let digest = berth_oci::Digest::sha256_of(blob);
+    let resp = client
+        .post(berth.url(&format!("/v2/library/noredis/blobs/uploads/?digest={digest}")))
+        .header("authorization", ADMIN_BASIC)
+        .body(blob.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "Basic login and push work without Redis");
+    drop(berth);
+
+    let Some(url) = std::env::var("BERTH_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        assert!(std::env::var_os("BERTH_E2E_REQUIRED").is_none(), "BERTH_TEST_REDIS_URL is required");
+        eprintln!("SKIPPED: the half of this test that needs BERTH_TEST_REDIS_URL");
+        return;
+    };
+    let addr = url.trim_start_matches("redis://").split('/').next().unwrap().to_string();
+    let up = [
+        ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("BERTH_REDIS__TYPE", "external"),
+        ("BERTH_REDIS__EXTERNAL__ADDRS", addr.as_str()),
+    ];
+    let berth = Berth::start_with(dir.path(), &up);
+    let body: serde_json::Value = client.get(berth.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["status"], "ready", "{body}");
+}

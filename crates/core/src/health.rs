@@ -13,6 +13,10 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Component {
     pub name: &'static str,
     pub error: Option<String>,
+    /// Whether the replica can serve without it. Redis is not required: losing it slows
+    /// some things down and stops nothing, so it must not take every replica out of a load
+    /// balancer at once.
+    pub required: bool,
 }
 
 impl Component {
@@ -21,7 +25,7 @@ impl Component {
     }
 }
 
-async fn check<F, E>(name: &'static str, f: F) -> Component
+async fn check<F, E>(name: &'static str, required: bool, f: F) -> Component
 where
     F: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
@@ -31,15 +35,21 @@ where
         Ok(Err(e)) => Some(e.to_string()),
         Err(_) => Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
     };
-    Component { name, error }
+    Component { name, error, required }
 }
 
 impl Registry {
-    /// The database and storage, checked concurrently.
+    /// The database, storage and (when configured) Redis, checked concurrently.
     pub async fn health(&self) -> Vec<Component> {
-        let database = check("database", self.db().ping());
-        let storage = check("storage", async { self.storage_capacity().await.map(|_| ()) });
-        let (database, storage) = tokio::join!(database, storage);
-        vec![database, storage]
+        let database = check("database", true, self.db().ping());
+        let storage = check("storage", true, async { self.storage_capacity().await.map(|_| ()) });
+        let redis = async {
+            match self.shared() {
+                Some(shared) => Some(check("redis", false, shared.ping()).await),
+                None => None,
+            }
+        };
+        let (database, storage, redis) = tokio::join!(database, storage, redis);
+        [Some(database), Some(storage), redis].into_iter().flatten().collect()
     }
 }

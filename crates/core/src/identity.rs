@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use berth_auth::rbac::{ProjectContext, Role, Subject};
 use berth_auth::{password, secret};
@@ -51,6 +50,11 @@ impl Identities {
 
     pub fn with_throttle(db: Db, policy: ThrottlePolicy) -> Identities {
         Identities { db, throttle: Arc::new(LoginThrottle::new(policy)) }
+    }
+
+    /// Failed logins counted in Redis too, so that every replica sees them.
+    pub fn with_shared(db: Db, policy: ThrottlePolicy, shared: crate::shared::SharedState) -> Identities {
+        Identities { db, throttle: Arc::new(LoginThrottle::with_shared(policy, shared)) }
     }
 
     /// On first start (no user exists): creates `admin` as system administrator, with the
@@ -101,7 +105,7 @@ impl Identities {
         if let Some(addr) = source {
             keys.push(format!("addr:{addr}"));
         }
-        let locked = self.throttle.is_locked(&keys, Instant::now());
+        let locked = self.throttle.locked(&keys).await;
         let user = if locked { None } else { self.db.user_by_name(username).await? };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let password = password.to_string();
@@ -118,12 +122,12 @@ impl Identities {
         .map_err(|e| IdentityError::Internal(e.to_string()))?;
         Ok(match (ok, user) {
             (true, Some(u)) => {
-                self.throttle.success(&account_key);
+                self.throttle.record_success(&account_key).await;
                 Some(Subject::User { id: u.id, name: u.username, sysadmin: u.sysadmin })
             }
             _ => {
                 if !locked {
-                    self.throttle.failure(&keys, Instant::now());
+                    self.throttle.record_failure(&keys).await;
                 }
                 None
             }
@@ -223,7 +227,7 @@ impl Identities {
         if let Some(addr) = source {
             keys.push(format!("addr:{addr}"));
         }
-        if self.throttle.is_locked(&keys, Instant::now()) {
+        if self.throttle.locked(&keys).await {
             return Ok(None);
         }
         let robot = self.db.robot_by_name(name).await?;
@@ -236,8 +240,8 @@ impl Identities {
                 })
             });
         match &subject {
-            Some(_) => self.throttle.success(&account_key),
-            None => self.throttle.failure(&keys, Instant::now()),
+            Some(_) => self.throttle.record_success(&account_key).await,
+            None => self.throttle.record_failure(&keys).await,
         }
         Ok(subject)
     }

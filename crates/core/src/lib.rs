@@ -15,6 +15,7 @@ pub mod pulls;
 pub mod query;
 mod registry;
 pub mod robots;
+pub mod shared;
 pub mod throttle;
 pub mod users;
 

@@ -24,6 +24,7 @@ pub struct Registry {
     /// refuses the second writer.
     upload_turns: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     pulls: Arc<PullRecorder>,
+    shared: Option<crate::shared::SharedState>,
 }
 
 /// A blob about to be sent.
@@ -66,7 +67,17 @@ fn upload_unknown(id: &str) -> RegistryError {
 impl Registry {
     pub fn new(db: Db, store: Arc<dyn BlobStore>) -> Registry {
         let pulls = Arc::new(PullRecorder::new(db.clone()));
-        Registry { db, store, upload_turns: Default::default(), pulls }
+        Registry { db, store, upload_turns: Default::default(), pulls, shared: None }
+    }
+
+    /// With Redis shared by the replicas.
+    pub fn with_shared(mut self, shared: crate::shared::SharedState) -> Registry {
+        self.shared = Some(shared);
+        self
+    }
+
+    pub fn shared(&self) -> Option<&crate::shared::SharedState> {
+        self.shared.as_ref()
     }
 
     /// Pull statistics noted by manifest GETs; the owner of the registry runs its flushing.

@@ -2,12 +2,15 @@
 //!
 //! After `max_failures` failures within `window`, the key is locked for `lockout`. A locked key
 //! is refused without checking the password, and the refusal looks exactly like a wrong
-//! password, so a locked account cannot be told from a wrong guess. State is per process:
-//! across replicas each counts alone (a coherent limiter needs Redis, issue 4).
+//! password, so a locked account cannot be told from a wrong guess. Counts are kept in the
+//! process and, when Redis is configured, in Redis too, so that replicas count together; a
+//! lock from either holds. Without Redis (or while it is down) each replica counts alone.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::shared::SharedState;
 
 #[derive(Clone, Copy, Debug)]
 pub struct ThrottlePolicy {
@@ -36,11 +39,79 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct LoginThrottle {
     policy: ThrottlePolicy,
     entries: Mutex<HashMap<String, Entry>>,
+    shared: Option<SharedState>,
 }
 
 impl LoginThrottle {
     pub fn new(policy: ThrottlePolicy) -> LoginThrottle {
-        LoginThrottle { policy, entries: Mutex::new(HashMap::new()) }
+        LoginThrottle { policy, entries: Mutex::new(HashMap::new()), shared: None }
+    }
+
+    /// Counts in Redis as well, shared by the replicas.
+    pub fn with_shared(policy: ThrottlePolicy, shared: SharedState) -> LoginThrottle {
+        LoginThrottle { policy, entries: Mutex::new(HashMap::new()), shared: Some(shared) }
+    }
+
+    /// Whether any of `keys` is locked, here or (with Redis) by any replica.
+    pub async fn locked(&self, keys: &[String]) -> bool {
+        if self.is_locked(keys, Instant::now()) {
+            return true;
+        }
+        let Some(shared) = &self.shared else { return false };
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.exists(shared.key(&["login", "lock", k]));
+        }
+        match shared.query::<Vec<bool>>(&pipe).await {
+            Ok(locks) => locks.into_iter().any(|l| l),
+            Err(e) => {
+                tracing::warn!(error = %e, "login throttle: Redis unavailable, counting in this process only");
+                false
+            }
+        }
+    }
+
+    /// Counts a failure against each key, here and (with Redis) for all replicas.
+    pub async fn record_failure(&self, keys: &[String]) {
+        self.failure(keys, Instant::now());
+        let Some(shared) = &self.shared else { return };
+        let p = self.policy;
+        let mut pipe = redis::pipe();
+        for k in keys {
+            let key = shared.key(&["login", "failures", k]);
+            pipe.incr(&key, 1).expire(&key, p.window.as_secs().max(1) as i64).ignore();
+        }
+        let counts = match shared.query::<Vec<u32>>(&pipe).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "login throttle: Redis unavailable, counting in this process only");
+                return;
+            }
+        };
+        let mut lock = redis::pipe();
+        for (k, n) in keys.iter().zip(counts) {
+            if n >= p.max_failures {
+                lock.set_ex(shared.key(&["login", "lock", k]), 1, p.lockout.as_secs().max(1))
+                    .ignore()
+                    .del(shared.key(&["login", "failures", k]))
+                    .ignore();
+            }
+        }
+        if let Err(e) = shared.query::<()>(&lock).await {
+            tracing::warn!(error = %e, "login throttle: could not record a lock in Redis");
+        }
+    }
+
+    /// A success clears the account's count, here and in Redis.
+    pub async fn record_success(&self, account_key: &str) {
+        self.success(account_key);
+        if let Some(shared) = &self.shared {
+            let mut pipe = redis::pipe();
+            pipe.del(shared.key(&["login", "failures", account_key])).ignore();
+            if let Err(e) = shared.query::<()>(&pipe).await {
+                tracing::warn!(error = %e, "login throttle: could not clear a count in Redis");
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
