@@ -8,30 +8,6 @@ use std::process::Command;
 
 use common::*;
 
-/// Makes an OCI layout at `dir` with a tagged two-layer image, using umoci.
-fn umoci_image(dir: &Path, tag: &str) {
-    let layout = dir.join("layout");
-    let image = format!("{}:{tag}", layout.display());
-    run(Command::new("umoci").arg("init").arg("--layout").arg(&layout));
-    run(Command::new("umoci").args(["new", "--image", &image]));
-    for (i, content) in ["first layer\n", "second layer, a little longer\n"].iter().enumerate() {
-        let root = dir.join(format!("rootfs{i}"));
-        std::fs::create_dir_all(root.join("data")).unwrap();
-        std::fs::write(root.join("data").join(format!("file{i}")), content.repeat(1000)).unwrap();
-        run(Command::new("umoci").args(["insert", "--image", &image]).arg(root.join("data")).arg("/data"));
-    }
-}
-
-/// Every blob file of an OCI layout, by name.
-fn layout_blobs(layout: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
-        let entry = entry.unwrap();
-        out.insert(entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path()).unwrap());
-    }
-    out
-}
-
 #[test]
 fn skopeo_copies_an_umoci_layout_there_and_back_byte_for_byte() {
     if !have("skopeo") || !have("umoci") {

@@ -1,0 +1,331 @@
+//! The production topology on one machine: three `berth serve` replicas on one PostgreSQL
+//! database, one Redis and one shared blob volume, behind nginx round-robin with no sticky
+//! sessions. PostgreSQL and Redis are reached through proxies that the test cuts and restores,
+//! as an outage would, without disturbing the servers other tests share.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_oci::Digest;
+use common::*;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+struct Nginx {
+    child: Child,
+    addr: String,
+    access_log: PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port (nginx cannot be told to pick one).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_nginx(dir: &Path, upstreams: &[&str]) -> Nginx {
+    let port = free_port();
+    let servers: String = upstreams.iter().map(|u| format!("server {u} max_fails=0;\n")).collect();
+    let d = dir.display();
+    let conf = format!(
+        "user root;\nworker_processes 1;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n\
+           log_format up '$request_method $uri $status $upstream_addr';\n\
+           access_log {d}/access.log up;\n\
+           client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;\n\
+           uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+           upstream berth {{ {servers} }}\n\
+           server {{\n\
+             listen 127.0.0.1:{port};\n\
+             client_max_body_size 0;\n\
+             location / {{\n\
+               proxy_pass http://berth;\n\
+               proxy_http_version 1.1;\n\
+               proxy_set_header Host $http_host;\n\
+               proxy_request_buffering off;\n\
+               proxy_buffering off;\n\
+               proxy_next_upstream error timeout;\n\
+             }}\n\
+           }}\n\
+         }}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .args(["-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            return Nginx { child, addr, access_log: dir.join("access.log") };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nginx did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+}
+
+fn admin() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
+/// Pushes one small image (config and one layer, monolithic) under `repo:tag` at `base`.
+async fn push_image(client: &reqwest::Client, base: &str, repo: &str, tag: &str, layer: &[u8]) -> Option<Digest> {
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","tag":"{tag}"}}"#).into_bytes();
+    let mut descriptors = Vec::new();
+    for (bytes, media_type) in [(&config[..], "config"), (layer, "layer")] {
+        let digest = Digest::sha256_of(bytes);
+        let resp = client
+            .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={digest}"))
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .ok()?;
+        if resp.status() != 201 {
+            return None;
+        }
+        descriptors.push((media_type, digest, bytes.len()));
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": descriptors[0].1.to_string(), "size": descriptors[0].2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": descriptors[1].1.to_string(), "size": descriptors[1].2}],
+    })
+    .to_string();
+    let resp = client
+        .put(format!("{base}/v2/{repo}/manifests/{tag}"))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .await
+        .ok()?;
+    (resp.status() == 201).then(|| Digest::sha256_of(manifest.as_bytes()))
+}
+
+async fn manifest_digest(client: &reqwest::Client, base: &str, repo: &str, tag: &str) -> Option<String> {
+    let resp =
+        client.get(format!("{base}/v2/{repo}/manifests/{tag}")).header("accept", OCI_MANIFEST).send().await.unwrap();
+    (resp.status() == 200).then(|| resp.headers()["docker-content-digest"].to_str().unwrap().to_string())
+}
+
+async fn ready(client: &reqwest::Client, berth: &Berth) -> u16 {
+    client.get(berth.url("/readyz")).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_behind_nginx() {
+    let Some(pg_url) = postgres_url() else { return };
+    let Some(redis_url) = std::env::var("BERTH_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        assert!(std::env::var_os("BERTH_E2E_REQUIRED").is_none(), "BERTH_TEST_REDIS_URL is required");
+        eprintln!("SKIPPED: BERTH_TEST_REDIS_URL is not set");
+        return;
+    };
+    if !have("nginx") || !have("skopeo") || !have("umoci") {
+        return;
+    }
+    let pg_target = pg_url.split_once('@').unwrap().1.split('/').next().unwrap().to_string();
+    let redis_target = redis_url.trim_start_matches("redis://").split('/').next().unwrap().to_string();
+    let pg = CuttableProxy::start(pg_target).await;
+    let redis = CuttableProxy::start(redis_target).await;
+
+    let shared = tempfile::tempdir().unwrap();
+    let mut env = external_database_env(&pg_url).await;
+    for (k, v) in env.iter_mut() {
+        match k.as_str() {
+            "BERTH_DATABASE__EXTERNAL__HOST" => *v = "127.0.0.1".into(),
+            "BERTH_DATABASE__EXTERNAL__PORT" => *v = pg.addr.port().to_string(),
+            _ => {}
+        }
+    }
+    for (k, v) in [
+        ("BERTH_STORAGE__FILESYSTEM__ROOT", shared.path().to_string_lossy().into_owned()),
+        ("BERTH_REDIS__TYPE", "external".into()),
+        ("BERTH_REDIS__EXTERNAL__ADDRS", redis.addr.to_string()),
+    ] {
+        env.push((k.to_string(), v));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut replicas: Vec<Option<Berth>> = dirs.iter().map(|d| Some(Berth::start_with(d.path(), &env))).collect();
+    let addrs: Vec<String> = replicas.iter().map(|r| r.as_ref().unwrap().addr.clone()).collect();
+    let nginx_dir = tempfile::tempdir().unwrap();
+    let nginx = start_nginx(nginx_dir.path(), &addrs.iter().map(String::as_str).collect::<Vec<_>>());
+    let lb = format!("http://{}", nginx.addr);
+    let client = admin();
+
+    // An upload in chunks: with round-robin and no sticky sessions, each request of it lands
+    // on another replica (nginx's log names the upstream of each).
+    let data: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let digest = Digest::sha256_of(&data);
+    let resp = client.post(format!("{lb}/v2/library/chunked/blobs/uploads/")).send().await.unwrap();
+    assert_eq!(resp.status(), 202);
+    let mut location = resp.headers()["location"].to_str().unwrap().to_string();
+    let chunk = data.len() / 3 + 1;
+    for (i, part) in data.chunks(chunk).enumerate() {
+        let start = i * chunk;
+        let last = start + part.len() == data.len();
+        let url = if last {
+            let sep = if location.contains('?') { '&' } else { '?' };
+            format!("{lb}{location}{sep}digest={digest}")
+        } else {
+            format!("{lb}{location}")
+        };
+        let req = if last { client.put(url) } else { client.patch(url) };
+        let resp = req
+            .header("content-range", format!("{start}-{}", start + part.len() - 1))
+            .body(part.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), if last { 201 } else { 202 }, "chunk {i}");
+        location = resp.headers()["location"].to_str().unwrap().to_string();
+    }
+    let log = std::fs::read_to_string(&nginx.access_log).unwrap();
+    let upstreams: std::collections::BTreeSet<&str> = log
+        .lines()
+        .filter(|l| l.contains("/v2/library/chunked/blobs/uploads"))
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(upstreams.len(), 3, "the upload's requests went to every replica: {log}");
+    for addr in &addrs {
+        let resp = client.get(format!("http://{addr}/v2/library/chunked/blobs/{digest}")).send().await.unwrap();
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), data.as_slice(), "the same bytes from {addr}");
+    }
+
+    // skopeo pushes an image through nginx; every replica serves it, byte for byte.
+    let work = tempfile::tempdir().unwrap();
+    umoci_image(work.path(), "v1");
+    let src = format!("oci:{}:v1", work.path().join("layout").display());
+    run(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        ADMIN_CREDS,
+        &src,
+        &format!("docker://{}/library/app:v1", nginx.addr),
+    ]));
+    let original = layout_blobs(&work.path().join("layout"));
+    let pushed = manifest_digest(&client, &lb, "library/app", "v1").await.expect("pushed through nginx");
+    for addr in &addrs {
+        let base = format!("http://{addr}");
+        assert_eq!(manifest_digest(&client, &base, "library/app", "v1").await.as_deref(), Some(pushed.as_str()));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&original[pushed.trim_start_matches("sha256:")]).unwrap();
+        for layer in manifest["layers"].as_array().unwrap() {
+            let d = layer["digest"].as_str().unwrap();
+            let bytes = client.get(format!("{base}/v2/library/app/blobs/{d}")).send().await.unwrap().bytes().await;
+            assert_eq!(bytes.unwrap().as_ref(), original[d.trim_start_matches("sha256:")].as_slice());
+        }
+    }
+
+    // A tag moved through one replica is seen through the others at once.
+    let first = format!("http://{}", addrs[0]);
+    let moved = push_image(&client, &first, "library/moving", "latest", b"one").await.unwrap();
+    let moved_again = push_image(&client, &first, "library/moving", "latest", b"two").await.unwrap();
+    assert_ne!(moved, moved_again);
+    for addr in &addrs[1..] {
+        let seen = manifest_digest(&client, &format!("http://{addr}"), "library/moving", "latest").await;
+        assert_eq!(seen.as_deref(), Some(moved_again.as_str()), "on {addr}");
+    }
+
+    // Redis goes away: pushes and logins go on.
+    redis.cut();
+    assert!(push_image(&client, &lb, "library/noredis", "v1", b"without redis").await.is_some());
+    redis.restore();
+
+    // PostgreSQL goes away: every replica goes unready; it comes back: every replica recovers
+    // by itself and pushes work again.
+    pg.cut();
+    for r in replicas.iter().flatten() {
+        let mut state = 0;
+        for _ in 0..100 {
+            state = ready(&client, r).await;
+            if state == 503 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(state, 503, "unready without the database");
+    }
+    pg.restore();
+    for r in replicas.iter().flatten() {
+        let mut state = 0;
+        for _ in 0..100 {
+            state = ready(&client, r).await;
+            if state == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(state, 200, "ready again when the database is back");
+    }
+    assert!(push_image(&client, &lb, "library/afterpg", "v1", b"after the outage").await.is_some());
+
+    // A push storm through nginx, and one replica killed in the middle of it: every push that
+    // was acknowledged can be pulled afterwards, whole.
+    let acked: Arc<Mutex<Vec<(String, Digest, Vec<u8>, std::time::Instant)>>> = Default::default();
+    let mut storm = Vec::new();
+    for w in 0..4 {
+        let (client, lb, acked) = (client.clone(), lb.clone(), acked.clone());
+        storm.push(tokio::spawn(async move {
+            for i in 0..15 {
+                let tag = format!("w{w}-{i}");
+                let layer = format!("storm layer {w} {i} ").repeat(2000).into_bytes();
+                if let Some(d) = push_image(&client, &lb, "library/storm", &tag, &layer).await {
+                    acked.lock().unwrap().push((tag, d, layer, std::time::Instant::now()));
+                }
+            }
+        }));
+    }
+    // Kill once the storm is well under way.
+    for _ in 0..600 {
+        if acked.lock().unwrap().len() >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let killed_at = std::time::Instant::now();
+    if let Some(victim) = replicas[1].take() {
+        victim.kill();
+    }
+    for t in storm {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 30, "most pushes succeed with two replicas left: {}", acked.len());
+    let before = acked.iter().filter(|a| a.3 < killed_at).count();
+    assert!(
+        before > 0 && before < acked.len(),
+        "the kill fell in the middle of the storm ({before} of {})",
+        acked.len()
+    );
+    for (tag, digest, layer, _) in &acked {
+        assert_eq!(
+            manifest_digest(&client, &lb, "library/storm", tag).await.as_deref(),
+            Some(digest.as_str()),
+            "acknowledged {tag}"
+        );
+        let d = Digest::sha256_of(layer);
+        let bytes = client.get(format!("{lb}/v2/library/storm/blobs/{d}")).send().await.unwrap().bytes().await;
+        assert_eq!(bytes.unwrap().as_ref(), layer.as_slice());
+    }
+}
