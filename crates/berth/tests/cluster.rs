@@ -61,7 +61,7 @@ fn start_nginx(dir: &Path, upstreams: &[&str]) -> Nginx {
          }}\n"
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new("nginx")
+    let mut child = Command::new("nginx")
         .arg("-p")
         .arg(dir)
         .arg("-c")
@@ -77,6 +77,8 @@ fn start_nginx(dir: &Path, upstreams: &[&str]) -> Nginx {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("nginx did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
 }
 
