@@ -129,6 +129,15 @@ async fn manifest_digest(client: &reqwest::Client, base: &str, repo: &str, tag: 
     (resp.status() == 200).then(|| resp.headers()["docker-content-digest"].to_str().unwrap().to_string())
 }
 
+/// A push the cluster acknowledged, and when.
+#[derive(Clone)]
+struct AckedPush {
+    tag: String,
+    digest: Digest,
+    layer: Vec<u8>,
+    at: std::time::Instant,
+}
+
 async fn ready(client: &reqwest::Client, berth: &Berth) -> u16 {
     client.get(berth.url("/readyz")).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
 }
@@ -284,7 +293,7 @@ async fn three_replicas_behind_nginx() {
 
     // A push storm through nginx, and one replica killed in the middle of it: every push that
     // was acknowledged can be pulled afterwards, whole.
-    let acked: Arc<Mutex<Vec<(String, Digest, Vec<u8>, std::time::Instant)>>> = Default::default();
+    let acked: Arc<Mutex<Vec<AckedPush>>> = Default::default();
     let mut storm = Vec::new();
     for w in 0..4 {
         let (client, lb, acked) = (client.clone(), lb.clone(), acked.clone());
@@ -293,7 +302,7 @@ async fn three_replicas_behind_nginx() {
                 let tag = format!("w{w}-{i}");
                 let layer = format!("storm layer {w} {i} ").repeat(2000).into_bytes();
                 if let Some(d) = push_image(&client, &lb, "library/storm", &tag, &layer).await {
-                    acked.lock().unwrap().push((tag, d, layer, std::time::Instant::now()));
+                    acked.lock().unwrap().push(AckedPush { tag, digest: d, layer, at: std::time::Instant::now() });
                 }
             }
         }));
@@ -314,13 +323,13 @@ async fn three_replicas_behind_nginx() {
     }
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 30, "most pushes succeed with two replicas left: {}", acked.len());
-    let before = acked.iter().filter(|a| a.3 < killed_at).count();
+    let before = acked.iter().filter(|a| a.at < killed_at).count();
     assert!(
         before > 0 && before < acked.len(),
         "the kill fell in the middle of the storm ({before} of {})",
         acked.len()
     );
-    for (tag, digest, layer, _) in &acked {
+    for AckedPush { tag, digest, layer, .. } in &acked {
         assert_eq!(
             manifest_digest(&client, &lb, "library/storm", tag).await.as_deref(),
             Some(digest.as_str()),
