@@ -143,11 +143,6 @@ impl ExternalDatabase {
                 self.sslmode
             );
         }
-        if self.sslmode != "disable" {
-            // sqlx is built without a TLS backend so far; refusing here is clearer than the
-            // driver's error at the first connection.
-            anyhow::bail!("database.external.sslmode {:?} is not supported yet: use disable", self.sslmode);
-        }
         let password = secret_value(self.password.as_deref(), self.password_file.as_deref(), "database.external")?;
         let user = utf8_percent_encode(&self.username, NON_ALPHANUMERIC);
         let auth = match password {
@@ -155,7 +150,13 @@ impl ExternalDatabase {
             None => format!("{user}@"),
         };
         let database = utf8_percent_encode(&self.database, NON_ALPHANUMERIC);
-        Ok(format!("postgres://{auth}{}:{}/{database}?sslmode={}", self.host, self.port, self.sslmode))
+        let mut url = format!("postgres://{auth}{}:{}/{database}?sslmode={}", self.host, self.port, self.sslmode);
+        // Without a CA file, verification uses the public roots (webpki), as managed services
+        // with publicly trusted certificates need.
+        if let Some(ca) = &self.ca_file {
+            url.push_str(&format!("&sslrootcert={}", utf8_percent_encode(&ca.to_string_lossy(), NON_ALPHANUMERIC)));
+        }
+        Ok(url)
     }
 }
 
