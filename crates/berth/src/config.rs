@@ -207,11 +207,32 @@ impl Default for ExternalRedis {
 }
 
 impl ExternalRedis {
-    /// The connection URL, with user and password percent-encoded.
+    /// A client for the configured Redis: one server, or the master the Sentinels name.
+    pub fn connect(&self) -> anyhow::Result<berth_core::shared::SharedState> {
+        use berth_core::shared::{NodeAuth, SharedState};
+        match &self.sentinel_master_set {
+            None => SharedState::connect(&self.url()?).map_err(anyhow::Error::msg),
+            Some(master) => {
+                if self.tls {
+                    anyhow::bail!("redis.external.tls is not supported yet");
+                }
+                let sentinels: Vec<String> =
+                    self.addrs.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect();
+                let auth = NodeAuth {
+                    username: self.username.clone(),
+                    password: secret_value(self.password.as_deref(), self.password_file.as_deref(), "redis.external")?,
+                    db: i64::from(self.db),
+                };
+                SharedState::connect_sentinel(&sentinels, master, auth, "berth:").map_err(anyhow::Error::msg)
+            }
+        }
+    }
+
+    /// The connection URL of a single server, with user and password percent-encoded.
     pub fn url(&self) -> anyhow::Result<String> {
         use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
         if self.sentinel_master_set.is_some() || self.addrs.contains(',') {
-            anyhow::bail!("redis.external: Sentinel is not supported yet; give one host:port in addrs");
+            anyhow::bail!("redis.external: several addresses need sentinel_master_set (they are Sentinels)");
         }
         if self.tls {
             anyhow::bail!("redis.external.tls is not supported yet");
@@ -402,9 +423,12 @@ mod tests {
             let cfg = Config::load(None, Overrides::default()).unwrap();
             assert_eq!(cfg.redis.kind, RedisKind::External);
             assert_eq!(cfg.redis.external.url().unwrap(), "redis://:s3cr%3At@cache:6380/2");
+            jail.set_env("BERTH_REDIS__EXTERNAL__ADDRS", "s1:26379,s2:26379");
+            let cfg = Config::load(None, Overrides::default()).unwrap();
+            assert!(cfg.redis.external.url().is_err(), "several addresses without a master set are refused");
             jail.set_env("BERTH_REDIS__EXTERNAL__SENTINEL_MASTER_SET", "mymaster");
             let cfg = Config::load(None, Overrides::default()).unwrap();
-            assert!(cfg.redis.external.url().is_err(), "Sentinel is refused clearly, not ignored");
+            assert!(cfg.redis.external.connect().is_ok(), "through the Sentinels");
             Ok(())
         });
     }

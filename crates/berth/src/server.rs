@@ -58,8 +58,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let shared = match config.redis.kind {
         RedisKind::None => None,
         RedisKind::External => {
-            let url = config.redis.external.url()?;
-            let shared = berth_core::shared::SharedState::connect(&url).map_err(anyhow::Error::msg)?;
+            let shared = config.redis.external.connect()?;
             // Not fatal: Berth works without Redis, and the client reconnects by itself.
             if let Err(e) = shared.ping().await {
                 tracing::warn!(error = %e, "Redis does not answer yet; going on without it until it does");

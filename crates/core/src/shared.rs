@@ -1,37 +1,101 @@
 //! Redis, when configured: state that replicas share (failed-login counts now; cache
 //! invalidation later). Every call is bounded in time and its failure is for the caller to
 //! absorb, so that losing Redis slows nothing down for long and stops nothing: callers keep a
-//! per-process fallback.
+//! per-process fallback. Redis is reached directly or through Sentinel.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncConnectionConfig;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 
 /// The longest a Redis call may take before the caller goes on without it.
 const CALL_TIMEOUT: Duration = Duration::from_millis(300);
 
+/// How the data nodes are authenticated and which database is used (through Sentinel, the
+/// master's address comes from the Sentinels).
+#[derive(Clone, Debug, Default)]
+pub struct NodeAuth {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: i64,
+}
+
+#[derive(Clone)]
+enum Backend {
+    /// One server, reconnected by the client library.
+    Direct(ConnectionManager),
+    /// The master that the Sentinels name; after an error the connection is dropped, so the
+    /// next call asks the Sentinels again and follows a failover.
+    Sentinel {
+        client: Arc<tokio::sync::Mutex<SentinelClient>>,
+        conn: Arc<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
+    },
+}
+
 #[derive(Clone)]
 pub struct SharedState {
-    conn: ConnectionManager,
+    backend: Backend,
     prefix: String,
 }
 
+fn redis_error(e: impl std::fmt::Display) -> String {
+    format!("redis: {e}")
+}
+
+/// A Redis call bounded to [`CALL_TIMEOUT`].
+async fn within<T>(call: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, String> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(r) => r.map_err(redis_error),
+        Err(_) => Err(format!("redis: no answer within {} ms", CALL_TIMEOUT.as_millis())),
+    }
+}
+
 impl SharedState {
-    /// A client for `url` (`redis://[user:password@]host:port/db`, or `rediss://` for TLS). It
-    /// connects on first use and reconnects by itself.
+    /// A client for `url` (`redis://[user:password@]host:port/db`). It connects on first use
+    /// and reconnects by itself.
     pub fn connect(url: &str) -> Result<SharedState, String> {
         SharedState::connect_with_prefix(url, "berth:")
     }
 
     /// As [`SharedState::connect`], with keys under `prefix` (tests keep theirs apart).
     pub fn connect_with_prefix(url: &str, prefix: &str) -> Result<SharedState, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("redis: {e}"))?;
+        let client = redis::Client::open(url).map_err(redis_error)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))
             .set_number_of_retries(1);
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| format!("redis: {e}"))?;
-        Ok(SharedState { conn, prefix: prefix.into() })
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(redis_error)?;
+        Ok(SharedState { backend: Backend::Direct(conn), prefix: prefix.into() })
+    }
+
+    /// A client for the master named `master` by the Sentinels at `sentinels` (`host:port`).
+    pub fn connect_sentinel(
+        sentinels: &[String],
+        master: &str,
+        auth: NodeAuth,
+        prefix: &str,
+    ) -> Result<SharedState, String> {
+        let urls: Vec<String> = sentinels.iter().map(|s| format!("redis://{s}")).collect();
+        let mut node = redis::RedisConnectionInfo::default().set_db(auth.db);
+        if let Some(u) = &auth.username {
+            node = node.set_username(u);
+        }
+        if let Some(p) = &auth.password {
+            node = node.set_password(p);
+        }
+        let client = SentinelClient::build(
+            urls,
+            master.to_string(),
+            Some(SentinelNodeConnectionInfo::default().set_redis_connection_info(node)),
+            SentinelServerType::Master,
+        )
+        .map_err(redis_error)?;
+        Ok(SharedState {
+            backend: Backend::Sentinel { client: Arc::new(tokio::sync::Mutex::new(client)), conn: Default::default() },
+            prefix: prefix.into(),
+        })
     }
 
     /// A key in Berth's namespace.
@@ -41,11 +105,41 @@ impl SharedState {
 
     /// Runs a pipeline within [`CALL_TIMEOUT`].
     pub(crate) async fn query<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, String> {
-        let mut conn = self.conn.clone();
-        match tokio::time::timeout(CALL_TIMEOUT, pipe.query_async(&mut conn)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(format!("redis: {e}")),
-            Err(_) => Err(format!("redis: no answer within {} ms", CALL_TIMEOUT.as_millis())),
+        match &self.backend {
+            Backend::Direct(conn) => {
+                let mut conn = conn.clone();
+                within(pipe.query_async(&mut conn)).await
+            }
+            Backend::Sentinel { client, conn } => {
+                let mut slot = conn.lock().await;
+                let mut current = match slot.as_ref() {
+                    Some(c) => c.clone(),
+                    None => {
+                        let config = AsyncConnectionConfig::new()
+                            .set_connection_timeout(Some(CALL_TIMEOUT))
+                            .set_response_timeout(Some(CALL_TIMEOUT));
+                        let mut client = client.lock().await;
+                        let fresh = match tokio::time::timeout(
+                            CALL_TIMEOUT * 3,
+                            client.get_async_connection_with_config(&config),
+                        )
+                        .await
+                        {
+                            Ok(r) => r.map_err(redis_error)?,
+                            Err(_) => return Err("redis: the Sentinels named no reachable master in time".into()),
+                        };
+                        *slot = Some(fresh.clone());
+                        fresh
+                    }
+                };
+                drop(slot);
+                let result = within(pipe.query_async(&mut current)).await;
+                if result.is_err() {
+                    // A failover, or a master demoted to replica: ask the Sentinels next time.
+                    *conn.lock().await = None;
+                }
+                result
+            }
         }
     }
 

@@ -80,3 +80,118 @@ async fn without_redis_logins_go_on_and_each_replica_counts_alone() {
     }
     assert!(a.authenticate_user("alice", "Passw0rdX", None).await.unwrap().is_none(), "locked in this process");
 }
+
+/// A process killed on drop.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn redis_server(dir: &std::path::Path, args: &[String]) -> Process {
+    let child = std::process::Command::new("redis-server")
+        .current_dir(dir)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    Process(child)
+}
+
+async fn wait_port(port: u16) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// Through Sentinel: after the master is killed and the Sentinel promotes the replica, the
+/// shared counts go on, on the new master.
+#[tokio::test]
+async fn through_sentinel_the_counts_follow_a_failover() {
+    if std::process::Command::new("redis-server").arg("--version").output().is_err() {
+        assert!(std::env::var_os("BERTH_E2E_REQUIRED").is_none(), "redis-server is required");
+        eprintln!("SKIPPED: redis-server is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (m, r, s) = (free_port(), free_port(), free_port());
+    let base = |port: u16| {
+        vec![
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "no".into(),
+        ]
+    };
+    let master = redis_server(dir.path(), &base(m));
+    wait_port(m).await;
+    let mut replica_args = base(r);
+    replica_args.extend(["--replicaof".into(), "127.0.0.1".into(), m.to_string()]);
+    let _replica = redis_server(dir.path(), &replica_args);
+    wait_port(r).await;
+    let conf = dir.path().join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {s}\nbind 127.0.0.1\nsentinel monitor berthmaster 127.0.0.1 {m} 1\n\
+             sentinel down-after-milliseconds berthmaster 500\nsentinel failover-timeout berthmaster 2000\n"
+        ),
+    )
+    .unwrap();
+    let _sentinel = redis_server(dir.path(), &[conf.to_string_lossy().into_owned(), "--sentinel".into()]);
+    wait_port(s).await;
+
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_with_user(db_dir.path()).await;
+    let prefix = unique_prefix();
+    let shared = || {
+        SharedState::connect_sentinel(&[format!("127.0.0.1:{s}")], "berthmaster", Default::default(), &prefix).unwrap()
+    };
+    let mut ok = false;
+    for _ in 0..50 {
+        if shared().ping().await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the Sentinel names the master");
+    let a = Identities::with_shared(db.clone(), policy(), shared());
+    assert!(a.authenticate_user("alice", "wrong", None).await.unwrap().is_none());
+
+    drop(master);
+    // Until the Sentinel promotes the replica, calls fail fast and logins go on regardless.
+    let mut promoted = false;
+    for _ in 0..100 {
+        if shared().ping().await.is_ok() && a.authenticate_user("alice", "Passw0rdX", None).await.unwrap().is_some() {
+            promoted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(promoted, "the replica was promoted and is reached through the Sentinel");
+    let b = Identities::with_shared(db.clone(), policy(), shared());
+    for _ in 0..3 {
+        assert!(b.authenticate_user("alice", "wrong", None).await.unwrap().is_none());
+    }
+    let c = Identities::with_shared(db.clone(), policy(), shared());
+    assert!(
+        c.authenticate_user("alice", "Passw0rdX", None).await.unwrap().is_none(),
+        "the lock was written to the new master, seen by another replica"
+    );
+}
