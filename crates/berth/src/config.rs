@@ -346,6 +346,19 @@ impl Config {
         figment.extract().context("invalid configuration")
     }
 
+    /// A configuration from defaults and `file` only, without the environment (which
+    /// describes the running installation, not this one).
+    pub fn load_file_only(file: &Path) -> anyhow::Result<Config> {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading configuration file {}", file.display()))?;
+        let value: serde_json::Value =
+            serde_saphyr::from_str(&text).with_context(|| format!("parsing configuration file {}", file.display()))?;
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Serialized::defaults(value))
+            .extract()
+            .context("invalid configuration")
+    }
+
     /// The first administrator's password, from the value or the file (trailing newline
     /// removed), if either is set.
     pub fn admin_password(&self) -> anyhow::Result<Option<String>> {

@@ -1,6 +1,7 @@
 //! The `berth` binary: configuration, start-up and shutdown.
 
 mod config;
+mod migrate;
 mod server;
 
 use std::path::PathBuf;
@@ -23,6 +24,30 @@ enum Command {
     /// 127.0.0.1:5000. Every configuration key can also be set as BERTH_<KEY> with `__`
     /// between levels (BERTH_HTTP__ADDR), which wins over the file.
     Serve(ServeArgs),
+    /// Administration of an installation.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Copy an embedded installation (SQLite, local blobs) to the external PostgreSQL and blob
+    /// root of another configuration, and verify the copy (row counts, blob digests). Stop
+    /// the registry first; the target database must be fresh.
+    MigrateData(MigrateArgs),
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// The installation's configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The installation's data directory [default: ./berth-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The configuration to move to (with database.type: external).
+    #[arg(long, value_name = "FILE")]
+    to: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -47,6 +72,13 @@ fn main() -> anyhow::Result<()> {
             server::init_logging(&config.log)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(server::run(config))
+        }
+        Command::Admin(AdminCommand::MigrateData(args)) => {
+            let source = Config::load(args.config.as_deref(), Overrides { data_dir: args.data_dir, http: None })?;
+            // The target comes from its file alone: the environment describes the source.
+            let target = Config::load_file_only(&args.to)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(migrate::run(&source, &target))
         }
     }
 }

@@ -522,3 +522,129 @@ async fn redis_down_degrades_without_stopping_anything() {
     let body: serde_json::Value = client.get(berth.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["status"], "ready", "{body}");
 }
+
+/// `berth admin migrate-data` moves an embedded installation to PostgreSQL and another blob
+/// root: afterwards every artifact pulls byte for byte from the new installation, users log
+/// in with their passwords, labels and pull counts are there; a second run into the same
+/// database is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_data_moves_an_embedded_installation() {
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let Some(admin_url) = postgres_url() else { return };
+    let source_dir = tempfile::tempdir().unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
+    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
+
+    let berth = Berth::start(source_dir.path());
+    let mut pushed = Vec::new();
+    for i in 0..40 {
+        let layer = format!("layer {i} ").repeat(100 + i).into_bytes();
+        let config = format!(r#"{{"architecture":"amd64","os":"linux","n":{i}}}"#).into_bytes();
+        let mut descs = Vec::new();
+        for bytes in [&config, &layer] {
+            let d = berth_oci::Digest::sha256_of(bytes);
+            let url = berth.url(&format!("/v2/library/app{}/blobs/uploads/?digest={d}", i % 4));
+            assert_eq!(client.post(url).body(bytes.clone()).send().await.unwrap().status(), 201);
+            descs.push(serde_json::json!({"mediaType": "application/octet-stream", "digest": d.to_string(), "size": bytes.len()}));
+        }
+        let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descs[0], "layers": [descs[1]]}).to_string();
+        let url = berth.url(&format!("/v2/library/app{}/manifests/v{i}", i % 4));
+        let resp = client.put(url).header("content-type", OCI_MANIFEST).body(manifest.clone()).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        pushed.push((format!("library/app{}", i % 4), format!("v{i}"), manifest, layer));
+    }
+    let resp = client
+        .post(berth.url("/api/v2.0/users"))
+        .json(&serde_json::json!({"username": "carol", "password": "Carol1234", "email": "carol@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp =
+        client.post(berth.url("/api/v2.0/labels")).json(&serde_json::json!({"name": "prod", "scope": "g"})).send();
+    let label_id = resp.await.unwrap().headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let resp = client
+        .post(berth.url("/api/v2.0/projects/library/repositories/app0/artifacts/v0/labels"))
+        .json(&serde_json::json!({"id": label_id.parse::<i64>().unwrap()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    berth.signal("TERM");
+    let mut berth = berth;
+    assert!(wait_exit(&mut berth.child).success());
+    drop(berth);
+
+    // The target: a fresh database and another blob root, as a configuration file.
+    let env = external_database_env(&admin_url).await;
+    let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let target_dir = tempfile::tempdir().unwrap();
+    let blobs = target_dir.path().join("blobs-root");
+    let mut yaml = format!(
+        "database:\n  type: external\n  external:\n    host: {}\n    port: {}\n    username: {}\n    database: {}\n",
+        get("BERTH_DATABASE__EXTERNAL__HOST"),
+        get("BERTH_DATABASE__EXTERNAL__PORT"),
+        get("BERTH_DATABASE__EXTERNAL__USERNAME"),
+        get("BERTH_DATABASE__EXTERNAL__DATABASE"),
+    );
+    let password = get("BERTH_DATABASE__EXTERNAL__PASSWORD");
+    if !password.is_empty() {
+        yaml.push_str(&format!("    password: {password}\n"));
+    }
+    yaml.push_str(&format!("storage:\n  filesystem:\n    root: {}\n", blobs.display()));
+    let target_file = target_dir.path().join("target.yml");
+    std::fs::write(&target_file, yaml).unwrap();
+
+    let migrate = || {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["admin", "migrate-data", "--data-dir"])
+            .arg(source_dir.path())
+            .arg("--to")
+            .arg(&target_file)
+            .output()
+            .unwrap()
+    };
+    let out = migrate();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("manifests") && stdout.contains("copied and verified"), "{stdout}");
+    let again = migrate();
+    assert!(!again.status.success(), "a second run into a database that has users is refused");
+
+    let new_data = tempfile::tempdir().unwrap();
+    let berth = Berth::start_with_config(new_data.path(), &target_file);
+    for (repo, tag, manifest, layer) in &pushed {
+        let resp = client
+            .get(berth.url(&format!("/v2/{repo}/manifests/{tag}")))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{repo}:{tag}");
+        assert_eq!(resp.text().await.unwrap(), *manifest);
+        let d = berth_oci::Digest::sha256_of(layer);
+        let bytes = client.get(berth.url(&format!("/v2/{repo}/blobs/{d}"))).send().await.unwrap().bytes().await;
+        assert_eq!(bytes.unwrap().as_ref(), layer.as_slice());
+    }
+    let carol = reqwest::Client::new()
+        .get(berth.url("/api/v2.0/users/current"))
+        .basic_auth("carol", Some("Carol1234"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(carol.status(), 200, "passwords came along");
+    let art: serde_json::Value = client
+        .get(berth.url("/api/v2.0/projects/library/repositories/app0/artifacts/v0?with_label=true"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(art["labels"][0]["name"], "prod");
+    // New rows continue after the copied ids.
+    let resp =
+        client.post(berth.url("/api/v2.0/labels")).json(&serde_json::json!({"name": "new", "scope": "g"})).send();
+    assert_eq!(resp.await.unwrap().status(), 201);
+}

@@ -4,6 +4,7 @@
 //! SQL both understand and run through sqlx's `Any` driver; only DDL differs per dialect, in
 //! `migrations/<dialect>/`. The database is the truth for what exists; storage holds bytes.
 
+mod copy;
 mod identity;
 mod labels;
 mod listing;
@@ -19,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
+pub use copy::{NOT_COPIED, TableCount};
 pub use identity::{MemberRow, NewUser, ProjectRow, UserRow};
 pub use labels::{LabelRow, LabelScope};
 pub use listing::{ListQuery, Match};

@@ -29,12 +29,21 @@ impl Berth {
     }
 
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Berth {
+        Berth::start_command(data_dir, env, None)
+    }
+
+    /// Starts with a configuration file (and the administrator password [`ADMIN_PASSWORD`]).
+    pub fn start_with_config(data_dir: &Path, config: &Path) -> Berth {
+        Berth::start_command(data_dir, &[("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)], Some(config))
+    }
+
+    fn start_command(data_dir: &Path, env: &[(&str, &str)], config: Option<&Path>) -> Berth {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("BERTH_LOG__FORMAT", "text")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.env("BERTH_LOG__FORMAT", "text").stdout(Stdio::piped()).stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }

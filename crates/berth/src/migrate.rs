@@ -1,0 +1,73 @@
+//! `berth admin migrate-data --to <config>`: moves an embedded installation (SQLite and local
+//! blobs) to the external database (and blob root) of another configuration, and checks the
+//! result: row counts of every table, and every blob present with its size and, when the bytes
+//! were copied, its digest. The source is only read; the target database must be fresh.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use berth_db::Db;
+use berth_oci::Hasher;
+use berth_store::{BlobStore, FsStore};
+
+use crate::config::{Config, DatabaseKind};
+
+pub async fn run(source: &Config, target: &Config) -> anyhow::Result<()> {
+    if source.database.kind != DatabaseKind::Embedded {
+        anyhow::bail!("migrate-data moves an embedded installation; this one's database is already external");
+    }
+    if target.database.kind != DatabaseKind::External {
+        anyhow::bail!("the target configuration must have database.type: external");
+    }
+    let source_file = source.data_dir.join("berth.db");
+    if !source_file.exists() {
+        anyhow::bail!("no embedded database at {}", source_file.display());
+    }
+    let from = Db::open_sqlite(&source_file).await.context("opening the embedded database")?;
+    let external = &target.database.external;
+    let to = Db::connect(&external.url()?, external.max_connections)
+        .await
+        .with_context(|| format!("connecting to PostgreSQL at {}:{}", external.host, external.port))?;
+
+    let counts = from.copy_into(&to).await.context("copying the metadata")?;
+    for c in &counts {
+        println!("{:<20} {:>10} rows", c.table, c.target);
+    }
+
+    let source_root = source.blob_root();
+    let target_root = target.blob_root();
+    let same_root = std::fs::canonicalize(&source_root).ok() == std::fs::canonicalize(&target_root).ok()
+        && std::fs::canonicalize(&source_root).is_ok();
+    let from_store = FsStore::open(&source_root).context("opening the source blobs")?;
+    let to_store: Arc<dyn BlobStore> = Arc::new(FsStore::open(&target_root).context("opening the target blobs")?);
+    let blobs = from.all_stored_content().await?;
+    let (mut copied, mut present) = (0usize, 0usize);
+    for (digest, size) in &blobs {
+        let digest = berth_oci::Digest::parse(digest).with_context(|| format!("a stored digest {digest}"))?;
+        if to_store.stat(&digest).await? == Some(*size as u64) {
+            present += 1;
+            continue;
+        }
+        if same_root {
+            anyhow::bail!("blob {digest} is missing from the blob root");
+        }
+        let body = from_store.get(&digest, None).await.with_context(|| format!("reading blob {digest}"))?;
+        // Upload ids are at most 64 characters.
+        let id = format!("migrate-{}", &digest.hex()[..48]);
+        to_store.upload_start(&id).await?;
+        let mut hasher = Hasher::new(digest.algorithm());
+        let written = to_store.upload_append(&id, 0, &mut hasher, body.into_stream()).await?;
+        let got = hasher.finish();
+        if got != digest || written != *size as u64 {
+            to_store.upload_abort(&id).await?;
+            anyhow::bail!("blob {digest} read back as {got} ({written} bytes): the source is damaged");
+        }
+        to_store.upload_commit(&id, written, &digest).await?;
+        copied += 1;
+    }
+    println!("{:<20} {:>10} copied and verified, {} already present", "blobs and manifests", copied, present);
+    from.close().await;
+    to.close().await;
+    println!("done: start berth with the target configuration");
+    Ok(())
+}
