@@ -17,6 +17,10 @@ fn help_describes_every_flag() {
     for flag in ["--config", "--data-dir", "--listen", "BERTH_"] {
         assert!(serve.contains(flag), "serve --help lacks {flag}: {serve}");
     }
+    let migrate = run(Command::new(env!("CARGO_BIN_EXE_berth")).args(["admin", "migrate-data", "--help"]));
+    for flag in ["--config", "--data-dir", "--to"] {
+        assert!(migrate.contains(flag), "admin migrate-data --help lacks {flag}: {migrate}");
+    }
 }
 
 /// Starts `berth serve --listen 127.0.0.1:0` with extra arguments and environment, waits until

@@ -3,23 +3,26 @@
 
 use berth_db::Db;
 
+#[allow(dead_code)] // each test file uses a different part
 pub struct TestDb {
     pub db: Db,
+    /// The URL the database was opened with, for tests that reach it without `Db`.
+    pub url: String,
     _dir: tempfile::TempDir,
 }
 
 pub async fn open() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
-    let db = if std::env::var("BERTH_TEST_DATABASE").as_deref() == Ok("postgres") {
+    let url = if std::env::var("BERTH_TEST_DATABASE").as_deref() == Ok("postgres") {
         let admin = std::env::var("BERTH_TEST_POSTGRES_URL")
             .expect("BERTH_TEST_DATABASE=postgres needs BERTH_TEST_POSTGRES_URL");
         let name = format!("berth_test_{}", uuid_like());
-        let url = berth_db::create_postgres_database(&admin, &name).await.unwrap();
-        Db::connect(&url, 4).await.unwrap()
+        berth_db::create_postgres_database(&admin, &name).await.unwrap()
     } else {
-        Db::open_sqlite(&dir.path().join("berth.db")).await.unwrap()
+        format!("sqlite://{}?mode=rwc", dir.path().join("berth.db").display())
     };
-    TestDb { db, _dir: dir }
+    let db = Db::connect(&url, 4).await.unwrap();
+    TestDb { db, url, _dir: dir }
 }
 
 fn uuid_like() -> String {
