@@ -39,19 +39,6 @@ fn skopeo_copies_an_umoci_layout_there_and_back_byte_for_byte() {
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 2);
 }
 
-fn podman(root: &Path) -> Command {
-    let mut cmd = Command::new("podman");
-    cmd.arg("--root").arg(root.join("root")).arg("--runroot").arg(root.join("run")).args([
-        "--storage-driver",
-        "vfs",
-        "--cgroup-manager",
-        "cgroupfs",
-        "--events-backend",
-        "file",
-    ]);
-    cmd
-}
-
 #[test]
 fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
     if !have("podman") || !have("skopeo") {

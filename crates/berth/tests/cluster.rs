@@ -248,6 +248,35 @@ async fn three_replicas_behind_nginx() {
         }
     }
 
+    // podman pushes through nginx too (its own upload pattern), and pulls back the same image
+    // from a replica directly.
+    if have("podman") {
+        let rootfs = work.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        std::fs::write(rootfs.join("etc/motd"), "pushed by podman through nginx\n").unwrap();
+        let tar = work.path().join("rootfs.tar");
+        run(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg("."));
+        let id = run(podman(work.path()).arg("import").arg(&tar).arg("localhost/cluster:1")).trim().to_string();
+        let through_lb = format!("{}/library/podman:v1", nginx.addr);
+        run(podman(work.path()).args([
+            "push",
+            "--tls-verify=false",
+            "--creds",
+            ADMIN_CREDS,
+            "localhost/cluster:1",
+            &through_lb,
+        ]));
+        let direct = format!("{}/library/podman:v1", addrs[2]);
+        let other = work.path().join("other-store");
+        run(podman(&other).args(["pull", "--tls-verify=false", "--creds", ADMIN_CREDS, &direct]));
+        let pulled = run(podman(&other).args(["image", "inspect", "--format", "{{.Id}}", &direct]));
+        let (id, pulled) = (id.trim_start_matches("sha256:"), pulled.trim());
+        assert!(
+            id.starts_with(pulled) || pulled.starts_with(id),
+            "the same image from another replica: {id} vs {pulled}"
+        );
+    }
+
     // A tag moved through one replica is seen through the others at once.
     let first = format!("http://{}", addrs[0]);
     let moved = push_image(&client, &first, "library/moving", "latest", b"one").await.unwrap();

@@ -251,3 +251,17 @@ pub fn layout_blobs(layout: &Path) -> std::collections::BTreeMap<String, Vec<u8>
     }
     out
 }
+
+/// podman with a private store under `root` (vfs, no daemon, no systemd).
+pub fn podman(root: &Path) -> Command {
+    let mut cmd = Command::new("podman");
+    cmd.arg("--root").arg(root.join("root")).arg("--runroot").arg(root.join("run")).args([
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "file",
+    ]);
+    cmd
+}
