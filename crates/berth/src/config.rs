@@ -211,10 +211,20 @@ impl ExternalRedis {
     pub fn connect(&self) -> anyhow::Result<berth_core::shared::SharedState> {
         use berth_core::shared::{NodeAuth, SharedState};
         match &self.sentinel_master_set {
+            None if self.tls => {
+                let ca = match &self.ca_file {
+                    Some(path) => Some(
+                        std::fs::read(path)
+                            .with_context(|| format!("reading redis.external.ca_file {}", path.display()))?,
+                    ),
+                    None => None,
+                };
+                SharedState::connect_tls(&self.url()?, ca, "berth:").map_err(anyhow::Error::msg)
+            }
             None => SharedState::connect(&self.url()?).map_err(anyhow::Error::msg),
             Some(master) => {
                 if self.tls {
-                    anyhow::bail!("redis.external.tls is not supported yet");
+                    anyhow::bail!("redis.external.tls with Sentinel is not supported yet");
                 }
                 let sentinels: Vec<String> =
                     self.addrs.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect();
@@ -234,9 +244,6 @@ impl ExternalRedis {
         if self.sentinel_master_set.is_some() || self.addrs.contains(',') {
             anyhow::bail!("redis.external: several addresses need sentinel_master_set (they are Sentinels)");
         }
-        if self.tls {
-            anyhow::bail!("redis.external.tls is not supported yet");
-        }
         let password = secret_value(self.password.as_deref(), self.password_file.as_deref(), "redis.external")?;
         let auth = match (&self.username, password) {
             (None, None) => String::new(),
@@ -246,7 +253,8 @@ impl ExternalRedis {
                 utf8_percent_encode(password.as_deref().unwrap_or(""), NON_ALPHANUMERIC)
             ),
         };
-        Ok(format!("redis://{auth}{}/{}", self.addrs.trim(), self.db))
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        Ok(format!("{scheme}://{auth}{}/{}", self.addrs.trim(), self.db))
     }
 }
 

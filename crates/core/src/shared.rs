@@ -61,7 +61,22 @@ impl SharedState {
 
     /// As [`SharedState::connect`], with keys under `prefix` (tests keep theirs apart).
     pub fn connect_with_prefix(url: &str, prefix: &str) -> Result<SharedState, String> {
-        let client = redis::Client::open(url).map_err(redis_error)?;
+        SharedState::from_client(redis::Client::open(url).map_err(redis_error)?, prefix)
+    }
+
+    /// Over TLS (`rediss://...`), trusting the PEM certificates `ca` (else the system's).
+    pub fn connect_tls(url: &str, ca: Option<Vec<u8>>, prefix: &str) -> Result<SharedState, String> {
+        let client = match ca {
+            Some(pem) => {
+                redis::Client::build_with_tls(url, redis::TlsCertificates { client_tls: None, root_cert: Some(pem) })
+                    .map_err(redis_error)?
+            }
+            None => redis::Client::open(url).map_err(redis_error)?,
+        };
+        SharedState::from_client(client, prefix)
+    }
+
+    fn from_client(client: redis::Client, prefix: &str) -> Result<SharedState, String> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))
@@ -87,7 +102,7 @@ impl SharedState {
         }
         let client = SentinelClient::build(
             urls,
-            master.to_string(),
+            master,
             Some(SentinelNodeConnectionInfo::default().set_redis_connection_info(node)),
             SentinelServerType::Master,
         )

@@ -265,3 +265,48 @@ pub fn podman(root: &Path) -> Command {
     ]);
     cmd
 }
+
+pub fn openssl(dir: &Path, args: &[&str]) {
+    run(Command::new("openssl").current_dir(dir).args(args));
+}
+
+pub const EC_KEY: [&str; 5] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+/// A self-signed CA, `<name>.crt` and `<name>.key` in `dir`.
+pub fn make_ca(dir: &Path, name: &str) {
+    let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+    let mut args = vec!["req", "-x509"];
+    args.extend(EC_KEY);
+    args.extend(["-keyout", &key, "-out", &crt, "-days", "2", "-subj", "/CN=berth test CA"]);
+    openssl(dir, &args);
+}
+
+/// `server.crt` and `server.key` for `localhost`, signed by the CA `ca`.
+pub fn make_server_certificate(dir: &Path, ca: &str) {
+    let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    let mut args = vec!["req"];
+    args.extend(EC_KEY);
+    args.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+    openssl(dir, &args);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &ca_crt,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+}

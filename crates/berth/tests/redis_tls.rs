@@ -1,0 +1,72 @@
+//! `redis.external.tls` with `ca_file`, against a redis-server of the test's own serving TLS
+//! with a certificate for `localhost` from a CA the test makes: the CA's certificate is
+//! trusted, another CA's is refused, and the binary reports Redis healthy over TLS.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use berth_core::shared::SharedState;
+use common::*;
+
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls_trusts_the_configured_ca_only() {
+    if !have("redis-server") || !have("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    make_ca(dir.path(), "ca");
+    make_ca(dir.path(), "other-ca");
+    make_server_certificate(dir.path(), "ca");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _redis = Process(
+        Command::new("redis-server")
+            .current_dir(dir.path())
+            .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--tls-cert-file", "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt"])
+            .args(["--tls-auth-clients", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("rediss://localhost:{port}/0");
+    let ca = std::fs::read(dir.path().join("ca.crt")).unwrap();
+    let other = std::fs::read(dir.path().join("other-ca.crt")).unwrap();
+    let trusted = SharedState::connect_tls(&url, Some(ca), "berth-test:").unwrap();
+    trusted.ping().await.expect("TLS with the server's CA");
+    let untrusted = SharedState::connect_tls(&url, Some(other), "berth-test:").unwrap();
+    assert!(untrusted.ping().await.is_err(), "a server certificate from another CA is refused");
+
+    let data = tempfile::tempdir().unwrap();
+    let addr = format!("localhost:{port}");
+    let ca_file = dir.path().join("ca.crt").to_string_lossy().into_owned();
+    let berth = Berth::start_with(
+        data.path(),
+        &[
+            ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("BERTH_REDIS__TYPE", "external"),
+            ("BERTH_REDIS__EXTERNAL__ADDRS", &addr),
+            ("BERTH_REDIS__EXTERNAL__TLS", "true"),
+            ("BERTH_REDIS__EXTERNAL__CA_FILE", &ca_file),
+        ],
+    );
+    let body: serde_json::Value =
+        reqwest::Client::new().get(berth.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["status"], "ready", "Redis reached over TLS: {body}");
+}
