@@ -52,19 +52,7 @@ async fn artifacts_tags_and_deletion() {
     assert_eq!(listed.iter().map(|t| t["name"].as_str().unwrap()).collect::<Vec<_>>(), ["stable", "v1"]);
 
     // A developer tags but does not untag or delete.
-    s.client
-        .post(s.url("/api/v2.0/users"))
-        .json(&json!({"username": "d", "password": "Passw0rdX"}))
-        .send()
-        .await
-        .unwrap();
-    s.client
-        .post(s.url("/api/v2.0/projects/t/members"))
-        .json(&json!({"role_id": 2, "member_user": {"username": "d"}}))
-        .send()
-        .await
-        .unwrap();
-    let dev = client_as("d", "Passw0rdX");
+    let dev = s.member("t", "d", 2).await;
     assert_eq!(dev.post(&tags).json(&json!({"name": "dev-tag"})).send().await.unwrap().status(), StatusCode::CREATED);
     assert_eq!(dev.delete(format!("{tags}/dev-tag")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     assert_eq!(dev.delete(format!("{base}/v1")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
@@ -179,19 +167,7 @@ async fn copying_an_artifact_and_its_index_children() {
     assert_eq!(tags["tags"], json!([]));
 
     // Refusals: a source the caller cannot read, a destination it cannot write, bad input.
-    s.client
-        .post(s.url("/api/v2.0/users"))
-        .json(&json!({"username": "g", "password": "Passw0rdX"}))
-        .send()
-        .await
-        .unwrap();
-    s.client
-        .post(s.url("/api/v2.0/projects/t/members"))
-        .json(&json!({"role_id": 3, "member_user": {"username": "g"}}))
-        .send()
-        .await
-        .unwrap();
-    let guest = client_as("g", "Passw0rdX");
+    let guest = s.member("t", "g", 3).await;
     assert_eq!(
         guest
             .post(s.url("/api/v2.0/projects/t/repositories/x/artifacts?from=t/src:multi"))

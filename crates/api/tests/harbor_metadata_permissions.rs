@@ -42,19 +42,7 @@ async fn permissions_follow_the_role() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
     let t = s.db.project_by_name("t").await.unwrap().unwrap().id;
-    s.client
-        .post(s.url("/api/v2.0/users"))
-        .json(&json!({"username": "g", "password": "Passw0rdX"}))
-        .send()
-        .await
-        .unwrap();
-    s.client
-        .post(s.url("/api/v2.0/projects/t/members"))
-        .json(&json!({"role_id": 3, "member_user": {"username": "g"}}))
-        .send()
-        .await
-        .unwrap();
-    let guest = client_as("g", "Passw0rdX");
+    let guest = s.member("t", "g", 3).await;
     let list = |c: reqwest::Client, q: String| {
         let url = s.url(&format!("/api/v2.0/users/current/permissions?{q}"));
         async move {

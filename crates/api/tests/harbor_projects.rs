@@ -2,7 +2,6 @@
 
 mod common;
 
-use berth_db::NewUser;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -11,21 +10,6 @@ async fn server() -> (tempfile::TempDir, TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
     (dir, s)
-}
-
-async fn user(s: &TestServer, name: &str) -> reqwest::Client {
-    let hash = berth_auth::password::hash("Passw0rdX").unwrap();
-    s.db.create_user(&NewUser {
-        username: name,
-        email: None,
-        realname: "",
-        comment: "",
-        password_hash: &hash,
-        sysadmin: false,
-    })
-    .await
-    .unwrap();
-    client_as(name, "Passw0rdX")
 }
 
 async fn harbor_error(resp: reqwest::Response, status: StatusCode, code: &str) {
@@ -74,7 +58,7 @@ async fn ping_health_systeminfo_and_current_user() {
 #[tokio::test]
 async fn project_lifecycle() {
     let (_d, s) = server().await;
-    let alice = user(&s, "alice").await;
+    let alice = s.user("alice").await;
     let resp = alice
         .post(s.url("/api/v2.0/projects"))
         .json(&json!({"project_name": "team", "metadata": {"public": "false", "auto_scan": "true"}}))
@@ -140,7 +124,7 @@ async fn project_lifecycle() {
     harbor_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
 
     // Private: others cannot read it; the owner can make it public.
-    let bob = user(&s, "bob").await;
+    let bob = s.user("bob").await;
     harbor_error(bob.get(s.url("/api/v2.0/projects/team")).send().await.unwrap(), StatusCode::FORBIDDEN, "FORBIDDEN")
         .await;
     harbor_error(
@@ -202,7 +186,7 @@ async fn project_lifecycle() {
 async fn project_creation_can_be_restricted_to_admins() {
     let (_d, s) = server().await;
     s.db.set_setting("project_creation_restriction", "adminonly").await.unwrap();
-    let alice = user(&s, "alice").await;
+    let alice = s.user("alice").await;
     let resp = alice.post(s.url("/api/v2.0/projects")).json(&json!({"project_name": "mine"})).send().await.unwrap();
     harbor_error(resp, StatusCode::FORBIDDEN, "FORBIDDEN").await;
     let resp = s.client.post(s.url("/api/v2.0/projects")).json(&json!({"project_name": "mine"})).send().await.unwrap();

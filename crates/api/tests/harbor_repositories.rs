@@ -54,19 +54,7 @@ async fn repositories_listed_read_described_and_deleted() {
     assert_eq!(repo["description"], "the linter");
 
     // A guest reads but cannot delete.
-    s.client
-        .post(s.url("/api/v2.0/users"))
-        .json(&json!({"username": "g", "password": "Passw0rdX"}))
-        .send()
-        .await
-        .unwrap();
-    s.client
-        .post(s.url("/api/v2.0/projects/t/members"))
-        .json(&json!({"role_id": 3, "member_user": {"username": "g"}}))
-        .send()
-        .await
-        .unwrap();
-    let guest = client_as("g", "Passw0rdX");
+    let guest = s.member("t", "g", 3).await;
     assert_eq!(guest.get(&lint).send().await.unwrap().status(), StatusCode::OK);
     assert_eq!(guest.delete(&lint).send().await.unwrap().status(), StatusCode::FORBIDDEN);
 
@@ -94,19 +82,7 @@ async fn search_and_statistics_count_what_the_caller_sees() {
     s.push_image("t/web-app", "v1", &[b"a"]).await;
     s.push_image("library/web-pub", "v1", &[b"bb"]).await;
     s.push_image("open/other", "v1", &[b"c"]).await;
-    s.client
-        .post(s.url("/api/v2.0/users"))
-        .json(&json!({"username": "u", "password": "Passw0rdX"}))
-        .send()
-        .await
-        .unwrap();
-    s.client
-        .post(s.url("/api/v2.0/projects/t/members"))
-        .json(&json!({"role_id": 3, "member_user": {"username": "u"}}))
-        .send()
-        .await
-        .unwrap();
-    let user = client_as("u", "Passw0rdX");
+    let user = s.member("t", "u", 3).await;
 
     let found: Value = user.get(s.url("/api/v2.0/search?q=web")).send().await.unwrap().json().await.unwrap();
     let names: Vec<&str> =

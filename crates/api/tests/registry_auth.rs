@@ -4,7 +4,6 @@
 mod common;
 
 use berth_auth::token::TokenIssuer;
-use berth_db::NewUser;
 use common::*;
 use reqwest::StatusCode;
 
@@ -14,25 +13,12 @@ async fn server() -> (tempfile::TempDir, TestServer) {
     (dir, s)
 }
 
-/// Creates a user with `password` and, when `role` is given, makes them a member of `t`.
+/// Creates a user and, when `role` is given, makes them a member of `t`.
 async fn user_in_t(s: &TestServer, name: &str, role: Option<i64>) -> reqwest::Client {
-    let hash = berth_auth::password::hash("Passw0rdX").unwrap();
-    let id =
-        s.db.create_user(&NewUser {
-            username: name,
-            email: None,
-            realname: "",
-            comment: "",
-            password_hash: &hash,
-            sysadmin: false,
-        })
-        .await
-        .unwrap();
-    if let Some(role) = role {
-        let t = s.db.project_by_name("t").await.unwrap().unwrap().id;
-        s.db.add_member(t, "u", id, role).await.unwrap();
+    match role {
+        Some(role) => s.member("t", name, role).await,
+        None => s.user(name).await,
     }
-    client_as(name, "Passw0rdX")
 }
 
 async fn token(s: &TestServer, client: &reqwest::Client, scopes: &[&str]) -> (StatusCode, serde_json::Value) {

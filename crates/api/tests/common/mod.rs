@@ -121,6 +121,17 @@ impl TestServer {
         client_as(name, "Passw0rdX")
     }
 
+    /// Creates a user with password `Passw0rdX`, makes them a member of `project` with `role`
+    /// (Harbor's role id), and returns a client signed in as them. Set up in the database, so
+    /// that it works whatever state the API is in (a locked administrator, say).
+    pub async fn member(&self, project: &str, name: &str, role: i64) -> reqwest::Client {
+        let client = self.user(name).await;
+        let user = self.db.user_by_name(name).await.unwrap().unwrap().id;
+        let project = self.db.project_by_name(project).await.unwrap().unwrap().id;
+        self.db.add_member(project, "u", user, role).await.unwrap();
+        client
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
