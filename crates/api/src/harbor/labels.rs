@@ -8,12 +8,12 @@ use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use berth_core::labels::{LabelReq, LabelRow, LabelScope};
+use http::StatusCode;
 use http::request::Parts;
-use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
 use super::{
-    ApiResult, HarborApi, HarborError, json_body, list_query, paged, paging, project_ref, query, query_get,
+    ApiResult, HarborApi, HarborError, created, json_body, list_query, paged, paging, project_ref, query, query_get,
     repository_name,
 };
 use crate::time::rfc3339_millis;
@@ -108,11 +108,7 @@ async fn create_label(State(api): State<Arc<HarborApi>>, parts: Parts, body: axu
         color: req.color.as_deref().unwrap_or(""),
     };
     let id = api.projects.create_label(&subject, scope, &label).await?;
-    let mut resp = (StatusCode::CREATED, Body::empty()).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v2.0/labels/{id}")) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(created(&format!("/api/v2.0/labels/{id}")))
 }
 
 async fn get_label(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, parts: Parts) -> ApiResult {

@@ -217,6 +217,19 @@ fn paging(q: &[(String, String)]) -> Result<(i64, i64), HarborError> {
     Ok((page, size))
 }
 
+/// `resp` with a `Location` header (a path that is not a valid header value is left out).
+fn with_location(mut resp: Response, location: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// 201 Created with an empty body and the new resource's `Location`, as Harbor answers creations.
+fn created(location: &str) -> Response {
+    with_location((StatusCode::CREATED, Body::empty()).into_response(), location)
+}
+
 /// Harbor's `q` and `sort` of a listing.
 fn list_query(q: &[(String, String)]) -> Result<ListQuery, HarborError> {
     berth_core::query::parse(query_get(q, "q"), query_get(q, "sort")).map_err(HarborError::bad_request)
@@ -379,11 +392,7 @@ async fn create_user(State(api): State<Arc<HarborApi>>, parts: Parts, body: axum
         password: &req.password,
     };
     let id = api.users.create(&subject, &new).await?;
-    let mut resp = (StatusCode::CREATED, Body::empty()).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v2.0/users/{id}")) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(created(&format!("/api/v2.0/users/{id}")))
 }
 
 async fn get_user(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, parts: Parts) -> ApiResult {
@@ -554,11 +563,7 @@ async fn create_project(State(api): State<Arc<HarborApi>>, parts: Parts, body: a
         parts.headers.get("x-resource-name-in-location").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "true");
     let location =
         if by_name { format!("/api/v2.0/projects/{}", req.project_name) } else { format!("/api/v2.0/projects/{id}") };
-    let mut resp = (StatusCode::CREATED, Body::empty()).into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(created(&location))
 }
 
 async fn get_project(State(api): State<Arc<HarborApi>>, Path(project): Path<String>, parts: Parts) -> ApiResult {
@@ -653,11 +658,7 @@ async fn add_member(
     };
     let project_ref = project_ref(&parts, &project);
     let id = api.projects.add_member(&subject, &project_ref, user, req.role_id).await?;
-    let mut resp = (StatusCode::CREATED, Body::empty()).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v2.0/projects/{project}/members/{id}")) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(created(&format!("/api/v2.0/projects/{project}/members/{id}")))
 }
 
 async fn get_member(
@@ -824,7 +825,7 @@ async fn create_robot(State(api): State<Arc<HarborApi>>, parts: Parts, body: axu
     let subject = api.subject(&parts).await?;
     let req: RobotJson = json_body(&body)?;
     let created = api.robots.create(&subject, &req.into()).await?;
-    let mut resp = (
+    let resp = (
         StatusCode::CREATED,
         axum::Json(serde_json::json!({
             "id": created.id,
@@ -835,10 +836,7 @@ async fn create_robot(State(api): State<Arc<HarborApi>>, parts: Parts, body: axu
         })),
     )
         .into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v2.0/robots/{}", created.id)) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(with_location(resp, &format!("/api/v2.0/robots/{}", created.id)))
 }
 
 async fn get_robot(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, parts: Parts) -> ApiResult {
@@ -1331,12 +1329,7 @@ async fn add_artifact_tag(
     api.projects
         .add_tag(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference, &req.name)
         .await?;
-    let mut resp = (StatusCode::CREATED, Body::empty()).into_response();
-    let location = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/tags/{}", req.name);
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(created(&format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/tags/{}", req.name)))
 }
 
 async fn delete_artifact_tag(
@@ -1444,10 +1437,5 @@ async fn copy_artifact(
     };
     let repository = repository_name(&repo);
     let digest = api.projects.copy_artifact(&subject, &project_ref(&parts, &project), &repository, from).await?;
-    let mut resp = (StatusCode::CREATED, Body::empty()).into_response();
-    let location = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{digest}");
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(created(&format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{digest}")))
 }
