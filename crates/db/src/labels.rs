@@ -162,19 +162,11 @@ impl Db {
 
     /// The labels on each of the given manifests: (manifest id, label), by label name.
     pub async fn labels_of(&self, manifest_ids: &[i64]) -> Result<Vec<(i64, LabelRow)>, DbError> {
-        if manifest_ids.is_empty() {
-            return Ok(Vec::new());
-        }
         let sql = format!(
             "SELECT {LABEL_COLUMNS}, al.manifest_id FROM artifact_labels al JOIN labels l ON l.id = al.label_id \
-             WHERE al.manifest_id IN ({}) ORDER BY l.name, l.id",
-            crate::placeholders(1, manifest_ids.len())
+             WHERE al.manifest_id IN ({{ids}}) ORDER BY l.name, l.id"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in manifest_ids {
-            q = q.bind(*id);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = self.fetch_by_ids(&sql, manifest_ids).await?;
         Ok(rows.iter().map(|r| Ok((r.try_get(7)?, label_row(r)?))).collect::<Result<_, sqlx::Error>>()?)
     }
 }

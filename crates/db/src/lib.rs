@@ -153,6 +153,22 @@ pub(crate) fn conflict(e: sqlx::Error, what: &str) -> DbError {
     }
 }
 
+impl Db {
+    /// The rows of `sql`, in which `{ids}` stands for an `IN` list of `ids` (bound, never
+    /// spliced into the text); no rows for no ids.
+    pub(crate) async fn fetch_by_ids(&self, sql: &str, ids: &[i64]) -> Result<Vec<sqlx::any::AnyRow>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = sql.replace("{ids}", &placeholders(1, ids.len()));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+}
+
 /// `$first, $first+1, ...`: `n` placeholders for an `IN (...)` list.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")

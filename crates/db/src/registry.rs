@@ -423,18 +423,8 @@ impl Db {
 
     /// Tags of the given manifests: (manifest id, tag, updated at), by name.
     pub async fn tags_of(&self, manifest_ids: &[i64]) -> Result<Vec<(i64, String, i64)>, DbError> {
-        if manifest_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT manifest_id, name, updated_at FROM tags WHERE manifest_id IN ({}) ORDER BY name",
-            crate::placeholders(1, manifest_ids.len())
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in manifest_ids {
-            q = q.bind(*id);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
+        let sql = "SELECT manifest_id, name, updated_at FROM tags WHERE manifest_id IN ({ids}) ORDER BY name";
+        let rows = self.fetch_by_ids(sql, manifest_ids).await?;
         Ok(rows
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
@@ -443,19 +433,9 @@ impl Db {
 
     /// Child manifests the given indexes reference: (index id, child digest), by digest.
     pub async fn references_of(&self, manifest_ids: &[i64]) -> Result<Vec<(i64, String)>, DbError> {
-        if manifest_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT manifest_id, digest FROM manifest_children WHERE kind = 'manifest' AND manifest_id IN ({}) \
-             ORDER BY digest",
-            crate::placeholders(1, manifest_ids.len())
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in manifest_ids {
-            q = q.bind(*id);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
+        let sql = "SELECT manifest_id, digest FROM manifest_children WHERE kind = 'manifest' AND manifest_id IN ({ids}) \
+                   ORDER BY digest";
+        let rows = self.fetch_by_ids(sql, manifest_ids).await?;
         Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?)
     }
 
