@@ -28,11 +28,6 @@ impl Drop for Nginx {
     }
 }
 
-/// A free loopback port (nginx cannot be told to pick one).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn start_nginx(dir: &Path, upstreams: &[&str]) -> Nginx {
     let port = free_port();
     let servers: String = upstreams.iter().map(|u| format!("server {u} max_fails=0;\n")).collect();
@@ -80,12 +75,6 @@ fn start_nginx(dir: &Path, upstreams: &[&str]) -> Nginx {
     let _ = child.kill();
     let _ = child.wait();
     panic!("nginx did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
-}
-
-fn admin() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 /// Pushes one small image (config and one layer, monolithic) under `repo:tag` at `base`.
@@ -145,28 +134,17 @@ async fn ready(client: &reqwest::Client, berth: &Berth) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_behind_nginx() {
     let Some(pg_url) = postgres_url() else { return };
-    let Some(redis_url) = std::env::var("BERTH_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) else {
-        assert!(std::env::var_os("BERTH_E2E_REQUIRED").is_none(), "BERTH_TEST_REDIS_URL is required");
-        eprintln!("SKIPPED: BERTH_TEST_REDIS_URL is not set");
-        return;
-    };
+    let Some(redis_url) = redis_url() else { return };
     if !have("nginx") || !have("skopeo") || !have("umoci") {
         return;
     }
-    let pg_target = pg_url.split_once('@').unwrap().1.split('/').next().unwrap().to_string();
     let redis_target = redis_url.trim_start_matches("redis://").split('/').next().unwrap().to_string();
-    let pg = CuttableProxy::start(pg_target).await;
+    let pg = CuttableProxy::start(postgres_host_port(&pg_url)).await;
     let redis = CuttableProxy::start(redis_target).await;
 
     let shared = tempfile::tempdir().unwrap();
     let mut env = external_database_env(&pg_url).await;
-    for (k, v) in env.iter_mut() {
-        match k.as_str() {
-            "BERTH_DATABASE__EXTERNAL__HOST" => *v = "127.0.0.1".into(),
-            "BERTH_DATABASE__EXTERNAL__PORT" => *v = pg.addr.port().to_string(),
-            _ => {}
-        }
-    }
+    through_proxy(&mut env, &pg);
     for (k, v) in [
         ("BERTH_STORAGE__FILESYSTEM__ROOT", shared.path().to_string_lossy().into_owned()),
         ("BERTH_REDIS__TYPE", "external".into()),
@@ -181,7 +159,7 @@ async fn three_replicas_behind_nginx() {
     let nginx_dir = tempfile::tempdir().unwrap();
     let nginx = start_nginx(nginx_dir.path(), &addrs.iter().map(String::as_str).collect::<Vec<_>>());
     let lb = format!("http://{}", nginx.addr);
-    let client = admin();
+    let client = admin_client();
 
     // An upload in chunks: with round-robin and no sticky sessions, each request of it lands
     // on another replica (nginx's log names the upstream of each).

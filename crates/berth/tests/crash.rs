@@ -12,17 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_oci::Digest;
-use common::{ADMIN_BASIC, Berth};
+use common::{Berth, admin_client};
 use reqwest::StatusCode;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const WORKERS: usize = 6;
-
-fn admin_client() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
-}
 
 /// xorshift64*: a tiny deterministic generator, so that a failing run can be replayed.
 struct Rng(u64);

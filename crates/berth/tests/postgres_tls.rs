@@ -57,7 +57,7 @@ fn start_postgres(bin: &Path, dir: &Path) -> Postgres {
         run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir));
     }
     run(pg_command(bin, "initdb").arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8"]));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let mut child = pg_command(bin, "postgres")
         .arg("-D")
         .arg(&data)

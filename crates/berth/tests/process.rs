@@ -208,9 +208,7 @@ fn a_configured_admin_password_is_used_and_must_be_strong() {
 async fn pull_statistics_are_flushed_while_serving_and_at_shutdown() {
     const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     let dir = tempfile::tempdir().unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
-    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
+    let client = admin_client();
     let berth = Berth::start(dir.path());
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
     let digest = berth_oci::Digest::sha256_of(config);
@@ -272,9 +270,7 @@ async fn serves_from_an_external_postgres_database() {
     let env = external_database_env(&admin_url).await;
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let dir = tempfile::tempdir().unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
-    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
+    let client = admin_client();
 
     let berth = Berth::start_with(dir.path(), &env);
     let resp = client
@@ -318,15 +314,8 @@ async fn serves_from_an_external_postgres_database() {
 async fn readiness_follows_the_database_and_recovers() {
     let Some(admin_url) = postgres_url() else { return };
     let mut env = external_database_env(&admin_url).await;
-    let host_port = admin_url.split_once('@').unwrap().1.split('/').next().unwrap().to_string();
-    let proxy = CuttableProxy::start(host_port).await;
-    for (k, v) in env.iter_mut() {
-        match k.as_str() {
-            "BERTH_DATABASE__EXTERNAL__HOST" => *v = "127.0.0.1".into(),
-            "BERTH_DATABASE__EXTERNAL__PORT" => *v = proxy.addr.port().to_string(),
-            _ => {}
-        }
-    }
+    let proxy = CuttableProxy::start(postgres_host_port(&admin_url)).await;
+    through_proxy(&mut env, &proxy);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let dir = tempfile::tempdir().unwrap();
     let berth = Berth::start_with(dir.path(), &env);
@@ -511,11 +500,7 @@ async fn redis_down_degrades_without_stopping_anything() {
     assert_eq!(resp.status(), 201, "Basic login and push work without Redis");
     drop(berth);
 
-    let Some(url) = std::env::var("BERTH_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) else {
-        assert!(std::env::var_os("BERTH_E2E_REQUIRED").is_none(), "BERTH_TEST_REDIS_URL is required");
-        eprintln!("SKIPPED: the half of this test that needs BERTH_TEST_REDIS_URL");
-        return;
-    };
+    let Some(url) = redis_url() else { return };
     let addr = url.trim_start_matches("redis://").split('/').next().unwrap().to_string();
     let up = [
         ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
@@ -536,9 +521,7 @@ async fn migrate_data_moves_an_embedded_installation() {
     const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     let Some(admin_url) = postgres_url() else { return };
     let source_dir = tempfile::tempdir().unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
-    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
+    let client = admin_client();
 
     let berth = Berth::start(source_dir.path());
     let mut pushed = Vec::new();

@@ -28,7 +28,7 @@ async fn redis_over_tls_trusts_the_configured_ca_only() {
     make_ca(dir.path(), "ca");
     make_ca(dir.path(), "other-ca");
     make_server_certificate(dir.path(), "ca");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let _redis = Process(
         Command::new("redis-server")
             .current_dir(dir.path())

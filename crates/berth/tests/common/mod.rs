@@ -150,6 +150,50 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// `host:port` of a `postgres://user[:password]@host:port/db` URL.
+pub fn postgres_host_port(url: &str) -> String {
+    url.split_once("://").unwrap().1.split('/').next().unwrap().rsplit_once('@').unwrap().1.to_string()
+}
+
+/// Points the `BERTH_DATABASE__*` variables of [`external_database_env`] at `proxy`.
+pub fn through_proxy(env: &mut [(String, String)], proxy: &CuttableProxy) {
+    for (k, v) in env.iter_mut() {
+        match k.as_str() {
+            "BERTH_DATABASE__EXTERNAL__HOST" => *v = "127.0.0.1".into(),
+            "BERTH_DATABASE__EXTERNAL__PORT" => *v = proxy.addr.port().to_string(),
+            _ => {}
+        }
+    }
+}
+
+/// The Redis server for tests (`BERTH_TEST_REDIS_URL`), or `None` with a loud skip; required
+/// when `BERTH_E2E_REQUIRED` is set.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("BERTH_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("BERTH_E2E_REQUIRED").is_none(),
+                "BERTH_TEST_REDIS_URL is not set and BERTH_E2E_REQUIRED is set"
+            );
+            eprintln!("SKIPPED: BERTH_TEST_REDIS_URL is not set (scripts/start-test-services gives one)");
+            None
+        }
+    }
+}
+
+/// A client that sends the administrator's Basic credentials with every request.
+pub fn admin_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
+/// A free loopback port, for servers that cannot be told to pick one.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// A fresh database on the test PostgreSQL server, as the `BERTH_DATABASE__*` variables that
 /// point `berth serve` at it.
 pub async fn external_database_env(admin_url: &str) -> Vec<(String, String)> {
@@ -158,9 +202,10 @@ pub async fn external_database_env(admin_url: &str) -> Vec<(String, String)> {
     berth_db::create_postgres_database(admin_url, &name).await.unwrap();
     // postgres://user[:password]@host:port/db
     let rest = admin_url.split_once("://").unwrap().1;
-    let (auth, host_port) = rest.split('/').next().unwrap().rsplit_once('@').unwrap();
+    let auth = rest.split('/').next().unwrap().rsplit_once('@').unwrap().0;
     let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
-    let (host, port) = host_port.split_once(':').unwrap_or((host_port, "5432"));
+    let host_port = postgres_host_port(admin_url);
+    let (host, port) = host_port.split_once(':').unwrap_or((&host_port, "5432"));
     let mut env = vec![
         ("BERTH_DATABASE__TYPE".to_string(), "external".to_string()),
         ("BERTH_DATABASE__EXTERNAL__HOST".to_string(), host.to_string()),
