@@ -36,8 +36,10 @@ pub async fn run(source: &Config, target: &Config) -> anyhow::Result<()> {
 
     let source_root = source.blob_root();
     let target_root = target.blob_root();
-    let same_root = std::fs::canonicalize(&source_root).ok() == std::fs::canonicalize(&target_root).ok()
-        && std::fs::canonicalize(&source_root).is_ok();
+    let same_root = match (std::fs::canonicalize(&source_root), std::fs::canonicalize(&target_root)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
     let from_store = FsStore::open(&source_root).context("opening the source blobs")?;
     let to_store: Arc<dyn BlobStore> = Arc::new(FsStore::open(&target_root).context("opening the target blobs")?);
     let blobs = from.all_stored_content().await?;

@@ -2,8 +2,9 @@
 //! against a whitelist of fields per listing: only known keys reach the SQL text, and every
 //! value is a bound argument.
 
+use sqlx::Row;
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::query::{Query, QueryScalar};
+use sqlx::query::Query;
 
 use crate::{Db, DbError};
 
@@ -227,19 +228,6 @@ fn bind_all<'q>(mut q: Query<'q, sqlx::Any, AnyArguments>, args: &[Arg]) -> Quer
     q
 }
 
-fn bind_all_scalar<'q, O>(
-    mut q: QueryScalar<'q, sqlx::Any, O, AnyArguments>,
-    args: &[Arg],
-) -> QueryScalar<'q, sqlx::Any, O, AnyArguments> {
-    for a in args {
-        q = match a {
-            Arg::Int(i) => q.bind(*i),
-            Arg::Text(s) => q.bind(s.clone()),
-        };
-    }
-    q
-}
-
 /// One listing: `SELECT <columns> <from>` where `from` holds the fixed conditions with
 /// placeholders `$1..$n` for `fixed`, the fields `q` and `sort` may name, and the order.
 pub(crate) struct Listing<'a> {
@@ -281,7 +269,7 @@ impl Db {
             .await?;
         let count = format!("SELECT COUNT(*) {} AND {}", listing.from, c.condition);
         let total: i64 =
-            bind_all_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count)), &args).fetch_one(&self.pool).await?;
+            bind_all(sqlx::query(sqlx::AssertSqlSafe(count)), &args).fetch_one(&self.pool).await?.try_get(0)?;
         Ok((rows, total))
     }
 }
