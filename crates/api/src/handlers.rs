@@ -350,6 +350,13 @@ async fn blob_get(reg: &Registry, name: &RepositoryName, digest: &Digest, req: &
         set(&mut r, "etag", &etag(digest));
         return Ok(r);
     }
+    if !head && let Some(url) = reg.blob_redirect(digest).await? {
+        // The bytes come from the storage; a client repeats its Range header there.
+        let mut r = empty(StatusCode::TEMPORARY_REDIRECT);
+        set(&mut r, "location", &url);
+        set(&mut r, DIGEST_HEADER, digest.as_str());
+        return Ok(r);
+    }
     let len = range.map_or(size, |r| r.len());
     let mut resp = if head {
         (status, Body::empty()).into_response()

@@ -242,6 +242,10 @@ async fn probes_report_each_dependency() {
     let names: Vec<_> = ready["components"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
     assert_eq!(names, [json!("database"), json!("storage")]);
 
+    if s.registry.storage_provider() != "filesystem" {
+        // Object storage failing is shown by the store's and the binary's tests.
+        return;
+    }
     // Storage gone: unready, and Harbor's health says which component; liveness does not care.
     std::fs::remove_dir_all(dir.path()).unwrap();
     let resp = s.anon.get(s.url("/readyz")).send().await.unwrap();

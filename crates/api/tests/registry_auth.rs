@@ -43,7 +43,7 @@ fn granted(body: &serde_json::Value) -> Vec<serde_json::Value> {
 fn bearer(token: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
+    common::http_builder().default_headers(headers).build().unwrap()
 }
 
 #[tokio::test]

@@ -209,7 +209,11 @@ async fn served_operations_answer_as_documented() {
     c.call(M::GET, "/api/v2.0/projects/conf/_deletable", None, 200).await;
     c.call(M::GET, "/api/v2.0/systeminfo/getcert", None, 404).await;
     let volumes = c.call(M::GET, "/api/v2.0/systeminfo/volumes", None, 200).await;
-    assert!(volumes["storage"][0]["total"].as_u64().unwrap() > 0);
+    // A volume's size where there is a volume; object storage has none.
+    match c.s.registry.storage_provider() {
+        "filesystem" => assert!(volumes["storage"][0]["total"].as_u64().unwrap() > 0),
+        _ => assert_eq!(volumes["storage"], json!([])),
+    }
     c.call(M::PUT, "/api/v2.0/projects/conf", Some(json!({"metadata": {"auto_scan": "true"}})), 200).await;
     c.call(M::GET, "/api/v2.0/projects/conf/metadatas/", None, 200).await;
     c.call(M::POST, "/api/v2.0/projects/conf/metadatas/", Some(json!({"severity": "high"})), 200).await;

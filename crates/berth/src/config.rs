@@ -143,7 +143,8 @@ impl ExternalDatabase {
                 self.sslmode
             );
         }
-        let password = secret_value(self.password.as_deref(), self.password_file.as_deref(), "database.external")?;
+        let password =
+            secret_value(self.password.as_deref(), self.password_file.as_deref(), "database.external.password_file")?;
         let user = utf8_percent_encode(&self.username, NON_ALPHANUMERIC);
         let auth = match password {
             Some(p) => format!("{user}:{}@", utf8_percent_encode(&p, NON_ALPHANUMERIC)),
@@ -230,7 +231,11 @@ impl ExternalRedis {
                     self.addrs.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect();
                 let auth = NodeAuth {
                     username: self.username.clone(),
-                    password: secret_value(self.password.as_deref(), self.password_file.as_deref(), "redis.external")?,
+                    password: secret_value(
+                        self.password.as_deref(),
+                        self.password_file.as_deref(),
+                        "redis.external.password_file",
+                    )?,
                     db: i64::from(self.db),
                 };
                 SharedState::connect_sentinel(&sentinels, master, auth, "berth:").map_err(anyhow::Error::msg)
@@ -244,7 +249,8 @@ impl ExternalRedis {
         if self.sentinel_master_set.is_some() || self.addrs.contains(',') {
             anyhow::bail!("redis.external: several addresses need sentinel_master_set (they are Sentinels)");
         }
-        let password = secret_value(self.password.as_deref(), self.password_file.as_deref(), "redis.external")?;
+        let password =
+            secret_value(self.password.as_deref(), self.password_file.as_deref(), "redis.external.password_file")?;
         let auth = match (&self.username, password) {
             (None, None) => String::new(),
             (user, password) => format!(
@@ -258,13 +264,14 @@ impl ExternalRedis {
     }
 }
 
-/// A secret given in the configuration or in a file it names (trailing newline removed).
-fn secret_value(value: Option<&str>, file: Option<&Path>, section: &str) -> anyhow::Result<Option<String>> {
+/// A secret given in the configuration or in a file it names (trailing newline removed);
+/// `file_key` names the file's key in errors.
+fn secret_value(value: Option<&str>, file: Option<&Path>, file_key: &str) -> anyhow::Result<Option<String>> {
     match (value, file) {
         (Some(v), _) => Ok(Some(v.to_string())),
         (None, Some(path)) => Ok(Some(
             std::fs::read_to_string(path)
-                .with_context(|| format!("reading {section}.password_file {}", path.display()))?
+                .with_context(|| format!("reading {file_key} {}", path.display()))?
                 .trim_end_matches(['\n', '\r'])
                 .to_string(),
         )),
@@ -272,17 +279,149 @@ fn secret_value(value: Option<&str>, file: Option<&Path>, section: &str) -> anyh
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Storage {
+    /// `filesystem` (the default), `s3`, `gcs` or `azure`.
+    #[serde(rename = "type")]
+    pub kind: StorageKind,
     pub filesystem: FilesystemStorage,
+    pub s3: S3Storage,
+    pub gcs: GcsStorage,
+    pub azure: AzureStorage,
+    /// Blob GETs answer 307 with a presigned URL of the object store, so that blob bytes do
+    /// not pass through the replicas (ignored for the filesystem).
+    pub redirect: bool,
+    /// How long a presigned URL stays valid.
+    pub redirect_seconds: u64,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            kind: StorageKind::default(),
+            filesystem: FilesystemStorage::default(),
+            s3: S3Storage::default(),
+            gcs: GcsStorage::default(),
+            azure: AzureStorage::default(),
+            redirect: false,
+            redirect_seconds: 20 * 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    #[default]
+    Filesystem,
+    S3,
+    Gcs,
+    Azure,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FilesystemStorage {
-    /// Blob root; defaults to the data directory.
+    /// Blob root; defaults to the data directory. A shared volume (NFS, ...) serves several
+    /// replicas.
     pub root: Option<PathBuf>,
+}
+
+/// Amazon S3 or an S3-compatible server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct S3Storage {
+    pub bucket: String,
+    pub region: Option<String>,
+    /// An S3-compatible server's URL (MinIO, Ceph, ...).
+    pub endpoint: Option<String>,
+    /// Bucket in the path rather than in the host name (most S3-compatible servers).
+    pub path_style: bool,
+    /// Without keys, the environment's credentials (AWS_* variables, instance profile, ...).
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub secret_key_file: Option<PathBuf>,
+    /// A key prefix for everything Berth stores.
+    pub root: String,
+}
+
+/// Google Cloud Storage.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GcsStorage {
+    pub bucket: String,
+    /// A service account key (JSON); without it, the environment's credentials.
+    pub credentials_file: Option<PathBuf>,
+    pub root: String,
+}
+
+/// Azure Blob Storage.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AzureStorage {
+    pub account_name: String,
+    pub container: String,
+    pub account_key: Option<String>,
+    pub account_key_file: Option<PathBuf>,
+    /// A custom endpoint (Azurite, sovereign clouds).
+    pub endpoint: Option<String>,
+    pub root: String,
+}
+
+impl Storage {
+    /// Opens the configured blob store; `data_dir` is the filesystem's default root.
+    pub fn open(&self, data_dir: &Path) -> anyhow::Result<std::sync::Arc<dyn berth_store::BlobStore>> {
+        use berth_store::{AzureOptions, CloudStore, FsStore, GcsOptions, S3Options};
+        fn required(value: &str, key: &str) -> anyhow::Result<String> {
+            anyhow::ensure!(!value.trim().is_empty(), "{key} is required");
+            Ok(value.to_string())
+        }
+        Ok(match self.kind {
+            StorageKind::Filesystem => {
+                let root = self.filesystem.root.clone().unwrap_or_else(|| data_dir.to_path_buf());
+                std::sync::Arc::new(
+                    FsStore::open(&root).with_context(|| format!("opening blob storage at {}", root.display()))?,
+                )
+            }
+            StorageKind::S3 => {
+                let s3 = &self.s3;
+                std::sync::Arc::new(CloudStore::s3(&S3Options {
+                    bucket: required(&s3.bucket, "storage.s3.bucket")?,
+                    region: s3.region.clone(),
+                    endpoint: s3.endpoint.clone(),
+                    path_style: s3.path_style,
+                    access_key: s3.access_key.clone(),
+                    secret_key: secret_value(
+                        s3.secret_key.as_deref(),
+                        s3.secret_key_file.as_deref(),
+                        "storage.s3.secret_key_file",
+                    )?,
+                    session_token: None,
+                    root: s3.root.clone(),
+                })?)
+            }
+            StorageKind::Gcs => std::sync::Arc::new(CloudStore::gcs(&GcsOptions {
+                bucket: required(&self.gcs.bucket, "storage.gcs.bucket")?,
+                credentials_file: self.gcs.credentials_file.as_ref().map(|p| p.display().to_string()),
+                root: self.gcs.root.clone(),
+            })?),
+            StorageKind::Azure => {
+                let azure = &self.azure;
+                std::sync::Arc::new(CloudStore::azure(&AzureOptions {
+                    account_name: required(&azure.account_name, "storage.azure.account_name")?,
+                    container: required(&azure.container, "storage.azure.container")?,
+                    account_key: secret_value(
+                        azure.account_key.as_deref(),
+                        azure.account_key_file.as_deref(),
+                        "storage.azure.account_key_file",
+                    )?,
+                    endpoint: azure.endpoint.clone(),
+                    root: azure.root.clone(),
+                })?)
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

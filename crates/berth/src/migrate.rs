@@ -1,16 +1,14 @@
 //! `berth admin migrate-data --to <config>`: moves an embedded installation (SQLite and local
-//! blobs) to the external database (and blob root) of another configuration, and checks the
+//! blobs) to the external database and the blob storage (object storage or another blob root)
+//! of another configuration, and checks the
 //! result: row counts of every table, and every blob present with its size and, when the bytes
 //! were copied, its digest. The source is only read; the target database must be fresh.
-
-use std::sync::Arc;
 
 use anyhow::Context;
 use berth_db::Db;
 use berth_oci::Hasher;
-use berth_store::{BlobStore, FsStore};
 
-use crate::config::{Config, DatabaseKind};
+use crate::config::{Config, DatabaseKind, StorageKind};
 
 pub async fn run(source: &Config, target: &Config) -> anyhow::Result<()> {
     if source.database.kind != DatabaseKind::Embedded {
@@ -34,14 +32,15 @@ pub async fn run(source: &Config, target: &Config) -> anyhow::Result<()> {
         println!("{:<20} {:>10} rows", c.table, c.target);
     }
 
-    let source_root = source.blob_root();
-    let target_root = target.blob_root();
-    let same_root = match (std::fs::canonicalize(&source_root), std::fs::canonicalize(&target_root)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    let from_store = FsStore::open(&source_root).context("opening the source blobs")?;
-    let to_store: Arc<dyn BlobStore> = Arc::new(FsStore::open(&target_root).context("opening the target blobs")?);
+    // The same blob root for both: nothing to copy, only to check.
+    let same_root = source.storage.kind == StorageKind::Filesystem
+        && target.storage.kind == StorageKind::Filesystem
+        && match (std::fs::canonicalize(source.blob_root()), std::fs::canonicalize(target.blob_root())) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+    let from_store = source.storage.open(&source.data_dir).context("opening the source blobs")?;
+    let to_store = target.storage.open(&target.data_dir).context("opening the target blob storage")?;
     let blobs = from.all_stored_content().await?;
     let (mut copied, mut present) = (0usize, 0usize);
     for (digest, size) in &blobs {
@@ -56,15 +55,16 @@ pub async fn run(source: &Config, target: &Config) -> anyhow::Result<()> {
         let body = from_store.get(&digest, None).await.with_context(|| format!("reading blob {digest}"))?;
         // Upload ids are at most 64 characters.
         let id = format!("migrate-{}", &digest.hex()[..48]);
-        to_store.upload_start(&id).await?;
+        let state = to_store.upload_start(&id).await?;
         let mut hasher = Hasher::new(digest.algorithm());
-        let written = to_store.upload_append(&id, 0, &mut hasher, body.into_stream()).await?;
+        let appended = to_store.upload_append(&id, 0, &state, &mut hasher, body.into_stream()).await?;
+        let (written, state) = (appended.offset, appended.state);
         let got = hasher.finish();
         if got != digest || written != *size as u64 {
-            to_store.upload_abort(&id).await?;
+            to_store.upload_abort(&id, &state).await?;
             anyhow::bail!("blob {digest} read back as {got} ({written} bytes): the source is damaged");
         }
-        to_store.upload_commit(&id, written, &digest).await?;
+        to_store.upload_commit(&id, written, &state, &digest).await?;
         copied += 1;
     }
     println!("{:<20} {:>10} copied and verified, {} already present", "blobs and manifests", copied, present);

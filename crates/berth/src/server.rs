@@ -7,7 +7,6 @@ use anyhow::Context;
 use berth_core::Registry;
 use berth_core::identity::Bootstrap;
 use berth_db::Db;
-use berth_store::FsStore;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, DatabaseKind, Log, RedisKind};
@@ -54,7 +53,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     prepare_data_dir(&config.data_dir)?;
     let db = open_database(&config).await?;
     bootstrap_identities(&db, &config).await?;
-    let store = FsStore::open(config.blob_root()).context("opening blob storage")?;
+    let store = config.storage.open(&config.data_dir)?;
     let shared = match config.redis.kind {
         RedisKind::None => None,
         RedisKind::External => {
@@ -66,7 +65,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             Some(shared)
         }
     };
-    let mut registry = Registry::new(db.clone(), Arc::new(store));
+    let mut registry = Registry::new(db.clone(), store);
+    if config.storage.redirect {
+        registry = registry.with_blob_redirect(std::time::Duration::from_secs(config.storage.redirect_seconds.max(1)));
+    }
     if let Some(shared) = &shared {
         registry = registry.with_shared(shared.clone());
     }

@@ -156,7 +156,7 @@ fn docker_cli_inspects_a_manifest() {
 fn api(berth: &Berth, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = common::http();
         let req =
             client.request(method.parse().unwrap(), berth.url(path)).header("authorization", ADMIN_BASIC).json(&body);
         let resp = req.send().await.unwrap();

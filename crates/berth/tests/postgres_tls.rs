@@ -135,6 +135,6 @@ async fn sslmode_verifies_the_server_as_configured() {
             ("BERTH_DATABASE__EXTERNAL__CA_FILE", &ca_file),
         ],
     );
-    let resp = reqwest::Client::new().get(berth.url("/readyz")).send().await.unwrap();
+    let resp = common::http().get(berth.url("/readyz")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }

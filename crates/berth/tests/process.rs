@@ -319,7 +319,7 @@ async fn readiness_follows_the_database_and_recovers() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let dir = tempfile::tempdir().unwrap();
     let berth = Berth::start_with(dir.path(), &env);
-    let client = reqwest::Client::new();
+    let client = common::http();
     let ready = || async { client.get(berth.url("/readyz")).send().await.unwrap().status().as_u16() };
     let wait_for = |want: u16| async move {
         for _ in 0..100 {
@@ -369,7 +369,7 @@ async fn replicas_share_the_database_tokens_and_uploads() {
         .collect();
     let replicas: Vec<Berth> = starting.into_iter().map(|t| t.join().expect("a replica failed to start")).collect();
 
-    let client = reqwest::Client::new();
+    let client = common::http();
     let token: serde_json::Value = client
         .get(replicas[0].url("/service/token?service=harbor-registry&scope=repository:library/shared:pull,push"))
         .header("authorization", ADMIN_BASIC)
@@ -448,7 +448,7 @@ async fn maintenance_moves_to_a_surviving_replica_and_purges_abandoned_uploads()
     assert!(a.wait_for_log("holding the maintenance lease", Duration::from_secs(5)).await);
     let b = Berth::start_with(dir_b.path(), &env);
 
-    let client = reqwest::Client::new();
+    let client = common::http();
     let resp = client
         .post(b.url("/v2/library/abandoned/blobs/uploads/"))
         .header("authorization", ADMIN_BASIC)
@@ -474,7 +474,7 @@ async fn maintenance_moves_to_a_surviving_replica_and_purges_abandoned_uploads()
 /// still ready, and pushes and logins go on; with it up, `ready`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_degrades_without_stopping_anything() {
-    let client = reqwest::Client::new();
+    let client = common::http();
     let dir = tempfile::tempdir().unwrap();
     let down = [
         ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
@@ -614,7 +614,7 @@ async fn migrate_data_moves_an_embedded_installation() {
         let bytes = client.get(berth.url(&format!("/v2/{repo}/blobs/{d}"))).send().await.unwrap().bytes().await;
         assert_eq!(bytes.unwrap().as_ref(), layer.as_slice());
     }
-    let carol = reqwest::Client::new()
+    let carol = common::http()
         .get(berth.url("/api/v2.0/users/current"))
         .basic_auth("carol", Some("Carol1234"))
         .send()

@@ -67,6 +67,6 @@ async fn redis_over_tls_trusts_the_configured_ca_only() {
         ],
     );
     let body: serde_json::Value =
-        reqwest::Client::new().get(berth.url("/readyz")).send().await.unwrap().json().await.unwrap();
+        common::http().get(berth.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["status"], "ready", "Redis reached over TLS: {body}");
 }

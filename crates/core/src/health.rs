@@ -42,7 +42,7 @@ impl Registry {
     /// The database, storage and (when configured) Redis, checked concurrently.
     pub async fn health(&self) -> Vec<Component> {
         let database = check("database", true, self.db().ping());
-        let storage = check("storage", true, async { self.storage_capacity().await.map(|_| ()) });
+        let storage = check("storage", true, self.storage_check());
         let redis = async {
             match self.shared() {
                 Some(shared) => Some(check("redis", false, shared.ping()).await),

@@ -38,14 +38,14 @@ impl Registry {
         let before = berth_db::now_millis() - max_age.as_millis() as i64;
         let mut purged = 0;
         loop {
-            let ids = self.db().stale_uploads(before, 100).await?;
-            if ids.is_empty() {
+            let stale = self.db().stale_uploads(before, 100).await?;
+            if stale.is_empty() {
                 return Ok(purged);
             }
-            for id in ids {
+            for (id, store_state) in stale {
                 // Conditional: an append that touched it meanwhile keeps it.
                 if self.db().delete_stale_upload(&id, before).await? {
-                    self.store.upload_abort(&id).await?;
+                    self.store.upload_abort(&id, &store_state).await?;
                     purged += 1;
                 }
             }

@@ -25,6 +25,8 @@ pub struct Registry {
     upload_turns: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     pulls: Arc<PullRecorder>,
     shared: Option<crate::shared::SharedState>,
+    /// When set, blob GETs answer with a redirect to a presigned URL valid this long.
+    blob_redirect: Option<std::time::Duration>,
 }
 
 /// A blob about to be sent.
@@ -67,12 +69,19 @@ fn upload_unknown(id: &str) -> RegistryError {
 impl Registry {
     pub fn new(db: Db, store: Arc<dyn BlobStore>) -> Registry {
         let pulls = Arc::new(PullRecorder::new(db.clone()));
-        Registry { db, store, upload_turns: Default::default(), pulls, shared: None }
+        Registry { db, store, upload_turns: Default::default(), pulls, shared: None, blob_redirect: None }
     }
 
     /// With Redis shared by the replicas.
     pub fn with_shared(mut self, shared: crate::shared::SharedState) -> Registry {
         self.shared = Some(shared);
+        self
+    }
+
+    /// Blob GETs answered with a redirect to the storage (a URL valid for `ttl`), so that the
+    /// bytes bypass the replicas, where the store can sign such URLs.
+    pub fn with_blob_redirect(mut self, ttl: std::time::Duration) -> Registry {
+        self.blob_redirect = Some(ttl);
         self
     }
 
@@ -142,6 +151,25 @@ impl Registry {
         Ok(BlobRead { digest: digest.clone(), size, body })
     }
 
+    /// Where to send a client for the blob's bytes instead of sending them, when redirects
+    /// are on and the store can sign a URL. The caller has checked the blob is in the repository.
+    pub async fn blob_redirect(&self, digest: &Digest) -> Result<Option<String>, RegistryError> {
+        let Some(ttl) = self.blob_redirect else {
+            return Ok(None);
+        };
+        Ok(self.store.presigned_get(digest, ttl).await?)
+    }
+
+    /// The storage backend's name as Harbor reports it.
+    pub fn storage_provider(&self) -> &'static str {
+        self.store.provider_name()
+    }
+
+    /// Whether blob storage answers (for readiness).
+    pub async fn storage_check(&self) -> Result<(), RegistryError> {
+        Ok(self.store.check().await?)
+    }
+
     /// Removes a blob from a repository (its bytes go when garbage collection finds them
     /// unreferenced).
     pub async fn blob_delete(&self, name: &RepositoryName, digest: &Digest) -> Result<(), RegistryError> {
@@ -185,7 +213,7 @@ impl Registry {
     pub async fn upload_start(&self, name: &RepositoryName) -> Result<UploadStatus, RegistryError> {
         let repo = self.ensure_repository(name).await?;
         let id = uuid::Uuid::new_v4().to_string();
-        self.store.upload_start(&id).await?;
+        let store_state = self.store.upload_start(&id).await?;
         let hasher = Hasher::new(Algorithm::Sha256);
         self.db
             .create_upload(&UploadRow {
@@ -194,6 +222,7 @@ impl Registry {
                 algorithm: Algorithm::Sha256.as_str().to_string(),
                 offset: 0,
                 hash_state: hasher.save(),
+                store_state,
                 created_at: berth_db::now_millis(),
             })
             .await?;
@@ -249,7 +278,8 @@ impl Registry {
             return Err(RegistryError::UploadOutOfOrder { offset });
         }
         let mut hasher = Self::restore_hasher(&row)?;
-        let new_offset = self.store.upload_append(id, offset, &mut hasher, body).await?;
+        let appended = self.store.upload_append(id, offset, &row.store_state, &mut hasher, body).await?;
+        let new_offset = appended.offset;
         if let Some(r) = range
             && new_offset - offset != r.len()
         {
@@ -259,7 +289,7 @@ impl Registry {
                 format!("Content-Range announced {} bytes, body had {}", r.len(), new_offset - offset),
             ));
         }
-        if !self.db.advance_upload(id, row.offset, new_offset as i64, &hasher.save()).await? {
+        if !self.db.advance_upload(id, row.offset, new_offset as i64, &hasher.save(), &appended.state).await? {
             let now = self.upload_row(name, id).await?;
             return Err(RegistryError::UploadOutOfOrder { offset: now.offset as u64 });
         }
@@ -286,28 +316,36 @@ impl Registry {
             return Err(RegistryError::UploadOutOfOrder { offset });
         }
         let mut hasher = Self::restore_hasher(&row)?;
+        let mut state = row.store_state.clone();
         if let Some(body) = body {
-            offset = self.store.upload_append(id, offset, &mut hasher, body).await?;
+            let appended = self.store.upload_append(id, offset, &state, &mut hasher, body).await?;
+            (offset, state) = (appended.offset, appended.state);
         }
-        let actual = if hasher.algorithm() == digest.algorithm() {
-            hasher.finish()
-        } else {
-            match self.store.upload_rehash(id, offset, digest.algorithm()).await {
+        let rehashed = hasher.algorithm() != digest.algorithm();
+        let actual = if rehashed {
+            match self.store.upload_rehash(id, offset, &state, digest.algorithm()).await {
                 Ok(d) => d,
                 Err(StoreError::UploadNotFound(_)) => {
                     return self.finish_interrupted(row, digest).await;
                 }
                 Err(e) => return Err(e.into()),
             }
+        } else {
+            hasher.finish()
         };
         if &actual != digest {
+            let message = format!("uploaded content has digest {actual}, not {digest}");
+            if rehashed {
+                // Reading it again may have assembled it for good (object stores cannot read
+                // parts otherwise): the session ends, and the client starts again.
+                self.db.delete_upload(id).await?;
+                self.store.upload_abort(id, &state).await?;
+                return Err(RegistryError::client(ErrorCode::DigestInvalid, format!("{message}; the upload is ended")));
+            }
             // The final chunk's bytes are not recorded: the session stands where it stood.
-            return Err(RegistryError::client(
-                ErrorCode::DigestInvalid,
-                format!("uploaded content has digest {actual}, not {digest}"),
-            ));
+            return Err(RegistryError::client(ErrorCode::DigestInvalid, message));
         }
-        match self.store.upload_commit(id, offset, digest).await {
+        match self.store.upload_commit(id, offset, &state, digest).await {
             Ok(()) => {}
             Err(StoreError::UploadNotFound(_)) => {
                 return self.finish_interrupted(row, digest).await;
@@ -335,7 +373,7 @@ impl Registry {
         let _turn = turn.lock().await;
         let row = self.upload_row(name, id).await?;
         self.db.delete_upload(&row.id).await?;
-        self.store.upload_abort(&row.id).await?;
+        self.store.upload_abort(&row.id, &row.store_state).await?;
         Ok(())
     }
 

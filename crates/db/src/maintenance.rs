@@ -1,6 +1,8 @@
 //! Cluster-wide housekeeping: leases for work that one replica at a time must do, and the
 //! queries of that work (stale upload sessions, expired portal sessions).
 
+use sqlx::Row;
+
 use crate::{Db, DbError, now_millis};
 
 impl Db {
@@ -32,12 +34,16 @@ impl Db {
     }
 
     /// Ids of upload sessions untouched since `before` (milliseconds), at most `limit`.
-    pub async fn stale_uploads(&self, before: i64, limit: i64) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar("SELECT id FROM uploads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2")
-            .bind(before)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+    /// Upload sessions untouched since `before`, oldest first: each id with the storage
+    /// driver's state, which says what to delete.
+    pub async fn stale_uploads(&self, before: i64, limit: i64) -> Result<Vec<(String, Vec<u8>)>, DbError> {
+        let rows =
+            sqlx::query("SELECT id, store_state FROM uploads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2")
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 
     /// Deletes an upload session's record if it is still untouched since `before`; true when

@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_pull_time.sql"),
     migration!(7, "0007_labels.sql"),
     migration!(8, "0008_leases.sql"),
+    migration!(9, "0009_upload_store_state.sql"),
 ];
 
 /// The newest schema version this build knows.

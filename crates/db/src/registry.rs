@@ -6,7 +6,8 @@ use sqlx::any::AnyRow;
 use crate::listing::{Arg, Field, Kind, Listing, Source};
 use crate::{Db, DbError, ListQuery, now_millis};
 
-/// An upload session as recorded: the durable offset and the hash state at that offset.
+/// An upload session as recorded: the durable offset, and the hash state and the storage
+/// driver's state at that offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadRow {
     pub id: String,
@@ -14,6 +15,7 @@ pub struct UploadRow {
     pub algorithm: String,
     pub offset: i64,
     pub hash_state: Vec<u8>,
+    pub store_state: Vec<u8>,
     pub created_at: i64,
 }
 
@@ -610,14 +612,15 @@ impl Db {
     pub async fn create_upload(&self, u: &UploadRow) -> Result<(), DbError> {
         self.write_one(
             sqlx::query(
-                "INSERT INTO uploads (id, repository_id, algorithm, byte_offset, hash_state, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                "INSERT INTO uploads (id, repository_id, algorithm, byte_offset, hash_state, store_state, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
             )
             .bind(&u.id)
             .bind(u.repository_id)
             .bind(&u.algorithm)
             .bind(u.offset)
             .bind(&u.hash_state)
+            .bind(&u.store_state)
             .bind(u.created_at),
         )
         .await?;
@@ -626,7 +629,8 @@ impl Db {
 
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>, DbError> {
         let row = sqlx::query(
-            "SELECT id, repository_id, algorithm, byte_offset, hash_state, created_at FROM uploads WHERE id = $1",
+            "SELECT id, repository_id, algorithm, byte_offset, hash_state, store_state, created_at FROM uploads \
+             WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -638,7 +642,8 @@ impl Db {
                 algorithm: r.try_get(2)?,
                 offset: r.try_get(3)?,
                 hash_state: r.try_get(4)?,
-                created_at: r.try_get(5)?,
+                store_state: r.try_get(5)?,
+                created_at: r.try_get(6)?,
             }),
             None => None,
         })
@@ -646,15 +651,28 @@ impl Db {
 
     /// Records a new durable offset, if the upload is still at `from` (another request may have
     /// moved it meanwhile). Returns whether it was recorded.
-    pub async fn advance_upload(&self, id: &str, from: i64, to: i64, hash_state: &[u8]) -> Result<bool, DbError> {
-        let done = self.write_one(sqlx::query(
-            "UPDATE uploads SET byte_offset = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND byte_offset = $5",
-        )
-        .bind(to)
-        .bind(hash_state)
-        .bind(now_millis())
-        .bind(id)
-        .bind(from)).await?;
+    pub async fn advance_upload(
+        &self,
+        id: &str,
+        from: i64,
+        to: i64,
+        hash_state: &[u8],
+        store_state: &[u8],
+    ) -> Result<bool, DbError> {
+        let done = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE uploads SET byte_offset = $1, hash_state = $2, store_state = $3, updated_at = $4 \
+             WHERE id = $5 AND byte_offset = $6",
+                )
+                .bind(to)
+                .bind(hash_state)
+                .bind(store_state)
+                .bind(now_millis())
+                .bind(id)
+                .bind(from),
+            )
+            .await?;
         Ok(done == 1)
     }
 

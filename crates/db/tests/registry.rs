@@ -97,13 +97,15 @@ async fn uploads_advance_only_from_the_recorded_offset() {
         algorithm: "sha256".into(),
         offset: 0,
         hash_state: vec![1, 2, 3],
+        store_state: vec![],
         created_at: 5,
     };
     db.create_upload(&row).await.unwrap();
-    assert!(db.advance_upload("u1", 0, 10, &[4]).await.unwrap());
-    assert!(!db.advance_upload("u1", 0, 20, &[5]).await.unwrap());
+    assert_eq!(db.upload("u1").await.unwrap().unwrap(), row);
+    assert!(db.advance_upload("u1", 0, 10, &[4], b"parts").await.unwrap());
+    assert!(!db.advance_upload("u1", 0, 20, &[5], b"other").await.unwrap());
     let got = db.upload("u1").await.unwrap().unwrap();
-    assert_eq!((got.offset, got.hash_state), (10, vec![4]));
+    assert_eq!((got.offset, got.hash_state, got.store_state), (10, vec![4], b"parts".to_vec()));
     db.complete_upload("u1", repo, A, 10).await.unwrap();
     assert!(db.upload("u1").await.unwrap().is_none());
     assert_eq!(db.repository_blob_size(repo, A).await.unwrap(), Some(10));

@@ -14,7 +14,7 @@ use berth_oci::{Algorithm, Digest, Hasher};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::{BlobBody, BlobStore, ByteStream, StoreError};
+use crate::{Appended, BlobBody, BlobStore, ByteStream, StoreError, UploadState};
 
 /// Writes are coalesced to this size: large writes are what the kernel and the disk like.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -71,6 +71,10 @@ async fn blocking<T: Send + 'static>(
 
 #[async_trait]
 impl BlobStore for FsStore {
+    fn provider_name(&self) -> &'static str {
+        "filesystem"
+    }
+
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
         match tokio::fs::metadata(self.blob_path(digest)).await {
             Ok(m) => Ok(Some(m.len())),
@@ -134,11 +138,12 @@ impl BlobStore for FsStore {
         }
     }
 
-    async fn upload_start(&self, id: &str) -> Result<(), StoreError> {
+    async fn upload_start(&self, id: &str) -> Result<UploadState, StoreError> {
         let path = self.upload_path(id)?;
         blocking(move || {
             std::fs::File::create_new(&path)?.sync_all()?;
-            Ok(())
+            // The file itself is the state: nothing to remember beside the offset.
+            Ok(UploadState::new())
         })
         .await
     }
@@ -147,9 +152,10 @@ impl BlobStore for FsStore {
         &self,
         id: &str,
         offset: u64,
+        _state: &[u8],
         hasher: &mut Hasher,
         mut body: ByteStream,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Appended, StoreError> {
         let path = self.upload_path(id)?;
         let owned_id = id.to_string();
         let mut file = blocking(move || {
@@ -213,10 +219,10 @@ impl BlobStore for FsStore {
         }
         let (new_hasher, written) = result?;
         *hasher = new_hasher;
-        Ok(offset + written)
+        Ok(Appended { offset: offset + written, state: UploadState::new() })
     }
 
-    async fn upload_commit(&self, id: &str, size: u64, digest: &Digest) -> Result<(), StoreError> {
+    async fn upload_commit(&self, id: &str, size: u64, _state: &[u8], digest: &Digest) -> Result<(), StoreError> {
         let path = self.upload_path(id)?;
         let store = FsStore { root: self.root.clone() };
         let (owned_id, digest) = (id.to_string(), digest.clone());
@@ -239,7 +245,13 @@ impl BlobStore for FsStore {
         .await
     }
 
-    async fn upload_rehash(&self, id: &str, size: u64, algorithm: Algorithm) -> Result<Digest, StoreError> {
+    async fn upload_rehash(
+        &self,
+        id: &str,
+        size: u64,
+        _state: &[u8],
+        algorithm: Algorithm,
+    ) -> Result<Digest, StoreError> {
         let path = self.upload_path(id)?;
         let owned_id = id.to_string();
         blocking(move || {
@@ -288,7 +300,7 @@ impl BlobStore for FsStore {
         .await
     }
 
-    async fn upload_abort(&self, id: &str) -> Result<(), StoreError> {
+    async fn upload_abort(&self, id: &str, _state: &[u8]) -> Result<(), StoreError> {
         let path = self.upload_path(id)?;
         match tokio::fs::remove_file(path).await {
             Ok(()) => Ok(()),
@@ -324,25 +336,25 @@ mod tests {
         let store = FsStore::open(dir.path()).unwrap();
         store.upload_start("u1").await.unwrap();
         let mut h = Hasher::new(Algorithm::Sha256);
-        let off = store.upload_append("u1", 0, &mut h, body(vec![b"hello ", b"wor"])).await.unwrap();
+        let off = store.upload_append("u1", 0, &[], &mut h, body(vec![b"hello ", b"wor"])).await.unwrap().offset;
         assert_eq!(off, 9);
         let saved = h.save();
 
         // A "new process": a fresh store handle and a hasher restored from saved bytes.
         let store = FsStore::open(dir.path()).unwrap();
         let mut h = Hasher::restore(Algorithm::Sha256, &saved).unwrap();
-        let off = store.upload_append("u1", off, &mut h, body(vec![b"ld"])).await.unwrap();
+        let off = store.upload_append("u1", off, &[], &mut h, body(vec![b"ld"])).await.unwrap().offset;
         assert_eq!(off, 11);
         let digest = h.finish();
         assert_eq!(digest, Digest::sha256_of(b"hello world"));
-        store.upload_commit("u1", off, &digest).await.unwrap();
+        store.upload_commit("u1", off, &[], &digest).await.unwrap();
         assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
         let bytes = read_all(store.get(&digest, None).await.unwrap());
         assert_eq!(bytes, b"hello world");
         let part = read_all(store.get(&digest, Some(ByteRange { start: 6, end: 10 })).await.unwrap());
         assert_eq!(part, b"world");
         assert!(matches!(
-            store.upload_append("u1", 0, &mut Hasher::new(Algorithm::Sha256), body(vec![])).await,
+            store.upload_append("u1", 0, &[], &mut Hasher::new(Algorithm::Sha256), body(vec![])).await,
             Err(StoreError::UploadNotFound(_))
         ));
     }
@@ -353,14 +365,14 @@ mod tests {
         let store = FsStore::open(dir.path()).unwrap();
         store.upload_start("u2").await.unwrap();
         let mut h = Hasher::new(Algorithm::Sha256);
-        let off = store.upload_append("u2", 0, &mut h, body(vec![b"abc"])).await.unwrap();
+        let off = store.upload_append("u2", 0, &[], &mut h, body(vec![b"abc"])).await.unwrap().offset;
         // Simulate a crash after a write that was never recorded.
         let mut f = std::fs::OpenOptions::new().append(true).open(dir.path().join("uploads/u2")).unwrap();
         f.write_all(b"GARBAGE").unwrap();
-        let off = store.upload_append("u2", off, &mut h, body(vec![b"def"])).await.unwrap();
+        let off = store.upload_append("u2", off, &[], &mut h, body(vec![b"def"])).await.unwrap().offset;
         let digest = h.finish();
         assert_eq!(digest, Digest::sha256_of(b"abcdef"));
-        store.upload_commit("u2", off, &digest).await.unwrap();
+        store.upload_commit("u2", off, &[], &digest).await.unwrap();
         assert_eq!(read_all(store.get(&digest, None).await.unwrap()), b"abcdef");
     }
 
@@ -374,7 +386,7 @@ mod tests {
             Ok(Bytes::from_static(b"xyz")),
             Err("connection reset".to_string()),
         ]));
-        assert!(matches!(store.upload_append("u3", 0, &mut h, broken).await, Err(StoreError::Body(_))));
+        assert!(matches!(store.upload_append("u3", 0, &[], &mut h, broken).await, Err(StoreError::Body(_))));
         assert_eq!(h.clone().finish(), Digest::sha256_of(b""));
     }
 

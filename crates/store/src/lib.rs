@@ -8,8 +8,12 @@
 //! Invariants every driver keeps:
 //! - A blob becomes visible only complete and verified (temporary name, then an atomic publish).
 //! - An upload's bytes up to the offset returned by [`BlobStore::upload_append`] are durable.
+//! - A driver keeps nothing about an upload in memory: what it must remember between requests
+//!   (an object store's multipart id and parts) is returned as opaque [`UploadState`] that the
+//!   caller stores beside the offset, so the next chunk may arrive at another replica.
 
 mod body;
+mod cloud;
 mod fs;
 
 use std::pin::Pin;
@@ -20,6 +24,7 @@ use berth_oci::{Algorithm, Digest, Hasher};
 use bytes::Bytes;
 use futures_util::Stream;
 
+pub use cloud::{AzureOptions, CloudStore, GcsOptions, S3Options, install_tls_provider};
 pub use fs::FsStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +39,22 @@ pub enum StoreError {
     Body(String),
     #[error("storage I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("object storage: {0}")]
+    Backend(String),
+    #[error("storage configuration: {0}")]
+    Config(String),
+}
+
+/// What a driver remembers of an upload session between requests, opaque to the caller, who
+/// keeps it with the session (in the database) and hands it back with the next call. Empty for
+/// the filesystem; the multipart id, part ids and staged objects for object stores.
+pub type UploadState = Vec<u8>;
+
+/// The outcome of an append: the new durable offset and the state to keep for the next call.
+#[derive(Debug)]
+pub struct Appended {
+    pub offset: u64,
+    pub state: UploadState,
 }
 
 /// A stream of request body chunks. Errors are the client's (a dropped connection).
@@ -61,6 +82,9 @@ impl BlobBody {
 /// A storage backend.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
+    /// The backend's name as Harbor reports it (`filesystem`, `s3`, `gcs`, `azure`).
+    fn provider_name(&self) -> &'static str;
+
     /// The size of a stored blob, or `None` when it is absent.
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError>;
 
@@ -74,28 +98,42 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes a blob; removing an absent blob is not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), StoreError>;
 
-    /// Prepares storage for a new upload session.
-    async fn upload_start(&self, id: &str) -> Result<(), StoreError>;
+    /// Prepares storage for a new upload session; returns its first state.
+    async fn upload_start(&self, id: &str) -> Result<UploadState, StoreError>;
 
-    /// Appends a body at `offset` (the offset the caller has recorded as durable: anything past
-    /// it is a remnant of an unacknowledged write and is discarded), feeding every byte to
-    /// `hasher`. Returns the new offset once the bytes are durable. On a body error nothing
-    /// past `offset` counts, and the hasher must be discarded by the caller.
+    /// Appends a body at `offset` (the offset the caller has recorded as durable, with the
+    /// `state` recorded beside it: anything written past it is a remnant of an unacknowledged
+    /// write and is discarded), feeding every byte to `hasher`. Returns the new offset and state
+    /// once the bytes are durable. On a body error nothing past `offset` counts, and the hasher
+    /// must be discarded by the caller.
     async fn upload_append(
         &self,
         id: &str,
         offset: u64,
+        state: &[u8],
         hasher: &mut Hasher,
         body: ByteStream,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Appended, StoreError>;
 
     /// Publishes an upload's first `size` bytes as the blob `digest`, which the caller has
-    /// verified with the upload's hasher. The upload is gone afterwards.
-    async fn upload_commit(&self, id: &str, size: u64, digest: &Digest) -> Result<(), StoreError>;
+    /// verified with the upload's hasher. The upload is gone afterwards. Publishing again after
+    /// an interrupted commit either completes it or answers [`StoreError::UploadNotFound`]
+    /// when the blob was already published.
+    async fn upload_commit(&self, id: &str, size: u64, state: &[u8], digest: &Digest) -> Result<(), StoreError>;
 
     /// Digest of an upload's first `size` bytes under another algorithm than the session's
-    /// (a client may name a sha512 digest only when it finishes): reads the bytes again.
-    async fn upload_rehash(&self, id: &str, size: u64, algorithm: Algorithm) -> Result<Digest, StoreError>;
+    /// (a client may name a sha512 digest only when it finishes): reads the bytes again. The
+    /// session may not be appended to afterwards (an object store must assemble it to read it).
+    async fn upload_rehash(
+        &self,
+        id: &str,
+        size: u64,
+        state: &[u8],
+        algorithm: Algorithm,
+    ) -> Result<Digest, StoreError>;
+
+    /// Discards an upload session's bytes.
+    async fn upload_abort(&self, id: &str, state: &[u8]) -> Result<(), StoreError>;
 
     /// Total and free bytes of the volume holding the blobs, where the backend has such a
     /// thing (object stores do not).
@@ -103,6 +141,14 @@ pub trait BlobStore: Send + Sync + 'static {
         Ok(None)
     }
 
-    /// Discards an upload session's bytes.
-    async fn upload_abort(&self, id: &str) -> Result<(), StoreError>;
+    /// Whether the backend answers (for readiness): an error says why not.
+    async fn check(&self) -> Result<(), StoreError> {
+        self.capacity().await.map(|_| ())
+    }
+
+    /// A URL from which a client may read the blob directly for `ttl`, where the backend can
+    /// sign one (object stores), so that blob bytes need not pass through the registry.
+    async fn presigned_get(&self, _digest: &Digest, _ttl: std::time::Duration) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 }

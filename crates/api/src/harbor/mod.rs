@@ -304,7 +304,7 @@ async fn systeminfo(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResul
             "read_only": false,
             "with_chartmuseum": false,
             "notification_enable": false,
-            "registry_storage_provider_name": "filesystem",
+            "registry_storage_provider_name": api.registry.storage_provider(),
         });
         if let (Some(info), Some(extra)) = (info.as_object_mut(), extra.as_object()) {
             info.extend(extra.clone());

@@ -14,7 +14,7 @@ use berth_core::identity::Identities;
 use berth_core::projects::Projects;
 use berth_db::Db;
 use berth_oci::Digest;
-use berth_store::FsStore;
+use berth_store::{BlobStore, CloudStore, FsStore, S3Options};
 use reqwest::{Response, StatusCode};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -67,8 +67,7 @@ impl TestServer {
         // restart of the test server.
         let tokens = Arc::new(TokenIssuer::from_pem(&token_key(dir), std::time::Duration::from_secs(1800)).unwrap());
         let auth = Arc::new(HarborAuth::new(identities.clone(), tokens, None));
-        let store = FsStore::open(dir).unwrap();
-        let registry = Arc::new(Registry::new(db.clone(), Arc::new(store)));
+        let registry = Arc::new(Registry::new(db.clone(), open_store(dir)));
         let harbor = Arc::new(HarborApi {
             auth: auth.clone(),
             registry: registry.clone(),
@@ -91,7 +90,7 @@ impl TestServer {
             .unwrap();
         });
         let client = client_as("admin", ADMIN_PASSWORD);
-        let anon = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let anon = http_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         TestServer { base, client, anon, db, registry, stop: Some(stop), task: Some(task) }
     }
 
@@ -211,13 +210,48 @@ pub async fn open_db(dir: &Path) -> Db {
     Db::connect(&url, 8).await.unwrap()
 }
 
+/// Blob storage: the directory, or with `BERTH_TEST_STORAGE=s3` a fresh key prefix (remembered
+/// in the directory, so a restarted server finds its blobs) in the bucket `berth-test` of the
+/// S3-compatible server at `BERTH_TEST_S3_URL`.
+pub fn open_store(dir: &Path) -> Arc<dyn BlobStore> {
+    if std::env::var("BERTH_TEST_STORAGE").as_deref() != Ok("s3") {
+        return Arc::new(FsStore::open(dir).unwrap());
+    }
+    let remembered = dir.join("s3-root");
+    let root = std::fs::read_to_string(&remembered).unwrap_or_else(|_| {
+        let root = format!("api-{}", uuid::Uuid::new_v4().simple());
+        std::fs::write(&remembered, &root).unwrap();
+        root
+    });
+    let endpoint = std::env::var("BERTH_TEST_S3_URL").expect("BERTH_TEST_STORAGE=s3 needs BERTH_TEST_S3_URL");
+    Arc::new(
+        CloudStore::s3(&S3Options {
+            bucket: "berth-test".into(),
+            region: Some("us-east-1".into()),
+            endpoint: Some(endpoint),
+            path_style: true,
+            access_key: Some("berth-test".into()),
+            secret_key: Some("berth-test-secret".into()),
+            session_token: None,
+            root,
+        })
+        .unwrap(),
+    )
+}
+
+/// An HTTP client builder (with TLS support, which needs the process's crypto provider first).
+pub fn http_builder() -> reqwest::ClientBuilder {
+    berth_store::install_tls_provider();
+    reqwest::Client::builder()
+}
+
 /// A client that sends Basic credentials with every request.
 pub fn client_as(user: &str, password: &str) -> reqwest::Client {
     use base64::Engine as _;
     let mut headers = reqwest::header::HeaderMap::new();
     let creds = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     headers.insert("authorization", format!("Basic {creds}").parse().unwrap());
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
+    http_builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
 }
 
 /// The token signing key of the test server in `dir` (made on first use).

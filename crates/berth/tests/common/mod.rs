@@ -186,7 +186,7 @@ pub fn redis_url() -> Option<String> {
 pub fn admin_client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("authorization", ADMIN_BASIC.parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
+    http_builder().default_headers(headers).build().unwrap()
 }
 
 /// A free loopback port, for servers that cannot be told to pick one.
@@ -354,4 +354,14 @@ pub fn make_server_certificate(dir: &Path, ca: &str) {
             "san.ext",
         ],
     );
+}
+
+/// An HTTP client builder (with TLS support, which needs the process's crypto provider first).
+pub fn http_builder() -> reqwest::ClientBuilder {
+    berth_store::install_tls_provider();
+    reqwest::Client::builder()
+}
+
+pub fn http() -> reqwest::Client {
+    http_builder().build().unwrap()
 }

@@ -1,0 +1,558 @@
+//! Object storage (S3 and S3-compatible servers, Google Cloud Storage, Azure Blob Storage)
+//! through the `object_store` crate, which has one client per backend; this driver adds what a
+//! registry needs on top of them: blobs by digest, and uploads that continue on any replica.
+//!
+//! Layout under the configured root (a key prefix):
+//! - `blobs/<algorithm>/<two hex>/<hex>`: published blobs;
+//! - `uploads/<id>/data`: the object an upload's multipart upload completes into, then copied to
+//!   its blob key (a multipart upload's key is fixed when it starts, before the digest is known);
+//! - `uploads/<id>/staged/<uuid>`: bytes received but too few to make a part: object stores take
+//!   parts of at least 5 MiB (but the last), while clients send chunks of any size.
+//!
+//! An upload's [`UploadState`] lists the multipart id, the parts' ids and the staged objects.
+//! Nothing a recorded state refers to is overwritten or deleted before commit or abort: an
+//! append that is never acknowledged writes its staged bytes under new names and re-sends part
+//! numbers past the recorded ones (a later append sends them again, and the store keeps the last
+//! copy of a part number), so continuing from the recorded state is always right.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_oci::range::ByteRange;
+use berth_oci::{Algorithm, Digest, Hasher};
+use bytes::{Bytes, BytesMut};
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path;
+use object_store::signer::Signer;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use serde::{Deserialize, Serialize};
+
+use crate::{Appended, BlobBody, BlobStore, ByteStream, StoreError, UploadState};
+
+/// The smallest part object stores accept (but for the last): S3's and GCS's 5 MiB.
+const MIN_PART: usize = 5 << 20;
+/// Parts are cut at this size: large enough for few requests, small enough to hold two per
+/// upload in memory (one being sent while the next fills). With 10 000 parts at most, blobs up
+/// to about 100 GiB.
+const PART_SIZE: usize = 10 << 20;
+/// S3 caps a part number at 10 000.
+const MAX_PARTS: usize = 10_000;
+/// The largest object one server-side copy request may copy (S3's CopyObject limit); larger
+/// blobs are copied by streaming them through a new multipart upload.
+const MAX_SINGLE_COPY: u64 = 5 << 30;
+
+/// Amazon S3 or an S3-compatible server (MinIO, Ceph RGW, moto, ...).
+#[derive(Clone, Debug, Default)]
+pub struct S3Options {
+    pub bucket: String,
+    pub region: Option<String>,
+    /// For S3-compatible servers: their URL (`http://` allowed).
+    pub endpoint: Option<String>,
+    /// `https://endpoint/bucket/key` rather than `https://bucket.endpoint/key`.
+    pub path_style: bool,
+    /// Without keys, the environment's credentials (variables, profile, instance metadata).
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub session_token: Option<String>,
+    /// A key prefix under which everything is kept.
+    pub root: String,
+}
+
+/// Google Cloud Storage.
+#[derive(Clone, Debug, Default)]
+pub struct GcsOptions {
+    pub bucket: String,
+    /// A service account key file; without it, the environment's credentials.
+    pub credentials_file: Option<String>,
+    pub root: String,
+}
+
+/// Azure Blob Storage.
+#[derive(Clone, Debug, Default)]
+pub struct AzureOptions {
+    pub account_name: String,
+    pub container: String,
+    /// Without it, the environment's credentials.
+    pub account_key: Option<String>,
+    /// A custom endpoint (Azurite, sovereign clouds).
+    pub endpoint: Option<String>,
+    pub root: String,
+}
+
+/// A blob store on object storage.
+pub struct CloudStore {
+    provider: &'static str,
+    objects: Arc<dyn ObjectStore>,
+    multipart: Arc<dyn MultipartStore>,
+    signer: Arc<dyn Signer>,
+    root: Path,
+}
+
+/// What an upload must remember between requests (serialized as its [`UploadState`]).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Progress {
+    /// The multipart upload, once the first part has been sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    multipart: Option<String>,
+    /// Ids of the parts sent, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    parts: Vec<String>,
+    /// Bytes after the parts, in order, not yet in a part.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    staged: Vec<Staged>,
+}
+
+/// A run of staged bytes: `len` bytes from `skip` in the object `uploads/<id>/staged/<name>`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Staged {
+    name: String,
+    #[serde(default)]
+    skip: u64,
+    len: u64,
+}
+
+impl Progress {
+    fn decode(state: &[u8]) -> Result<Progress, StoreError> {
+        if state.is_empty() {
+            return Ok(Progress::default());
+        }
+        serde_json::from_slice(state).map_err(|e| StoreError::Backend(format!("unreadable upload state: {e}")))
+    }
+
+    fn encode(&self) -> UploadState {
+        // Serializing plain strings and integers cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    fn staged_len(&self) -> u64 {
+        self.staged.iter().map(|s| s.len).sum()
+    }
+}
+
+fn backend(e: object_store::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Makes ring the process's TLS crypto provider, if none is yet. reqwest (under the object
+/// store clients) is built without a bundled provider, so that one provider, the one the
+/// database and Redis clients use too, serves the whole process; any HTTP client built in the
+/// process needs this first.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn root_path(root: &str) -> Result<Path, StoreError> {
+    Path::parse(root.trim_matches('/')).map_err(|e| StoreError::Config(format!("storage root {root:?}: {e}")))
+}
+
+impl CloudStore {
+    pub fn s3(options: &S3Options) -> Result<CloudStore, StoreError> {
+        install_tls_provider();
+        let mut builder = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(&options.bucket)
+            .with_virtual_hosted_style_request(!options.path_style);
+        if let Some(region) = &options.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(endpoint) = &options.endpoint {
+            builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let (Some(key), Some(secret)) = (&options.access_key, &options.secret_key) {
+            builder = builder.with_access_key_id(key).with_secret_access_key(secret);
+        }
+        if let Some(token) = &options.session_token {
+            builder = builder.with_token(token);
+        }
+        let s3 = Arc::new(builder.build().map_err(|e| StoreError::Config(e.to_string()))?);
+        Ok(CloudStore {
+            provider: "s3",
+            objects: s3.clone(),
+            multipart: s3.clone(),
+            signer: s3,
+            root: root_path(&options.root)?,
+        })
+    }
+
+    pub fn gcs(options: &GcsOptions) -> Result<CloudStore, StoreError> {
+        install_tls_provider();
+        let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_bucket_name(&options.bucket);
+        if let Some(file) = &options.credentials_file {
+            builder = builder.with_service_account_path(file);
+        }
+        let gcs = Arc::new(builder.build().map_err(|e| StoreError::Config(e.to_string()))?);
+        Ok(CloudStore {
+            provider: "gcs",
+            objects: gcs.clone(),
+            multipart: gcs.clone(),
+            signer: gcs,
+            root: root_path(&options.root)?,
+        })
+    }
+
+    pub fn azure(options: &AzureOptions) -> Result<CloudStore, StoreError> {
+        install_tls_provider();
+        let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
+            .with_account(&options.account_name)
+            .with_container_name(&options.container);
+        if let Some(key) = &options.account_key {
+            builder = builder.with_access_key(key);
+        }
+        if let Some(endpoint) = &options.endpoint {
+            builder = builder.with_endpoint(endpoint.clone()).with_allow_http(endpoint.starts_with("http://"));
+        }
+        let azure = Arc::new(builder.build().map_err(|e| StoreError::Config(e.to_string()))?);
+        Ok(CloudStore {
+            provider: "azure",
+            objects: azure.clone(),
+            multipart: azure.clone(),
+            signer: azure,
+            root: root_path(&options.root)?,
+        })
+    }
+
+    fn blob_path(&self, digest: &Digest) -> Path {
+        let hex = digest.hex();
+        self.root.clone().join("blobs").join(digest.algorithm().as_str()).join(&hex[..2]).join(hex)
+    }
+
+    fn upload_dir(&self, id: &str) -> Result<Path, StoreError> {
+        // Upload ids come from the URL: one path segment of safe characters, nothing else.
+        let safe = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !safe {
+            return Err(StoreError::UploadNotFound(id.to_string()));
+        }
+        Ok(self.root.clone().join("uploads").join(id))
+    }
+
+    fn data_path(&self, id: &str) -> Result<Path, StoreError> {
+        Ok(self.upload_dir(id)?.join("data"))
+    }
+
+    fn staged_path(&self, id: &str, name: &str) -> Result<Path, StoreError> {
+        Ok(self.upload_dir(id)?.join("staged").join(name))
+    }
+
+    async fn size_of(&self, path: &Path) -> Result<Option<u64>, StoreError> {
+        match self.objects.head(path).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// The first `n` staged bytes, removed from `progress.staged` (the objects stay: a recorded
+    /// state may still name them).
+    async fn take_staged(&self, id: &str, progress: &mut Progress, mut n: u64) -> Result<Vec<Bytes>, StoreError> {
+        let mut out = Vec::new();
+        while n > 0 {
+            let Some(first) = progress.staged.first_mut() else {
+                return Err(StoreError::Backend(format!("upload {id}: fewer staged bytes than its state says")));
+            };
+            let take = first.len.min(n);
+            let path = self.staged_path(id, &first.name)?;
+            let range = GetRange::Bounded(first.skip..first.skip + take);
+            let result = self
+                .objects
+                .get_opts(&path, GetOptions { range: Some(range), ..GetOptions::default() })
+                .await
+                .map_err(|e| match e {
+                    object_store::Error::NotFound { .. } => StoreError::UploadNotFound(id.to_string()),
+                    e => backend(e),
+                })?;
+            let bytes = result.bytes().await.map_err(backend)?;
+            if bytes.len() as u64 != take {
+                return Err(StoreError::Backend(format!("upload {id}: a staged object is shorter than recorded")));
+            }
+            out.push(bytes);
+            first.skip += take;
+            first.len -= take;
+            if first.len == 0 {
+                progress.staged.remove(0);
+            }
+            n -= take;
+        }
+        Ok(out)
+    }
+
+    /// Sends the next part, starting the multipart upload if this is the first.
+    async fn send_part(&self, id: &str, progress: &mut Progress, chunks: Vec<Bytes>) -> Result<(), StoreError> {
+        let path = self.data_path(id)?;
+        let multipart = match &progress.multipart {
+            Some(m) => m.clone(),
+            None => {
+                let m = self.multipart.create_multipart(&path).await.map_err(backend)?;
+                progress.multipart = Some(m.clone());
+                m
+            }
+        };
+        if progress.parts.len() >= MAX_PARTS {
+            return Err(StoreError::Backend(format!("upload {id} is larger than object storage allows")));
+        }
+        let payload: PutPayload = chunks.into_iter().collect();
+        let part =
+            self.multipart.put_part(&path, &multipart, progress.parts.len(), payload).await.map_err(|e| match e {
+                object_store::Error::NotFound { .. } => StoreError::UploadNotFound(id.to_string()),
+                e => backend(e),
+            })?;
+        progress.parts.push(part.content_id);
+        Ok(())
+    }
+
+    /// Assembles the parts and staged bytes into `uploads/<id>/data`.
+    async fn assemble(&self, id: &str, progress: &mut Progress) -> Result<(), StoreError> {
+        while progress.staged_len() > 0 {
+            let n = progress.staged_len().min(PART_SIZE as u64);
+            let chunks = self.take_staged(id, progress, n).await?;
+            self.send_part(id, progress, chunks).await?;
+        }
+        let Some(multipart) = progress.multipart.clone() else {
+            // Nothing was ever sent: an empty upload.
+            self.objects.put(&self.data_path(id)?, PutPayload::new()).await.map_err(backend)?;
+            return Ok(());
+        };
+        let parts = progress.parts.iter().map(|p| PartId { content_id: p.clone() }).collect();
+        self.multipart.complete_multipart(&self.data_path(id)?, &multipart, parts).await.map_err(|e| match e {
+            // The multipart upload is gone: completed (and perhaps published) by an earlier
+            // attempt, or aborted.
+            object_store::Error::NotFound { .. } => StoreError::UploadNotFound(id.to_string()),
+            e => backend(e),
+        })?;
+        Ok(())
+    }
+
+    /// Copies an object, server-side when the store allows it for this size.
+    async fn copy(&self, from: &Path, to: &Path, size: u64) -> Result<(), StoreError> {
+        if size <= MAX_SINGLE_COPY {
+            return self.objects.copy(from, to).await.map_err(backend);
+        }
+        let upload = self.objects.put_multipart(to).await.map_err(backend)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut stream = self.objects.get(from).await.map_err(backend)?.into_stream();
+        while let Some(chunk) = stream.next().await {
+            writer.wait_for_capacity(2).await.map_err(backend)?;
+            writer.put(chunk.map_err(backend)?);
+        }
+        writer.finish().await.map_err(backend)?;
+        Ok(())
+    }
+
+    /// Deletes everything an upload left: staged objects and the assembled data.
+    async fn remove_upload_objects(&self, id: &str) -> Result<(), StoreError> {
+        let dir = self.upload_dir(id)?;
+        let locations = self.objects.list(Some(&dir)).map_ok(|meta| meta.location).boxed();
+        let mut deleted = self.objects.delete_stream(locations);
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn hash_object(&self, path: &Path, algorithm: Algorithm) -> Result<Digest, StoreError> {
+        let mut stream = self.objects.get(path).await.map_err(backend)?.into_stream();
+        let mut hasher = Hasher::new(algorithm);
+        while let Some(chunk) = stream.next().await {
+            hasher.update(&chunk.map_err(backend)?);
+        }
+        Ok(hasher.finish())
+    }
+}
+
+#[async_trait]
+impl BlobStore for CloudStore {
+    fn provider_name(&self) -> &'static str {
+        self.provider
+    }
+
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        self.size_of(&self.blob_path(digest)).await
+    }
+
+    async fn get(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobBody, StoreError> {
+        let options =
+            GetOptions { range: range.map(|r| GetRange::Bounded(r.start..r.end + 1)), ..GetOptions::default() };
+        let result = self.objects.get_opts(&self.blob_path(digest), options).await.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => StoreError::NotFound(digest.clone()),
+            e => backend(e),
+        })?;
+        let len = result.range.end - result.range.start;
+        let stream = result.into_stream().map_err(|e| e.to_string()).boxed();
+        Ok(BlobBody::Stream { stream, len })
+    }
+
+    async fn put(&self, digest: &Digest, bytes: Bytes) -> Result<(), StoreError> {
+        let actual = Digest::of(digest.algorithm(), &bytes);
+        if &actual != digest {
+            return Err(StoreError::DigestMismatch { expected: digest.clone(), actual });
+        }
+        // One PUT is atomic: readers see the whole object or none.
+        self.objects.put(&self.blob_path(digest), bytes.into()).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
+        match self.objects.delete(&self.blob_path(digest)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn upload_start(&self, id: &str) -> Result<UploadState, StoreError> {
+        self.upload_dir(id)?;
+        // The multipart upload starts with the first full part: most blobs never need one.
+        Ok(Progress::default().encode())
+    }
+
+    async fn upload_append(
+        &self,
+        id: &str,
+        offset: u64,
+        state: &[u8],
+        hasher: &mut Hasher,
+        mut body: ByteStream,
+    ) -> Result<Appended, StoreError> {
+        let mut progress = Progress::decode(state)?;
+        let mut worker_hasher = hasher.clone();
+        let mut pending = BytesMut::new();
+        let mut received = 0u64;
+        loop {
+            let chunk = match body.next().await {
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => return Err(StoreError::Body(e)),
+                None => break,
+            };
+            worker_hasher.update(&chunk);
+            received += chunk.len() as u64;
+            pending.extend_from_slice(&chunk);
+            // Full parts go out as soon as they are full, staged bytes first.
+            while progress.staged_len() + pending.len() as u64 >= PART_SIZE as u64 {
+                let from_staged = progress.staged_len().min(PART_SIZE as u64);
+                let mut chunks = self.take_staged(id, &mut progress, from_staged).await?;
+                let from_pending = PART_SIZE - from_staged as usize;
+                if from_pending > 0 {
+                    chunks.push(pending.split_to(from_pending).freeze());
+                }
+                self.send_part(id, &mut progress, chunks).await?;
+            }
+        }
+        // What is left: a part if large enough, else a new staged object.
+        let left = progress.staged_len() + pending.len() as u64;
+        if left >= MIN_PART as u64 {
+            let staged = progress.staged_len();
+            let mut chunks = self.take_staged(id, &mut progress, staged).await?;
+            chunks.push(pending.freeze());
+            self.send_part(id, &mut progress, chunks).await?;
+        } else if !pending.is_empty() {
+            let name = uuid::Uuid::new_v4().simple().to_string();
+            let len = pending.len() as u64;
+            self.objects.put(&self.staged_path(id, &name)?, pending.freeze().into()).await.map_err(backend)?;
+            progress.staged.push(Staged { name, skip: 0, len });
+        }
+        *hasher = worker_hasher;
+        Ok(Appended { offset: offset + received, state: progress.encode() })
+    }
+
+    async fn upload_commit(&self, id: &str, size: u64, state: &[u8], digest: &Digest) -> Result<(), StoreError> {
+        let mut progress = Progress::decode(state)?;
+        let blob = self.blob_path(digest);
+        let data = self.data_path(id)?;
+        // Already assembled: by a rehash, or by a commit that was interrupted before its end.
+        let assembled = self.size_of(&data).await? == Some(size);
+        if self.size_of(&blob).await?.is_some() {
+            // The same content is already published (pushed twice, or an interrupted commit
+            // got this far): the upload's parts are not needed.
+            if let Some(multipart) = &progress.multipart
+                && !assembled
+            {
+                let _ = self.multipart.abort_multipart(&data, multipart).await;
+            }
+        } else if assembled {
+            self.copy(&data, &blob, size).await?;
+        } else if progress.multipart.is_some() {
+            self.assemble(id, &mut progress).await?;
+            self.copy(&data, &blob, size).await?;
+        } else {
+            // A small blob never had a part (fewer than MIN_PART bytes in all): one staged
+            // object is copied, several are joined.
+            match progress.staged.as_slice() {
+                [only] if only.skip == 0 && only.len == size => {
+                    let from = self.staged_path(id, &only.name)?;
+                    match self.objects.copy(&from, &blob).await {
+                        Ok(()) => {}
+                        Err(object_store::Error::NotFound { .. }) => {
+                            return Err(StoreError::UploadNotFound(id.to_string()));
+                        }
+                        Err(e) => return Err(backend(e)),
+                    }
+                }
+                _ => {
+                    let n = progress.staged_len();
+                    if n != size {
+                        return Err(StoreError::Backend(format!("upload {id} holds {n} bytes, not {size}")));
+                    }
+                    let chunks = self.take_staged(id, &mut progress, n).await?;
+                    let payload: PutPayload = chunks.into_iter().collect();
+                    self.objects.put(&blob, payload).await.map_err(backend)?;
+                }
+            }
+        }
+        self.remove_upload_objects(id).await
+    }
+
+    async fn upload_rehash(
+        &self,
+        id: &str,
+        size: u64,
+        state: &[u8],
+        algorithm: Algorithm,
+    ) -> Result<Digest, StoreError> {
+        let mut progress = Progress::decode(state)?;
+        let data = self.data_path(id)?;
+        if self.size_of(&data).await? != Some(size) {
+            if progress.multipart.is_none() {
+                let mut hasher = Hasher::new(algorithm);
+                let n = progress.staged_len();
+                for chunk in self.take_staged(id, &mut progress, n).await? {
+                    hasher.update(&chunk);
+                }
+                return Ok(hasher.finish());
+            }
+            // Parts cannot be read before they are assembled.
+            self.assemble(id, &mut progress).await?;
+        }
+        self.hash_object(&data, algorithm).await
+    }
+
+    async fn upload_abort(&self, id: &str, state: &[u8]) -> Result<(), StoreError> {
+        let progress = Progress::decode(state)?;
+        if let Some(multipart) = &progress.multipart
+            && let Err(e) = self.multipart.abort_multipart(&self.data_path(id)?, multipart).await
+        {
+            // Gone already (aborted or completed before), or the store refuses: the session is
+            // over either way. Parts left behind cost space until the bucket's lifecycle rule
+            // for incomplete multipart uploads removes them.
+            tracing::debug!(upload = id, error = %e, "aborting the multipart upload");
+        }
+        self.remove_upload_objects(id).await
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        // One request that needs the bucket and the credentials, and finds nothing (a HEAD of
+        // a missing key would not tell a missing bucket from a missing key).
+        let probe = self.root.clone().join("health-probe");
+        self.objects.list_with_delimiter(Some(&probe)).await.map(|_| ()).map_err(backend)
+    }
+
+    async fn presigned_get(&self, digest: &Digest, ttl: Duration) -> Result<Option<String>, StoreError> {
+        let url = self
+            .signer
+            .signed_url(object_store::signer::Method::GET, &self.blob_path(digest), ttl)
+            .await
+            .map_err(backend)?;
+        Ok(Some(url.to_string()))
+    }
+}
