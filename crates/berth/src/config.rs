@@ -602,4 +602,37 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn object_storage_from_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "berth.yml",
+                "storage:\n  type: s3\n  redirect: true\n  s3:\n    bucket: registry\n    endpoint: http://minio:9000\n    \
+                 path_style: true\n    access_key: ak\n    secret_key_file: sk.txt\n",
+            )?;
+            jail.create_file("sk.txt", "secret\n")?;
+            jail.set_env("BERTH_STORAGE__S3__ROOT", "berth");
+            let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
+            assert_eq!(cfg.storage.kind, StorageKind::S3);
+            assert!(cfg.storage.redirect);
+            assert_eq!(cfg.storage.redirect_seconds, 1200);
+            assert_eq!((cfg.storage.s3.bucket.as_str(), cfg.storage.s3.root.as_str()), ("registry", "berth"));
+            let store = cfg.storage.open(Path::new("unused")).unwrap();
+            assert_eq!(store.provider_name(), "s3");
+
+            jail.set_env("BERTH_STORAGE__S3__BUCKET", " ");
+            let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
+            let refused = cfg.storage.open(Path::new("unused")).err().unwrap().to_string();
+            assert!(refused.contains("storage.s3.bucket"), "{refused}");
+            jail.set_env("BERTH_STORAGE__TYPE", "azure");
+            jail.set_env("BERTH_STORAGE__AZURE__ACCOUNT_NAME", "acct");
+            let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
+            let refused = cfg.storage.open(Path::new("unused")).err().unwrap().to_string();
+            assert!(refused.contains("storage.azure.container"), "{refused}");
+            jail.set_env("BERTH_STORAGE__TYPE", "floppy");
+            assert!(Config::load(Some(Path::new("berth.yml")), Overrides::default()).is_err());
+            Ok(())
+        });
+    }
 }

@@ -8,7 +8,13 @@ use anyhow::Context;
 use berth_db::Db;
 use berth_oci::Hasher;
 
+use futures_util::StreamExt;
+
 use crate::config::{Config, DatabaseKind, StorageKind};
+
+/// Blobs up to this size are copied with one write (read whole into memory); larger ones
+/// through an upload session, streamed.
+const WHOLE_BLOB_MAX: i64 = 8 << 20;
 
 pub async fn run(source: &Config, target: &Config) -> anyhow::Result<()> {
     if source.database.kind != DatabaseKind::Embedded {
@@ -53,6 +59,22 @@ pub async fn run(source: &Config, target: &Config) -> anyhow::Result<()> {
             anyhow::bail!("blob {digest} is missing from the blob root");
         }
         let body = from_store.get(&digest, None).await.with_context(|| format!("reading blob {digest}"))?;
+        if *size <= WHOLE_BLOB_MAX {
+            // Small blobs (most of them) in one verified write: one request to an object store.
+            let mut bytes = Vec::with_capacity(*size as usize);
+            let mut stream = body.into_stream();
+            while let Some(chunk) = stream.next().await {
+                bytes.extend_from_slice(&chunk.map_err(anyhow::Error::msg)?);
+            }
+            match to_store.put(&digest, bytes.into()).await {
+                Err(berth_store::StoreError::DigestMismatch { actual, .. }) => {
+                    anyhow::bail!("blob {digest} read back as {actual}: the source is damaged")
+                }
+                other => other?,
+            }
+            copied += 1;
+            continue;
+        }
         // Upload ids are at most 64 characters.
         let id = format!("migrate-{}", &digest.hex()[..48]);
         let state = to_store.upload_start(&id).await?;

@@ -1,6 +1,6 @@
 //! The production topology on one machine: three `berth serve` replicas on one PostgreSQL
-//! database, one Redis and one shared blob volume, behind nginx round-robin with no sticky
-//! sessions. PostgreSQL and Redis are reached through proxies that the test cuts and restores,
+//! database, one Redis and one S3-compatible server (moto's), behind nginx round-robin with no
+//! sticky sessions. PostgreSQL and Redis are reached through proxies that the test cuts and restores,
 //! as an outage would, without disturbing the servers other tests share.
 
 mod common;
@@ -135,6 +135,7 @@ async fn ready(client: &reqwest::Client, berth: &Berth) -> u16 {
 async fn three_replicas_behind_nginx() {
     let Some(pg_url) = postgres_url() else { return };
     let Some(redis_url) = redis_url() else { return };
+    let Some(s3_url) = s3_url() else { return };
     if !have("nginx") || !have("skopeo") || !have("umoci") {
         return;
     }
@@ -142,14 +143,10 @@ async fn three_replicas_behind_nginx() {
     let pg = CuttableProxy::start(postgres_host_port(&pg_url)).await;
     let redis = CuttableProxy::start(redis_target).await;
 
-    let shared = tempfile::tempdir().unwrap();
     let mut env = external_database_env(&pg_url).await;
     through_proxy(&mut env, &pg);
-    for (k, v) in [
-        ("BERTH_STORAGE__FILESYSTEM__ROOT", shared.path().to_string_lossy().into_owned()),
-        ("BERTH_REDIS__TYPE", "external".into()),
-        ("BERTH_REDIS__EXTERNAL__ADDRS", redis.addr.to_string()),
-    ] {
+    env.extend(s3_storage_env(&s3_url));
+    for (k, v) in [("BERTH_REDIS__TYPE", "external".into()), ("BERTH_REDIS__EXTERNAL__ADDRS", redis.addr.to_string())] {
         env.push((k.to_string(), v));
     }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -162,15 +159,21 @@ async fn three_replicas_behind_nginx() {
     let client = admin_client();
 
     // An upload in chunks: with round-robin and no sticky sessions, each request of it lands
-    // on another replica (nginx's log names the upstream of each).
-    let data: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
-    let digest = Digest::sha256_of(&data);
+    // on another replica (nginx's log names the upstream of each). The chunks' sizes make the
+    // object store's multipart upload cross replicas: the first is too small for a part and is
+    // staged, the second joins it into the first part, the third is a part of its own, and the
+    // last is staged until the final part.
+    const MIB: usize = 1 << 20;
+    let sizes = [3 * MIB, 4 * MIB, 6 * MIB, MIB + 12_345];
+    let data: Vec<u8> = (0..sizes.iter().sum::<usize>() as u32 / 4 + 1).flat_map(|i| i.to_le_bytes()).collect();
+    let data = &data[..sizes.iter().sum::<usize>()];
+    let digest = Digest::sha256_of(data);
     let resp = client.post(format!("{lb}/v2/library/chunked/blobs/uploads/")).send().await.unwrap();
     assert_eq!(resp.status(), 202);
     let mut location = resp.headers()["location"].to_str().unwrap().to_string();
-    let chunk = data.len() / 3 + 1;
-    for (i, part) in data.chunks(chunk).enumerate() {
-        let start = i * chunk;
+    let mut start = 0;
+    for (i, size) in sizes.into_iter().enumerate() {
+        let part = &data[start..start + size];
         let last = start + part.len() == data.len();
         let url = if last {
             let sep = if location.contains('?') { '&' } else { '?' };
@@ -187,17 +190,21 @@ async fn three_replicas_behind_nginx() {
             .unwrap();
         assert_eq!(resp.status(), if last { 201 } else { 202 }, "chunk {i}");
         location = resp.headers()["location"].to_str().unwrap().to_string();
+        start += size;
     }
     let log = std::fs::read_to_string(&nginx.access_log).unwrap();
-    let upstreams: std::collections::BTreeSet<&str> = log
+    let upstreams: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("/v2/library/chunked/blobs/uploads"))
         .filter_map(|l| l.split_whitespace().nth(3))
         .collect();
-    assert_eq!(upstreams.len(), 3, "the upload's requests went to every replica: {log}");
+    assert_eq!(upstreams.len(), 5, "{log}");
+    assert!(upstreams.windows(2).all(|w| w[0] != w[1]), "each request on another replica than the last: {log}");
+    let distinct: std::collections::BTreeSet<&str> = upstreams.iter().copied().collect();
+    assert_eq!(distinct.len(), 3, "the upload's requests went to every replica: {log}");
     for addr in &addrs {
         let resp = client.get(format!("http://{addr}/v2/library/chunked/blobs/{digest}")).send().await.unwrap();
-        assert_eq!(resp.bytes().await.unwrap().as_ref(), data.as_slice(), "the same bytes from {addr}");
+        assert!(resp.bytes().await.unwrap().as_ref() == data, "the same bytes from {addr}");
     }
 
     // skopeo pushes an image through nginx; every replica serves it, byte for byte.

@@ -512,21 +512,23 @@ async fn redis_down_degrades_without_stopping_anything() {
     assert_eq!(body["status"], "ready", "{body}");
 }
 
-/// `berth admin migrate-data` moves an embedded installation to PostgreSQL and another blob
-/// root: afterwards every artifact pulls byte for byte from the new installation, users log
-/// in with their passwords, labels and pull counts are there; a second run into the same
-/// database is refused.
+/// `berth admin migrate-data` moves an embedded installation with a few hundred artifacts to
+/// PostgreSQL and S3: afterwards every artifact pulls byte for byte from the new installation,
+/// users log in with their passwords, labels and pull counts are there; a second run into the
+/// same database is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_data_moves_an_embedded_installation() {
     const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     let Some(admin_url) = postgres_url() else { return };
+    let Some(s3_url) = s3_url() else { return };
     let source_dir = tempfile::tempdir().unwrap();
     let client = admin_client();
 
     let berth = Berth::start(source_dir.path());
     let mut pushed = Vec::new();
-    for i in 0..40 {
-        let layer = format!("layer {i} ").repeat(100 + i).into_bytes();
+    for i in 0..240 {
+        // One layer larger than an object store's part, the rest small.
+        let layer = if i == 7 { vec![7u8; 12 << 20] } else { format!("layer {i} ").repeat(100 + i).into_bytes() };
         let config = format!(r#"{{"architecture":"amd64","os":"linux","n":{i}}}"#).into_bytes();
         let mut descs = Vec::new();
         for bytes in [&config, &layer] {
@@ -563,11 +565,11 @@ async fn migrate_data_moves_an_embedded_installation() {
     assert!(wait_exit(&mut berth.child).success());
     drop(berth);
 
-    // The target: a fresh database and another blob root, as a configuration file.
-    let env = external_database_env(&admin_url).await;
+    // The target: a fresh database and a fresh prefix in a bucket, as a configuration file.
+    let mut env = external_database_env(&admin_url).await;
+    env.extend(s3_storage_env(&s3_url));
     let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let target_dir = tempfile::tempdir().unwrap();
-    let blobs = target_dir.path().join("blobs-root");
     let mut yaml = format!(
         "database:\n  type: external\n  external:\n    host: {}\n    port: {}\n    username: {}\n    database: {}\n",
         get("BERTH_DATABASE__EXTERNAL__HOST"),
@@ -579,7 +581,10 @@ async fn migrate_data_moves_an_embedded_installation() {
     if !password.is_empty() {
         yaml.push_str(&format!("    password: {password}\n"));
     }
-    yaml.push_str(&format!("storage:\n  filesystem:\n    root: {}\n", blobs.display()));
+    yaml.push_str("storage:\n  type: s3\n  s3:\n");
+    for key in ["BUCKET", "REGION", "ENDPOINT", "PATH_STYLE", "ACCESS_KEY", "SECRET_KEY", "ROOT"] {
+        yaml.push_str(&format!("    {}: {}\n", key.to_lowercase(), get(&format!("BERTH_STORAGE__S3__{key}"))));
+    }
     let target_file = target_dir.path().join("target.yml");
     std::fs::write(&target_file, yaml).unwrap();
 
@@ -634,4 +639,66 @@ async fn migrate_data_moves_an_embedded_installation() {
     let resp =
         client.post(berth.url("/api/v2.0/labels")).json(&serde_json::json!({"name": "new", "scope": "g"})).send();
     assert_eq!(resp.await.unwrap().status(), 201);
+}
+
+/// On object storage with `storage.redirect`, blob GETs answer 307 to a presigned URL of the
+/// bucket (a Range header works there too), HEADs are answered by the registry, and skopeo
+/// follows the redirects to copy an image out byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_reads_redirect_to_object_storage() {
+    let Some(s3_url) = s3_url() else { return };
+    if !have("skopeo") || !have("umoci") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = s3_storage_env(&s3_url);
+    env.push(("BERTH_STORAGE__REDIRECT".into(), "true".into()));
+    env.push(("BERTH_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let berth = Berth::start_with(dir.path(), &env);
+
+    let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_be_bytes()).collect();
+    let digest = berth_oci::Digest::sha256_of(&data);
+    let client = admin_client();
+    let project = serde_json::json!({"project_name": "private", "metadata": {"public": "false"}});
+    let resp = client.post(berth.url("/api/v2.0/projects")).json(&project).send().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let url = berth.url(&format!("/v2/private/redirected/blobs/uploads/?digest={digest}"));
+    assert_eq!(client.post(url).body(data.clone()).send().await.unwrap().status(), 201);
+
+    let no_follow = http_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let blob = berth.url(&format!("/v2/private/redirected/blobs/{digest}"));
+    let resp = no_follow.get(&blob).header("authorization", ADMIN_BASIC).send().await.unwrap();
+    assert_eq!(resp.status(), 307);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&s3_url) && location.contains("X-Amz-Signature"), "{location}");
+    assert_eq!(resp.headers()["docker-content-digest"], digest.as_str());
+    let head = no_follow.head(&blob).header("authorization", ADMIN_BASIC).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], data.len().to_string().as_str());
+    // The presigned URL needs no registry credentials, and serves ranges.
+    let bytes = no_follow.get(&location).send().await.unwrap().bytes().await.unwrap();
+    assert!(bytes.as_ref() == data, "the bucket serves the blob");
+    let part = client.get(&blob).header("range", "bytes=10-19").send().await.unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &data[10..20]);
+    // Access is checked before the redirect: no credentials, no URL.
+    let anonymous = no_follow.get(&blob).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    let work = tempfile::tempdir().unwrap();
+    umoci_image(work.path(), "v1");
+    let src = format!("oci:{}:v1", work.path().join("layout").display());
+    let repo = format!("docker://{}/library/app:v1", berth.addr);
+    run(Command::new("skopeo").args(["copy", "--dest-tls-verify=false", "--dest-creds", ADMIN_CREDS, &src, &repo]));
+    let out = work.path().join("out");
+    let dest = format!("oci:{}:v1", out.display());
+    run(Command::new("skopeo").args(["copy", "--src-tls-verify=false", "--src-creds", ADMIN_CREDS, &repo, &dest]));
+    let (original, copied) = (layout_blobs(&work.path().join("layout")), layout_blobs(&out));
+    for (name, bytes) in &original {
+        if let Some(c) = copied.get(name) {
+            assert!(c == bytes, "blob {name} differs");
+        }
+    }
+    assert!(copied.len() >= 3 && copied.keys().all(|k| original.contains_key(k)), "{:?}", copied.keys());
 }

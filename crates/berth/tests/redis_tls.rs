@@ -66,7 +66,6 @@ async fn redis_over_tls_trusts_the_configured_ca_only() {
             ("BERTH_REDIS__EXTERNAL__CA_FILE", &ca_file),
         ],
     );
-    let body: serde_json::Value =
-        common::http().get(berth.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = common::http().get(berth.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["status"], "ready", "Redis reached over TLS: {body}");
 }

@@ -136,18 +136,21 @@ pub fn run(cmd: &mut Command) -> String {
 
 /// The PostgreSQL server for tests (`BERTH_TEST_POSTGRES_URL`), or `None` with a loud skip;
 /// when `BERTH_E2E_REQUIRED` is set (CI sets it), its absence fails the test instead.
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("BERTH_TEST_POSTGRES_URL") {
+/// A test service's address from the environment; without it the caller skips, loudly, unless
+/// `BERTH_E2E_REQUIRED` is set (CI), when that is a failure.
+fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            assert!(
-                std::env::var_os("BERTH_E2E_REQUIRED").is_none(),
-                "BERTH_TEST_POSTGRES_URL is not set and BERTH_E2E_REQUIRED is set"
-            );
-            eprintln!("SKIPPED: BERTH_TEST_POSTGRES_URL is not set (scripts/start-test-services gives one)");
+            assert!(std::env::var_os("BERTH_E2E_REQUIRED").is_none(), "{var} is not set and BERTH_E2E_REQUIRED is set");
+            eprintln!("SKIPPED: {var} is not set (scripts/start-test-services gives one)");
             None
         }
     }
+}
+
+pub fn postgres_url() -> Option<String> {
+    service_url("BERTH_TEST_POSTGRES_URL")
 }
 
 /// `host:port` of a `postgres://user[:password]@host:port/db` URL.
@@ -169,17 +172,30 @@ pub fn through_proxy(env: &mut [(String, String)], proxy: &CuttableProxy) {
 /// The Redis server for tests (`BERTH_TEST_REDIS_URL`), or `None` with a loud skip; required
 /// when `BERTH_E2E_REQUIRED` is set.
 pub fn redis_url() -> Option<String> {
-    match std::env::var("BERTH_TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("BERTH_E2E_REQUIRED").is_none(),
-                "BERTH_TEST_REDIS_URL is not set and BERTH_E2E_REQUIRED is set"
-            );
-            eprintln!("SKIPPED: BERTH_TEST_REDIS_URL is not set (scripts/start-test-services gives one)");
-            None
-        }
-    }
+    service_url("BERTH_TEST_REDIS_URL")
+}
+
+pub fn s3_url() -> Option<String> {
+    service_url("BERTH_TEST_S3_URL")
+}
+
+/// `storage` settings (as `BERTH_STORAGE__*` variables) for the bucket `berth-test` on the
+/// S3-compatible server at `url`, under a fresh key prefix.
+pub fn s3_storage_env(url: &str) -> Vec<(String, String)> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    [
+        ("TYPE", "s3".to_string()),
+        ("S3__BUCKET", "berth-test".into()),
+        ("S3__REGION", "us-east-1".into()),
+        ("S3__ENDPOINT", url.to_string()),
+        ("S3__PATH_STYLE", "true".into()),
+        ("S3__ACCESS_KEY", "berth-test".into()),
+        ("S3__SECRET_KEY", "berth-test-secret".into()),
+        ("S3__ROOT", format!("berth-{}-{nanos}", std::process::id())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("BERTH_STORAGE__{k}"), v))
+    .collect()
 }
 
 /// A client that sends the administrator's Basic credentials with every request.
