@@ -276,37 +276,15 @@ impl CloudStore {
         Ok(out)
     }
 
-    /// Sends the next part, starting the multipart upload if this is the first.
-    async fn send_part(&self, id: &str, progress: &mut Progress, chunks: Vec<Bytes>) -> Result<(), StoreError> {
-        let path = self.data_path(id)?;
-        let multipart = match &progress.multipart {
-            Some(m) => m.clone(),
-            None => {
-                let m = self.multipart.create_multipart(&path).await.map_err(backend)?;
-                progress.multipart = Some(m.clone());
-                m
-            }
-        };
-        if progress.parts.len() >= MAX_PARTS {
-            return Err(StoreError::Backend(format!("upload {id} is larger than object storage allows")));
-        }
-        let payload: PutPayload = chunks.into_iter().collect();
-        let part =
-            self.multipart.put_part(&path, &multipart, progress.parts.len(), payload).await.map_err(|e| match e {
-                object_store::Error::NotFound { .. } => StoreError::UploadNotFound(id.to_string()),
-                e => backend(e),
-            })?;
-        progress.parts.push(part.content_id);
-        Ok(())
-    }
-
     /// Assembles the parts and staged bytes into `uploads/<id>/data`.
     async fn assemble(&self, id: &str, progress: &mut Progress) -> Result<(), StoreError> {
+        let mut parts = PartQueue::new(self, id)?;
         while progress.staged_len() > 0 {
             let n = progress.staged_len().min(PART_SIZE as u64);
             let chunks = self.take_staged(id, progress, n).await?;
-            self.send_part(id, progress, chunks).await?;
+            parts.send(progress, chunks).await?;
         }
+        parts.finish(progress).await?;
         let Some(multipart) = progress.multipart.clone() else {
             // Nothing was ever sent: an empty upload.
             self.objects.put(&self.data_path(id)?, PutPayload::new()).await.map_err(backend)?;
@@ -359,6 +337,74 @@ impl CloudStore {
             hasher.update(&chunk.map_err(backend)?);
         }
         Ok(hasher.finish())
+    }
+}
+
+/// Parts being sent: up to [`PARTS_IN_FLIGHT`] at once, so that receiving the next part from
+/// the client overlaps sending the last to the store. Their ids join the progress in order.
+struct PartQueue {
+    multipart: Arc<dyn MultipartStore>,
+    id: String,
+    path: Path,
+    in_flight: std::collections::VecDeque<tokio::task::JoinHandle<Result<String, StoreError>>>,
+}
+
+/// Two parts in flight: what one upload holds in memory stays near three parts.
+const PARTS_IN_FLIGHT: usize = 2;
+
+impl PartQueue {
+    fn new(store: &CloudStore, id: &str) -> Result<PartQueue, StoreError> {
+        Ok(PartQueue {
+            multipart: store.multipart.clone(),
+            id: id.to_string(),
+            path: store.data_path(id)?,
+            in_flight: Default::default(),
+        })
+    }
+
+    /// Starts sending the next part (starting the multipart upload first if this is the first).
+    async fn send(&mut self, progress: &mut Progress, chunks: Vec<Bytes>) -> Result<(), StoreError> {
+        let multipart = match &progress.multipart {
+            Some(m) => m.clone(),
+            None => {
+                let m = self.multipart.create_multipart(&self.path).await.map_err(backend)?;
+                progress.multipart = Some(m.clone());
+                m
+            }
+        };
+        let index = progress.parts.len() + self.in_flight.len();
+        if index >= MAX_PARTS {
+            return Err(StoreError::Backend(format!("upload {} is larger than object storage allows", self.id)));
+        }
+        let (store, path, id) = (self.multipart.clone(), self.path.clone(), self.id.clone());
+        let payload: PutPayload = chunks.into_iter().collect();
+        self.in_flight.push_back(tokio::spawn(async move {
+            match store.put_part(&path, &multipart, index, payload).await {
+                Ok(part) => Ok(part.content_id),
+                Err(object_store::Error::NotFound { .. }) => Err(StoreError::UploadNotFound(id)),
+                Err(e) => Err(backend(e)),
+            }
+        }));
+        while self.in_flight.len() > PARTS_IN_FLIGHT {
+            self.complete_one(progress).await?;
+        }
+        Ok(())
+    }
+
+    async fn complete_one(&mut self, progress: &mut Progress) -> Result<(), StoreError> {
+        if let Some(task) = self.in_flight.pop_front() {
+            let id = task.await.map_err(|e| StoreError::Backend(format!("sending a part: {e}")))??;
+            progress.parts.push(id);
+        }
+        Ok(())
+    }
+
+    /// Waits for every part sent; the progress then names them all.
+    async fn finish(mut self, progress: &mut Progress) -> Result<(), StoreError> {
+        while !self.in_flight.is_empty() {
+            self.complete_one(progress).await?;
+        }
+        Ok(())
     }
 }
 
@@ -416,6 +462,7 @@ impl BlobStore for CloudStore {
         mut body: ByteStream,
     ) -> Result<Appended, StoreError> {
         let mut progress = Progress::decode(state)?;
+        let mut parts = PartQueue::new(self, id)?;
         let mut worker_hasher = hasher.clone();
         let mut pending = BytesMut::new();
         let mut received = 0u64;
@@ -436,7 +483,7 @@ impl BlobStore for CloudStore {
                 if from_pending > 0 {
                     chunks.push(pending.split_to(from_pending).freeze());
                 }
-                self.send_part(id, &mut progress, chunks).await?;
+                parts.send(&mut progress, chunks).await?;
             }
         }
         // What is left: a part if large enough, else a new staged object.
@@ -445,13 +492,14 @@ impl BlobStore for CloudStore {
             let staged = progress.staged_len();
             let mut chunks = self.take_staged(id, &mut progress, staged).await?;
             chunks.push(pending.freeze());
-            self.send_part(id, &mut progress, chunks).await?;
+            parts.send(&mut progress, chunks).await?;
         } else if !pending.is_empty() {
             let name = uuid::Uuid::new_v4().simple().to_string();
             let len = pending.len() as u64;
             self.objects.put(&self.staged_path(id, &name)?, pending.freeze().into()).await.map_err(backend)?;
             progress.staged.push(Staged { name, skip: 0, len });
         }
+        parts.finish(&mut progress).await?;
         *hasher = worker_hasher;
         Ok(Appended { offset: offset + received, state: progress.encode() })
     }
