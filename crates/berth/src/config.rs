@@ -210,23 +210,17 @@ impl Default for ExternalRedis {
 impl ExternalRedis {
     /// A client for the configured Redis: one server, or the master the Sentinels name.
     pub fn connect(&self) -> anyhow::Result<berth_core::shared::SharedState> {
-        use berth_core::shared::{NodeAuth, SharedState};
+        use berth_core::shared::{NodeAuth, SharedState, Tls};
+        let ca = match &self.ca_file {
+            Some(path) if self.tls => Some(
+                std::fs::read(path).with_context(|| format!("reading redis.external.ca_file {}", path.display()))?,
+            ),
+            _ => None,
+        };
         match &self.sentinel_master_set {
-            None if self.tls => {
-                let ca = match &self.ca_file {
-                    Some(path) => Some(
-                        std::fs::read(path)
-                            .with_context(|| format!("reading redis.external.ca_file {}", path.display()))?,
-                    ),
-                    None => None,
-                };
-                SharedState::connect_tls(&self.url()?, ca, "berth:").map_err(anyhow::Error::msg)
-            }
+            None if self.tls => SharedState::connect_tls(&self.url()?, ca, "berth:").map_err(anyhow::Error::msg),
             None => SharedState::connect(&self.url()?).map_err(anyhow::Error::msg),
             Some(master) => {
-                if self.tls {
-                    anyhow::bail!("redis.external.tls with Sentinel is not supported yet");
-                }
                 let sentinels: Vec<String> =
                     self.addrs.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect();
                 let auth = NodeAuth {
@@ -238,7 +232,8 @@ impl ExternalRedis {
                     )?,
                     db: i64::from(self.db),
                 };
-                SharedState::connect_sentinel(&sentinels, master, auth, "berth:").map_err(anyhow::Error::msg)
+                let tls = self.tls.then_some(Tls { ca });
+                SharedState::connect_sentinel(&sentinels, master, auth, tls, "berth:").map_err(anyhow::Error::msg)
             }
         }
     }

@@ -1,13 +1,14 @@
 //! `redis.external.tls` with `ca_file`, against a redis-server of the test's own serving TLS
 //! with a certificate for `localhost` from a CA the test makes: the CA's certificate is
-//! trusted, another CA's is refused, and the binary reports Redis healthy over TLS.
+//! trusted, another CA's is refused, and the binary reports Redis healthy over TLS, directly and
+//! through a Sentinel that also speaks only TLS.
 
 mod common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use berth_core::shared::SharedState;
+use berth_core::shared::{SharedState, Tls};
 use common::*;
 
 struct Process(std::process::Child);
@@ -68,4 +69,94 @@ async fn redis_over_tls_trusts_the_configured_ca_only() {
     );
     let body: serde_json::Value = common::http().get(berth.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["status"], "ready", "Redis reached over TLS: {body}");
+}
+
+fn wait_port(port: u16) {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {port}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_through_a_sentinel_over_tls() {
+    if !have("redis-server") || !have("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    make_ca(dir.path(), "ca");
+    make_ca(dir.path(), "other-ca");
+    // The Sentinel names the master by address: the certificate carries it.
+    make_server_certificate_for(dir.path(), "ca", "DNS:localhost,IP:127.0.0.1");
+    let tls = ["--tls-cert-file", "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt"];
+    let (m, s) = (free_port(), free_port());
+    let _master = Process(
+        Command::new("redis-server")
+            .current_dir(dir.path())
+            .args(["--port", "0", "--tls-port", &m.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(tls)
+            .args(["--tls-auth-clients", "no", "--tls-replication", "yes"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    wait_port(m);
+    std::fs::write(
+        dir.path().join("sentinel.conf"),
+        format!(
+            "port 0\ntls-port {s}\nbind 127.0.0.1\ntls-cert-file server.crt\ntls-key-file server.key\n\
+             tls-ca-cert-file ca.crt\ntls-auth-clients no\ntls-replication yes\n\
+             sentinel monitor berthmaster 127.0.0.1 {m} 1\n"
+        ),
+    )
+    .unwrap();
+    let _sentinel = Process(
+        Command::new("redis-server")
+            .current_dir(dir.path())
+            .args(["sentinel.conf", "--sentinel"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server --sentinel"),
+    );
+    wait_port(s);
+
+    let sentinels = [format!("localhost:{s}")];
+    let ca = std::fs::read(dir.path().join("ca.crt")).unwrap();
+    let other = std::fs::read(dir.path().join("other-ca.crt")).unwrap();
+    let connect = |ca: &[u8]| {
+        let tls = Some(Tls { ca: Some(ca.to_vec()) });
+        SharedState::connect_sentinel(&sentinels, "berthmaster", Default::default(), tls, "berth-test:").unwrap()
+    };
+    let mut answered = false;
+    for _ in 0..50 {
+        if connect(&ca).ping().await.is_ok() {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answered, "the master, named by the Sentinel, reached over TLS");
+    assert!(connect(&other).ping().await.is_err(), "a Sentinel with another CA's certificate is refused");
+    let plain = SharedState::connect_sentinel(&sentinels, "berthmaster", Default::default(), None, "berth-test:");
+    assert!(plain.unwrap().ping().await.is_err(), "without TLS the Sentinel does not answer");
+
+    let data = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.crt").to_string_lossy().into_owned();
+    let berth = Berth::start_with(
+        data.path(),
+        &[
+            ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("BERTH_REDIS__TYPE", "external"),
+            ("BERTH_REDIS__EXTERNAL__ADDRS", &sentinels[0]),
+            ("BERTH_REDIS__EXTERNAL__SENTINEL_MASTER_SET", "berthmaster"),
+            ("BERTH_REDIS__EXTERNAL__TLS", "true"),
+            ("BERTH_REDIS__EXTERNAL__CA_FILE", &ca_file),
+        ],
+    );
+    let body: serde_json::Value = common::http().get(berth.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let redis = body["components"].as_array().unwrap().iter().find(|c| c["name"] == "redis").unwrap().clone();
+    assert_eq!(redis["status"], "healthy", "Redis through the Sentinel over TLS: {body}");
 }

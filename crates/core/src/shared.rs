@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use redis::AsyncConnectionConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{ConnectionAddr, TlsCertificates, TlsMode};
 
 /// The longest a Redis call may take before the caller goes on without it.
 const CALL_TIMEOUT: Duration = Duration::from_millis(300);
@@ -20,6 +21,13 @@ pub struct NodeAuth {
     pub username: Option<String>,
     pub password: Option<String>,
     pub db: i64,
+}
+
+/// TLS to the Sentinels and the data nodes, trusting `ca` (a PEM bundle), else the system's
+/// roots.
+#[derive(Clone, Debug, Default)]
+pub struct Tls {
+    pub ca: Option<Vec<u8>>,
 }
 
 #[derive(Clone)]
@@ -85,28 +93,45 @@ impl SharedState {
         Ok(SharedState { backend: Backend::Direct(conn), prefix: prefix.into() })
     }
 
-    /// A client for the master named `master` by the Sentinels at `sentinels` (`host:port`).
+    /// A client for the master named `master` by the Sentinels at `sentinels` (`host:port`),
+    /// over TLS to both when `tls` is given.
     pub fn connect_sentinel(
         sentinels: &[String],
         master: &str,
         auth: NodeAuth,
+        tls: Option<Tls>,
         prefix: &str,
     ) -> Result<SharedState, String> {
-        let urls: Vec<String> = sentinels.iter().map(|s| format!("redis://{s}")).collect();
-        let mut node = redis::RedisConnectionInfo::default().set_db(auth.db);
+        let mut addrs = Vec::new();
+        for sentinel in sentinels {
+            let (host, port) = sentinel
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse::<u16>().ok()?)))
+                .ok_or_else(|| format!("redis: a Sentinel address must be host:port, not {sentinel:?}"))?;
+            addrs.push(match tls {
+                Some(_) => ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None },
+                None => ConnectionAddr::Tcp(host, port),
+            });
+        }
+        let mut builder = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)
+            .map_err(redis_error)?
+            .set_client_to_redis_db(auth.db);
         if let Some(u) = &auth.username {
-            node = node.set_username(u);
+            builder = builder.set_client_to_redis_username(u);
         }
         if let Some(p) = &auth.password {
-            node = node.set_password(p);
+            builder = builder.set_client_to_redis_password(p);
         }
-        let client = SentinelClient::build(
-            urls,
-            master,
-            Some(SentinelNodeConnectionInfo::default().set_redis_connection_info(node)),
-            SentinelServerType::Master,
-        )
-        .map_err(redis_error)?;
+        if let Some(tls) = tls {
+            builder =
+                builder.set_client_to_redis_tls_mode(TlsMode::Secure).set_client_to_sentinel_tls_mode(TlsMode::Secure);
+            if let Some(ca) = tls.ca {
+                let trust = || TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) };
+                builder =
+                    builder.set_client_to_redis_certificates(trust()).set_client_to_sentinel_certificates(trust());
+            }
+        }
+        let client = builder.build().map_err(redis_error)?;
         Ok(SharedState {
             backend: Backend::Sentinel { client: Arc::new(tokio::sync::Mutex::new(client)), conn: Default::default() },
             prefix: prefix.into(),

@@ -160,7 +160,8 @@ async fn through_sentinel_the_counts_follow_a_failover() {
     let db = db_with_user(db_dir.path()).await;
     let prefix = unique_prefix();
     let shared = || {
-        SharedState::connect_sentinel(&[format!("127.0.0.1:{s}")], "berthmaster", Default::default(), &prefix).unwrap()
+        SharedState::connect_sentinel(&[format!("127.0.0.1:{s}")], "berthmaster", Default::default(), None, &prefix)
+            .unwrap()
     };
     let mut ok = false;
     for _ in 0..50 {

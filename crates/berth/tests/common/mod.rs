@@ -344,8 +344,14 @@ pub fn make_ca(dir: &Path, name: &str) {
 
 /// `server.crt` and `server.key` for `localhost`, signed by the CA `ca`.
 pub fn make_server_certificate(dir: &Path, ca: &str) {
+    make_server_certificate_for(dir, ca, "DNS:localhost");
+}
+
+/// As [`make_server_certificate`], for the subject alternative names `san`
+/// (`DNS:localhost,IP:127.0.0.1`).
+pub fn make_server_certificate_for(dir: &Path, ca: &str, san: &str) {
     let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
-    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    std::fs::write(dir.join("san.ext"), format!("subjectAltName={san}\n")).unwrap();
     let mut args = vec!["req"];
     args.extend(EC_KEY);
     args.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
