@@ -277,13 +277,16 @@ fn secret_value(value: Option<&str>, file: Option<&Path>, file_key: &str) -> any
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Storage {
-    /// `filesystem` (the default), `s3`, `gcs` or `azure`.
+    /// `filesystem` (the default), `s3`, `gcs` or `azure`; `swift` and `oss` in builds with
+    /// the feature `opendal`.
     #[serde(rename = "type")]
     pub kind: StorageKind,
     pub filesystem: FilesystemStorage,
     pub s3: S3Storage,
     pub gcs: GcsStorage,
     pub azure: AzureStorage,
+    pub swift: SwiftStorage,
+    pub oss: OssStorage,
     /// Blob GETs answer 307 with a presigned URL of the object store, so that blob bytes do
     /// not pass through the replicas (ignored for the filesystem).
     pub redirect: bool,
@@ -299,6 +302,8 @@ impl Default for Storage {
             s3: S3Storage::default(),
             gcs: GcsStorage::default(),
             azure: AzureStorage::default(),
+            swift: SwiftStorage::default(),
+            oss: OssStorage::default(),
             redirect: false,
             redirect_seconds: 20 * 60,
         }
@@ -313,6 +318,8 @@ pub enum StorageKind {
     S3,
     Gcs,
     Azure,
+    Swift,
+    Oss,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -364,10 +371,36 @@ pub struct AzureStorage {
     pub root: String,
 }
 
+/// OpenStack Swift (builds with the feature `opendal`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SwiftStorage {
+    /// The account's storage URL.
+    pub endpoint: String,
+    pub container: String,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// The account's temporary-URL key, for `storage.redirect`.
+    pub temp_url_key: Option<String>,
+    pub root: String,
+}
+
+/// Alibaba Cloud OSS (builds with the feature `opendal`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OssStorage {
+    pub bucket: String,
+    pub endpoint: String,
+    pub access_key_id: Option<String>,
+    pub access_key_secret: Option<String>,
+    pub access_key_secret_file: Option<PathBuf>,
+    pub root: String,
+}
+
 impl Storage {
     /// Opens the configured blob store; `data_dir` is the filesystem's default root.
     pub fn open(&self, data_dir: &Path) -> anyhow::Result<std::sync::Arc<dyn berth_store::BlobStore>> {
-        use berth_store::{AzureOptions, CloudStore, FsStore, GcsOptions, S3Options};
+        use berth_store::{AzureOptions, CloudStore, FsStore, GcsOptions, OssOptions, S3Options, SwiftOptions};
         fn required(value: &str, key: &str) -> anyhow::Result<String> {
             anyhow::ensure!(!value.trim().is_empty(), "{key} is required");
             Ok(value.to_string())
@@ -414,6 +447,34 @@ impl Storage {
                     endpoint: azure.endpoint.clone(),
                     root: azure.root.clone(),
                 })?)
+            }
+            StorageKind::Swift => {
+                let swift = &self.swift;
+                berth_store::open_swift(&SwiftOptions {
+                    endpoint: required(&swift.endpoint, "storage.swift.endpoint")?,
+                    container: required(&swift.container, "storage.swift.container")?,
+                    token: secret_value(
+                        swift.token.as_deref(),
+                        swift.token_file.as_deref(),
+                        "storage.swift.token_file",
+                    )?,
+                    temp_url_key: swift.temp_url_key.clone(),
+                    root: swift.root.clone(),
+                })?
+            }
+            StorageKind::Oss => {
+                let oss = &self.oss;
+                berth_store::open_oss(&OssOptions {
+                    bucket: required(&oss.bucket, "storage.oss.bucket")?,
+                    endpoint: required(&oss.endpoint, "storage.oss.endpoint")?,
+                    access_key_id: oss.access_key_id.clone(),
+                    access_key_secret: secret_value(
+                        oss.access_key_secret.as_deref(),
+                        oss.access_key_secret_file.as_deref(),
+                        "storage.oss.access_key_secret_file",
+                    )?,
+                    root: oss.root.clone(),
+                })?
             }
         })
     }
@@ -625,6 +686,14 @@ mod tests {
             let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
             let refused = cfg.storage.open(Path::new("unused")).err().unwrap().to_string();
             assert!(refused.contains("storage.azure.container"), "{refused}");
+            jail.set_env("BERTH_STORAGE__TYPE", "oss");
+            jail.set_env("BERTH_STORAGE__OSS__BUCKET", "b");
+            jail.set_env("BERTH_STORAGE__OSS__ENDPOINT", "https://oss-cn-hangzhou.aliyuncs.com");
+            let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
+            match cfg.storage.open(Path::new("unused")) {
+                Ok(store) => assert_eq!(store.provider_name(), "oss"),
+                Err(e) => assert!(e.to_string().contains("feature `opendal`"), "{e}"),
+            }
             jail.set_env("BERTH_STORAGE__TYPE", "floppy");
             assert!(Config::load(Some(Path::new("berth.yml")), Overrides::default()).is_err());
             Ok(())

@@ -81,6 +81,30 @@ pub struct AzureOptions {
     pub root: String,
 }
 
+/// OpenStack Swift (through OpenDAL: the feature `opendal`).
+#[derive(Clone, Debug, Default)]
+pub struct SwiftOptions {
+    /// The storage URL of the account (`https://swift.example.com/v1/AUTH_account`).
+    pub endpoint: String,
+    pub container: String,
+    /// An authentication token for the account.
+    pub token: Option<String>,
+    /// The account's temporary-URL key, which presigned reads need.
+    pub temp_url_key: Option<String>,
+    pub root: String,
+}
+
+/// Alibaba Cloud OSS (through OpenDAL: the feature `opendal`).
+#[derive(Clone, Debug, Default)]
+pub struct OssOptions {
+    pub bucket: String,
+    /// `https://oss-<region>.aliyuncs.com`.
+    pub endpoint: String,
+    pub access_key_id: Option<String>,
+    pub access_key_secret: Option<String>,
+    pub root: String,
+}
+
 /// A blob store on object storage.
 pub struct CloudStore {
     provider: &'static str,
@@ -115,15 +139,11 @@ struct Staged {
 
 impl Progress {
     fn decode(state: &[u8]) -> Result<Progress, StoreError> {
-        if state.is_empty() {
-            return Ok(Progress::default());
-        }
-        serde_json::from_slice(state).map_err(|e| StoreError::Backend(format!("unreadable upload state: {e}")))
+        crate::decode_state(state)
     }
 
     fn encode(&self) -> UploadState {
-        // Serializing plain strings and integers cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        crate::encode_state(self)
     }
 
     fn staged_len(&self) -> u64 {
@@ -218,11 +238,7 @@ impl CloudStore {
     }
 
     fn upload_dir(&self, id: &str) -> Result<Path, StoreError> {
-        // Upload ids come from the URL: one path segment of safe characters, nothing else.
-        let safe = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !safe {
-            return Err(StoreError::UploadNotFound(id.to_string()));
-        }
+        crate::check_upload_id(id)?;
         Ok(self.root.clone().join("uploads").join(id))
     }
 

@@ -45,11 +45,7 @@ impl FsStore {
     }
 
     fn upload_path(&self, id: &str) -> Result<PathBuf, StoreError> {
-        // Upload ids come from the URL: never let one name a path outside `uploads/`.
-        let safe = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !safe {
-            return Err(StoreError::UploadNotFound(id.to_string()));
-        }
+        crate::check_upload_id(id)?;
         Ok(self.root.join("uploads").join(id))
     }
 

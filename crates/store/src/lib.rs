@@ -14,6 +14,8 @@
 
 mod body;
 mod cloud;
+#[cfg(feature = "opendal")]
+mod dal;
 mod fs;
 
 use std::pin::Pin;
@@ -24,7 +26,31 @@ use berth_oci::{Algorithm, Digest, Hasher};
 use bytes::Bytes;
 use futures_util::Stream;
 
-pub use cloud::{AzureOptions, CloudStore, GcsOptions, S3Options, install_tls_provider};
+pub use cloud::{AzureOptions, CloudStore, GcsOptions, OssOptions, S3Options, SwiftOptions, install_tls_provider};
+#[cfg(feature = "opendal")]
+pub use dal::DalStore;
+
+/// A store on OpenStack Swift, in builds with the feature `opendal`.
+pub fn open_swift(options: &SwiftOptions) -> Result<std::sync::Arc<dyn BlobStore>, StoreError> {
+    #[cfg(feature = "opendal")]
+    return Ok(std::sync::Arc::new(DalStore::swift(options)?));
+    #[cfg(not(feature = "opendal"))]
+    {
+        let _ = options;
+        Err(StoreError::Config("this build has no Swift support (build Berth with the feature `opendal`)".into()))
+    }
+}
+
+/// A store on Alibaba Cloud OSS, in builds with the feature `opendal`.
+pub fn open_oss(options: &OssOptions) -> Result<std::sync::Arc<dyn BlobStore>, StoreError> {
+    #[cfg(feature = "opendal")]
+    return Ok(std::sync::Arc::new(DalStore::oss(options)?));
+    #[cfg(not(feature = "opendal"))]
+    {
+        let _ = options;
+        Err(StoreError::Config("this build has no OSS support (build Berth with the feature `opendal`)".into()))
+    }
+}
 pub use fs::FsStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +75,27 @@ pub enum StoreError {
 /// keeps it with the session (in the database) and hands it back with the next call. Empty for
 /// the filesystem; the multipart id, part ids and staged objects for object stores.
 pub type UploadState = Vec<u8>;
+
+/// Reads a driver's upload state (empty: a fresh upload).
+pub(crate) fn decode_state<T: serde::de::DeserializeOwned + Default>(state: &[u8]) -> Result<T, StoreError> {
+    if state.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(state).map_err(|e| StoreError::Backend(format!("unreadable upload state: {e}")))
+}
+
+/// Writes a driver's upload state.
+pub(crate) fn encode_state<T: serde::Serialize>(progress: &T) -> UploadState {
+    // The states are plain strings and integers, whose serialization cannot fail.
+    serde_json::to_vec(progress).unwrap_or_default()
+}
+
+/// Upload ids come from the URL: each driver makes one path segment of one, so only short
+/// ids of safe characters are accepted (anything else is an unknown upload).
+pub(crate) fn check_upload_id(id: &str) -> Result<(), StoreError> {
+    let safe = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if safe { Ok(()) } else { Err(StoreError::UploadNotFound(id.to_string())) }
+}
 
 /// The outcome of an append: the new durable offset and the state to keep for the next call.
 #[derive(Debug)]

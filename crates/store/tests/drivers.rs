@@ -1,6 +1,7 @@
 //! The same behaviour asked of every driver: the filesystem, object storage on an S3 server in
 //! process (`s3s-fs`), and object storage on a separate S3-compatible server when
-//! `BERTH_TEST_S3_URL` names one (moto's, started by `scripts/start-test-services`).
+//! `BERTH_TEST_S3_URL` names one (moto's, started by `scripts/start-test-services`); with the
+//! feature `opendal`, the OpenDAL driver (Swift, OSS) too, on both S3 servers.
 //!
 //! Each upload step uses a new driver instance holding nothing but the recorded offset, hash
 //! state and driver state, as a step on another replica would.
@@ -83,6 +84,16 @@ async fn backends() -> Vec<Backend> {
         _keep: Some(fs_dir),
     }];
     let (dir, options) = s3s_fs().await;
+    #[cfg(feature = "opendal")]
+    {
+        let options = S3Options { root: "opendal".into(), ..options.clone() };
+        all.push(Backend {
+            name: "opendal on s3s-fs",
+            open: Box::new(move || Arc::new(berth_store::DalStore::s3(&options).unwrap()) as Arc<dyn BlobStore>),
+            files: None,
+            _keep: None,
+        });
+    }
     all.push(Backend {
         name: "s3s-fs",
         open: Box::new(move || Arc::new(CloudStore::s3(&options).unwrap()) as Arc<dyn BlobStore>),
@@ -90,12 +101,26 @@ async fn backends() -> Vec<Backend> {
         _keep: Some(dir),
     });
     match external_s3() {
-        Some(options) => all.push(Backend {
-            name: "external S3",
-            open: Box::new(move || Arc::new(CloudStore::s3(&options).unwrap()) as Arc<dyn BlobStore>),
-            files: None,
-            _keep: None,
-        }),
+        Some(options) => {
+            #[cfg(feature = "opendal")]
+            {
+                let options = S3Options { root: format!("{}-opendal", options.root), ..options.clone() };
+                all.push(Backend {
+                    name: "opendal on external S3",
+                    open: Box::new(move || {
+                        Arc::new(berth_store::DalStore::s3(&options).unwrap()) as Arc<dyn BlobStore>
+                    }),
+                    files: None,
+                    _keep: None,
+                });
+            }
+            all.push(Backend {
+                name: "external S3",
+                open: Box::new(move || Arc::new(CloudStore::s3(&options).unwrap()) as Arc<dyn BlobStore>),
+                files: None,
+                _keep: None,
+            })
+        }
         None => {
             eprintln!("SKIPPED: the external S3 server (set BERTH_TEST_S3_URL, e.g. from scripts/start-test-services)");
             if std::env::var("BERTH_E2E_REQUIRED").as_deref() == Ok("1") {
@@ -287,6 +312,12 @@ async fn a_body_that_breaks_leaves_the_recorded_state_usable() {
 async fn a_digest_under_another_algorithm_is_computed_by_reading_again() {
     for backend in backends().await {
         for len in [1000, 12 * MIB + 5] {
+            if backend.name == "opendal on s3s-fs" && len > MIB {
+                // OpenDAL writes large blobs with a multipart upload at their own key, and s3s-fs
+                // names its files for such an upload after the key: a sha512 key makes a name
+                // longer than a filesystem allows. moto's server runs this case.
+                continue;
+            }
             let data = pattern(len, 9);
             let mut session = Session::start(&*(backend.open)()).await;
             for request in split(&data, &[len / 2, len - len / 2]) {
