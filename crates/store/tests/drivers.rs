@@ -1,7 +1,9 @@
 //! The same behaviour asked of every driver: the filesystem, object storage on an S3 server in
 //! process (`s3s-fs`), and object storage on a separate S3-compatible server when
 //! `BERTH_TEST_S3_URL` names one (moto's, started by `scripts/start-test-services`); with the
-//! feature `opendal`, the OpenDAL driver (Swift, OSS) too, on both S3 servers.
+//! feature `opendal`, the OpenDAL driver (Swift, OSS) too, on both S3 servers; and Azure Blob
+//! Storage on Azurite when `BERTH_TEST_AZURE_URL` names one (its account URL, with the
+//! container `berth-test`).
 //!
 //! Each upload step uses a new driver instance holding nothing but the recorded offset, hash
 //! state and driver state, as a step on another replica would.
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use berth_oci::range::ByteRange;
 use berth_oci::{Algorithm, Digest, Hasher};
-use berth_store::{BlobBody, BlobStore, ByteStream, CloudStore, FsStore, S3Options, StoreError};
+use berth_store::{AzureOptions, BlobBody, BlobStore, ByteStream, CloudStore, FsStore, S3Options, StoreError};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -74,6 +76,21 @@ fn external_s3() -> Option<S3Options> {
     })
 }
 
+/// Azurite's well-known development account.
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+fn required_service(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("SKIPPED: a backend (set {var}, e.g. from scripts/start-test-services)");
+            assert!(std::env::var("BERTH_E2E_REQUIRED").as_deref() != Ok("1"), "{var} is required");
+            None
+        }
+    }
+}
+
 async fn backends() -> Vec<Backend> {
     let fs_dir = tempfile::tempdir().unwrap();
     let fs_root = fs_dir.path().to_path_buf();
@@ -122,11 +139,23 @@ async fn backends() -> Vec<Backend> {
             })
         }
         None => {
-            eprintln!("SKIPPED: the external S3 server (set BERTH_TEST_S3_URL, e.g. from scripts/start-test-services)");
-            if std::env::var("BERTH_E2E_REQUIRED").as_deref() == Ok("1") {
-                panic!("BERTH_TEST_S3_URL is required");
-            }
+            required_service("BERTH_TEST_S3_URL");
         }
+    }
+    if let Some(url) = required_service("BERTH_TEST_AZURE_URL") {
+        let options = AzureOptions {
+            account_name: AZURITE_ACCOUNT.into(),
+            container: "berth-test".into(),
+            account_key: Some(AZURITE_KEY.into()),
+            endpoint: Some(url),
+            root: format!("drivers-{}", uuid::Uuid::new_v4().simple()),
+        };
+        all.push(Backend {
+            name: "Azurite",
+            open: Box::new(move || Arc::new(CloudStore::azure(&options).unwrap()) as Arc<dyn BlobStore>),
+            files: None,
+            _keep: None,
+        });
     }
     all
 }
