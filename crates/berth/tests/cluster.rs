@@ -1,7 +1,7 @@
 //! The production topology on one machine: three `berth serve` replicas on one PostgreSQL
 //! database, one Redis and one S3-compatible server (moto's), behind nginx round-robin with no
-//! sticky sessions. PostgreSQL and Redis are reached through proxies that the test cuts and restores,
-//! as an outage would, without disturbing the servers other tests share.
+//! sticky sessions. PostgreSQL and Redis are servers of the test's own, which it stops and
+//! starts again without disturbing the servers other tests share.
 
 mod common;
 
@@ -133,20 +133,25 @@ async fn ready(client: &reqwest::Client, berth: &Berth) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_behind_nginx() {
-    let Some(pg_url) = postgres_url() else { return };
-    let Some(redis_url) = redis_url() else { return };
+    let Some(pg_bin) = postgres_bin() else { return };
     let Some(s3_url) = s3_url() else { return };
     if !have("nginx") || !have("skopeo") || !have("umoci") {
         return;
     }
-    let redis_target = redis_url.trim_start_matches("redis://").split('/').next().unwrap().to_string();
-    let pg = CuttableProxy::start(postgres_host_port(&pg_url)).await;
-    let redis = CuttableProxy::start(redis_target).await;
+    if !have("redis-server") {
+        return;
+    }
+    let pg_dir = tempfile::tempdir().unwrap();
+    let mut pg = PostgresServer::start(&pg_bin, pg_dir.path(), false);
+    let redis_dir = tempfile::tempdir().unwrap();
+    let mut redis = RedisServer::start(redis_dir.path());
 
-    let mut env = external_database_env(&pg_url).await;
-    through_proxy(&mut env, &pg);
+    let mut env = external_database_env(&pg.url("postgres")).await;
     env.extend(s3_storage_env(&s3_url));
-    for (k, v) in [("BERTH_REDIS__TYPE", "external".into()), ("BERTH_REDIS__EXTERNAL__ADDRS", redis.addr.to_string())] {
+    for (k, v) in [
+        ("BERTH_REDIS__TYPE", "external".into()),
+        ("BERTH_REDIS__EXTERNAL__ADDRS", format!("127.0.0.1:{}", redis.port)),
+    ] {
         env.push((k.to_string(), v));
     }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -272,14 +277,26 @@ async fn three_replicas_behind_nginx() {
         assert_eq!(seen.as_deref(), Some(moved_again.as_str()), "on {addr}");
     }
 
-    // Redis goes away: pushes and logins go on.
-    redis.cut();
+    // Redis stops: pushes and logins go on; it starts again: every replica uses it again.
+    redis.stop();
     assert!(push_image(&client, &lb, "library/noredis", "v1", b"without redis").await.is_some());
-    redis.restore();
+    redis.restart();
+    for r in replicas.iter().flatten() {
+        let mut redis_state = serde_json::Value::Null;
+        for _ in 0..100 {
+            let body: serde_json::Value = client.get(r.url("/readyz")).send().await.unwrap().json().await.unwrap();
+            redis_state = body["components"].as_array().unwrap().iter().find(|c| c["name"] == "redis").unwrap().clone();
+            if redis_state["status"] == "healthy" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(redis_state["status"], "healthy", "Redis back on {}", r.addr);
+    }
 
-    // PostgreSQL goes away: every replica goes unready; it comes back: every replica recovers
-    // by itself and pushes work again.
-    pg.cut();
+    // PostgreSQL stops (an immediate shutdown, as a crash): every replica goes unready; it
+    // starts again: every replica recovers by itself and pushes work again.
+    pg.stop();
     for r in replicas.iter().flatten() {
         let mut state = 0;
         for _ in 0..100 {
@@ -291,7 +308,7 @@ async fn three_replicas_behind_nginx() {
         }
         assert_eq!(state, 503, "unready without the database");
     }
-    pg.restore();
+    pg.restart();
     for r in replicas.iter().flatten() {
         let mut state = 0;
         for _ in 0..100 {

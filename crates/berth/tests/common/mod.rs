@@ -387,3 +387,172 @@ pub fn http_builder() -> reqwest::ClientBuilder {
 pub fn http() -> reqwest::Client {
     http_builder().build().unwrap()
 }
+
+/// The directory of the newest installed PostgreSQL's programs.
+pub fn postgres_bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("postgres").exists())
+        .collect();
+    versions.sort_by_key(|p| {
+        p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok())
+    });
+    let found = versions.pop();
+    if found.is_none() {
+        assert!(std::env::var_os("BERTH_E2E_REQUIRED").is_none(), "PostgreSQL's programs are required");
+        eprintln!("SKIPPED: no PostgreSQL installation under /usr/lib/postgresql");
+    }
+    found
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// Runs a PostgreSQL program, as the `postgres` user when we are root (it refuses root).
+fn pg_command(bin: &Path, program: &str) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin.join(program));
+        c
+    } else {
+        Command::new(bin.join(program))
+    }
+}
+
+/// A PostgreSQL server of the test's own (trust authentication, user `postgres`), which the
+/// test may stop and start again on the same port and data.
+pub struct PostgresServer {
+    bin: PathBuf,
+    dir: PathBuf,
+    ssl: bool,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl PostgresServer {
+    /// A new cluster in `dir/data`, started; with `ssl`, serving `dir/server.crt` and `.key`.
+    pub fn start(bin: &Path, dir: &Path, ssl: bool) -> PostgresServer {
+        if is_root() {
+            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir));
+        }
+        let data = dir.join("data");
+        run(pg_command(bin, "initdb").arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8"]));
+        let mut server =
+            PostgresServer { bin: bin.to_path_buf(), dir: dir.to_path_buf(), ssl, port: free_port(), child: None };
+        server.restart();
+        server
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        let mut cmd = pg_command(&self.bin, "postgres");
+        cmd.arg("-D").arg(self.dir.join("data")).args([
+            "-p",
+            &self.port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+        ]);
+        cmd.arg("-k").arg(&self.dir);
+        if self.ssl {
+            cmd.args(["-c", "ssl=on", "-c"]).arg(format!("ssl_cert_file={}", self.dir.join("server.crt").display()));
+            cmd.arg("-c").arg(format!("ssl_key_file={}", self.dir.join("server.key").display()));
+        }
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start postgres");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                std::thread::sleep(Duration::from_millis(300));
+                self.child = Some(child);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("postgres did not start");
+    }
+
+    /// Stops the server at once: PostgreSQL's immediate shutdown (SIGQUIT), which ends every
+    /// session without a checkpoint, as a crash would; the next start recovers from the WAL.
+    pub fn stop(&mut self) {
+        let pid_file = self.dir.join("data").join("postmaster.pid");
+        if let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|t| t.lines().next().map(str::to_string)) {
+            let _ = Command::new("kill").args(["-QUIT", pid.trim()]).status();
+        }
+        if let Some(mut child) = self.child.take() {
+            for _ in 0..100 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for _ in 0..100 {
+            if !pid_file.exists() && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("postgres did not stop");
+    }
+
+    /// The superuser's URL for `database`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A redis-server of the test's own (no persistence), which the test may stop and start again
+/// on the same port.
+pub struct RedisServer {
+    dir: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub fn start(dir: &Path) -> RedisServer {
+        let mut server = RedisServer { dir: dir.to_path_buf(), port: free_port(), child: None };
+        server.restart();
+        server
+    }
+
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .current_dir(&self.dir)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start");
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
