@@ -6,5 +6,6 @@
 
 pub mod password;
 pub mod rbac;
+pub mod seal;
 pub mod secret;
 pub mod token;

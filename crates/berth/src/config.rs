@@ -19,6 +19,10 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// A file holding the first administrator's password (`BERTH_ADMIN_PASSWORD_FILE`).
     pub admin_password_file: Option<PathBuf>,
+    /// A file holding the installation's secret key, which seals secrets kept at rest; the
+    /// same on every replica. Without it the key is generated once (in the database when it is
+    /// external, else in the data directory).
+    pub secret_key_file: Option<PathBuf>,
     pub http: Http,
     pub database: Database,
     pub redis: Redis,
@@ -496,6 +500,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./berth-data"),
             admin_password: None,
             admin_password_file: None,
+            secret_key_file: None,
             http: Http::default(),
             database: Database::default(),
             redis: Redis::default(),

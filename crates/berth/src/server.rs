@@ -79,7 +79,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let maintenance =
         tokio::spawn(berth_core::maintenance::run(registry.clone(), config.maintenance.settings(), holder.clone()));
     let options = berth_api::ApiOptions { max_concurrent_requests: config.http.max_concurrent_requests };
-    let tokens = Arc::new(load_token_issuer(&config, &db).await?);
+    let secret_key = load_secret_key(&config, &db).await?;
+    let tokens = Arc::new(load_token_issuer(&config, &db, &secret_key).await?);
     let identities = match &shared {
         Some(shared) => berth_core::identity::Identities::with_shared(db.clone(), Default::default(), shared.clone()),
         None => berth_core::identity::Identities::new(db.clone()),
@@ -130,6 +131,37 @@ async fn open_database(config: &Config) -> anyhow::Result<Db> {
     }
 }
 
+/// The installation's secret key, generated at first start (embedded database), owner only.
+const SECRET_KEY_FILE: &str = "secret-key";
+/// The setting that holds the generated secret key when replicas share an external database.
+const SECRET_KEY_SETTING: &str = "secret_key";
+
+/// The key that seals secrets kept at rest (Harbor's `secretkey`), the same on every replica:
+/// `secret_key_file` if configured (a mounted secret: then what the database holds is useless
+/// without it); else, on an external database, key material generated once and kept there;
+/// else generated once in the data directory.
+async fn load_secret_key(config: &Config, db: &Db) -> anyhow::Result<berth_auth::seal::SecretKey> {
+    use berth_auth::seal::SecretKey;
+    let material = if let Some(path) = &config.secret_key_file {
+        std::fs::read_to_string(path).with_context(|| format!("reading secret_key_file {}", path.display()))?
+    } else if config.database.kind == DatabaseKind::External {
+        let generated = SecretKey::generate_material()?;
+        db.setting_or_insert(SECRET_KEY_SETTING, &generated).await?
+    } else {
+        let path = config.data_dir.join(SECRET_KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(material) => material,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let material = SecretKey::generate_material()?;
+                write_private(&path, &material)?;
+                material
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    };
+    Ok(SecretKey::from_material(material.trim_end_matches(['\n', '\r']).as_bytes())?)
+}
+
 /// The registry token signing key, generated at first start, readable by the owner only.
 const TOKEN_KEY_FILE: &str = "token-signing-key.pem";
 /// The setting that holds the generated key when replicas share an external database.
@@ -139,21 +171,37 @@ const TOKEN_KEY_SETTING: &str = "token_signing_key_pem";
 /// by one is accepted by all: the configured file (a mounted secret) if any; else, on an
 /// external database, one generated once and kept there; else one generated once in the data
 /// directory.
-async fn load_token_issuer(config: &Config, db: &Db) -> anyhow::Result<berth_auth::token::TokenIssuer> {
+async fn load_token_issuer(
+    config: &Config,
+    db: &Db,
+    secret_key: &berth_auth::seal::SecretKey,
+) -> anyhow::Result<berth_auth::token::TokenIssuer> {
+    use berth_auth::seal::SecretKey;
     let (pem, source) = if let Some(path) = &config.token.signing_key_file {
         let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         (pem, path.display().to_string())
     } else if config.database.kind == DatabaseKind::External {
-        let pem = match db.setting(TOKEN_KEY_SETTING).await? {
-            Some(pem) => pem,
+        // Kept sealed with the secret key: the database alone does not give the key away.
+        let stored = match db.setting(TOKEN_KEY_SETTING).await? {
+            Some(stored) => stored,
             None => {
-                let generated = berth_auth::token::generate_key_pem()?;
-                let pem = db.setting_or_insert(TOKEN_KEY_SETTING, &generated).await?;
-                if pem == generated {
-                    tracing::info!("generated the registry token signing key, kept in the database");
+                let generated = secret_key.seal(berth_auth::token::generate_key_pem()?.as_bytes())?;
+                let stored = db.setting_or_insert(TOKEN_KEY_SETTING, &generated).await?;
+                if stored == generated {
+                    tracing::info!("generated the registry token signing key, kept sealed in the database");
                 }
-                pem
+                stored
             }
+        };
+        let pem = if SecretKey::is_sealed(&stored) {
+            let plain = secret_key.open(&stored).context(
+                "opening the token signing key kept in the database: every replica needs the same secret key \
+                 (secret_key_file)",
+            )?;
+            String::from_utf8(plain).context("the token signing key in the database is not text")?
+        } else {
+            // Kept by a version that did not seal it.
+            stored
         };
         (pem, "the database".to_string())
     } else {

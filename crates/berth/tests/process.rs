@@ -702,3 +702,55 @@ async fn blob_reads_redirect_to_object_storage() {
     }
     assert!(copied.len() >= 3 && copied.keys().all(|k| original.contains_key(k)), "{:?}", copied.keys());
 }
+
+/// With `secret_key_file`, the token signing key the replicas share is kept sealed in the
+/// database: replicas with the same key file accept each other's tokens, the stored value is
+/// no PEM, and a replica with another key refuses to start and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_signing_key_is_sealed_with_the_secret_key() {
+    let Some(admin_url) = postgres_url() else { return };
+    let mut env = external_database_env(&admin_url).await;
+    let keys = tempfile::tempdir().unwrap();
+    std::fs::write(keys.path().join("secret"), "the installation's secret\n").unwrap();
+    std::fs::write(keys.path().join("other"), "another secret\n").unwrap();
+    env.push(("BERTH_SECRET_KEY_FILE".into(), keys.path().join("secret").to_string_lossy().into_owned()));
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = Berth::start_with(dirs[0].path(), &env_refs);
+    let second = Berth::start_with(dirs[1].path(), &env_refs);
+
+    let client = common::http();
+    let token: serde_json::Value = client
+        .get(first.url("/service/token?service=harbor-registry&scope=repository:library/sealed:pull"))
+        .header("authorization", ADMIN_BASIC)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+    let resp = client.get(second.url("/v2/library/sealed/tags/list")).header("authorization", &bearer).send();
+    assert_eq!(resp.await.unwrap().status(), 404, "the token is accepted (the repository does not exist)");
+
+    let database = env.iter().find(|(k, _)| k == "BERTH_DATABASE__EXTERNAL__DATABASE").unwrap().1.clone();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let db = berth_db::Db::connect(&format!("{base}/{database}"), 1).await.unwrap();
+    let stored = db.setting("token_signing_key_pem").await.unwrap().unwrap();
+    assert!(stored.starts_with("sealed:v1:") && !stored.contains("PRIVATE KEY"), "{stored}");
+    db.close().await;
+
+    let mut wrong = env.clone();
+    wrong.retain(|(k, _)| k != "BERTH_SECRET_KEY_FILE");
+    wrong.push(("BERTH_SECRET_KEY_FILE".into(), keys.path().join("other").to_string_lossy().into_owned()));
+    let third = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(third.path())
+        .envs(wrong.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a replica with another secret key does not start");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("secret_key_file"), "{said}");
+}
