@@ -197,7 +197,16 @@ async fn three_replicas_behind_nginx() {
         location = resp.headers()["location"].to_str().unwrap().to_string();
         start += size;
     }
-    let log = std::fs::read_to_string(&nginx.access_log).unwrap();
+    // nginx writes a request's log line when the request ends, which may be just after the
+    // client has its answer.
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = std::fs::read_to_string(&nginx.access_log).unwrap();
+        if log.lines().filter(|l| l.contains("/v2/library/chunked/blobs/uploads")).count() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let upstreams: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("/v2/library/chunked/blobs/uploads"))
