@@ -9,3 +9,4 @@ pub mod rbac;
 pub mod seal;
 pub mod secret;
 pub mod token;
+pub mod verified;

@@ -6,6 +6,12 @@ const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 #[error("the system's random source failed: {0}")]
 pub struct RandomError(String);
 
+impl RandomError {
+    pub(crate) fn new(detail: String) -> RandomError {
+        RandomError(detail)
+    }
+}
+
 /// `len` characters drawn uniformly from `[A-Za-z0-9]` with the system's CSPRNG.
 pub fn random_alphanumeric(len: usize) -> Result<String, RandomError> {
     let mut out = String::with_capacity(len);

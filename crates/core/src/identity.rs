@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use berth_auth::rbac::{ProjectContext, Role, Subject};
+use berth_auth::verified::VerifiedCredentials;
 use berth_auth::{password, secret};
 use berth_db::{Db, NewUser};
 
@@ -41,6 +42,18 @@ pub const DEFAULT_PROJECT: &str = "library";
 pub struct Identities {
     db: Db,
     throttle: Arc<LoginThrottle>,
+    /// Passwords verified recently (no Argon2 for a client's every request).
+    verified: Arc<VerifiedCredentials>,
+}
+
+/// How long a verified password is remembered, and for how many credentials at most.
+const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+const VERIFIED_CAPACITY: usize = 10_000;
+
+fn verified_credentials() -> Arc<VerifiedCredentials> {
+    // The system's random source failing at start is not something to go on without.
+    let cache = VerifiedCredentials::new(VERIFIED_TTL, VERIFIED_CAPACITY);
+    Arc::new(cache.unwrap_or_else(|e| panic!("{e}")))
 }
 
 impl Identities {
@@ -49,12 +62,16 @@ impl Identities {
     }
 
     pub fn with_throttle(db: Db, policy: ThrottlePolicy) -> Identities {
-        Identities { db, throttle: Arc::new(LoginThrottle::new(policy)) }
+        Identities { db, throttle: Arc::new(LoginThrottle::new(policy)), verified: verified_credentials() }
     }
 
     /// Failed logins counted in Redis too, so that every replica sees them.
     pub fn with_shared(db: Db, policy: ThrottlePolicy, shared: crate::shared::SharedState) -> Identities {
-        Identities { db, throttle: Arc::new(LoginThrottle::with_shared(policy, shared)) }
+        Identities {
+            db,
+            throttle: Arc::new(LoginThrottle::with_shared(policy, shared)),
+            verified: verified_credentials(),
+        }
     }
 
     /// On first start (no user exists): creates `admin` as system administrator, with the
@@ -107,14 +124,21 @@ impl Identities {
         }
         let locked = self.throttle.locked(&keys).await;
         let user = if locked { None } else { self.db.user_by_name(username).await? };
+        if let Some(u) = &user
+            && self.verified.verified(username, password, &u.password_hash)
+        {
+            // Verified moments ago against the hash the database still holds. (Only a right
+            // password is answered fast, which the answer itself tells anyway.)
+            return Ok(Some(Subject::User { id: u.id, name: u.username.clone(), sysadmin: u.sysadmin }));
+        }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
-        let password = password.to_string();
+        let password_owned = password.to_string();
         let ok = tokio::task::spawn_blocking(move || match stored {
-            Some(stored) => password::verify(&password, &stored),
+            Some(stored) => password::verify(&password_owned, &stored),
             None => {
                 // Verifying against a real hash when the user is unknown (or locked) keeps the
                 // timing alike.
-                let _ = password::verify(&password, unknown_user_hash());
+                let _ = password::verify(&password_owned, unknown_user_hash());
                 false
             }
         })
@@ -123,6 +147,7 @@ impl Identities {
         Ok(match (ok, user) {
             (true, Some(u)) => {
                 self.throttle.record_success(&account_key).await;
+                self.verified.remember(username, password, &u.password_hash);
                 Some(Subject::User { id: u.id, name: u.username, sysadmin: u.sysadmin })
             }
             _ => {
@@ -331,6 +356,24 @@ mod tests {
         // A second start changes nothing, whatever password it is given.
         assert_eq!(ids.bootstrap(Some("Other12345")).await.unwrap(), Bootstrap::AlreadyDone);
         assert!(ids.authenticate_user("admin", &pw, None).await.unwrap().is_some());
+    }
+
+    /// A remembered password counts only while the database holds the hash it was checked
+    /// against: a change through any process (here: the database directly) ends it at once, and
+    /// a locked account is refused even with a remembered password.
+    #[tokio::test]
+    async fn a_remembered_password_ends_with_a_password_change() {
+        let (_d, ids, db) = identities().await;
+        ids.bootstrap(Some("Harbor12345")).await.unwrap();
+        let Some(Subject::User { id, .. }) = ids.authenticate_user("admin", "Harbor12345", None).await.unwrap() else {
+            panic!("the administrator signs in");
+        };
+        assert!(ids.authenticate_user("admin", "Harbor12345", None).await.unwrap().is_some(), "remembered");
+        assert_eq!(ids.authenticate_user("admin", "Harbor12346", None).await.unwrap(), None, "not another password");
+        let other = password::hash("Other12345").unwrap();
+        db.set_user_password(id, &other).await.unwrap();
+        assert_eq!(ids.authenticate_user("admin", "Harbor12345", None).await.unwrap(), None);
+        assert!(ids.authenticate_user("admin", "Other12345", None).await.unwrap().is_some());
     }
 
     #[tokio::test]
