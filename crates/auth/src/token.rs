@@ -53,7 +53,44 @@ pub struct IssuedToken {
     pub issued_at: SystemTime,
 }
 
+/// Tokens whose signature was checked, so that a client presenting the same token with every
+/// request costs one ES256 verification, not one per request. Keyed by the token's SHA-256;
+/// each entry still ends at the token's own expiry.
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>,
+}
+
+/// Verified tokens kept at most (each is verified again once forgotten).
+const VERIFIED_TOKENS_CAPACITY: usize = 10_000;
+/// Seconds of clock difference allowed on `exp` and `nbf`.
+const LEEWAY: u64 = 5;
+
+/// Whether claims are within their validity period at `now` (seconds since the epoch).
+fn current(claims: &Claims, now: u64) -> bool {
+    now < claims.exp + LEEWAY && claims.nbf <= now + LEEWAY
+}
+
+impl VerifiedTokens {
+    fn get(&self, key: &[u8; 32], now: u64) -> Option<Claims> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(key).filter(|c| current(c, now)).cloned()
+    }
+
+    fn insert(&self, key: [u8; 32], claims: &Claims, now: u64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= VERIFIED_TOKENS_CAPACITY {
+            entries.retain(|_, c| current(c, now));
+            if entries.len() >= VERIFIED_TOKENS_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(key, claims.clone());
+    }
+}
+
 pub struct TokenIssuer {
+    verified: VerifiedTokens,
     encoding: EncodingKey,
     decoding: DecodingKey,
     kid: String,
@@ -104,7 +141,13 @@ impl TokenIssuer {
         let public_pem = public.to_public_key_pem(LineEnding::LF).map_err(|e| TokenError::Key(e.to_string()))?;
         let encoding = EncodingKey::from_ec_pem(private_pem.as_bytes()).map_err(|e| TokenError::Key(e.to_string()))?;
         let decoding = DecodingKey::from_ec_pem(public_pem.as_bytes()).map_err(|e| TokenError::Key(e.to_string()))?;
-        Ok(TokenIssuer { encoding, decoding, kid: libtrust_kid(public_der.as_bytes()), lifetime })
+        Ok(TokenIssuer {
+            verified: VerifiedTokens::default(),
+            encoding,
+            decoding,
+            kid: libtrust_kid(public_der.as_bytes()),
+            lifetime,
+        })
     }
 
     pub fn lifetime(&self) -> Duration {
@@ -134,14 +177,21 @@ impl TokenIssuer {
 
     /// Verifies signature, issuer, audience and validity period; returns the claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = unix(SystemTime::now());
+        if let Some(claims) = self.verified.get(&key, now) {
+            return Ok(claims);
+        }
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[SERVICE]);
         validation.validate_nbf = true;
-        validation.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        validation.leeway = LEEWAY;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|d| d.claims)
-            .map_err(|e| TokenError::Invalid(e.to_string()))
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        self.verified.insert(key, &claims, now);
+        Ok(claims)
     }
 }
 
@@ -155,6 +205,22 @@ mod tests {
 
     fn pull(name: &str) -> Vec<AccessEntry> {
         vec![AccessEntry { kind: "repository".into(), name: name.into(), actions: vec!["pull".into()] }]
+    }
+
+    #[test]
+    fn remembered_tokens_still_end_at_their_expiry() {
+        let iss = issuer(1800);
+        let t = iss.issue("alice", pull("library/app")).unwrap();
+        let first = iss.verify(&t.token).unwrap();
+        assert_eq!(iss.verify(&t.token).unwrap(), first, "remembered");
+        // A token altered after being remembered is another key: verified, and refused.
+        let mut altered = t.token.clone();
+        altered.pop();
+        assert!(iss.verify(&altered).is_err());
+        // The validity period is checked on every use, remembered or not.
+        assert!(current(&first, first.exp));
+        assert!(!current(&first, first.exp + LEEWAY));
+        assert!(!current(&first, first.nbf.saturating_sub(LEEWAY + 1)));
     }
 
     #[test]
