@@ -37,6 +37,8 @@ async fn projects_filter_and_sort() {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::CREATED);
+        // Creation times have millisecond resolution: the newest-first check below needs them apart.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     let p = "/api/v2.0/projects";
     assert_eq!(field(&list(&s, p, &[("q", "name=~alph")]).await, "name"), ["alpha", "alphabet"]);
