@@ -183,7 +183,8 @@ impl Builder {
 }
 
 /// Compiles `query` against `fields`; placeholders start at `$first`. `default_order` applies
-/// when no sort is asked for; `tie_break` always ends the order so that paging is stable.
+/// when no sort is asked for; `tie_break` (a unique column) always ends the order so that paging
+/// is stable, in the direction of the last sort key asked for, if any.
 pub(crate) fn compile(
     fields: &[Field],
     query: &ListQuery,
@@ -207,10 +208,18 @@ pub(crate) fn compile(
         // default is the opposite).
         order.push(format!("{column} {}", if *desc { "DESC NULLS LAST" } else { "ASC NULLS FIRST" }));
     }
-    if order.is_empty() {
-        order.push(default_order.to_string());
+    match query.sort.last() {
+        None => {
+            order.push(default_order.to_string());
+            order.push(tie_break.to_string());
+        }
+        // Ids grow with time: equal values of an asked-for sort (times with millisecond
+        // resolution, say) follow in the same direction as the sort.
+        Some((_, desc)) => {
+            let column = tie_break.trim_end_matches(" DESC").trim_end_matches(" ASC");
+            order.push(format!("{column} {}", if *desc { "DESC" } else { "ASC" }));
+        }
     }
-    order.push(tie_break.to_string());
     Ok(Compiled {
         condition: if conditions.is_empty() { "1 = 1".to_string() } else { conditions.join(" AND ") },
         order: order.join(", "),
@@ -319,7 +328,11 @@ mod tests {
             c.condition,
             "p.name LIKE $3 ESCAPE '\\' AND p.id IN ($4, $5) AND p.created_at >= $6 AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.m = p.id)"
         );
-        assert_eq!(c.order, "p.name DESC NULLS LAST, p.id");
+        assert_eq!(c.order, "p.name DESC NULLS LAST, p.id DESC", "ties follow the sort's direction");
+        let ascending = compile(FIELDS, &q(vec![], vec![("name", false)]), 1, "p.name", "p.id DESC").unwrap();
+        assert_eq!(ascending.order, "p.name ASC NULLS FIRST, p.id ASC");
+        let unsorted = compile(FIELDS, &q(vec![], vec![]), 1, "p.name", "p.id DESC").unwrap();
+        assert_eq!(unsorted.order, "p.name, p.id DESC");
         assert!(matches!(&c.args[0], Arg::Text(s) if s == "%a\\%b%"));
         assert!(matches!(c.args[3], Arg::Int(1_586_399_760_000)));
     }
