@@ -292,7 +292,8 @@ impl CloudStore {
         Ok(out)
     }
 
-    /// Assembles the parts and staged bytes into `uploads/<id>/data`.
+    /// Assembles the parts and staged bytes of an upload that has a multipart upload into
+    /// `uploads/<id>/data`.
     async fn assemble(&self, id: &str, progress: &mut Progress) -> Result<(), StoreError> {
         let mut parts = PartQueue::new(self, id)?;
         while progress.staged_len() > 0 {
@@ -301,10 +302,9 @@ impl CloudStore {
             parts.send(progress, chunks).await?;
         }
         parts.finish(progress).await?;
+        // Callers assemble only uploads that have a multipart upload.
         let Some(multipart) = progress.multipart.clone() else {
-            // Nothing was ever sent: an empty upload.
-            self.objects.put(&self.data_path(id)?, PutPayload::new()).await.map_err(backend)?;
-            return Ok(());
+            return Err(StoreError::Backend(format!("upload {id} has no multipart upload to assemble")));
         };
         let parts = progress.parts.iter().map(|p| PartId { content_id: p.clone() }).collect();
         self.multipart.complete_multipart(&self.data_path(id)?, &multipart, parts).await.map_err(|e| match e {
@@ -524,8 +524,9 @@ impl BlobStore for CloudStore {
         let mut progress = Progress::decode(state)?;
         let blob = self.blob_path(digest);
         let data = self.data_path(id)?;
-        // Already assembled: by a rehash, or by a commit that was interrupted before its end.
-        let assembled = self.size_of(&data).await? == Some(size);
+        // Already assembled: by a rehash, or by a commit that was interrupted before its end
+        // (only an upload with a multipart upload is ever assembled).
+        let assembled = progress.multipart.is_some() && self.size_of(&data).await? == Some(size);
         if self.size_of(&blob).await?.is_some() {
             // The same content is already published (pushed twice, or an interrupted commit
             // got this far): the upload's parts are not needed.
@@ -575,16 +576,17 @@ impl BlobStore for CloudStore {
         algorithm: Algorithm,
     ) -> Result<Digest, StoreError> {
         let mut progress = Progress::decode(state)?;
+        if progress.multipart.is_none() {
+            // Only staged bytes (fewer than a part): read them.
+            let mut hasher = Hasher::new(algorithm);
+            let n = progress.staged_len();
+            for chunk in self.take_staged(id, &mut progress, n).await? {
+                hasher.update(&chunk);
+            }
+            return Ok(hasher.finish());
+        }
         let data = self.data_path(id)?;
         if self.size_of(&data).await? != Some(size) {
-            if progress.multipart.is_none() {
-                let mut hasher = Hasher::new(algorithm);
-                let n = progress.staged_len();
-                for chunk in self.take_staged(id, &mut progress, n).await? {
-                    hasher.update(&chunk);
-                }
-                return Ok(hasher.finish());
-            }
             // Parts cannot be read before they are assembled.
             self.assemble(id, &mut progress).await?;
         }

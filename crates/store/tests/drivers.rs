@@ -60,11 +60,10 @@ async fn s3s_fs() -> (tempfile::TempDir, S3Options) {
     (dir, options)
 }
 
-/// moto's server (or any S3-compatible server) named by the environment: a bucket
-/// `berth-test` that exists, and a fresh key prefix per test.
-fn external_s3() -> Option<S3Options> {
-    let url = std::env::var("BERTH_TEST_S3_URL").ok().filter(|u| !u.is_empty())?;
-    Some(S3Options {
+/// moto's server (or any S3-compatible server) at `url`: a bucket `berth-test` that exists,
+/// and a fresh key prefix per test.
+fn external_s3(url: String) -> S3Options {
+    S3Options {
         bucket: "berth-test".into(),
         region: Some("us-east-1".into()),
         endpoint: Some(url),
@@ -73,7 +72,7 @@ fn external_s3() -> Option<S3Options> {
         secret_key: Some("berth-test-secret".into()),
         session_token: None,
         root: format!("drivers-{}", uuid::Uuid::new_v4().simple()),
-    })
+    }
 }
 
 /// Azurite's well-known development account.
@@ -117,30 +116,24 @@ async fn backends() -> Vec<Backend> {
         files: Some(dir.path().join("bucket")),
         _keep: Some(dir),
     });
-    match external_s3() {
-        Some(options) => {
-            #[cfg(feature = "opendal")]
-            {
-                let options = S3Options { root: format!("{}-opendal", options.root), ..options.clone() };
-                all.push(Backend {
-                    name: "opendal on external S3",
-                    open: Box::new(move || {
-                        Arc::new(berth_store::DalStore::s3(&options).unwrap()) as Arc<dyn BlobStore>
-                    }),
-                    files: None,
-                    _keep: None,
-                });
-            }
+    if let Some(url) = required_service("BERTH_TEST_S3_URL") {
+        let options = external_s3(url);
+        #[cfg(feature = "opendal")]
+        {
+            let options = S3Options { root: format!("{}-opendal", options.root), ..options.clone() };
             all.push(Backend {
-                name: "external S3",
-                open: Box::new(move || Arc::new(CloudStore::s3(&options).unwrap()) as Arc<dyn BlobStore>),
+                name: "opendal on external S3",
+                open: Box::new(move || Arc::new(berth_store::DalStore::s3(&options).unwrap()) as Arc<dyn BlobStore>),
                 files: None,
                 _keep: None,
-            })
+            });
         }
-        None => {
-            required_service("BERTH_TEST_S3_URL");
-        }
+        all.push(Backend {
+            name: "external S3",
+            open: Box::new(move || Arc::new(CloudStore::s3(&options).unwrap()) as Arc<dyn BlobStore>),
+            files: None,
+            _keep: None,
+        });
     }
     if let Some(url) = required_service("BERTH_TEST_AZURE_URL") {
         let options = AzureOptions {
