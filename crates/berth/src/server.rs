@@ -73,6 +73,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         registry = registry.with_shared(shared.clone());
     }
     let registry = Arc::new(registry);
+    let caches = registry.caches().clone();
+    let cache_follower = tokio::spawn(caches.clone().follow());
     let pulls = registry.pulls().clone();
     let pull_flusher = tokio::spawn(async move { pulls.run(std::time::Duration::from_secs(1)).await });
     let holder = format!("{}-{}", std::process::id(), berth_auth::secret::random_alphanumeric(12)?);
@@ -84,14 +86,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let identities = match &shared {
         Some(shared) => berth_core::identity::Identities::with_shared(db.clone(), Default::default(), shared.clone()),
         None => berth_core::identity::Identities::new(db.clone()),
-    };
+    }
+    .with_caches(caches.clone());
     let auth = Arc::new(berth_api::auth::HarborAuth::new(identities.clone(), tokens, config.external_url.clone()));
     let harbor = Arc::new(berth_api::harbor::HarborApi {
         auth: auth.clone(),
         registry: registry.clone(),
         identities,
-        projects: berth_core::projects::Projects::new(db.clone()),
-        users: berth_core::users::Users::new(db.clone()),
+        projects: berth_core::projects::Projects::new(db.clone(), caches.clone()),
+        users: berth_core::users::Users::new(db.clone(), caches),
         robots: berth_core::robots::Robots::new(db.clone()),
         external_url: config.external_url.clone(),
     });
@@ -107,6 +110,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("in-flight requests finished; closing the database");
     pull_flusher.abort();
     maintenance.abort();
+    cache_follower.abort();
     berth_core::maintenance::release(&registry_for_shutdown, &holder).await;
     if let Err(e) = registry_for_shutdown.pulls().flush().await {
         tracing::warn!(error = %e, "pull statistics of the last second were not written");

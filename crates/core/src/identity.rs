@@ -9,6 +9,7 @@ use berth_auth::verified::VerifiedCredentials;
 use berth_auth::{password, secret};
 use berth_db::{Db, NewUser};
 
+use crate::cache::ProjectFacts;
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,8 @@ pub struct Identities {
     throttle: Arc<LoginThrottle>,
     /// Passwords verified recently (no Argon2 for a client's every request).
     verified: Arc<VerifiedCredentials>,
+    /// Projects and roles, when the process keeps them (see `with_caches`).
+    caches: Option<crate::cache::Caches>,
 }
 
 /// How long a verified password is remembered, and for how many credentials at most.
@@ -62,7 +65,12 @@ impl Identities {
     }
 
     pub fn with_throttle(db: Db, policy: ThrottlePolicy) -> Identities {
-        Identities { db, throttle: Arc::new(LoginThrottle::new(policy)), verified: verified_credentials() }
+        Identities {
+            db,
+            throttle: Arc::new(LoginThrottle::new(policy)),
+            verified: verified_credentials(),
+            caches: None,
+        }
     }
 
     /// Failed logins counted in Redis too, so that every replica sees them.
@@ -71,7 +79,14 @@ impl Identities {
             db,
             throttle: Arc::new(LoginThrottle::with_shared(policy, shared)),
             verified: verified_credentials(),
+            caches: None,
         }
+    }
+
+    /// Project access answered from `caches` (the registry's: the writers tell them).
+    pub fn with_caches(mut self, caches: crate::cache::Caches) -> Identities {
+        self.caches = Some(caches);
+        self
     }
 
     /// On first start (no user exists): creates `admin` as system administrator, with the
@@ -300,15 +315,48 @@ impl Identities {
         subject: &Subject,
         project: &str,
     ) -> Result<Option<ProjectAccess>, IdentityError> {
+        let Some(facts) = self.project_facts(project).await? else {
+            return Ok(None);
+        };
+        let role = match subject {
+            Subject::User { id, .. } => self.role(&facts, *id).await?,
+            _ => None,
+        };
+        Ok(Some(ProjectAccess {
+            id: facts.id,
+            name: facts.name,
+            public: facts.public,
+            role,
+            created_at: facts.created_at,
+        }))
+    }
+
+    async fn project_facts(&self, project: &str) -> Result<Option<ProjectFacts>, IdentityError> {
+        if let Some(facts) = self.caches.as_ref().and_then(|c| c.project(project)) {
+            return Ok(Some(facts));
+        }
+        let generation = self.caches.as_ref().map(|c| c.generation());
         let Some(p) = self.db.project_by_name(project).await? else {
             return Ok(None);
         };
         let public = self.db.project_metadata(p.id).await?.iter().any(|(k, v)| k == "public" && v == "true");
-        let role = match subject {
-            Subject::User { id, .. } => self.db.member_role(p.id, *id).await?.and_then(Role::from_id),
-            _ => None,
-        };
-        Ok(Some(ProjectAccess { id: p.id, name: p.name, public, role, created_at: p.created_at }))
+        let facts = ProjectFacts { id: p.id, name: p.name, public, created_at: p.created_at };
+        if let (Some(caches), Some(generation)) = (&self.caches, generation) {
+            caches.put_project(generation, &facts);
+        }
+        Ok(Some(facts))
+    }
+
+    async fn role(&self, project: &ProjectFacts, user: i64) -> Result<Option<Role>, IdentityError> {
+        if let Some(role) = self.caches.as_ref().and_then(|c| c.role(&project.name, user)) {
+            return Ok(role);
+        }
+        let generation = self.caches.as_ref().map(|c| c.generation());
+        let role = self.db.member_role(project.id, user).await?.and_then(Role::from_id);
+        if let (Some(caches), Some(generation)) = (&self.caches, generation) {
+            caches.put_role(generation, &project.name, user, role);
+        }
+        Ok(role)
     }
 }
 

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use berth_auth::rbac::{self, Policy, ProjectContext, Role, Subject};
 use berth_db::{Db, DbError, ListQuery, Match, ProjectRow};
 
+use crate::cache::{Caches, Change};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
     #[error("{0}")]
@@ -119,6 +121,8 @@ pub enum ProjectRef<'a> {
 #[derive(Clone)]
 pub struct Projects {
     pub(crate) db: Db,
+    /// Told of every write here that a cached answer may depend on.
+    pub(crate) caches: Caches,
 }
 
 pub(crate) fn user_id(subject: &Subject) -> Option<i64> {
@@ -129,29 +133,44 @@ pub(crate) fn user_id(subject: &Subject) -> Option<i64> {
 }
 
 impl Projects {
-    pub fn new(db: Db) -> Projects {
-        Projects { db }
+    /// `caches` must be the ones the registry and the access checks read (`Registry::caches`).
+    pub fn new(db: Db, caches: Caches) -> Projects {
+        Projects { db, caches }
     }
 
     async fn view(&self, row: ProjectRow, subject: &Subject) -> Result<ProjectView, ProjectError> {
-        let metadata = self.db.project_metadata(row.id).await?.into_iter().collect();
-        let owner_name = self.db.user_by_id(row.owner_id).await?.map(|u| u.username).unwrap_or_default();
-        let role = match user_id(subject) {
-            Some(uid) => self.db.member_role(row.id, uid).await?.and_then(Role::from_id),
-            None => None,
+        let name = row.name.clone();
+        self.views(vec![row], subject).await?.pop().ok_or(ProjectError::NotFound(name))
+    }
+
+    /// Views of a page of projects in four queries, whatever the page's size.
+    async fn views(&self, rows: Vec<ProjectRow>, subject: &Subject) -> Result<Vec<ProjectView>, ProjectError> {
+        use std::collections::HashMap;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let mut metadata: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+        for (id, key, value) in self.db.projects_metadata(&ids).await? {
+            metadata.entry(id).or_default().insert(key, value);
+        }
+        let mut owners: HashMap<i64, String> = self.db.project_owner_names(&ids).await?.into_iter().collect();
+        let counts: HashMap<i64, i64> = self.db.project_repository_counts(&ids).await?.into_iter().collect();
+        let roles: HashMap<i64, i64> = match user_id(subject) {
+            Some(uid) => self.db.user_roles(uid).await?.into_iter().collect(),
+            None => HashMap::new(),
         };
-        let repo_count = self.db.project_repository_count(row.id).await?;
-        Ok(ProjectView {
-            id: row.id,
-            name: row.name,
-            owner_id: row.owner_id,
-            owner_name,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            metadata,
-            repo_count,
-            role,
-        })
+        Ok(rows
+            .into_iter()
+            .map(|row| ProjectView {
+                id: row.id,
+                owner_name: owners.remove(&row.id).unwrap_or_default(),
+                metadata: metadata.remove(&row.id).unwrap_or_default(),
+                repo_count: counts.get(&row.id).copied().unwrap_or(0),
+                role: roles.get(&row.id).copied().and_then(Role::from_id),
+                name: row.name,
+                owner_id: row.owner_id,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+            })
+            .collect())
     }
 
     /// Creates a project owned by the caller, who becomes its project admin.
@@ -175,7 +194,9 @@ impl Projects {
         validate_metadata(&metadata)?;
         metadata.entry("public".into()).or_insert_with(|| "false".into());
         let entries: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Ok(self.db.create_project(name, owner, &entries).await?)
+        let created = self.db.create_project(name, owner, &entries).await;
+        self.caches.changed(Change::Project(name.to_string())).await;
+        Ok(created?)
     }
 
     /// A system setting, such as `project_creation_restriction`.
@@ -240,11 +261,7 @@ impl Projects {
         let visible_to = if subject.is_sysadmin() { None } else { Some(user_id(subject).unwrap_or(0)) };
         let (rows, total) =
             self.db.list_projects(visible_to, name, public, query, page_size, (page - 1) * page_size).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(self.view(row, subject).await?);
-        }
-        Ok((out, total))
+        Ok((self.views(rows, subject).await?, total))
     }
 
     /// Sets metadata keys (Harbor's `PUT /projects/{p}`), with project update permission.
@@ -257,14 +274,17 @@ impl Projects {
         let view = self.authorized(subject, project, rbac::Resource::Project, rbac::Action::Update).await?;
         validate_metadata(metadata)?;
         let entries: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        self.db.set_project_metadata(view.id, &entries).await?;
-        Ok(())
+        let set = self.db.set_project_metadata(view.id, &entries).await;
+        self.caches.changed(Change::Project(view.name)).await;
+        Ok(set?)
     }
 
     /// Deletes an empty project, with project delete permission.
     pub async fn delete(&self, subject: &Subject, project: &ProjectRef<'_>) -> Result<(), ProjectError> {
         let view = self.authorized(subject, project, rbac::Resource::Project, rbac::Action::Delete).await?;
-        if self.db.delete_empty_project(view.id).await? { Ok(()) } else { Err(ProjectError::NotEmpty(view.name)) }
+        let deleted = self.db.delete_empty_project(view.id).await;
+        self.caches.changed(Change::Project(view.name.clone())).await;
+        if deleted? { Ok(()) } else { Err(ProjectError::NotEmpty(view.name)) }
     }
 }
 
@@ -299,8 +319,9 @@ impl Projects {
             return Err(ProjectError::Conflict(format!("metadata {k} is already set on {}", view.name)));
         }
         let pairs: Vec<(&str, &str)> = entries.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        self.db.set_project_metadata(view.id, &pairs).await?;
-        Ok(())
+        let set = self.db.set_project_metadata(view.id, &pairs).await;
+        self.caches.changed(Change::Project(view.name)).await;
+        Ok(set?)
     }
 
     /// Changes one key that is set (needs metadata:update); `entries` must name only that key.
@@ -319,8 +340,9 @@ impl Projects {
             return Err(ProjectError::NotFound(format!("metadata {key} of project {}", view.name)));
         }
         validate_metadata(entries)?;
-        self.db.set_project_metadata(view.id, &[(key, value.as_str())]).await?;
-        Ok(())
+        let set = self.db.set_project_metadata(view.id, &[(key, value.as_str())]).await;
+        self.caches.changed(Change::Project(view.name)).await;
+        Ok(set?)
     }
 
     /// Removes one key (needs metadata:delete).
@@ -331,11 +353,9 @@ impl Projects {
         key: &str,
     ) -> Result<(), ProjectError> {
         let view = self.authorized(subject, project, rbac::Resource::Metadata, rbac::Action::Delete).await?;
-        if self.db.delete_project_metadata(view.id, key).await? {
-            Ok(())
-        } else {
-            Err(ProjectError::NotFound(format!("metadata {key} of project {}", view.name)))
-        }
+        let deleted = self.db.delete_project_metadata(view.id, key).await;
+        self.caches.changed(Change::Project(view.name.clone())).await;
+        if deleted? { Ok(()) } else { Err(ProjectError::NotFound(format!("metadata {key} of project {}", view.name))) }
     }
 
     /// What the caller may do in a project, as (resource, action) pairs.
@@ -445,7 +465,9 @@ impl Projects {
         repository: &str,
     ) -> Result<(), ProjectError> {
         let repo = self.repository_in(subject, project, repository, rbac::Action::Delete).await?;
-        self.db.delete_repository(repo.id).await?;
+        let deleted = self.db.delete_repository(repo.id).await;
+        self.caches.changed(Change::Repository(repo.name)).await;
+        deleted?;
         Ok(())
     }
 }
@@ -655,7 +677,9 @@ impl Projects {
         let (repo, a) = self
             .artifact_checked(subject, project, repository, reference, rbac::Resource::Artifact, rbac::Action::Delete)
             .await?;
-        self.db.delete_manifest(repo.id, &a.digest).await?;
+        let deleted = self.db.delete_manifest(repo.id, &a.digest).await;
+        self.caches.changed(Change::Repository(repo.name)).await;
+        deleted?;
         Ok(())
     }
 
@@ -673,8 +697,9 @@ impl Projects {
         let (repo, a) = self
             .artifact_checked(subject, project, repository, reference, rbac::Resource::Tag, rbac::Action::Create)
             .await?;
-        self.db.create_tag(repo.id, tag, a.id).await?;
-        Ok(())
+        let created = self.db.create_tag(repo.id, tag, a.id).await;
+        self.caches.changed(Change::Repository(repo.name)).await;
+        Ok(created?)
     }
 
     /// Removes a tag of an artifact (needs tag:delete); the artifact stays.
@@ -692,7 +717,9 @@ impl Projects {
         if !a.tags.iter().any(|(t, _)| t == tag) {
             return Err(ProjectError::NotFound(format!("tag {tag} of {}@{}", repo.name, a.digest)));
         }
-        self.db.delete_tag(repo.id, tag).await?;
+        let deleted = self.db.delete_tag(repo.id, tag).await;
+        self.caches.changed(Change::Repository(repo.name)).await;
+        deleted?;
         Ok(())
     }
 }
@@ -726,15 +753,25 @@ impl Projects {
         let dst_name = format!("{}/{repository}", dst.name);
         berth_oci::RepositoryName::parse(&dst_name).map_err(|e| ProjectError::Invalid(e.to_string()))?;
         let dst_repo = self.db.ensure_repository(&dst_name, dst.id).await?;
-        let copied = self
-            .db
-            .copy_manifest(src_view.id, dst_repo, &artifact.digest)
-            .await?
-            .ok_or_else(|| ProjectError::NotFound(format!("artifact {from}")))?;
+        let copied = self.copy_into(dst_repo, src_view.id, &artifact.digest, tag).await;
+        self.caches.changed(Change::Repository(dst_name)).await;
+        copied?.ok_or_else(|| ProjectError::NotFound(format!("artifact {from}")))?;
+        Ok(artifact.digest)
+    }
+
+    /// The copy's database writes: the manifest (with what it references), then the tag.
+    async fn copy_into(
+        &self,
+        dst_repo: i64,
+        src_repo: i64,
+        digest: &str,
+        tag: Option<&str>,
+    ) -> Result<Option<()>, DbError> {
+        let Some(copied) = self.db.copy_manifest(src_repo, dst_repo, digest).await? else { return Ok(None) };
         if let Some(tag) = tag {
             self.db.put_tag(dst_repo, tag, copied).await?;
         }
-        Ok(artifact.digest)
+        Ok(Some(()))
     }
 }
 
@@ -889,7 +926,9 @@ impl Projects {
             MemberUser::Name(name) => self.db.user_by_name(name).await?,
         };
         let user = row.ok_or_else(|| ProjectError::Invalid("the user to add does not exist".into()))?;
-        match self.db.add_member(view.id, "u", user.id, role.id()).await {
+        let added = self.db.add_member(view.id, "u", user.id, role.id()).await;
+        self.caches.changed(Change::Project(view.name.clone())).await;
+        match added {
             Err(DbError::Conflict(_)) => {
                 Err(ProjectError::Conflict(format!("{} is already a member of {}", user.username, view.name)))
             }
@@ -906,11 +945,9 @@ impl Projects {
     ) -> Result<(), ProjectError> {
         let view = self.authorized(subject, project, rbac::Resource::Member, rbac::Action::Update).await?;
         let role = role_of(role_id)?;
-        if self.db.set_member_role(view.id, member_id, role.id()).await? {
-            Ok(())
-        } else {
-            Err(ProjectError::NotFound(format!("member {member_id} of project {}", view.name)))
-        }
+        let set = self.db.set_member_role(view.id, member_id, role.id()).await;
+        self.caches.changed(Change::Project(view.name.clone())).await;
+        if set? { Ok(()) } else { Err(ProjectError::NotFound(format!("member {member_id} of project {}", view.name))) }
     }
 
     pub async fn remove_member(
@@ -920,7 +957,9 @@ impl Projects {
         member_id: i64,
     ) -> Result<(), ProjectError> {
         let view = self.authorized(subject, project, rbac::Resource::Member, rbac::Action::Delete).await?;
-        if self.db.delete_member(view.id, member_id).await? {
+        let deleted = self.db.delete_member(view.id, member_id).await;
+        self.caches.changed(Change::Project(view.name.clone())).await;
+        if deleted? {
             Ok(())
         } else {
             Err(ProjectError::NotFound(format!("member {member_id} of project {}", view.name)))

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
+use crate::cache::{Caches, Change, Coherence};
 use crate::pulls::PullRecorder;
 use berth_db::{Db, ManifestRow, NewManifest, PutManifestError, UploadRow};
 use berth_oci::manifest::{self, ChildKind, Descriptor};
@@ -27,6 +28,7 @@ pub struct Registry {
     shared: Option<crate::shared::SharedState>,
     /// When set, blob GETs answer with a redirect to a presigned URL valid this long.
     blob_redirect: Option<std::time::Duration>,
+    caches: Caches,
 }
 
 /// A blob about to be sent.
@@ -69,13 +71,26 @@ fn upload_unknown(id: &str) -> RegistryError {
 impl Registry {
     pub fn new(db: Db, store: Arc<dyn BlobStore>) -> Registry {
         let pulls = Arc::new(PullRecorder::new(db.clone()));
-        Registry { db, store, upload_turns: Default::default(), pulls, shared: None, blob_redirect: None }
+        // An external database may have other replicas writing it; nothing tells of their
+        // writes until Redis does (`with_shared`).
+        let coherence = match db.dialect() {
+            berth_db::Dialect::Sqlite => Coherence::Alone,
+            berth_db::Dialect::Postgres => Coherence::Blind,
+        };
+        let caches = Caches::new(coherence, None);
+        Registry { db, store, upload_turns: Default::default(), pulls, shared: None, blob_redirect: None, caches }
     }
 
-    /// With Redis shared by the replicas.
+    /// With Redis shared by the replicas: cache invalidations travel through it.
     pub fn with_shared(mut self, shared: crate::shared::SharedState) -> Registry {
+        self.caches = Caches::new(Coherence::Redis, Some(shared.clone()));
         self.shared = Some(shared);
         self
+    }
+
+    /// The caches every service of this process must share (and tell of its writes).
+    pub fn caches(&self) -> &Caches {
+        &self.caches
     }
 
     /// Blob GETs answered with a redirect to the storage (a URL valid for `ttl`), so that the
@@ -119,7 +134,13 @@ impl Registry {
     }
 
     async fn repository(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
-        self.db.repository_id(name.as_str()).await?.ok_or_else(|| name_unknown(name))
+        if let Some(id) = self.caches.repository_id(name.as_str()) {
+            return Ok(id);
+        }
+        let generation = self.caches.generation();
+        let id = self.db.repository_id(name.as_str()).await?.ok_or_else(|| name_unknown(name))?;
+        self.caches.put_repository_id(generation, name.as_str(), id);
+        Ok(id)
     }
 
     // ---- blobs
@@ -379,11 +400,25 @@ impl Registry {
 
     // ---- manifests
 
-    async fn find_manifest(&self, repo: i64, reference: &Reference) -> Result<Option<ManifestRow>, RegistryError> {
-        Ok(match reference {
+    async fn find_manifest(
+        &self,
+        name: &RepositoryName,
+        repo: i64,
+        reference: &Reference,
+    ) -> Result<Option<ManifestRow>, RegistryError> {
+        let key = reference.to_string();
+        if let Some(row) = self.caches.manifest(name.as_str(), &key) {
+            return Ok(Some(row));
+        }
+        let generation = self.caches.generation();
+        let row = match reference {
             Reference::Tag(t) => self.db.manifest_by_tag(repo, t.as_str()).await?,
             Reference::Digest(d) => self.db.manifest_by_digest(repo, d.as_str()).await?,
-        })
+        };
+        if let Some(row) = &row {
+            self.caches.put_manifest(generation, name.as_str(), &key, row);
+        }
+        Ok(row)
     }
 
     /// Looks a manifest up, reading its bytes when `with_bytes` (a GET, which counts as a pull,
@@ -395,15 +430,25 @@ impl Registry {
         with_bytes: bool,
     ) -> Result<ManifestRead, RegistryError> {
         let repo = self.repository(name).await?;
-        let row = self.find_manifest(repo, reference).await?.ok_or_else(|| {
+        let row = self.find_manifest(name, repo, reference).await?.ok_or_else(|| {
             RegistryError::client(ErrorCode::ManifestUnknown, format!("manifest {reference} is not in {name}"))
         })?;
         let digest = Digest::parse(&row.digest).map_err(|e| RegistryError::Internal(e.to_string()))?;
-        let bytes = if with_bytes { Some(self.read_small_blob(&digest, row.size as u64).await?) } else { None };
+        let bytes = if with_bytes { Some(self.manifest_bytes(&digest, row.size as u64).await?) } else { None };
         if with_bytes {
             self.pulls.record(repo, row.id);
         }
         Ok(ManifestRead { digest, media_type: row.media_type, size: row.size as u64, bytes })
+    }
+
+    /// A manifest's bytes, from memory when they were read recently.
+    async fn manifest_bytes(&self, digest: &Digest, size: u64) -> Result<Bytes, RegistryError> {
+        if let Some(bytes) = self.caches.manifest_bytes(digest.as_str()) {
+            return Ok(bytes);
+        }
+        let bytes = self.read_small_blob(digest, size).await?;
+        self.caches.put_manifest_bytes(digest.as_str(), &bytes);
+        Ok(bytes)
     }
 
     pub(crate) async fn read_small_blob(&self, digest: &Digest, size: u64) -> Result<Bytes, RegistryError> {
@@ -497,7 +542,9 @@ impl Registry {
             blobs,
             manifests,
         };
-        match self.db.put_manifest(repo, &record, &tags).await {
+        let stored = self.db.put_manifest(repo, &record, &tags).await;
+        self.caches.changed(Change::Repository(name.as_str().to_string())).await;
+        match stored {
             Ok(()) => Ok((digest, parsed.subject)),
             Err(PutManifestError::MissingChild(d)) => Err(RegistryError::client(
                 ErrorCode::ManifestBlobUnknown,
@@ -510,11 +557,12 @@ impl Registry {
     /// Deletes a manifest (by digest: with its tags) or only a tag.
     pub async fn manifest_delete(&self, name: &RepositoryName, reference: &Reference) -> Result<(), RegistryError> {
         let repo = self.repository(name).await?;
-        let existed = match reference {
-            Reference::Tag(t) => self.db.delete_tag(repo, t.as_str()).await?,
-            Reference::Digest(d) => self.db.delete_manifest(repo, d.as_str()).await?,
+        let deleted = match reference {
+            Reference::Tag(t) => self.db.delete_tag(repo, t.as_str()).await,
+            Reference::Digest(d) => self.db.delete_manifest(repo, d.as_str()).await,
         };
-        if existed {
+        self.caches.changed(Change::Repository(name.as_str().to_string())).await;
+        if deleted? {
             Ok(())
         } else {
             Err(RegistryError::client(ErrorCode::ManifestUnknown, format!("manifest {reference} is not in {name}")))

@@ -1,5 +1,5 @@
-//! Redis, when configured: state that replicas share (failed-login counts now; cache
-//! invalidation later). Every call is bounded in time and its failure is for the caller to
+//! Redis, when configured: state that replicas share (failed-login counts) and messages
+//! between them (cache invalidations). Every call is bounded in time and its failure is for the caller to
 //! absorb, so that losing Redis slows nothing down for long and stops nothing: callers keep a
 //! per-process fallback. Redis is reached directly or through Sentinel.
 
@@ -13,6 +13,8 @@ use redis::{ConnectionAddr, TlsCertificates, TlsMode};
 
 /// The longest a Redis call may take before the caller goes on without it.
 const CALL_TIMEOUT: Duration = Duration::from_millis(300);
+/// How often a subscription checks that its connection still answers.
+const KEEPALIVE: Duration = Duration::from_secs(5);
 
 /// How the data nodes are authenticated and which database is used (through Sentinel, the
 /// master's address comes from the Sentinels).
@@ -32,8 +34,8 @@ pub struct Tls {
 
 #[derive(Clone)]
 enum Backend {
-    /// One server, reconnected by the client library.
-    Direct(ConnectionManager),
+    /// One server, reconnected by the client library (the client opens subscriptions).
+    Direct(ConnectionManager, Arc<redis::Client>),
     /// The master that the Sentinels name; after an error the connection is dropped, so the
     /// next call asks the Sentinels again and follows a failover.
     Sentinel {
@@ -89,8 +91,8 @@ impl SharedState {
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))
             .set_number_of_retries(1);
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(redis_error)?;
-        Ok(SharedState { backend: Backend::Direct(conn), prefix: prefix.into() })
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(redis_error)?;
+        Ok(SharedState { backend: Backend::Direct(conn, Arc::new(client)), prefix: prefix.into() })
     }
 
     /// A client for the master named `master` by the Sentinels at `sentinels` (`host:port`),
@@ -146,7 +148,7 @@ impl SharedState {
     /// Runs a pipeline within [`CALL_TIMEOUT`].
     pub(crate) async fn query<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, String> {
         match &self.backend {
-            Backend::Direct(conn) => {
+            Backend::Direct(conn, _) => {
                 let mut conn = conn.clone();
                 within(pipe.query_async(&mut conn)).await
             }
@@ -181,6 +183,54 @@ impl SharedState {
                 result
             }
         }
+    }
+
+    /// Sends `message` to every process subscribed to `channel` (in Berth's namespace).
+    pub(crate) async fn publish(&self, channel: &str, message: &str) -> Result<(), String> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("PUBLISH").arg(self.key(&[channel])).arg(message);
+        self.query::<(i64,)>(&pipe).await.map(|_| ())
+    }
+
+    /// The messages published on `channel`, until the subscription breaks: the receiver then
+    /// ends (a PING every few seconds notices a connection that died silently).
+    pub(crate) async fn subscribe(&self, channel: &str) -> Result<tokio::sync::mpsc::Receiver<String>, String> {
+        use futures_util::StreamExt;
+        let client = match &self.backend {
+            Backend::Direct(_, client) => client.as_ref().clone(),
+            Backend::Sentinel { client, .. } => {
+                let mut sentinel = client.lock().await;
+                match tokio::time::timeout(CALL_TIMEOUT * 3, sentinel.async_get_client()).await {
+                    Ok(r) => r.map_err(redis_error)?,
+                    Err(_) => return Err("redis: the Sentinels named no reachable master in time".into()),
+                }
+            }
+        };
+        let mut pubsub = within(client.get_async_pubsub()).await?;
+        within(pubsub.subscribe(self.key(&[channel]))).await?;
+        let (mut sink, mut stream) = pubsub.split();
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(KEEPALIVE);
+            ticker.tick().await;
+            loop {
+                tokio::select! {
+                    message = stream.next() => {
+                        let Some(message) = message else { break };
+                        let Ok(text) = message.get_payload::<String>() else { continue };
+                        if tx.send(text).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ = ticker.tick() => {
+                        if within(sink.ping::<String>()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(rx)
     }
 
     /// A round trip, for health checks.

@@ -84,6 +84,7 @@ async fn hash(secret: &str) -> Result<String, UserError> {
 #[derive(Clone)]
 pub struct Users {
     db: Db,
+    caches: crate::cache::Caches,
 }
 
 fn caller_id(subject: &Subject) -> Result<i64, UserError> {
@@ -114,8 +115,9 @@ fn require_self_or_admin(subject: &Subject, user_id: i64) -> Result<(), UserErro
 }
 
 impl Users {
-    pub fn new(db: Db) -> Users {
-        Users { db }
+    /// `caches` must be the ones the access checks read (`Registry::caches`).
+    pub fn new(db: Db, caches: crate::cache::Caches) -> Users {
+        Users { db, caches }
     }
 
     /// Creates a user: by a system administrator, or by anyone when self-registration is on.
@@ -247,7 +249,11 @@ impl Users {
         if self.db.owns_projects(id).await? {
             return Err(UserError::Forbidden("the user owns projects; delete or hand them over first".into()));
         }
-        if self.db.delete_user(id).await? { Ok(()) } else { Err(UserError::NotFound(id)) }
+        let deleted = self.db.delete_user(id).await;
+        // Memberships go with the user, and the embedded database may give the id to the next
+        // user: forget every cached role.
+        self.caches.changed(crate::cache::Change::All).await;
+        if deleted? { Ok(()) } else { Err(UserError::NotFound(id)) }
     }
 }
 

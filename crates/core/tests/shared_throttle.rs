@@ -6,19 +6,8 @@ use berth_core::shared::SharedState;
 use berth_core::throttle::ThrottlePolicy;
 use berth_db::{Db, NewUser};
 
-fn redis_url() -> Option<String> {
-    match std::env::var("BERTH_TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("BERTH_E2E_REQUIRED").is_none(),
-                "BERTH_TEST_REDIS_URL is not set and BERTH_E2E_REQUIRED is set"
-            );
-            eprintln!("SKIPPED: BERTH_TEST_REDIS_URL is not set (scripts/start-test-services gives one)");
-            None
-        }
-    }
-}
+mod common;
+use common::{redis_url, unique_prefix};
 
 fn policy() -> ThrottlePolicy {
     let minute = std::time::Duration::from_secs(60);
@@ -32,11 +21,6 @@ async fn db_with_user(dir: &std::path::Path) -> Db {
         NewUser { username: "alice", email: None, realname: "", comment: "", password_hash: &hash, sysadmin: false };
     db.create_user(&user).await.unwrap();
     db
-}
-
-fn unique_prefix() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("berth-test:{}:{nanos}:", std::process::id())
 }
 
 #[tokio::test]

@@ -434,6 +434,41 @@ impl Db {
     }
 
     /// Number of repositories in a project.
+    /// Metadata of the given projects: (project id, key, value), by key.
+    pub async fn projects_metadata(&self, project_ids: &[i64]) -> Result<Vec<(i64, String, String)>, DbError> {
+        let sql = "SELECT project_id, name, value FROM project_metadata WHERE project_id IN ({ids}) ORDER BY name";
+        let rows = self.fetch_by_ids(sql, project_ids).await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// The owners' names of the given projects: (project id, user name).
+    pub async fn project_owner_names(&self, project_ids: &[i64]) -> Result<Vec<(i64, String)>, DbError> {
+        let sql = "SELECT p.id, u.username FROM projects p JOIN users u ON u.id = p.owner_id WHERE p.id IN ({ids})";
+        let rows = self.fetch_by_ids(sql, project_ids).await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Repository counts of the given projects: (project id, count), for those that have any.
+    pub async fn project_repository_counts(&self, project_ids: &[i64]) -> Result<Vec<(i64, i64)>, DbError> {
+        let sql = "SELECT project_id, CAST(COUNT(*) AS BIGINT) FROM repositories WHERE project_id IN ({ids}) \
+                   GROUP BY project_id";
+        let rows = self.fetch_by_ids(sql, project_ids).await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// A user's direct memberships: (project id, role id).
+    pub async fn user_roles(&self, user_id: i64) -> Result<Vec<(i64, i64)>, DbError> {
+        let rows =
+            sqlx::query("SELECT project_id, role FROM project_members WHERE entity_type = 'u' AND entity_id = $1")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?)
+    }
+
     pub async fn project_repository_count(&self, project_id: i64) -> Result<i64, DbError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM repositories WHERE project_id = $1")
             .bind(project_id)

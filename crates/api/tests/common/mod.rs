@@ -66,14 +66,16 @@ impl TestServer {
         // The key persists in the data directory, as the binary's does, so tokens outlive a
         // restart of the test server.
         let tokens = Arc::new(TokenIssuer::from_pem(&token_key(dir), std::time::Duration::from_secs(1800)).unwrap());
-        let auth = Arc::new(HarborAuth::new(identities.clone(), tokens, None));
         let registry = Arc::new(Registry::new(db.clone(), open_store(dir)));
+        let caches = registry.caches().clone();
+        let identities = identities.with_caches(caches.clone());
+        let auth = Arc::new(HarborAuth::new(identities.clone(), tokens, None));
         let harbor = Arc::new(HarborApi {
             auth: auth.clone(),
             registry: registry.clone(),
             identities,
-            projects: Projects::new(db.clone()),
-            users: berth_core::users::Users::new(db.clone()),
+            projects: Projects::new(db.clone(), caches.clone()),
+            users: berth_core::users::Users::new(db.clone(), caches),
             robots: berth_core::robots::Robots::new(db.clone()),
             external_url: None,
         });
