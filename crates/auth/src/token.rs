@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
@@ -91,7 +91,8 @@ impl VerifiedTokens {
 
 pub struct TokenIssuer {
     verified: VerifiedTokens,
-    encoding: EncodingKey,
+    /// ring's key pair: see [`TokenIssuer::sign`].
+    signing: ring::signature::EcdsaKeyPair,
     decoding: DecodingKey,
     kid: String,
     lifetime: Duration,
@@ -139,11 +140,17 @@ impl TokenIssuer {
         let public = key.public_key();
         let public_der = public.to_public_key_der().map_err(|e| TokenError::Key(e.to_string()))?;
         let public_pem = public.to_public_key_pem(LineEnding::LF).map_err(|e| TokenError::Key(e.to_string()))?;
-        let encoding = EncodingKey::from_ec_pem(private_pem.as_bytes()).map_err(|e| TokenError::Key(e.to_string()))?;
+        let private_der = key.to_pkcs8_der().map_err(|e| TokenError::Key(e.to_string()))?;
+        let signing = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            private_der.as_bytes(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|e| TokenError::Key(format!("the signing key: {e}")))?;
         let decoding = DecodingKey::from_ec_pem(public_pem.as_bytes()).map_err(|e| TokenError::Key(e.to_string()))?;
         Ok(TokenIssuer {
             verified: VerifiedTokens::default(),
-            encoding,
+            signing,
             decoding,
             kid: libtrust_kid(public_der.as_bytes()),
             lifetime,
@@ -168,11 +175,28 @@ impl TokenIssuer {
             jti: crate::secret::random_alphanumeric(16).map_err(|e| TokenError::Random(e.to_string()))?,
             access,
         };
+        let token = self.sign(&claims)?;
+        Ok(IssuedToken { token, expires_in: self.lifetime.as_secs(), issued_at: now })
+    }
+
+    /// A compact JWS (ES256) of `claims`. Signed with ring, not through jsonwebtoken's RustCrypto
+    /// backend: ring's P-256 is several times faster, and issuing tokens is a hot path (every
+    /// docker login and pull asks for one).
+    fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
-        let token =
-            jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| TokenError::Key(e.to_string()))?;
-        Ok(IssuedToken { token, expires_in: self.lifetime.as_secs(), issued_at: now })
+        let header = serde_json::to_vec(&header).map_err(|e| TokenError::Key(e.to_string()))?;
+        let claims = serde_json::to_vec(claims).map_err(|e| TokenError::Key(e.to_string()))?;
+        let mut token = format!("{}.{}", b64.encode(header), b64.encode(claims));
+        let signature = self
+            .signing
+            .sign(&ring::rand::SystemRandom::new(), token.as_bytes())
+            .map_err(|e| TokenError::Key(format!("signing: {e}")))?;
+        token.push('.');
+        token.push_str(&b64.encode(signature.as_ref()));
+        Ok(token)
     }
 
     /// Verifies signature, issuer, audience and validity period; returns the claims.
@@ -257,10 +281,12 @@ mod tests {
         let mut claims = short.verify(&t.token).unwrap();
         claims.exp = claims.iat.saturating_sub(60);
         claims.nbf = claims.exp;
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some("x".into());
-        let expired = jsonwebtoken::encode(&header, &claims, &short.encoding).unwrap();
+        let expired = short.sign(&claims).unwrap();
         assert!(short.verify(&expired).is_err());
+        // The same claims within their period verify: only the expiry refused them.
+        claims.exp = claims.iat + 60;
+        claims.nbf = claims.iat;
+        assert!(short.verify(&short.sign(&claims).unwrap()).is_ok());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! In-memory answers for the hot read paths: what a project is (id, visibility) and a user's role
-//! in it, a repository's id, what its tags and digests resolve to, and manifest bytes.
+//! in it, who a user is (for tokens), a repository's id, what its tags and digests resolve to, and
+//! manifest bytes.
 //!
 //! Correctness rests on three rules:
 //! - Every write that can change a cached answer calls [`Caches::changed`] after it is committed.
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use berth_auth::rbac::Role;
+use berth_auth::rbac::{Role, Subject};
 use berth_db::ManifestRow;
 use bytes::Bytes;
 
@@ -40,7 +41,7 @@ pub enum Change {
     Project(String),
     /// A repository's existence, tags or manifests.
     Repository(String),
-    /// Anything (a user deleted: ids may be reused).
+    /// Anything (a user deleted, whose id may be reused, or made administrator or not).
     All,
 }
 
@@ -95,6 +96,7 @@ struct RepositoryEntry {
 #[derive(Default)]
 struct Entries {
     projects: HashMap<String, ProjectEntry>,
+    users: HashMap<String, Timed<Subject>>,
     repositories: HashMap<String, RepositoryEntry>,
     bytes: HashMap<String, Bytes>,
     bytes_total: usize,
@@ -207,6 +209,21 @@ impl Caches {
         }
     }
 
+    /// A user by name, as a token's subject names them.
+    pub fn user(&self, name: &str) -> Option<Subject> {
+        let entries = self.entries();
+        self.fresh(entries.users.get(name)).cloned()
+    }
+
+    pub fn put_user(&self, generation: u64, name: &str, subject: &Subject) {
+        if let Some(mut entries) = self.entries_if_current(generation) {
+            if entries.users.len() >= MOST_ENTRIES {
+                entries.users.clear();
+            }
+            entries.users.insert(name.to_string(), Timed { value: subject.clone(), at: Instant::now() });
+        }
+    }
+
     pub fn repository_id(&self, name: &str) -> Option<i64> {
         let entries = self.entries();
         self.fresh(entries.repositories.get(name).and_then(|r| r.id.as_ref())).copied()
@@ -278,6 +295,7 @@ impl Caches {
             }
             Change::All => {
                 entries.projects.clear();
+                entries.users.clear();
                 entries.repositories.clear();
             }
         }

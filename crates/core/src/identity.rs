@@ -302,11 +302,19 @@ impl Identities {
 
     /// The user named `username` as a subject (no password check: for token holders).
     pub async fn user(&self, username: &str) -> Result<Option<Subject>, IdentityError> {
-        Ok(self.db.user_by_name(username).await?.map(|u| Subject::User {
+        if let Some(subject) = self.caches.as_ref().and_then(|c| c.user(username)) {
+            return Ok(Some(subject));
+        }
+        let generation = self.caches.as_ref().map(|c| c.generation());
+        let subject = self.db.user_by_name(username).await?.map(|u| Subject::User {
             id: u.id,
             name: u.username,
             sysadmin: u.sysadmin,
-        }))
+        });
+        if let (Some(caches), Some(generation), Some(subject)) = (&self.caches, generation, &subject) {
+            caches.put_user(generation, username, subject);
+        }
+        Ok(subject)
     }
 
     /// The named project and the subject's role in it, or `None` when there is no such project.

@@ -238,7 +238,9 @@ impl Users {
         if caller_id(subject)? == id {
             return Err(UserError::Forbidden("administrators cannot change their own administrator flag".into()));
         }
-        if self.db.set_user_sysadmin(id, sysadmin).await? { Ok(()) } else { Err(UserError::NotFound(id)) }
+        let set = self.db.set_user_sysadmin(id, sysadmin).await;
+        self.caches.changed(crate::cache::Change::All).await;
+        if set? { Ok(()) } else { Err(UserError::NotFound(id)) }
     }
 
     pub async fn delete(&self, subject: &Subject, id: i64) -> Result<(), UserError> {

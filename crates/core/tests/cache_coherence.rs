@@ -11,6 +11,7 @@ use berth_core::cache::{Caches, Coherence};
 use berth_core::identity::Identities;
 use berth_core::projects::{ProjectRef, Projects};
 use berth_core::shared::SharedState;
+use berth_core::users::{NewUserReq, Users};
 use berth_db::Db;
 use berth_oci::{Reference, RepositoryName};
 use bytes::Bytes;
@@ -22,6 +23,7 @@ struct Replica {
     registry: Arc<Registry>,
     identities: Identities,
     projects: Projects,
+    users: Users,
 }
 
 async fn replica(dir: &std::path::Path, url: &str, prefix: &str) -> Replica {
@@ -39,7 +41,8 @@ async fn replica(dir: &std::path::Path, url: &str, prefix: &str) -> Replica {
     Replica {
         registry,
         identities: Identities::new(db.clone()).with_caches(caches.clone()),
-        projects: Projects::new(db, caches),
+        projects: Projects::new(db.clone(), caches.clone()),
+        users: Users::new(db, caches),
     }
 }
 
@@ -117,6 +120,23 @@ async fn a_project_made_private_on_one_replica_is_private_on_the_other() {
     let private = [("public".to_string(), "false".to_string())].into_iter().collect();
     a.projects.update_metadata(&admin, &ProjectRef::Name("library"), &private).await.unwrap();
     until(Duration::from_secs(5), || async { !public(&b).await }).await;
+}
+
+#[tokio::test]
+async fn a_user_made_administrator_on_one_replica_is_one_on_the_other() {
+    let Some(url) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_replicas(dir.path(), &url).await;
+    let admin = a.identities.authenticate_user("admin", "Harbor12345", None).await.unwrap().unwrap();
+    let req = NewUserReq { username: "bob", email: None, realname: "", comment: "", password: "Passw0rdX" };
+    let id = a.users.create(&admin, &req).await.unwrap();
+    let is_admin = |r: &Replica| {
+        let identities = r.identities.clone();
+        async move { identities.user("bob").await.unwrap().unwrap().is_sysadmin() }
+    };
+    assert!(!is_admin(&b).await);
+    a.users.set_sysadmin(&admin, id, true).await.unwrap();
+    until(Duration::from_secs(5), || async { is_admin(&b).await }).await;
 }
 
 #[tokio::test]
