@@ -7,6 +7,7 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use berth_oci::range::ByteRange;
@@ -17,9 +18,14 @@ use futures_util::StreamExt;
 use crate::{Appended, BlobBody, BlobStore, ByteStream, StoreError, UploadState};
 
 /// Writes are coalesced to this size: large writes are what the kernel and the disk like.
-const WRITE_BUFFER: usize = 1 << 20;
-/// Chunks in flight between the receiving task and the writing thread.
-const PIPELINE_DEPTH: usize = 32;
+const WRITE_BUFFER: usize = 512 << 10;
+/// Bytes received but not yet hashed and written, per upload. Bounded in bytes, not chunks:
+/// hyper hands over chunks of up to a few hundred KiB, and with many uploads on few cores the
+/// writers fall behind, so a count of chunks let each upload hold megabytes (64 concurrent
+/// pushes peaked at 648 MiB).
+const IN_FLIGHT_BYTES: usize = 1 << 20;
+/// The unit of that budget.
+const PERMIT_BYTES: usize = 4 << 10;
 
 pub struct FsStore {
     root: PathBuf,
@@ -179,15 +185,17 @@ impl BlobStore for FsStore {
 
         // Receiving and hashing+writing overlap: this task reads the socket while a blocking
         // thread hashes and writes what was already received.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+        let budget = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT_BYTES / PERMIT_BYTES));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Bytes, tokio::sync::OwnedSemaphorePermit)>();
         let mut worker_hasher = hasher.clone();
         let writer = tokio::task::spawn_blocking(move || -> io::Result<(Hasher, u64)> {
             let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, &mut file);
             let mut written = 0u64;
-            while let Some(chunk) = rx.blocking_recv() {
+            while let Some((chunk, permit)) = rx.blocking_recv() {
                 worker_hasher.update(&chunk);
                 out.write_all(&chunk)?;
                 written += chunk.len() as u64;
+                drop(permit);
             }
             out.flush()?;
             drop(out);
@@ -198,7 +206,10 @@ impl BlobStore for FsStore {
         while let Some(item) = body.next().await {
             match item {
                 Ok(chunk) => {
-                    if tx.send(chunk).await.is_err() {
+                    // A chunk larger than the whole budget waits for all of it, then goes alone.
+                    let units = chunk.len().div_ceil(PERMIT_BYTES).clamp(1, IN_FLIGHT_BYTES / PERMIT_BYTES);
+                    let Ok(permit) = budget.clone().acquire_many_owned(units as u32).await else { break };
+                    if tx.send((chunk, permit)).is_err() {
                         break; // the writer failed; its error is reported below
                     }
                 }
