@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_labels.sql"),
     migration!(8, "0008_leases.sql"),
     migration!(9, "0009_upload_store_state.sql"),
+    migration!(10, "0010_manifests_by_time.sql"),
 ];
 
 /// The newest schema version this build knows.
