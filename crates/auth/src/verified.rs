@@ -38,7 +38,8 @@ impl VerifiedCredentials {
         })
     }
 
-    fn tag(&self, username: &str, password: &str) -> Vec<u8> {
+    /// The key an entry is kept under (an HMAC: it tells nothing of the password).
+    pub fn tag(&self, username: &str, password: &str) -> Vec<u8> {
         let mut ctx = hmac::Context::with_key(&self.key);
         // Length-prefixed, so that no two (name, password) pairs give the same input.
         ctx.update(&(username.len() as u64).to_be_bytes());

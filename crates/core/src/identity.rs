@@ -47,6 +47,11 @@ pub struct Identities {
     verified: Arc<VerifiedCredentials>,
     /// Projects and roles, when the process keeps them (see `with_caches`).
     caches: Option<crate::cache::Caches>,
+    /// One Argon2 at a time per (name, password): a client that opens many connections at once
+    /// with the same credentials (docker pushing layers in parallel) pays for one check.
+    checks: Arc<crate::turns::Turns<Vec<u8>>>,
+    /// Password hashes verified so far (each an Argon2 run), for tests and metrics.
+    hash_checks: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How long a verified password is remembered, and for how many credentials at most.
@@ -70,6 +75,8 @@ impl Identities {
             throttle: Arc::new(LoginThrottle::new(policy)),
             verified: verified_credentials(),
             caches: None,
+            checks: Default::default(),
+            hash_checks: Default::default(),
         }
     }
 
@@ -80,7 +87,14 @@ impl Identities {
             throttle: Arc::new(LoginThrottle::with_shared(policy, shared)),
             verified: verified_credentials(),
             caches: None,
+            checks: Default::default(),
+            hash_checks: Default::default(),
         }
+    }
+
+    /// How many password hashes this process verified (Argon2 runs, each deliberately slow).
+    pub fn hash_checks(&self) -> u64 {
+        self.hash_checks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Project access answered from `caches` (the registry's: the writers tell them).
@@ -146,7 +160,16 @@ impl Identities {
             // password is answered fast, which the answer itself tells anyway.)
             return Ok(Some(Subject::User { id: u.id, name: u.username.clone(), sysadmin: u.sysadmin }));
         }
+        let turn = self.checks.turn(self.verified.tag(username, password));
+        let _turn = turn.lock().await;
+        if let Some(u) = &user
+            && self.verified.verified(username, password, &u.password_hash)
+        {
+            // Verified by the request this one waited for.
+            return Ok(Some(Subject::User { id: u.id, name: u.username.clone(), sysadmin: u.sysadmin }));
+        }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
+        self.hash_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let password_owned = password.to_string();
         let ok = tokio::task::spawn_blocking(move || match stored {
             Some(stored) => password::verify(&password_owned, &stored),
@@ -430,6 +453,25 @@ mod tests {
         db.set_user_password(id, &other).await.unwrap();
         assert_eq!(ids.authenticate_user("admin", "Harbor12345", None).await.unwrap(), None);
         assert!(ids.authenticate_user("admin", "Other12345", None).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn concurrent_logins_with_the_same_password_verify_it_once() {
+        let (_dir, ids, _db) = identities().await;
+        ids.bootstrap(Some("Harbor12345")).await.unwrap();
+        let logins: Vec<_> = (0..16)
+            .map(|_| {
+                let ids = ids.clone();
+                tokio::spawn(async move { ids.authenticate_user("admin", "Harbor12345", None).await.unwrap() })
+            })
+            .collect();
+        for login in logins {
+            assert!(login.await.unwrap().is_some());
+        }
+        assert_eq!(ids.hash_checks(), 1);
+        // A wrong password is its own check, and does not count as verified.
+        assert_eq!(ids.authenticate_user("admin", "Harbor12346", None).await.unwrap(), None);
+        assert_eq!(ids.hash_checks(), 2);
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ mod registry;
 pub mod robots;
 pub mod shared;
 pub mod throttle;
+mod turns;
 pub mod users;
 
 pub use error::RegistryError;

@@ -1,7 +1,6 @@
 //! The distribution operations.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use crate::cache::{Caches, Change, Coherence};
 use crate::pulls::PullRecorder;
@@ -23,7 +22,7 @@ pub struct Registry {
     /// One in-process turn per upload session, so that two requests on the same session do not
     /// interleave their bytes. Across processes the conditional offset update in the database
     /// refuses the second writer.
-    upload_turns: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    upload_turns: crate::turns::Turns<String>,
     pulls: Arc<PullRecorder>,
     shared: Option<crate::shared::SharedState>,
     /// When set, blob GETs answer with a redirect to a presigned URL valid this long.
@@ -259,14 +258,7 @@ impl Registry {
     }
 
     fn upload_turn(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut turns = self.upload_turns.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(turn) = turns.get(id).and_then(Weak::upgrade) {
-            return turn;
-        }
-        turns.retain(|_, w| w.strong_count() > 0);
-        let turn = Arc::new(tokio::sync::Mutex::new(()));
-        turns.insert(id.to_string(), Arc::downgrade(&turn));
-        turn
+        self.upload_turns.turn(id.to_string())
     }
 
     pub async fn upload_status(&self, name: &RepositoryName, id: &str) -> Result<UploadStatus, RegistryError> {
