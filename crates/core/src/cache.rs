@@ -154,12 +154,7 @@ impl Caches {
     }
 
     fn ttl(&self) -> Duration {
-        let coherent = match self.inner.coherence {
-            Coherence::Alone => true,
-            Coherence::Redis => self.inner.subscribed.load(Ordering::Acquire),
-            Coherence::Blind => false,
-        };
-        if coherent { self.inner.ttl_coherent } else { self.inner.ttl_incoherent }
+        if self.coherent() { self.inner.ttl_coherent } else { self.inner.ttl_incoherent }
     }
 
     fn fresh<'a, T>(&self, timed: Option<&'a Timed<T>>) -> Option<&'a T> {
@@ -344,7 +339,11 @@ impl Caches {
 
     /// Whether changes from other replicas are being received (always true when alone).
     pub fn coherent(&self) -> bool {
-        self.ttl() == self.inner.ttl_coherent
+        match self.inner.coherence {
+            Coherence::Alone => true,
+            Coherence::Redis => self.inner.subscribed.load(Ordering::Acquire),
+            Coherence::Blind => false,
+        }
     }
 }
 

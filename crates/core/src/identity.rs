@@ -153,20 +153,21 @@ impl Identities {
         }
         let locked = self.throttle.locked(&keys).await;
         let user = if locked { None } else { self.db.user_by_name(username).await? };
-        if let Some(u) = &user
-            && self.verified.verified(username, password, &u.password_hash)
-        {
-            // Verified moments ago against the hash the database still holds. (Only a right
-            // password is answered fast, which the answer itself tells anyway.)
-            return Ok(Some(Subject::User { id: u.id, name: u.username.clone(), sysadmin: u.sysadmin }));
+        // Verified moments ago against the hash the database still holds. (Only a right password
+        // is answered fast, which the answer itself tells anyway.)
+        let remembered = || {
+            user.as_ref()
+                .filter(|u| self.verified.verified(username, password, &u.password_hash))
+                .map(|u| Subject::User { id: u.id, name: u.username.clone(), sysadmin: u.sysadmin })
+        };
+        if let Some(subject) = remembered() {
+            return Ok(Some(subject));
         }
         let turn = self.checks.turn(self.verified.tag(username, password));
         let _turn = turn.lock().await;
-        if let Some(u) = &user
-            && self.verified.verified(username, password, &u.password_hash)
-        {
+        if let Some(subject) = remembered() {
             // Verified by the request this one waited for.
-            return Ok(Some(Subject::User { id: u.id, name: u.username.clone(), sysadmin: u.sysadmin }));
+            return Ok(Some(subject));
         }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         self.hash_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
