@@ -406,16 +406,10 @@ async fn upload_start(state: &AppState, name: &RepositoryName, req: &Parts, body
     }
     if let Some(digest) = parse_digest_param(&q)? {
         // Monolithic upload: the whole blob in this request.
-        let st = reg.upload_start(name).await?;
+        let length = header_str(&req.headers, header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
         let body = has_body(&req.headers).then(|| body_stream(body));
-        match reg.upload_finish(name, &st.id, &digest, None, body).await {
-            Ok(_) => return Ok(blob_created(name, &digest)),
-            Err(e) => {
-                // Nothing of a failed monolithic upload remains.
-                let _ = reg.upload_cancel(name, &st.id).await;
-                return Err(e.into());
-            }
-        }
+        reg.blob_upload_whole(name, &digest, length, body).await?;
+        return Ok(blob_created(name, &digest));
     }
     let st = reg.upload_start(name).await?;
     Ok(upload_response(StatusCode::ACCEPTED, name, &st.id, st.offset))

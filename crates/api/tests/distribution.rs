@@ -208,6 +208,44 @@ async fn wrong_digest_is_refused_and_nothing_becomes_visible() {
 }
 
 #[tokio::test]
+async fn monolithic_uploads_of_every_size_and_framing() {
+    let (d, s) = server().await;
+    // Small ones are received into memory and stored at once; from 4 MiB + 1 and without a
+    // length they go through a session: both must behave the same.
+    for len in [0usize, 1000, 4 << 20, (4 << 20) + 1] {
+        let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+        let digest = Digest::sha256_of(&data);
+        let wrong = Digest::sha256_of(b"other");
+        let resp = s.client.post(s.url(&format!("/v2/t/m/blobs/uploads/?digest={wrong}"))).body(data.clone());
+        assert_error(resp.send().await.unwrap(), StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
+        for d in [&wrong, &digest] {
+            let resp = s.client.head(s.url(&format!("/v2/t/m/blobs/{d}"))).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{len} bytes");
+        }
+
+        let pushed = s.push_blob("t/m", &data).await;
+        assert_eq!(pushed, digest);
+        let resp = s.client.get(s.url(&format!("/v2/t/m/blobs/{digest}"))).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.bytes().await.unwrap(), data, "{len} bytes");
+
+        // Chunked transfer encoding: no length is known before the bytes arrive.
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = data.chunks(64 << 10).map(|c| Ok(c.to_vec())).collect();
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+        let resp = s.client.post(s.url(&format!("/v2/t/streamed/blobs/uploads/?digest={digest}"))).body(body);
+        assert_eq!(resp.send().await.unwrap().status(), StatusCode::CREATED, "{len} bytes");
+        let resp = s.client.head(s.url(&format!("/v2/t/streamed/blobs/{digest}"))).send().await.unwrap();
+        assert_eq!(header(&resp, "content-length"), len.to_string());
+    }
+    // Neither a session nor a half-written file is left behind.
+    if std::env::var("BERTH_TEST_STORAGE").as_deref() != Ok("s3") {
+        for sub in ["uploads", "tmp"] {
+            assert_eq!(std::fs::read_dir(d.path().join(sub)).unwrap().count(), 0, "{sub}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn cancel_upload() {
     let (_d, s) = server().await;
     let resp = s.client.post(s.url("/v2/t/a/blobs/uploads/")).send().await.unwrap();

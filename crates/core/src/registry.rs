@@ -28,7 +28,14 @@ pub struct Registry {
     /// When set, blob GETs answer with a redirect to a presigned URL valid this long.
     blob_redirect: Option<std::time::Duration>,
     caches: Caches,
+    /// Bytes of whole-blob uploads held in memory at once (see `blob_upload_whole`).
+    whole_blob_budget: Arc<tokio::sync::Semaphore>,
 }
+
+/// The largest blob a monolithic upload receives into memory and stores with one write.
+const WHOLE_BLOB_MAX: u64 = 4 << 20;
+/// What all of them may hold at once; beyond it, they go through a session as large ones do.
+const WHOLE_BLOB_BUDGET_KIB: usize = 64 << 10;
 
 /// A blob about to be sent.
 pub struct BlobRead {
@@ -77,7 +84,16 @@ impl Registry {
             berth_db::Dialect::Postgres => Coherence::Blind,
         };
         let caches = Caches::new(coherence, None);
-        Registry { db, store, upload_turns: Default::default(), pulls, shared: None, blob_redirect: None, caches }
+        Registry {
+            db,
+            store,
+            upload_turns: Default::default(),
+            pulls,
+            shared: None,
+            blob_redirect: None,
+            caches,
+            whole_blob_budget: Arc::new(tokio::sync::Semaphore::new(WHOLE_BLOB_BUDGET_KIB)),
+        }
     }
 
     /// With Redis shared by the replicas: cache invalidations travel through it.
@@ -229,6 +245,59 @@ impl Registry {
     }
 
     // ---- uploads
+
+    /// A monolithic upload: the whole blob in one request, `length` bytes when the client said.
+    /// A small one is received into memory and stored with one write and one commit, with no
+    /// session (a session's row, file and their syncs are most of the cost of a small blob);
+    /// anything else goes through a session that does not outlive the request.
+    pub async fn blob_upload_whole(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        length: Option<u64>,
+        body: Option<ByteStream>,
+    ) -> Result<u64, RegistryError> {
+        let permit = match length {
+            Some(len) if len <= WHOLE_BLOB_MAX => {
+                self.whole_blob_budget.clone().try_acquire_many_owned(len.div_ceil(1024).max(1) as u32).ok()
+            }
+            _ => None,
+        };
+        let (Some(_permit), Some(len)) = (permit, length) else {
+            let st = self.upload_start(name).await?;
+            return match self.upload_finish(name, &st.id, digest, None, body).await {
+                Ok(size) => Ok(size),
+                Err(e) => {
+                    // Nothing of a failed monolithic upload remains.
+                    let _ = self.upload_cancel(name, &st.id).await;
+                    Err(e)
+                }
+            };
+        };
+        let bytes = match body {
+            Some(body) => receive_whole(body, len).await?,
+            None => Bytes::new(),
+        };
+        if bytes.len() as u64 != len {
+            return Err(RegistryError::client(
+                ErrorCode::SizeInvalid,
+                format!("Content-Length announced {len} bytes, body had {}", bytes.len()),
+            ));
+        }
+        let repo = self.ensure_repository(name).await?;
+        match self.store.put(digest, bytes).await {
+            Ok(()) => {}
+            Err(StoreError::DigestMismatch { actual, .. }) => {
+                return Err(RegistryError::client(
+                    ErrorCode::DigestInvalid,
+                    format!("uploaded content has digest {actual}, not {digest}"),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.db.link_blob(repo, digest.as_str(), len as i64).await?;
+        Ok(len)
+    }
 
     pub async fn upload_start(&self, name: &RepositoryName) -> Result<UploadStatus, RegistryError> {
         let repo = self.ensure_repository(name).await?;
@@ -619,4 +688,21 @@ impl Registry {
             })
             .collect()
     }
+}
+
+/// A body of at most `limit` bytes, in one buffer; a longer one is refused as it arrives.
+async fn receive_whole(mut body: ByteStream, limit: u64) -> Result<Bytes, RegistryError> {
+    use futures_util::StreamExt;
+    let mut buf = bytes::BytesMut::with_capacity(limit as usize);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| RegistryError::client(ErrorCode::BlobUploadInvalid, e))?;
+        if (buf.len() + chunk.len()) as u64 > limit {
+            return Err(RegistryError::client(
+                ErrorCode::SizeInvalid,
+                format!("the body is longer than the {limit} bytes announced"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
 }

@@ -38,6 +38,7 @@ impl FsStore {
         for dir in ["blobs", "uploads", "tmp"] {
             std::fs::create_dir_all(root.join(dir))?;
         }
+        remove_stale(&root.join("tmp"))?;
         Ok(FsStore { root })
     }
 
@@ -59,10 +60,30 @@ impl FsStore {
     fn publish(&self, from: &Path, digest: &Digest) -> io::Result<()> {
         let to = self.blob_path(digest);
         let dir = to.parent().ok_or_else(|| io::Error::other("blob path has no parent"))?;
-        std::fs::create_dir_all(dir)?;
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir)?;
+            // The new directory's own entry must survive too.
+            if let Some(parent) = dir.parent() {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+        }
         std::fs::rename(from, &to)?;
         std::fs::File::open(dir)?.sync_all()
     }
+}
+
+/// Whole-blob writes that a stopped process left behind. Only old ones: another replica sharing
+/// the volume may be writing a new one now.
+fn remove_stale(tmp: &Path) -> io::Result<()> {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(3600);
+    for entry in std::fs::read_dir(tmp)? {
+        let entry = entry?;
+        let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+        if age > STALE {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
 }
 
 async fn blocking<T: Send + 'static>(
@@ -108,18 +129,18 @@ impl BlobStore for FsStore {
     }
 
     async fn put(&self, digest: &Digest, bytes: Bytes) -> Result<(), StoreError> {
-        let actual = Digest::of(digest.algorithm(), &bytes);
-        if &actual != digest {
-            return Err(StoreError::DigestMismatch { expected: digest.clone(), actual });
-        }
-        if self.stat(digest).await?.is_some() {
-            return Ok(());
-        }
-        let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
-        let this_root = self.root.clone();
+        let store = FsStore { root: self.root.clone() };
         let digest = digest.clone();
+        // Hashing a few MiB is too long for the runtime's threads: all of it on a blocking one.
         blocking(move || {
-            let store = FsStore { root: this_root };
+            let actual = Digest::of(digest.algorithm(), &bytes);
+            if actual != digest {
+                return Err(StoreError::DigestMismatch { expected: digest, actual });
+            }
+            if std::fs::exists(store.blob_path(&digest))? {
+                return Ok(());
+            }
+            let tmp = store.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()?;
