@@ -114,6 +114,9 @@ async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
     let (req, body) = req.into_parts();
     let access = required_access(&endpoint, &req.method);
     let subject = state.authorizer.authorize(&req, &access).await?;
+    if let Subject::User { name, .. } | Subject::Robot { name, .. } = &subject {
+        berth_core::audit::Operator::identify(name);
+    }
     let reg = &state.registry;
     let method = req.method.clone();
     match (endpoint, method) {

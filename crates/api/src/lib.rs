@@ -57,10 +57,19 @@ pub fn router(
         None => v2,
     };
     let app = v2.merge(probes);
-    match harbor_api {
+    let app = match harbor_api {
         Some(api) => app.merge(harbor::router(api)),
         None => app,
-    }
+    };
+    app.layer(axum::middleware::from_fn(operator_scope))
+}
+
+/// Every request runs as an operator, anonymous until authentication names it, so that the
+/// audit records of its writes say who and from where.
+async fn operator_scope(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let source =
+        req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+    berth_core::audit::Operator::scope(source, next.run(req)).await
 }
 
 /// Liveness: the process serves HTTP. It does not look at dependencies, so that an orchestrator

@@ -30,6 +30,30 @@ pub struct Config {
     pub log: Log,
     pub token: Token,
     pub maintenance: Maintenance,
+    pub audit: Audit,
+}
+
+/// The audit log (Harbor's keys of the same names).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Audit {
+    /// Event types not recorded, as `/auditlog-exts/events` names them (`create_artifact`, ...).
+    pub disabled_audit_log_event_types: Vec<String>,
+    /// Pulls are not recorded.
+    pub pull_audit_log_disable: bool,
+}
+
+impl Audit {
+    pub fn settings(&self) -> anyhow::Result<berth_core::audit::AuditSettings> {
+        let mut disabled = self.disabled_audit_log_event_types.clone();
+        if let Some(unknown) = disabled.iter().find(|t| !berth_core::audit::EVENT_TYPES.contains(&t.as_str())) {
+            anyhow::bail!("audit.disabled_audit_log_event_types: unknown event type {unknown:?}");
+        }
+        if self.pull_audit_log_disable {
+            disabled.push("pull_artifact".into());
+        }
+        Ok(berth_core::audit::AuditSettings { disabled })
+    }
 }
 
 /// Housekeeping one replica at a time does, under a lease in the database.
@@ -508,6 +532,7 @@ impl Default for Config {
             log: Log::default(),
             token: Token::default(),
             maintenance: Maintenance::default(),
+            audit: Audit::default(),
         }
     }
 }

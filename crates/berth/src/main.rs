@@ -35,6 +35,26 @@ enum AdminCommand {
     /// root of another configuration, and verify the copy (row counts, blob digests). Stop
     /// the registry first; the target database must be fresh.
     MigrateData(MigrateArgs),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the audit log's hash chain and report every record altered or removed outside
+    /// Berth; exits with status 1 when there is any.
+    Verify(InstallationArgs),
+}
+
+#[derive(clap::Args)]
+struct InstallationArgs {
+    /// The installation's configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The installation's data directory [default: ./berth-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -79,6 +99,19 @@ fn main() -> anyhow::Result<()> {
             let target = Config::load_file_only(&args.to)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(migrate::run(&source, &target))
+        }
+        Command::Admin(AdminCommand::Audit(AuditCommand::Verify(args))) => {
+            let config = Config::load(args.config.as_deref(), Overrides { data_dir: args.data_dir, http: None })?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let report = runtime.block_on(server::verify_audit_chain(&config))?;
+            for problem in &report.problems {
+                println!("{problem}");
+            }
+            println!("{} records checked, {} problems", report.records, report.problems.len());
+            if !report.problems.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
         }
     }
 }

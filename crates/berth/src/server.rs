@@ -52,6 +52,7 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     prepare_data_dir(&config.data_dir)?;
     let db = open_database(&config).await?;
+    db.configure_audit(config.audit.settings()?);
     bootstrap_identities(&db, &config).await?;
     let store = config.storage.open(&config.data_dir)?;
     let shared = match config.redis.kind {
@@ -117,6 +118,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     db.close().await;
     Ok(())
+}
+
+/// `berth admin audit verify`: the audit log's chain, walked.
+pub async fn verify_audit_chain(config: &Config) -> anyhow::Result<berth_core::audit::ChainReport> {
+    let db = open_database(config).await?;
+    let report = db.verify_audit_chain().await.context("reading the audit log")?;
+    db.close().await;
+    Ok(report)
 }
 
 /// The embedded SQLite database in the data directory, or the external PostgreSQL one.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use berth_auth::rbac::{ProjectContext, Role, Subject};
 use berth_auth::verified::VerifiedCredentials;
 use berth_auth::{password, secret};
-use berth_db::{Db, NewUser};
+use berth_db::{AuditEvent, Db, NewUser};
 
 use crate::cache::ProjectFacts;
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
@@ -185,6 +185,7 @@ impl Identities {
         .map_err(|e| IdentityError::Internal(e.to_string()))?;
         Ok(match (ok, user) {
             (true, Some(u)) => {
+                berth_db::Operator::identify(&u.username);
                 self.throttle.record_success(&account_key).await;
                 self.verified.remember(username, password, &u.password_hash);
                 Some(Subject::User { id: u.id, name: u.username, sysadmin: u.sysadmin })
@@ -193,9 +194,21 @@ impl Identities {
                 if !locked {
                     self.throttle.record_failure(&keys).await;
                 }
+                self.audit_failed_login(username).await;
                 None
             }
         })
+    }
+
+    /// A failed login changes nothing, so its record goes alone; failing to write it does not
+    /// change the answer.
+    async fn audit_failed_login(&self, username: &str) {
+        // The name is the client's text: bounded, as any column we fill from a request.
+        let name: String = username.chars().take(255).collect();
+        let event = AuditEvent::new("login", "user", name.clone()).failed().described("login failed");
+        if let Err(e) = self.db.audit_only(event, &name).await {
+            tracing::warn!(error = %e, "recording a failed login failed");
+        }
     }
 }
 
@@ -292,6 +305,7 @@ impl Identities {
             keys.push(format!("addr:{addr}"));
         }
         if self.throttle.locked(&keys).await {
+            self.audit_failed_login(name).await;
             return Ok(None);
         }
         let robot = self.db.robot_by_name(name).await?;
@@ -305,7 +319,10 @@ impl Identities {
             });
         match &subject {
             Some(_) => self.throttle.record_success(&account_key).await,
-            None => self.throttle.record_failure(&keys).await,
+            None => {
+                self.throttle.record_failure(&keys).await;
+                self.audit_failed_login(name).await;
+            }
         }
         Ok(subject)
     }

@@ -5,6 +5,7 @@
 //! HTTP, and nothing of who the caller is (authorization happens before a call reaches here).
 
 pub mod additions;
+pub mod audit;
 pub mod cache;
 mod error;
 pub mod health;

@@ -879,6 +879,43 @@ fn role_of(role_id: i64) -> Result<Role, ProjectError> {
     Role::from_id(role_id).ok_or_else(|| ProjectError::Invalid(format!("role_id must be 1 to 5, not {role_id}")))
 }
 
+impl Projects {
+    /// Audit records the subject may see, newest first unless `query` sorts otherwise: all of
+    /// them for a system administrator (or a robot with audit-log:list), else those of the
+    /// projects the subject administers, as Harbor shows them.
+    pub async fn audit_logs(
+        &self,
+        subject: &Subject,
+        query: &berth_db::ListQuery,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<berth_db::AuditRecord>, i64), ProjectError> {
+        let projects = match subject {
+            Subject::Anonymous => return Err(ProjectError::Unauthorized),
+            s if Policy::allows_system(s, rbac::Resource::AuditLog, rbac::Action::List) => None,
+            Subject::User { id, .. } => {
+                let roles = self.db.user_roles(*id).await?;
+                Some(roles.into_iter().filter(|(_, role)| *role == Role::ProjectAdmin.id()).map(|(p, _)| p).collect())
+            }
+            Subject::Robot { .. } => Some(Vec::new()),
+        };
+        Ok(self.db.list_audit_logs(query, projects.as_deref(), size, (page - 1) * size).await?)
+    }
+
+    /// A project's audit records (needs log:list in the project).
+    pub async fn project_audit_logs(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        query: &berth_db::ListQuery,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<berth_db::AuditRecord>, i64), ProjectError> {
+        let view = self.authorized(subject, project, rbac::Resource::Log, rbac::Action::List).await?;
+        Ok(self.db.list_audit_logs(query, Some(&[view.id]), size, (page - 1) * size).await?)
+    }
+}
+
 /// Who is to become a member: a user by id or by name.
 pub enum MemberUser<'a> {
     Id(i64),

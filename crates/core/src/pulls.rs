@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use berth_db::audit::{Operator, PullAudit};
 use berth_db::{Db, DbError, now_millis};
 
 #[derive(Default)]
@@ -19,6 +20,8 @@ struct Pending {
     manifests: HashMap<i64, i64>,
     /// Repository id to pulls not yet counted.
     repositories: HashMap<i64, i64>,
+    /// Audit records to write: the latest time and the number of each.
+    audits: HashMap<PullAudit, (i64, u64)>,
 }
 
 pub struct PullRecorder {
@@ -32,12 +35,18 @@ impl PullRecorder {
     }
 
     /// Notes one pull of a manifest; cheap, never waits on the database.
-    pub fn record(&self, repository_id: i64, manifest_id: i64) {
+    /// `resource` names what was pulled, for the audit log (`<repository>:<tag>` or `@<digest>`).
+    pub fn record(&self, repository_id: i64, manifest_id: i64, resource: String) {
         let now = now_millis();
+        let operator = Operator::current();
+        let audit = PullAudit { repository_id, resource, username: operator.username, source: operator.source };
         // A poisoned lock only means another thread panicked mid-insert; the maps stay usable.
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.manifests.insert(manifest_id, now);
         *p.repositories.entry(repository_id).or_insert(0) += 1;
+        let entry = p.audits.entry(audit).or_insert((now, 0));
+        entry.0 = now;
+        entry.1 += 1;
     }
 
     /// Writes what has been noted since the last flush. On failure the batch is put back, to
@@ -49,7 +58,10 @@ impl PullRecorder {
         }
         let manifests: Vec<(i64, i64)> = batch.manifests.iter().map(|(k, v)| (*k, *v)).collect();
         let repositories: Vec<(i64, i64)> = batch.repositories.iter().map(|(k, v)| (*k, *v)).collect();
-        if let Err(e) = self.db.record_pulls(&manifests, &repositories).await {
+        let mut audits: Vec<(PullAudit, i64, u64)> =
+            batch.audits.iter().map(|(a, (t, n))| (a.clone(), *t, *n)).collect();
+        audits.sort_by_key(|(_, t, _)| *t);
+        if let Err(e) = self.db.record_pulls(&manifests, &repositories, &audits).await {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             for (m, t) in batch.manifests {
                 let latest = p.manifests.entry(m).or_insert(t);
@@ -57,6 +69,11 @@ impl PullRecorder {
             }
             for (r, n) in batch.repositories {
                 *p.repositories.entry(r).or_insert(0) += n;
+            }
+            for (a, (t, n)) in batch.audits {
+                let entry = p.audits.entry(a).or_insert((t, 0));
+                entry.0 = entry.0.max(t);
+                entry.1 += n;
             }
             return Err(e);
         }

@@ -111,6 +111,26 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
             ],
         ),
         ("artifact_labels", &[("manifest_id", I), ("label_id", I), ("created_at", I)]),
+        (
+            "audit_log",
+            &[
+                ("id", I),
+                ("op_time", I),
+                ("username", T),
+                ("operation", T),
+                ("resource_type", T),
+                ("resource", T),
+                ("project_id", I),
+                ("op_desc", T),
+                ("op_result", I),
+                ("source", T),
+                ("prev_hash", T),
+                ("hash", T),
+            ],
+        ),
+        ("audit_purged", &[("id", I), ("prev_hash", T), ("hash", T)]),
+        // The chain's head: the target's own (made by its migration) is replaced.
+        ("audit_chain", &[("id", I), ("last_hash", T), ("anchor_hash", T)]),
     ]
 };
 
@@ -119,7 +139,7 @@ pub const NOT_COPIED: &[&str] = &["schema_migrations", "uploads", "sessions", "l
 
 /// Tables whose `id` is generated, whose sequences must follow the copied ids.
 const GENERATED_IDS: &[&str] =
-    &["users", "projects", "project_members", "robots", "repositories", "manifests", "labels"];
+    &["users", "projects", "project_members", "robots", "repositories", "manifests", "labels", "audit_log"];
 
 const BATCH: i64 = 500;
 
@@ -146,6 +166,7 @@ impl Db {
             return Err(DbError::Conflict("a target database with users (it must be fresh)".into()));
         }
         let mut w = target.begin_write().await?;
+        sqlx::query("DELETE FROM audit_chain").execute(&mut *w.tx).await?;
         for (table, columns) in TABLES {
             let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
             let select =
@@ -183,7 +204,7 @@ impl Db {
                 sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *w.tx).await?;
             }
         }
-        w.tx.commit().await?;
+        w.commit().await?;
         let mut counts = Vec::new();
         for (table, _) in TABLES {
             let sql = format!("SELECT COUNT(*) FROM {table}");

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::{self, AuditEvent};
 use crate::listing::{Arg, Field, Kind, Listing, Source};
 use crate::{Db, DbError, ListQuery, conflict, like_contains, now_millis};
 
@@ -179,7 +180,8 @@ impl Db {
     pub async fn create_user(&self, u: &NewUser<'_>) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
         let id = insert_user(&mut w.tx, u).await?;
-        w.tx.commit().await?;
+        w.audit(AuditEvent::new("create", "user", u.username));
+        w.commit().await?;
         Ok(id)
     }
 
@@ -205,8 +207,10 @@ impl Db {
             Err(DbError::Conflict(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        insert_project(&mut w.tx, project, id, metadata).await?;
-        w.tx.commit().await?;
+        let project_id = insert_project(&mut w.tx, project, id, metadata).await?;
+        w.audit(AuditEvent::new("create", "user", admin.username));
+        w.audit(AuditEvent::new("create", "project", project).in_project(project_id));
+        w.commit().await?;
         Ok(Some(id))
     }
 
@@ -256,43 +260,61 @@ impl Db {
                 .execute(&mut *w.tx)
                 .await
                 .map_err(|e| conflict(e, "a user with this email"))?;
-        w.tx.commit().await?;
+        if done.rows_affected() == 1 {
+            let name = audit::name_in(&mut w.tx, audit::USER_NAME, id).await?;
+            w.audit(AuditEvent::new("update", "user", name).described("update user profile"));
+        }
+        w.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<bool, DbError> {
-        let done = self
-            .write_one(
-                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-                    .bind(password_hash)
-                    .bind(now_millis())
-                    .bind(id),
-            )
-            .await?;
-        Ok(done == 1)
+        let query = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(now_millis())
+            .bind(id);
+        self.update_user(id, query, "change user password").await
     }
 
     pub async fn set_user_sysadmin(&self, id: i64, sysadmin: bool) -> Result<bool, DbError> {
-        let done = self
-            .write_one(
-                sqlx::query("UPDATE users SET sysadmin = $1, updated_at = $2 WHERE id = $3")
-                    .bind(i64::from(sysadmin))
-                    .bind(now_millis())
-                    .bind(id),
-            )
-            .await?;
-        Ok(done == 1)
+        let query = sqlx::query("UPDATE users SET sysadmin = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(sysadmin))
+            .bind(now_millis())
+            .bind(id);
+        let description = if sysadmin { "grant system administrator" } else { "revoke system administrator" };
+        self.update_user(id, query, description).await
+    }
+
+    /// Runs one update of user `id`, audited as `description`. Returns whether the user exists.
+    async fn update_user(
+        &self,
+        id: i64,
+        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+        description: &str,
+    ) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        let done = query.execute(&mut *w.tx).await?.rows_affected() == 1;
+        if done {
+            let name = audit::name_in(&mut w.tx, audit::USER_NAME, id).await?;
+            w.audit(AuditEvent::new("update", "user", name).described(description));
+        }
+        w.commit().await?;
+        Ok(done)
     }
 
     /// Deletes a user and their memberships. Returns whether the user existed.
     pub async fn delete_user(&self, id: i64) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
+        let name = audit::name_in(&mut w.tx, audit::USER_NAME, id).await?;
         sqlx::query("DELETE FROM project_members WHERE entity_type = 'u' AND entity_id = $1")
             .bind(id)
             .execute(&mut *w.tx)
             .await?;
         let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
-        w.tx.commit().await?;
+        if done.rows_affected() == 1 {
+            w.audit(AuditEvent::new("delete", "user", name));
+        }
+        w.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -311,7 +333,8 @@ impl Db {
     pub async fn create_project(&self, name: &str, owner_id: i64, metadata: &[(&str, &str)]) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
         let id = insert_project(&mut w.tx, name, owner_id, metadata).await?;
-        w.tx.commit().await?;
+        w.audit(AuditEvent::new("create", "project", name).in_project(id));
+        w.commit().await?;
         Ok(id)
     }
 
@@ -358,20 +381,37 @@ impl Db {
             .bind(project_id)
             .execute(&mut *w.tx)
             .await?;
-        w.tx.commit().await?;
+        let name = audit::name_in(&mut w.tx, audit::PROJECT_NAME, project_id).await?;
+        let keys = entries.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+        w.audit(
+            AuditEvent::new("update", "project", name)
+                .in_project(project_id)
+                .described(format!("update project metadata: {keys}")),
+        );
+        w.commit().await?;
         Ok(())
     }
 
     /// Removes one metadata key. Returns whether it was set.
     pub async fn delete_project_metadata(&self, project_id: i64, key: &str) -> Result<bool, DbError> {
-        let done = self
-            .write_one(
-                sqlx::query("DELETE FROM project_metadata WHERE project_id = $1 AND name = $2")
-                    .bind(project_id)
-                    .bind(key),
-            )
-            .await?;
-        Ok(done == 1)
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM project_metadata WHERE project_id = $1 AND name = $2")
+            .bind(project_id)
+            .bind(key)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if done {
+            let name = audit::name_in(&mut w.tx, audit::PROJECT_NAME, project_id).await?;
+            w.audit(
+                AuditEvent::new("update", "project", name)
+                    .in_project(project_id)
+                    .described(format!("delete project metadata: {key}")),
+            );
+        }
+        w.commit().await?;
+        Ok(done)
     }
 
     /// Adds a user (`'u'`) or group (`'g'`) member with a role id. Returns the member id.
@@ -396,7 +436,13 @@ impl Db {
         .fetch_one(&mut *w.tx)
         .await
         .map_err(|e| conflict(e, "this member"))?;
-        w.tx.commit().await?;
+        let name = audit::name_in(&mut w.tx, audit::MEMBER_NAME, id).await?;
+        w.audit(
+            AuditEvent::new("create", "member", name)
+                .in_project(project_id)
+                .described(format!("add member with role {role}")),
+        );
+        w.commit().await?;
         Ok(id)
     }
 
@@ -487,8 +533,10 @@ impl Db {
         if repos > 0 {
             return Ok(false);
         }
+        let name = audit::name_in(&mut w.tx, audit::PROJECT_NAME, project_id).await?;
         sqlx::query("DELETE FROM projects WHERE id = $1").bind(project_id).execute(&mut *w.tx).await?;
-        w.tx.commit().await?;
+        w.audit(AuditEvent::new("delete", "project", name).in_project(project_id));
+        w.commit().await?;
         Ok(true)
     }
 
@@ -545,20 +593,34 @@ impl Db {
                 .bind(member_id)
                 .execute(&mut *w.tx)
                 .await?;
-        w.tx.commit().await?;
+        if done.rows_affected() == 1 {
+            let name = audit::name_in(&mut w.tx, audit::MEMBER_NAME, member_id).await?;
+            w.audit(
+                AuditEvent::new("update", "member", name)
+                    .in_project(project_id)
+                    .described(format!("change member role to {role}")),
+            );
+        }
+        w.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Removes a member. Returns whether the member existed.
     pub async fn delete_member(&self, project_id: i64, member_id: i64) -> Result<bool, DbError> {
-        let done = self
-            .write_one(
-                sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND id = $2")
-                    .bind(project_id)
-                    .bind(member_id),
-            )
-            .await?;
-        Ok(done == 1)
+        let mut w = self.begin_write().await?;
+        let name = audit::name_in(&mut w.tx, audit::MEMBER_NAME, member_id).await?;
+        let done = sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND id = $2")
+            .bind(project_id)
+            .bind(member_id)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if done {
+            w.audit(AuditEvent::new("delete", "member", name).in_project(project_id));
+        }
+        w.commit().await?;
+        Ok(done)
     }
 
     /// The role id of a user in a project, if a member.
@@ -595,7 +657,9 @@ impl Db {
         .bind(now)
         .execute(&mut *w.tx)
         .await?;
-        w.tx.commit().await?;
+        let name = audit::name_in(&mut w.tx, audit::USER_NAME, user_id).await?;
+        w.audit(AuditEvent::new("login", "user", name));
+        w.commit().await?;
         Ok(())
     }
 
@@ -613,7 +677,17 @@ impl Db {
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), DbError> {
-        self.write_one(sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash)).await?;
+        let mut w = self.begin_write().await?;
+        let user: Option<i64> = sqlx::query_scalar("SELECT user_id FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *w.tx).await?;
+        if let Some(user) = user {
+            let name = audit::name_in(&mut w.tx, audit::USER_NAME, user).await?;
+            w.audit(AuditEvent::new("logout", "user", name));
+        }
+        w.commit().await?;
         Ok(())
     }
 

@@ -77,7 +77,7 @@ impl Db {
         .fetch_one(&mut *w.tx)
         .await
         .map_err(|e| conflict(e, &format!("label {name}")))?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(id)
     }
 
@@ -129,7 +129,7 @@ impl Db {
                 .execute(&mut *w.tx)
                 .await
                 .map_err(|e| conflict(e, &format!("label {name}")))?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -148,7 +148,7 @@ impl Db {
             .execute(&mut *w.tx)
             .await
             .map_err(|e| conflict(e, &format!("label {label_id} on this artifact")))?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! SQL both understand and run through sqlx's `Any` driver; only DDL differs per dialect, in
 //! `migrations/<dialect>/`. The database is the truth for what exists; storage holds bytes.
 
+pub mod audit;
 mod copy;
 mod identity;
 mod labels;
@@ -20,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
+pub use audit::{AuditEvent, AuditRecord, AuditSettings, ChainReport, Operator};
 pub use copy::{NOT_COPIED, TableCount};
 pub use identity::{MemberRow, NewUser, ProjectRow, UserRow};
 pub use labels::{LabelRow, LabelScope};
@@ -56,6 +58,7 @@ pub struct Db {
     /// SQLite allows one writer at a time; taking turns here avoids lock-upgrade failures of
     /// concurrent transactions that begin by reading.
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+    audit_settings: audit::SharedSettings,
 }
 
 impl Db {
@@ -98,7 +101,7 @@ impl Db {
             .connect_with(options)
             .await?;
         let write_turn = (dialect == Dialect::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let db = Db { pool, dialect, write_turn };
+        let db = Db { pool, dialect, write_turn, audit_settings: Default::default() };
         migrate::run(&db).await?;
         Ok(db)
     }
@@ -125,7 +128,7 @@ impl Db {
     ) -> Result<u64, DbError> {
         let mut w = self.begin_write().await?;
         let done = query.execute(&mut *w.tx).await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -136,13 +139,16 @@ impl Db {
             None => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _turn: turn })
+        Ok(WriteTx { tx, _turn: turn, audit: Vec::new(), settings: self.audit_settings.clone() })
     }
 }
 
+/// A writing transaction: SQLite's writer turn, and the audit records it will commit with.
 struct WriteTx<'a> {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+    audit: Vec<audit::AuditRecord>,
+    settings: audit::SharedSettings,
 }
 
 /// A uniqueness violation as [`DbError::Conflict`] naming `what`; other errors as they are.

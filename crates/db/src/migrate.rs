@@ -33,6 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_leases.sql"),
     migration!(9, "0009_upload_store_state.sql"),
     migration!(10, "0010_manifests_by_time.sql"),
+    migration!(11, "0011_audit_log.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -71,6 +72,6 @@ pub(crate) async fn run(db: &Db) -> Result<(), DbError> {
             .await?;
         tracing::info!(version = m.version, "applied schema migration");
     }
-    w.tx.commit().await?;
+    w.commit().await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::AuditEvent;
 use crate::listing::{Arg, Field, Kind, Listing, Source};
 use crate::{Db, DbError, ListQuery, now_millis};
 
@@ -208,7 +209,7 @@ impl Db {
         .await?;
         let id =
             sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1").bind(name).fetch_one(&mut *w.tx).await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(id)
     }
 
@@ -311,16 +312,54 @@ impl Db {
     /// Deletes a repository with its manifests, tags, blob links and upload sessions (the
     /// bytes go when garbage collection finds them unreferenced).
     pub async fn delete_repository(&self, id: i64) -> Result<bool, DbError> {
-        let done = self.write_one(sqlx::query("DELETE FROM repositories WHERE id = $1").bind(id)).await?;
-        Ok(done == 1)
+        let mut w = self.begin_write().await?;
+        let (name, project_id) = repository_in(&mut w.tx, id).await?;
+        let done =
+            sqlx::query("DELETE FROM repositories WHERE id = $1").bind(id).execute(&mut *w.tx).await?.rows_affected()
+                == 1;
+        if done {
+            w.audit(AuditEvent::new("delete", "repository", name).in_project(project_id));
+        }
+        w.commit().await?;
+        Ok(done)
     }
 
     // ---- artifacts (Harbor's view of manifests)
 
     /// Records pulls in one transaction: each manifest's latest pull time (never moved
     /// backwards) and each repository's added count.
-    pub async fn record_pulls(&self, manifests: &[(i64, i64)], repositories: &[(i64, i64)]) -> Result<(), DbError> {
+    /// With them, the pulls' audit records: (who pulled what, the latest time, how many times).
+    pub async fn record_pulls(
+        &self,
+        manifests: &[(i64, i64)],
+        repositories: &[(i64, i64)],
+        audits: &[(crate::audit::PullAudit, i64, u64)],
+    ) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
+        let mut projects = std::collections::HashMap::new();
+        for (pull, at, count) in audits {
+            let project_id = match projects.get(&pull.repository_id) {
+                Some(p) => *p,
+                None => {
+                    let (_, p) = repository_in(&mut w.tx, pull.repository_id).await?;
+                    projects.insert(pull.repository_id, p);
+                    p
+                }
+            };
+            let mut event = AuditEvent::new("pull", "artifact", pull.resource.clone()).in_project(project_id);
+            if *count > 1 {
+                event = event.described(format!("pull artifact: {} ({count} times)", pull.resource));
+            }
+            w.audit_record(crate::AuditRecord {
+                id: 0,
+                op_time: *at,
+                username: pull.username.clone(),
+                source: pull.source.clone(),
+                event,
+                prev_hash: String::new(),
+                hash: String::new(),
+            });
+        }
         for (id, at) in manifests {
             sqlx::query("UPDATE manifests SET pull_time = $1 WHERE id = $2 AND (pull_time IS NULL OR pull_time < $1)")
                 .bind(*at)
@@ -335,7 +374,7 @@ impl Db {
                 .execute(&mut *w.tx)
                 .await?;
         }
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(())
     }
 
@@ -468,7 +507,7 @@ impl Db {
                 sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict(format!("the tag {name}")),
                 _ => DbError::Sqlx(e),
             })?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(())
     }
 
@@ -550,7 +589,7 @@ impl Db {
             };
             top = Some(id);
         }
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(top)
     }
 
@@ -591,7 +630,7 @@ impl Db {
     pub async fn link_blob(&self, repository_id: i64, digest: &str, size: i64) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
         link_blob_in(&mut w.tx, repository_id, digest, size).await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(())
     }
 
@@ -687,7 +726,7 @@ impl Db {
         let mut w = self.begin_write().await?;
         sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
         link_blob_in(&mut w.tx, repository_id, digest, size).await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(())
     }
 
@@ -798,20 +837,32 @@ impl Db {
             .bind(repository_id)
             .execute(&mut *w.tx)
             .await?;
-        w.tx.commit().await?;
+        let (name, project_id) = repository_in(&mut w.tx, repository_id).await?;
+        let resource = match tags.first() {
+            Some(tag) => format!("{name}:{tag}"),
+            None => format!("{name}@{}", m.digest),
+        };
+        w.audit(AuditEvent::new("create", "artifact", resource).in_project(project_id));
+        w.commit().await?;
         Ok(())
     }
 
     /// Deletes a manifest and the tags that point at it. Returns whether it existed.
     pub async fn delete_manifest(&self, repository_id: i64, digest: &str) -> Result<bool, DbError> {
-        let done = self
-            .write_one(
-                sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
-                    .bind(repository_id)
-                    .bind(digest),
-            )
-            .await?;
-        Ok(done > 0)
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+            .bind(repository_id)
+            .bind(digest)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if done {
+            let (name, project_id) = repository_in(&mut w.tx, repository_id).await?;
+            w.audit(AuditEvent::new("delete", "artifact", format!("{name}@{digest}")).in_project(project_id));
+        }
+        w.commit().await?;
+        Ok(done)
     }
 
     /// Deletes a tag, leaving its manifest. Returns whether it existed.
@@ -879,4 +930,19 @@ async fn link_blob_in(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A repository's name and project, read in a writing transaction for its audit record.
+async fn repository_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    repository_id: i64,
+) -> Result<(String, i64), DbError> {
+    let row = sqlx::query("SELECT name, project_id FROM repositories WHERE id = $1")
+        .bind(repository_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match row {
+        Some(r) => (r.try_get(0)?, r.try_get(1)?),
+        None => (repository_id.to_string(), 0),
+    })
 }

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::AuditEvent;
 use crate::{Db, DbError, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +117,12 @@ impl Db {
             _ => DbError::Sqlx(e),
         })?;
         insert_permissions(&mut w.tx, id, r.permissions).await?;
-        w.tx.commit().await?;
+        let mut event = AuditEvent::new("create", "robot", r.name);
+        if let Some(project) = r.project_id {
+            event = event.in_project(project);
+        }
+        w.audit(event);
+        w.commit().await?;
         Ok(id)
     }
 
@@ -215,7 +221,7 @@ impl Db {
             sqlx::query("DELETE FROM robot_permissions WHERE robot_id = $1").bind(id).execute(&mut *w.tx).await?;
             insert_permissions(&mut w.tx, id, permissions).await?;
         }
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -232,7 +238,20 @@ impl Db {
     }
 
     pub async fn delete_robot(&self, id: i64) -> Result<bool, DbError> {
-        let done = self.write_one(sqlx::query("DELETE FROM robots WHERE id = $1").bind(id)).await?;
-        Ok(done == 1)
+        let mut w = self.begin_write().await?;
+        let row = sqlx::query("SELECT name, project_id FROM robots WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        sqlx::query("DELETE FROM robots WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
+        if let Some(row) = &row {
+            let mut event = AuditEvent::new("delete", "robot", row.try_get::<String, _>(0)?);
+            if let Some(project) = row.try_get::<Option<i64>, _>(1)? {
+                event = event.in_project(project);
+            }
+            w.audit(event);
+        }
+        w.commit().await?;
+        Ok(row.is_some())
     }
 }

@@ -26,6 +26,7 @@ use crate::auth::{ApiAuthError, CSRF_HEADER, HarborAuth, SESSION_COOKIE};
 use crate::time::rfc3339_millis;
 
 mod additions;
+mod audit;
 mod labels;
 
 /// The version `systeminfo` reports: Harbor's API level, and ours.
@@ -172,13 +173,18 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .route("/api/v2.0/projects/{project}/members", get(list_members).post(add_member))
         .route("/api/v2.0/projects/{project}/members/{mid}", get(get_member).put(update_member).delete(delete_member))
         .merge(labels::routes())
+        .merge(audit::routes())
         .merge(additions::routes())
         .with_state(api)
 }
 
 impl HarborApi {
     async fn subject(&self, parts: &Parts) -> Result<Subject, HarborError> {
-        self.auth.api_subject(parts).await.map_err(|e| match e {
+        let subject = self.auth.api_subject(parts).await;
+        if let Ok(Subject::User { name, .. } | Subject::Robot { name, .. }) = &subject {
+            berth_core::audit::Operator::identify(name);
+        }
+        subject.map_err(|e| match e {
             ApiAuthError::Unauthorized => HarborError::unauthorized(),
             ApiAuthError::Csrf => HarborError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "CSRF token invalid"),
             ApiAuthError::Internal => {
