@@ -428,11 +428,8 @@ impl Db {
             }
             for row in &rows {
                 let r = audit_row(row)?;
-                while let Some((id, p, h)) = purged.next_if(|(id, _, _)| *id < r.id) {
-                    if p != prev {
-                        report.problems.push(format!("records removed before the purged record {id}"));
-                    }
-                    prev = h;
+                while let Some(link) = purged.next_if(|(id, _, _)| *id < r.id) {
+                    follow_purged(link, &mut prev, &mut report);
                 }
                 report.records += 1;
                 if r.prev_hash != prev {
@@ -445,17 +442,22 @@ impl Db {
                 after_id = r.id;
             }
         }
-        for (id, p, h) in purged {
-            if p != prev {
-                report.problems.push(format!("records removed before the purged record {id}"));
-            }
-            prev = h;
+        for link in purged {
+            follow_purged(link, &mut prev, &mut report);
         }
         if prev != last_hash {
             report.problems.push("the newest records were removed".to_string());
         }
         Ok(report)
     }
+}
+
+/// Steps the walk over a purged record's link (its id, its predecessor's hash, its hash).
+fn follow_purged((id, prev_hash, hash): (i64, String, String), prev: &mut String, report: &mut ChainReport) {
+    if prev_hash != *prev {
+        report.problems.push(format!("records removed before the purged record {id}"));
+    }
+    *prev = hash;
 }
 
 /// A name for a record's resource, read in the writing transaction (`sql` selects one text

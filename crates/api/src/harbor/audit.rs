@@ -36,16 +36,14 @@ fn ext_json(r: &AuditRecord) -> serde_json::Value {
     })
 }
 
-/// Harbor's older `AuditLog`.
+/// Harbor's older `AuditLog`: the same record without its description and result.
 fn legacy_json(r: &AuditRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": r.id,
-        "username": r.username,
-        "resource": r.event.resource,
-        "resource_type": r.event.resource_type,
-        "operation": r.event.operation,
-        "op_time": rfc3339_millis(r.op_time),
-    })
+    let mut v = ext_json(r);
+    if let Some(fields) = v.as_object_mut() {
+        fields.remove("operation_description");
+        fields.remove("operation_result");
+    }
+    v
 }
 
 /// A page of records: all the caller may see (`project`: `None`), or one project's.
