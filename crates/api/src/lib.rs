@@ -8,8 +8,9 @@ pub mod auth;
 mod error;
 mod handlers;
 pub mod harbor;
+mod observe;
 mod route;
-mod time;
+mod scrape;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,9 +18,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::any;
 use berth_core::Registry;
+use berth_core::time;
 
 pub use error::ApiError;
 pub use handlers::AppState;
+pub use scrape::{MetricsOptions, standalone_router as metrics_router};
 
 /// Tunables of the HTTP layer.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +30,8 @@ pub struct ApiOptions {
     /// Most `/v2` requests handled at once; beyond it a request is refused at once with 429
     /// `TOOMANYREQUESTS` and `Retry-After`, rather than queued until it times out. 0: no limit.
     pub max_concurrent_requests: usize,
+    /// `/metrics` on the main port, when set.
+    pub metrics: Option<MetricsOptions>,
 }
 
 /// The application's router. `authorizer` decides every `/v2` request (in production the
@@ -44,6 +49,7 @@ pub fn router(
         .route("/livez", axum::routing::get(livez))
         .route("/readyz", axum::routing::get(readyz))
         .with_state(registry.clone());
+    let scrape = options.metrics.as_ref().map(|m| scrape::route(registry.clone(), token_service.clone(), m));
     let state = AppState { registry, authorizer, limiter };
     let v2 = Router::new()
         .route("/v2", any(handlers::dispatch))
@@ -61,15 +67,13 @@ pub fn router(
         Some(api) => app.merge(harbor::router(api)),
         None => app,
     };
-    app.layer(axum::middleware::from_fn(operator_scope))
-}
-
-/// Every request runs as an operator, anonymous until authentication names it, so that the
-/// audit records of its writes say who and from where.
-async fn operator_scope(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    let source =
-        req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
-    berth_core::audit::Operator::scope(source, next.run(req)).await
+    let app = match scrape {
+        Some(scrape) => app.merge(scrape),
+        None => app,
+    };
+    // Every request: its id and span, its metrics, and the audit operator (anonymous until
+    // authentication names it, so that the records of its writes say who and from where).
+    app.layer(axum::middleware::from_fn(observe::observe))
 }
 
 /// Liveness: the process serves HTTP. It does not look at dependencies, so that an orchestrator

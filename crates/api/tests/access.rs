@@ -109,7 +109,7 @@ async fn a_mount_needs_pull_on_its_source() {
 #[tokio::test]
 async fn over_the_request_limit_answers_toomanyrequests() {
     let dir = tempfile::tempdir().unwrap();
-    let options = berth_api::ApiOptions { max_concurrent_requests: 1 };
+    let options = berth_api::ApiOptions { max_concurrent_requests: 1, ..Default::default() };
     let s = TestServer::start_with_options(dir.path(), None, &options).await;
     let resp = s.client.post(s.url("/v2/t/busy/blobs/uploads/")).send().await.unwrap();
     let location = header(&resp, "location").to_string();

@@ -132,8 +132,231 @@ async fn a_write_that_fails_records_nothing_and_disabled_types_are_not_kept() {
     assert_eq!(resp.send().await.unwrap().status(), StatusCode::CONFLICT);
     assert_eq!(count().await, before);
 
-    s.db.configure_audit(berth_core::audit::AuditSettings { disabled: vec!["create_project".into()] });
+    s.db.configure_audit(berth_core::audit::AuditSettings {
+        disabled: vec!["create_project".into()],
+        ..Default::default()
+    });
     let resp = s.client.post(s.url("/api/v2.0/projects")).json(&serde_json::json!({"project_name": "quiet"}));
     assert_eq!(resp.send().await.unwrap().status(), StatusCode::CREATED);
     assert_eq!(count().await, before, "create_project is disabled");
+}
+
+/// A syslog receiver on loopback: reads RFC 6587 octet-counted frames into `lines` until
+/// stopped (its listener and connections dropped, as a killed server's are).
+struct Receiver {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start(addr: &str, lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> (Receiver, String) {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let local = listener.local_addr().unwrap().to_string();
+        let task = tokio::spawn(async move {
+            let mut readers = tokio::task::JoinSet::new();
+            loop {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                let lines = lines.clone();
+                readers.spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while let Ok(n) = conn.read(&mut chunk).await {
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        // Frames: "LEN SP MSG".
+                        while let Some(sp) = buf.iter().position(|b| *b == b' ') {
+                            let len: usize = std::str::from_utf8(&buf[..sp]).unwrap().parse().unwrap();
+                            if buf.len() < sp + 1 + len {
+                                break;
+                            }
+                            let msg = String::from_utf8(buf[sp + 1..sp + 1 + len].to_vec()).unwrap();
+                            lines.lock().unwrap().push(msg);
+                            buf.drain(..sp + 1 + len);
+                        }
+                    }
+                });
+            }
+        });
+        (Receiver { task }, local)
+    }
+
+    async fn stop(self) {
+        // Aborting the accept loop drops the listener and, with the JoinSet, every connection.
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+async fn wait_for(lines: &std::sync::Arc<std::sync::Mutex<Vec<String>>>, n: usize) -> Vec<String> {
+    for _ in 0..200 {
+        if lines.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    lines.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn records_reach_syslog_across_a_restart_of_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (receiver, addr) = Receiver::start("127.0.0.1:0", lines.clone()).await;
+    let sink = berth_core::audit::SyslogAuditSink::start(&format!("tcp://{addr}"), 100, None).unwrap();
+    let forward: std::sync::Arc<dyn berth_core::audit::AuditSink> = sink.clone();
+    s.db.configure_audit(berth_core::audit::AuditSettings { forward: Some(forward), ..Default::default() });
+
+    let create =
+        |name: &str| s.client.post(s.url("/api/v2.0/projects")).json(&serde_json::json!({"project_name": name})).send();
+    assert_eq!(create("fwd-one").await.unwrap().status(), StatusCode::CREATED);
+    let got = wait_for(&lines, 1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let line = &got[0];
+    assert!(line.starts_with("<134>1 "), "local0.info, RFC 5424: {line}");
+    assert!(line.contains(" berth-audit ") && line.contains(" audit [audit@32473 id=\""), "{line}");
+    assert!(line.contains("operator=\"admin\"") && line.contains("resourceType=\"project\""), "{line}");
+    assert!(line.contains("resource=\"fwd-one\" operation=\"create\"") && line.contains("result=\"success\""));
+    assert!(line.contains("clientIP=\"127.0.0.1\""), "{line}");
+
+    // The server goes away: records wait in the buffer, and requests do not.
+    receiver.stop().await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for name in ["fwd-two", "fwd-three", "fwd-four"] {
+        assert_eq!(create(name).await.unwrap().status(), StatusCode::CREATED);
+    }
+    let wrong = client_as("admin", "wrong-password");
+    assert_eq!(wrong.get(s.url("/api/v2.0/users/current")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(lines.lock().unwrap().len(), 1);
+    assert_eq!(sink.pending(), 4);
+
+    // It comes back on the same address: everything that waited arrives, in order.
+    let (receiver, _) = Receiver::start(&addr, lines.clone()).await;
+    let got = wait_for(&lines, 5).await;
+    assert_eq!(got.len(), 5, "{got:#?}");
+    for (line, resource) in got[1..4].iter().zip(["fwd-two", "fwd-three", "fwd-four"]) {
+        assert!(line.contains(&format!("resource=\"{resource}\"")), "{line}");
+    }
+    assert!(
+        got[4].starts_with("<132>1 ")
+            && got[4].contains("operation=\"login\"")
+            && got[4].contains("result=\"failure\"")
+    );
+    assert_eq!(sink.pending(), 0);
+    // The database keeps them too (skip_audit_log_database is off).
+    let (_, all, _) = records(&s.client, s.url("/api/v2.0/auditlog-exts?q=resource%3D~fwd-")).await;
+    assert_eq!(all.len(), 4);
+    receiver.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_forwarding_buffer_drops_and_counts_rather_than_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    // Nothing listens here (a port just freed).
+    let addr = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let sink = berth_core::audit::SyslogAuditSink::start(&addr.to_string(), 2, None).unwrap();
+    let forward: std::sync::Arc<dyn berth_core::audit::AuditSink> = sink.clone();
+    s.db.configure_audit(berth_core::audit::AuditSettings {
+        forward: Some(forward),
+        skip_database: true,
+        ..Default::default()
+    });
+    let before = berth_metrics::metrics().audit_forward_dropped.get();
+    for name in ["drop-a", "drop-b", "drop-c", "drop-d", "drop-e"] {
+        let resp = s.client.post(s.url("/api/v2.0/projects")).json(&serde_json::json!({"project_name": name}));
+        assert_eq!(resp.send().await.unwrap().status(), StatusCode::CREATED);
+    }
+    assert_eq!(sink.pending(), 2);
+    assert_eq!(berth_metrics::metrics().audit_forward_dropped.get() - before, 3);
+    // skip_audit_log_database: none of them in the database.
+    let (_, kept, _) = records(&s.client, s.url("/api/v2.0/auditlog-exts?q=resource%3D~drop-")).await;
+    assert!(kept.is_empty(), "{kept:?}");
+}
+
+#[tokio::test]
+async fn purges_by_hand_and_on_a_schedule_with_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    for name in ["purge-a", "purge-b"] {
+        let resp = s.client.post(s.url("/api/v2.0/projects")).json(&serde_json::json!({"project_name": name}));
+        assert_eq!(resp.send().await.unwrap().status(), StatusCode::CREATED);
+    }
+    s.push_image("purge-a/app", "v1", &[b"l"]).await;
+    let count = |q: &'static str| {
+        let url = s.url(&format!("/api/v2.0/auditlog-exts?q={q}"));
+        let client = s.client.clone();
+        async move { records(&client, url).await.2.parse::<i64>().unwrap() }
+    };
+    // The test server's own projects were created (and recorded) too.
+    let created = count("operation%3Dcreate,resource_type%3Dproject").await;
+    assert_eq!(count("resource%3D~purge-,resource_type%3Dproject").await, 2);
+    let purge =
+        |body: serde_json::Value| s.client.post(s.url("/api/v2.0/system/purgeaudit/schedule")).json(&body).send();
+
+    // Only administrators; bad parameters change nothing.
+    let user = s.user("nosy").await;
+    let manual = serde_json::json!({"schedule": {"type": "Manual"},
+        "parameters": {"audit_retention_hour": 0, "include_event_types": "create_project", "dry_run": true}});
+    let resp = user.post(s.url("/api/v2.0/system/purgeaudit/schedule")).json(&manual).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let bad = serde_json::json!({"schedule": {"type": "Manual"},
+        "parameters": {"audit_retention_hour": 0, "include_event_types": "steal_project"}});
+    assert_eq!(purge(bad).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    let bad = serde_json::json!({"schedule": {"type": "Custom", "cron": "every minute"},
+        "parameters": {"audit_retention_hour": 0, "include_event_types": "create_project"}});
+    assert_eq!(purge(bad).await.unwrap().status(), StatusCode::BAD_REQUEST);
+
+    // A dry run counts and removes nothing.
+    let resp = purge(manual).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let location = header(&resp, "location").to_string();
+    let run: Value = s.client.get(s.url(&location)).send().await.unwrap().json().await.unwrap();
+    assert_eq!((run["job_kind"].as_str(), run["job_status"].as_str()), (Some("MANUAL"), Some("Success")));
+    let log = s.client.get(s.url(&format!("{location}/log"))).send().await.unwrap().text().await.unwrap();
+    assert!(log.contains(&format!("dry run: {created} audit records")), "{log}");
+    assert_eq!(count("operation%3Dcreate,resource_type%3Dproject").await, created);
+
+    // For real: project creations go, the artifact's stays; the chain still verifies.
+    let real = serde_json::json!({"schedule": {"type": "Manual"},
+        "parameters": {"audit_retention_hour": 0, "include_event_types": "create_project", "dry_run": false}});
+    assert_eq!(purge(real).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(count("operation%3Dcreate,resource_type%3Dproject").await, 0);
+    assert_eq!(count("operation%3Dcreate,resource_type%3Dartifact").await, 1);
+    assert!(s.db.verify_audit_chain().await.unwrap().problems.is_empty());
+    // Retention keeps what is younger.
+    let keep = serde_json::json!({"schedule": {"type": "Manual"},
+        "parameters": {"audit_retention_hour": 1, "include_operations": "create", "dry_run": false}});
+    assert_eq!(purge(keep).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(count("operation%3Dcreate,resource_type%3Dartifact").await, 1);
+
+    // A schedule fires once per scheduled second, however many replicas tick.
+    let every_second = serde_json::json!({"schedule": {"type": "Custom", "cron": "* * * * * *"},
+        "parameters": {"audit_retention_hour": 0, "include_event_types": "create_artifact", "dry_run": false}});
+    assert_eq!(purge(every_second).await.unwrap().status(), StatusCode::CREATED);
+    let schedule: Value =
+        s.client.get(s.url("/api/v2.0/system/purgeaudit/schedule")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(schedule["schedule"]["type"], "Custom");
+    assert!(schedule["schedule"]["next_scheduled_time"].is_string(), "{schedule}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let replicas = [berth_core::purge::AuditPurge::new(s.db.clone()), berth_core::purge::AuditPurge::new(s.db.clone())];
+    let now = berth_core::time::now_millis() / 1000;
+    let (a, b) = tokio::join!(replicas[0].tick(now), replicas[1].tick(now));
+    assert_eq!(a.unwrap().is_some() as u8 + b.unwrap().is_some() as u8, 1, "one replica runs it");
+    assert_eq!(count("operation%3Dcreate,resource_type%3Dartifact").await, 0);
+    assert!(replicas[0].tick(now).await.unwrap().is_none(), "the same second does not fire twice");
+
+    let history: Vec<Value> =
+        s.client.get(s.url("/api/v2.0/system/purgeaudit")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(history.len(), 4);
+    assert_eq!(history[0]["job_kind"], "SCHEDULE");
+    let none = serde_json::json!({"schedule": {"type": "None"}});
+    let resp = s.client.put(s.url("/api/v2.0/system/purgeaudit/schedule")).json(&none).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(replicas[0].tick(now + 5).await.unwrap().is_none(), "no schedule, no run");
+    let resp = s.client.get(s.url("/api/v2.0/system/purgeaudit/999")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }

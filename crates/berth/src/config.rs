@@ -31,16 +31,76 @@ pub struct Config {
     pub token: Token,
     pub maintenance: Maintenance,
     pub audit: Audit,
+    pub metrics: Metrics,
+}
+
+/// `/metrics` (Harbor's `metric` settings): on the main port for system administrators, and
+/// on a port of its own, open to whoever reaches it, when `port` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Metrics {
+    pub enabled: bool,
+    pub path: String,
+    /// A port of its own, on the host of `http.addr`.
+    pub port: Option<u16>,
+    /// Whether the main port asks for a system administrator.
+    pub require_admin: bool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { enabled: true, path: "/metrics".into(), port: None, require_admin: true }
+    }
+}
+
+impl Metrics {
+    /// The address of the metrics port, if one is set: `http.addr`'s host with `port`.
+    pub fn addr(&self, http_addr: &str) -> Option<String> {
+        let port = self.port?;
+        let host = http_addr.rsplit_once(':').map_or(http_addr, |(h, _)| h);
+        Some(format!("{host}:{port}"))
+    }
+
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.path.starts_with('/') && self.path.len() > 1 && !self.path.contains(['{', '}', '*']),
+            "metrics.path must be an absolute path such as /metrics, not {:?}",
+            self.path
+        );
+        Ok(())
+    }
 }
 
 /// The audit log (Harbor's keys of the same names).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Audit {
     /// Event types not recorded, as `/auditlog-exts/events` names them (`create_artifact`, ...).
     pub disabled_audit_log_event_types: Vec<String>,
     /// Pulls are not recorded.
     pub pull_audit_log_disable: bool,
+    /// A syslog server that receives every record: `host:port` (TCP), or `tcp://`, `tls://`,
+    /// `udp://` before it.
+    pub audit_log_forward_endpoint: Option<String>,
+    /// With a forward endpoint: records go there only, not into the database.
+    pub skip_audit_log_database: bool,
+    /// Records held while the syslog server is away; beyond, they are dropped and counted.
+    pub forward_buffer_lines: usize,
+    /// The CA certificates (PEM) that sign a `tls://` server's certificate; else the public roots.
+    pub forward_ca_file: Option<PathBuf>,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            disabled_audit_log_event_types: Vec::new(),
+            pull_audit_log_disable: false,
+            audit_log_forward_endpoint: None,
+            skip_audit_log_database: false,
+            forward_buffer_lines: 10_000,
+            forward_ca_file: None,
+        }
+    }
 }
 
 impl Audit {
@@ -52,7 +112,26 @@ impl Audit {
         if self.pull_audit_log_disable {
             disabled.push("pull_artifact".into());
         }
-        Ok(berth_core::audit::AuditSettings { disabled })
+        anyhow::ensure!(
+            !self.skip_audit_log_database || self.audit_log_forward_endpoint.is_some(),
+            "audit.skip_audit_log_database needs audit.audit_log_forward_endpoint: the records would go nowhere"
+        );
+        let forward = match &self.audit_log_forward_endpoint {
+            Some(endpoint) => {
+                let ca = match &self.forward_ca_file {
+                    Some(path) => Some(
+                        std::fs::read(path)
+                            .with_context(|| format!("reading audit.forward_ca_file {}", path.display()))?,
+                    ),
+                    None => None,
+                };
+                let sink = berth_core::audit::SyslogAuditSink::start(endpoint, self.forward_buffer_lines, ca)
+                    .map_err(|e| anyhow::anyhow!("audit.audit_log_forward_endpoint: {e}"))?;
+                Some(sink as std::sync::Arc<dyn berth_core::audit::AuditSink>)
+            }
+            None => None,
+        };
+        Ok(berth_core::audit::AuditSettings { disabled, forward, skip_database: self.skip_audit_log_database })
     }
 }
 
@@ -515,6 +594,10 @@ pub struct Log {
     pub level: String,
     /// `text` or `json`.
     pub format: String,
+    /// A syslog server that receives every line too: `tcp://`, `udp://` or `tls://` `host:port`.
+    pub external_endpoint: Option<String>,
+    /// The CA certificates (PEM) that sign a `tls://` server's certificate; else the public roots.
+    pub external_ca_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -533,6 +616,7 @@ impl Default for Config {
             token: Token::default(),
             maintenance: Maintenance::default(),
             audit: Audit::default(),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -545,7 +629,7 @@ impl Default for Http {
 
 impl Default for Log {
     fn default() -> Self {
-        Log { level: "info".into(), format: "text".into() }
+        Log { level: "info".into(), format: "text".into(), external_endpoint: None, external_ca_file: None }
     }
 }
 

@@ -89,9 +89,12 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let overrides = Overrides { data_dir: args.data_dir, http: args.listen.map(|addr| HttpOverride { addr }) };
             let config = Config::load(args.config.as_deref(), overrides)?;
-            server::init_logging(&config.log)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(server::run(config))
+            runtime.block_on(async {
+                // In the runtime: forwarding to syslog runs as a task.
+                server::init_logging(&config.log)?;
+                server::run(config).await
+            })
         }
         Command::Admin(AdminCommand::MigrateData(args)) => {
             let source = Config::load(args.config.as_deref(), Overrides { data_dir: args.data_dir, http: None })?;

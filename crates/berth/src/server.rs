@@ -16,16 +16,105 @@ use crate::config::{Config, DatabaseKind, Log, RedisKind};
 const DATA_LAYOUT_VERSION: u32 = 1;
 const LAYOUT_FILE: &str = "berth-layout-version";
 
+/// Logs to standard output and, with `log.external_endpoint`, to a syslog server too (one
+/// RFC 5424 message per line). Must run inside the Tokio runtime.
 pub fn init_logging(log: &Log) -> anyhow::Result<()> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_new(&log.level).with_context(|| format!("invalid log.level {:?}", log.level))?;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).with_ansi(ansi);
-    match log.format.as_str() {
-        "json" => builder.json().init(),
-        "text" => builder.init(),
+    let json = match log.format.as_str() {
+        "json" => true,
+        "text" => false,
         other => anyhow::bail!("log.format must be text or json, not {other:?}"),
-    }
+    };
+    let stdout = tracing_subscriber::fmt::layer().with_target(true).with_ansi(ansi);
+    let stdout = if json { stdout.json().boxed() } else { stdout.boxed() };
+    let syslog = match &log.external_endpoint {
+        Some(endpoint) => {
+            let endpoint = berth_core::syslog::Endpoint::parse(endpoint)
+                .map_err(|e| anyhow::anyhow!("log.external_endpoint: {e}"))?;
+            let ca = match &log.external_ca_file {
+                Some(p) => {
+                    Some(std::fs::read(p).with_context(|| format!("reading log.external_ca_file {}", p.display()))?)
+                }
+                None => None,
+            };
+            let forwarder = berth_core::syslog::Forwarder::start(endpoint, 10_000, ca, Arc::new(syslog_log::Unmetered))
+                .map_err(|e| anyhow::anyhow!("log.external_endpoint: {e}"))?;
+            let layer = tracing_subscriber::fmt::layer()
+                .with_target(true)
+                .with_ansi(false)
+                .without_time()
+                .with_writer(syslog_log::SyslogWriter(forwarder));
+            Some(if json { layer.json().boxed() } else { layer.boxed() })
+        }
+        None => None,
+    };
+    tracing_subscriber::registry().with(stdout.and_then(syslog).with_filter(filter)).init();
     Ok(())
+}
+
+/// Log lines as syslog messages: `tracing`'s formatter writes each event in one go into a
+/// writer made for it, which sends the line when dropped.
+mod syslog_log {
+    use berth_core::syslog::{ForwardStats, Forwarder, Severity, format_rfc5424};
+
+    pub struct Unmetered;
+
+    impl ForwardStats for Unmetered {
+        fn queued(&self, _: usize) {}
+        fn sent(&self) {}
+        fn dropped(&self) {}
+    }
+
+    pub struct SyslogWriter(pub Forwarder);
+
+    pub struct SyslogLine<'a> {
+        forwarder: &'a Forwarder,
+        severity: Severity,
+        line: Vec<u8>,
+    }
+
+    impl std::io::Write for SyslogLine<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.line.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Drop for SyslogLine<'_> {
+        fn drop(&mut self) {
+            let text = String::from_utf8_lossy(&self.line);
+            let text = text.trim_end();
+            if !text.is_empty() {
+                self.forwarder.send(format_rfc5424(self.severity, "berth", "-", "", text));
+            }
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SyslogWriter {
+        type Writer = SyslogLine<'a>;
+
+        fn make_writer(&'a self) -> SyslogLine<'a> {
+            SyslogLine { forwarder: &self.0, severity: Severity::Info, line: Vec::new() }
+        }
+
+        fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> SyslogLine<'a> {
+            let severity = match *meta.level() {
+                tracing::Level::ERROR => Severity::Error,
+                tracing::Level::WARN => Severity::Warning,
+                tracing::Level::INFO => Severity::Info,
+                _ => Severity::Debug,
+            };
+            SyslogLine { forwarder: &self.0, severity, line: Vec::new() }
+        }
+    }
 }
 
 /// Creates the data directory on first start, and refuses one written by a newer Berth.
@@ -81,7 +170,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let holder = format!("{}-{}", std::process::id(), berth_auth::secret::random_alphanumeric(12)?);
     let maintenance =
         tokio::spawn(berth_core::maintenance::run(registry.clone(), config.maintenance.settings(), holder.clone()));
-    let options = berth_api::ApiOptions { max_concurrent_requests: config.http.max_concurrent_requests };
+    // The audit purge's schedule, looked at every 30 s by every replica (each scheduled time
+    // is claimed in the database, so it runs once).
+    let purge_schedule =
+        tokio::spawn(berth_core::purge::AuditPurge::new(db.clone()).run_scheduler(std::time::Duration::from_secs(30)));
+    config.metrics.check()?;
+    let metrics = config.metrics.enabled.then(|| berth_api::MetricsOptions {
+        path: config.metrics.path.clone(),
+        require_admin: config.metrics.require_admin,
+    });
+    let options = berth_api::ApiOptions { max_concurrent_requests: config.http.max_concurrent_requests, metrics };
     let secret_key = load_secret_key(&config, &db).await?;
     let tokens = Arc::new(load_token_issuer(&config, &db, &secret_key).await?);
     let identities = match &shared {
@@ -100,6 +198,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         external_url: config.external_url.clone(),
     });
     let registry_for_shutdown = registry.clone();
+    let metrics_port = match config.metrics.addr(&config.http.addr).filter(|_| config.metrics.enabled) {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("binding metrics.port at {addr}"))?;
+            let local = listener.local_addr()?;
+            tracing::info!(addr = %local, "metrics on http://{local}{}", config.metrics.path);
+            let app = berth_api::metrics_router(registry.clone(), &config.metrics.path);
+            Some(tokio::spawn(berth_api::serve(listener, app, std::future::pending())))
+        }
+        None => None,
+    };
     let app = berth_api::router(registry, auth.clone(), Some(auth), Some(harbor), &options);
 
     let listener = tokio::net::TcpListener::bind(&config.http.addr)
@@ -111,6 +221,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("in-flight requests finished; closing the database");
     pull_flusher.abort();
     maintenance.abort();
+    purge_schedule.abort();
+    if let Some(m) = metrics_port {
+        m.abort();
+    }
     cache_follower.abort();
     berth_core::maintenance::release(&registry_for_shutdown, &holder).await;
     if let Err(e) = registry_for_shutdown.pulls().flush().await {

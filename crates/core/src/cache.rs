@@ -25,6 +25,28 @@ use berth_auth::rbac::{Role, Subject};
 use berth_db::ManifestRow;
 use bytes::Bytes;
 
+/// The lookup counters (`registry_storage_cache_total{type}`), resolved once: a lookup is on
+/// the path of every manifest GET.
+struct LookupCounters {
+    request: Arc<berth_metrics::Counter>,
+    hit: Arc<berth_metrics::Counter>,
+    miss: Arc<berth_metrics::Counter>,
+}
+
+fn counted<T>(found: Option<T>) -> Option<T> {
+    static COUNTERS: std::sync::LazyLock<LookupCounters> = std::sync::LazyLock::new(|| {
+        let family = &berth_metrics::metrics().storage_cache;
+        LookupCounters { request: family.get(&["Request"]), hit: family.get(&["Hit"]), miss: family.get(&["Miss"]) }
+    });
+    COUNTERS.request.inc();
+    if found.is_some() {
+        COUNTERS.hit.inc()
+    } else {
+        COUNTERS.miss.inc()
+    }
+    found
+}
+
 /// A project as the access decision needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectFacts {
@@ -158,7 +180,7 @@ impl Caches {
     }
 
     fn fresh<'a, T>(&self, timed: Option<&'a Timed<T>>) -> Option<&'a T> {
-        timed.filter(|t| t.at.elapsed() < self.ttl()).map(|t| &t.value)
+        counted(timed.filter(|t| t.at.elapsed() < self.ttl()).map(|t| &t.value))
     }
 
     /// To note before reading the database; pass it back when storing what was read.
@@ -255,7 +277,7 @@ impl Caches {
 
     /// A manifest's bytes, by digest (content-addressed: never stale).
     pub fn manifest_bytes(&self, digest: &str) -> Option<Bytes> {
-        self.entries().bytes.get(digest).cloned()
+        counted(self.entries().bytes.get(digest).cloned())
     }
 
     pub fn put_manifest_bytes(&self, digest: &str, bytes: &Bytes) {

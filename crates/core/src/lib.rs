@@ -12,13 +12,18 @@ pub mod health;
 pub mod identity;
 pub mod labels;
 pub mod maintenance;
+mod metered_store;
 pub mod projects;
 pub mod pulls;
+pub mod purge;
 pub mod query;
 mod registry;
 pub mod robots;
 pub mod shared;
+pub mod syslog;
+mod telemetry;
 pub mod throttle;
+pub mod time;
 mod turns;
 pub mod users;
 

@@ -86,7 +86,7 @@ impl Registry {
         let caches = Caches::new(coherence, None);
         Registry {
             db,
-            store,
+            store: crate::metered_store::MeteredStore::wrap(store),
             upload_turns: Default::default(),
             pulls,
             shared: None,

@@ -61,8 +61,10 @@ impl Operator {
     }
 
     /// Names the operator of the current scope, once the caller is authenticated.
+    /// The request's span (when the API opened one) records the name too, for its log lines.
     pub fn identify(username: &str) {
         let _ = OPERATOR.try_with(|o| o.borrow_mut().username = username.to_string());
+        tracing::Span::current().record("user", username);
     }
 
     /// The operator of the current scope; `system` outside any.
@@ -185,6 +187,17 @@ pub struct AuditSettings {
     /// Harbor's `disabled_audit_log_event_types` (and `pull_audit_log_disable` as
     /// `pull_artifact`).
     pub disabled: Vec<String>,
+    /// Where each record goes once its transaction has committed (Harbor's
+    /// `audit_log_forward_endpoint`).
+    pub forward: Option<Arc<dyn AuditSink>>,
+    /// Harbor's `skip_audit_log_database`: records are forwarded only, not stored (nor chained).
+    pub skip_database: bool,
+}
+
+/// Receives committed audit records. Called after the commit, on the writer's task: it must
+/// not block.
+pub trait AuditSink: Send + Sync {
+    fn forward(&self, record: &AuditRecord);
 }
 
 pub(crate) type SharedSettings = Arc<OnceLock<AuditSettings>>;
@@ -203,13 +216,20 @@ impl WriteTx<'_> {
     /// Inserts the transaction's audit records, chained, then commits.
     pub(crate) async fn commit(mut self) -> Result<(), DbError> {
         let mut records = std::mem::take(&mut self.audit);
-        if let Some(settings) = self.settings.get() {
+        let settings = self.settings.get();
+        if let Some(settings) = settings {
             records.retain(|r| !settings.disabled.contains(&r.event.event_type()));
         }
-        if !records.is_empty() {
+        let store = !settings.is_some_and(|s| s.skip_database && s.forward.is_some());
+        if store && !records.is_empty() {
             insert_chained(&mut self.tx, &mut records).await?;
         }
         self.tx.commit().await?;
+        if let Some(sink) = settings.and_then(|s| s.forward.as_ref()) {
+            for r in &records {
+                sink.forward(r);
+            }
+        }
         Ok(())
     }
 }

@@ -135,7 +135,17 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
 };
 
 /// Tables left out of a copy, on purpose.
-pub const NOT_COPIED: &[&str] = &["schema_migrations", "uploads", "sessions", "leases"];
+/// The project counters are not copied either: the target's triggers count the copied rows; nor
+/// the history of audit purges.
+pub const NOT_COPIED: &[&str] = &[
+    "schema_migrations",
+    "uploads",
+    "sessions",
+    "leases",
+    "project_stats",
+    "project_artifact_stats",
+    "purge_audit_runs",
+];
 
 /// Tables whose `id` is generated, whose sequences must follow the copied ids.
 const GENERATED_IDS: &[&str] =

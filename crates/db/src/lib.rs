@@ -11,8 +11,10 @@ mod labels;
 mod listing;
 mod maintenance;
 mod migrate;
+mod purge;
 mod registry;
 mod robots;
+mod stats;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -21,13 +23,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
-pub use audit::{AuditEvent, AuditRecord, AuditSettings, ChainReport, Operator};
+pub use audit::{AuditEvent, AuditRecord, AuditSettings, AuditSink, ChainReport, Operator};
 pub use copy::{NOT_COPIED, TableCount};
 pub use identity::{MemberRow, NewUser, ProjectRow, UserRow};
 pub use labels::{LabelRow, LabelScope};
 pub use listing::{ListQuery, Match};
+pub use purge::PurgeRunRow;
 pub use registry::{ArtifactRow, ManifestRow, NewManifest, PutManifestError, RepositoryRow, UploadRow};
 pub use robots::{NewRobot, RobotPermissionRow, RobotRow};
+pub use stats::{PoolState, ProjectStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

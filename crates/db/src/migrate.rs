@@ -34,6 +34,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_upload_store_state.sql"),
     migration!(10, "0010_manifests_by_time.sql"),
     migration!(11, "0011_audit_log.sql"),
+    migration!(12, "0012_project_stats.sql"),
+    migration!(13, "0013_purge_audit_runs.sql"),
 ];
 
 /// The newest schema version this build knows.

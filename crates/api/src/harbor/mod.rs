@@ -28,9 +28,11 @@ use crate::time::rfc3339_millis;
 mod additions;
 mod audit;
 mod labels;
+mod operations;
+mod purge;
 
 /// The version `systeminfo` reports: Harbor's API level, and ours.
-const HARBOR_API_VERSION: &str = concat!("v2.15.0-berth-", env!("CARGO_PKG_VERSION"));
+pub(crate) const HARBOR_API_VERSION: &str = concat!("v2.15.0-berth-", env!("CARGO_PKG_VERSION"));
 
 pub struct HarborApi {
     pub auth: Arc<HarborAuth>,
@@ -174,8 +176,33 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .route("/api/v2.0/projects/{project}/members/{mid}", get(get_member).put(update_member).delete(delete_member))
         .merge(labels::routes())
         .merge(audit::routes())
+        .merge(purge::routes())
         .merge(additions::routes())
         .with_state(api)
+}
+
+/// Harbor's operation id of a route of its API (`matched`: the route's pattern, parameters
+/// under any name), for the `operation` label of the core HTTP metrics.
+pub(crate) fn operation_id(method: &str, matched: &str) -> Option<&'static str> {
+    let rest = matched.strip_prefix("/api/v2.0")?;
+    let mut template = String::with_capacity(rest.len());
+    let mut in_param = false;
+    for c in rest.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                template.push_str("{}");
+            }
+            '}' => in_param = false,
+            c if !in_param => template.push(c),
+            _ => {}
+        }
+    }
+    let template = template.trim_end_matches('/');
+    let find =
+        |m: &str| operations::OPERATIONS.iter().find(|(om, t, _)| *om == m && *t == template).map(|(_, _, op)| *op);
+    // A HEAD is served by the GET route where Harbor has no HEAD operation of its own.
+    find(method).or_else(|| if method == "HEAD" { find("GET") } else { None })
 }
 
 impl HarborApi {

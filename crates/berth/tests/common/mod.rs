@@ -57,7 +57,8 @@ impl Berth {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if !sent && let Some(i) = line.find("listening on http://") {
                     let rest = &line[i + "listening on http://".len()..];
-                    let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                    // Up to a space (text) or a quote (JSON).
+                    let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
                     let _ = tx.send(addr);
                     sent = true;
                 }

@@ -1,11 +1,12 @@
-//! RFC 3339 timestamps in UTC, as Harbor's API writes them.
+//! RFC 3339 timestamps in UTC, as Harbor's API and syslog messages write them.
 //!
 //! Days-to-civil after Howard Hinnant's algorithm: two formatting functions do not justify a
 //! date crate in the dependency tree.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-fn civil(secs: i64) -> (i64, i64, i64, i64) {
+/// Year, month, day and seconds into the day of a time in seconds since the epoch (UTC).
+pub(crate) fn civil(secs: i64) -> (i64, i64, i64, i64) {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -24,6 +25,11 @@ pub fn rfc3339(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
     let (y, mo, d, rem) = civil(secs);
     format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// `2026-11-23T22:13:20.123Z`, from milliseconds since the epoch.

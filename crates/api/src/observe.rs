@@ -1,0 +1,302 @@
+//! What every request passes through first: its id (`X-Request-Id`, the client's or a new one,
+//! echoed), a span that puts the id, user, project and repository on each of its log lines, the
+//! audit operator scope, and the HTTP metrics (Distribution's `registry_http_*` for `/v2`,
+//! Harbor core's `harbor_core_http_*` for the rest).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use berth_metrics::{Counter, Gauge, Histogram, metrics};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use http_body::{Frame, SizeHint};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// The client's request id when it is a sane token (printable ASCII, at most 128 bytes: it goes
+/// into log lines), else a new one.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get(REQUEST_ID)
+        && !v.is_empty()
+        && v.len() <= 128
+        && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+    {
+        return v.clone();
+    }
+    new_request_id()
+}
+
+/// A UUID-shaped id from a random per-process prefix and a counter: unique without a system
+/// call per request.
+fn new_request_id() -> HeaderValue {
+    static PREFIX: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let p = *PREFIX;
+    let id = format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        p >> 32,
+        (p >> 16) & 0xffff,
+        p & 0xfff,
+        (n >> 48) & 0xfff,
+        n & 0xffff_ffff_ffff
+    );
+    HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// The `handler` label of `registry_http_*`: Distribution's route names, from the path after
+/// `/v2/` (recognised from the end, as the router does).
+pub(crate) fn registry_handler(rest: &str) -> &'static str {
+    let rest = rest.trim_start_matches('/');
+    if rest.is_empty() {
+        return "base";
+    }
+    if rest == "_catalog" {
+        return "catalog";
+    }
+    if rest.ends_with("/tags/list") {
+        return "tags";
+    }
+    let marker = ["/manifests/", "/blobs/", "/referrers/"]
+        .iter()
+        .filter_map(|m| rest.rfind(m).map(|at| (at, *m)))
+        .max_by_key(|(at, _)| *at);
+    match marker {
+        Some((at, "/blobs/")) => {
+            let after = &rest[at + "/blobs/".len()..];
+            match after.strip_prefix("uploads") {
+                Some("" | "/") => "blob_upload",
+                Some(_) => "blob_upload_chunk",
+                None => "blob",
+            }
+        }
+        Some((_, "/manifests/")) => "manifest",
+        Some((_, _)) => "referrers",
+        None => "unknown",
+    }
+}
+
+/// The repository a `/v2` path names, and its project.
+fn registry_target(rest: &str) -> Option<(&str, &str)> {
+    let rest = rest.trim_start_matches('/');
+    let end = ["/manifests/", "/blobs/", "/referrers/", "/tags/list"].iter().filter_map(|m| rest.rfind(m)).max()?;
+    let repo = &rest[..end];
+    Some((repo.split('/').next().unwrap_or(repo), repo))
+}
+
+/// The project and repository a Harbor API path names (`/projects/{p}/repositories/{r}`).
+fn api_target(path: &str) -> (Option<&str>, Option<&str>) {
+    let mut seg = path.split('/');
+    let mut project = None;
+    let mut repository = None;
+    while let Some(s) = seg.next() {
+        match s {
+            "projects" if project.is_none() => project = seg.next(),
+            "repositories" if project.is_some() && repository.is_none() => repository = seg.next(),
+            _ => {}
+        }
+    }
+    (project, repository)
+}
+
+/// The `operation` label of `harbor_core_http_*`: Harbor's operation id where the route is
+/// one of its API's, else the route's pattern (bounded: one per route), else `unknown`.
+fn core_operation(method: &Method, matched: Option<&MatchedPath>) -> String {
+    let Some(matched) = matched else { return "unknown".into() };
+    crate::harbor::operation_id(method.as_str(), matched.as_str())
+        .map_or_else(|| matched.as_str().to_string(), str::to_string)
+}
+
+/// Decrements a gauge when the request is done, however it ends (a dropped future included).
+struct InFlight(Arc<Gauge>);
+
+impl InFlight {
+    fn enter(g: Arc<Gauge>) -> InFlight {
+        g.inc();
+        InFlight(g)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+pub(crate) async fn observe(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let id = request_id(req.headers());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let source =
+        req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+    let v2 = path.strip_prefix("/v2").filter(|r| r.is_empty() || r.starts_with('/'));
+    let (project, repository) = match v2 {
+        Some(rest) => registry_target(rest).map_or((None, None), |(p, r)| (Some(p), Some(r))),
+        None => api_target(&path),
+    };
+    let span = tracing::info_span!(
+        "request",
+        id = id.to_str().unwrap_or(""),
+        method = method.as_str(),
+        path = path.as_str(),
+        user = Empty,
+        project = project,
+        repository = repository,
+    );
+    let response = match v2 {
+        Some(rest) => {
+            let handler = registry_handler(rest);
+            let m = metrics();
+            let _inflight = InFlight::enter(m.registry_inflight.get(&[handler]));
+            let uploading = matches!(handler, "blob_upload" | "blob_upload_chunk")
+                && matches!(method, Method::POST | Method::PATCH | Method::PUT);
+            let _upload = uploading.then(UploadInFlight::enter);
+            let req = count_request_body(req, Some(m.registry_request_size.get(&[handler])));
+            let response = berth_core::audit::Operator::scope(source, next.run(req)).instrument(span).await;
+            let code = response.status().as_u16().to_string();
+            m.registry_requests.get(&[&code, handler, method.as_str()]).inc();
+            m.registry_duration.get(&[handler, method.as_str()]).observe(start.elapsed().as_secs_f64());
+            count_response_body(response, Some(m.registry_response_size.get(&[handler])))
+        }
+        None => {
+            let operation = core_operation(&method, req.extensions().get::<MatchedPath>());
+            let m = metrics();
+            let _inflight = InFlight::enter(m.core_inflight.get(&[&operation]));
+            let req = count_request_body(req, None);
+            let response = berth_core::audit::Operator::scope(source, next.run(req)).instrument(span).await;
+            let code = response.status().as_u16().to_string();
+            m.core_requests.get(&[&code, method.as_str(), &operation]).inc();
+            m.core_duration.get(&[method.as_str(), &operation]).observe(start.elapsed().as_secs_f64());
+            count_response_body(response, None)
+        }
+    };
+    let mut response = response;
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}
+
+/// `berth_blob_uploads_in_flight` while an upload request runs.
+struct UploadInFlight;
+
+impl UploadInFlight {
+    fn enter() -> UploadInFlight {
+        metrics().uploads_in_flight.inc();
+        UploadInFlight
+    }
+}
+
+impl Drop for UploadInFlight {
+    fn drop(&mut self) {
+        metrics().uploads_in_flight.dec();
+    }
+}
+
+fn count_request_body(req: Request, sizes: Option<Arc<Histogram>>) -> Request {
+    req.map(|b| Body::new(CountedBody::new(b, &metrics().received_bytes, sizes)))
+}
+
+fn count_response_body(resp: Response, sizes: Option<Arc<Histogram>>) -> Response {
+    resp.map(|b| Body::new(CountedBody::new(b, &metrics().sent_bytes, sizes)))
+}
+
+/// A body that adds the bytes it passes to a counter as they pass, and its whole size to a
+/// histogram when it is dropped (read to the end or not).
+struct CountedBody {
+    inner: Body,
+    bytes: u64,
+    total: &'static Counter,
+    sizes: Option<Arc<Histogram>>,
+}
+
+impl CountedBody {
+    fn new(inner: Body, total: &'static Counter, sizes: Option<Arc<Histogram>>) -> CountedBody {
+        CountedBody { inner, bytes: 0, total, sizes }
+    }
+}
+
+impl Drop for CountedBody {
+    fn drop(&mut self) {
+        if let Some(h) = &self.sizes {
+            h.observe(self.bytes as f64);
+        }
+    }
+}
+
+impl http_body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            let n = data.len() as u64;
+            self.bytes += n;
+            self.total.add(n);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_handlers_from_the_end_of_the_path() {
+        for (path, handler) in [
+            ("", "base"),
+            ("/", "base"),
+            ("/_catalog", "catalog"),
+            ("/lib/app/tags/list", "tags"),
+            ("/lib/app/manifests/latest", "manifest"),
+            ("/lib/blobs/app/manifests/v1", "manifest"),
+            ("/lib/manifests/blobs/sha256:abc", "blob"),
+            ("/lib/app/blobs/uploads/", "blob_upload"),
+            ("/lib/app/blobs/uploads", "blob_upload"),
+            ("/lib/app/blobs/uploads/1234-abcd", "blob_upload_chunk"),
+            ("/lib/app/referrers/sha256:abc", "referrers"),
+            ("/lib/app/other", "unknown"),
+        ] {
+            assert_eq!(registry_handler(path), handler, "{path}");
+        }
+        assert_eq!(registry_target("/lib/team/app/manifests/v1"), Some(("lib", "lib/team/app")));
+        assert_eq!(registry_target("/_catalog"), None);
+        assert_eq!(
+            api_target("/api/v2.0/projects/lib/repositories/team%252Fapp/artifacts"),
+            (Some("lib"), Some("team%252Fapp"))
+        );
+        assert_eq!(api_target("/api/v2.0/users/3"), (None, None));
+    }
+
+    #[test]
+    fn request_ids_are_the_clients_when_sane() {
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&h), "abc-123");
+        h.insert(REQUEST_ID, HeaderValue::from_static("has space"));
+        let generated = request_id(&h);
+        assert_ne!(generated, "has space");
+        assert_eq!(generated.len(), 36);
+        assert_ne!(new_request_id(), new_request_id());
+    }
+}

@@ -1,0 +1,399 @@
+//! Purging the audit log by age and event type (Harbor's `/system/purgeaudit`): at once, or on
+//! a schedule that one replica at a time fires (each scheduled second is claimed in the database
+//! with a compare-and-set, so a time fires once however many replicas look).
+
+use std::time::Duration;
+
+pub use berth_db::PurgeRunRow;
+use berth_db::{Db, DbError};
+
+use crate::Refusal;
+
+const SCHEDULE_KEY: &str = "purge_audit_schedule";
+const LAST_FIRED_KEY: &str = "purge_audit_last_fired";
+/// How far back a replica looks for a missed scheduled time (one down longer skips to now).
+const MOST_CATCH_UP_SECONDS: i64 = 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl crate::Refuses for PurgeError {
+    fn refusal(&self) -> Refusal {
+        match self {
+            PurgeError::Invalid(_) => Refusal::Invalid,
+            PurgeError::Db(_) => Refusal::Internal,
+        }
+    }
+}
+
+/// What a run purges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeParams {
+    pub retention_hours: i64,
+    /// Event types (`create_artifact`, ...); none: nothing is purged, as in Harbor.
+    pub event_types: Vec<String>,
+    pub dry_run: bool,
+}
+
+impl PurgeParams {
+    /// From Harbor's parameters: `audit_retention_hour`, `include_event_types` (or the older
+    /// `include_operations`: `create,delete,pull`), `dry_run`.
+    pub fn from_json(v: &serde_json::Value) -> Result<PurgeParams, PurgeError> {
+        let invalid = |m: &str| PurgeError::Invalid(m.to_string());
+        let retention_hours = match &v["audit_retention_hour"] {
+            serde_json::Value::Number(n) => n.as_i64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .filter(|h| *h >= 0)
+        .ok_or_else(|| invalid("audit_retention_hour must be a number of hours, 0 or more"))?;
+        let list = |key: &str| -> Vec<String> {
+            v[key]
+                .as_str()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let mut event_types = list("include_event_types");
+        for t in &event_types {
+            if !crate::audit::EVENT_TYPES.contains(&t.as_str()) {
+                return Err(PurgeError::Invalid(format!("include_event_types: unknown event type {t:?}")));
+            }
+        }
+        for op in list("include_operations") {
+            let of_op: Vec<String> = crate::audit::EVENT_TYPES
+                .iter()
+                .filter(|t| t.split('_').next() == Some(op.as_str()))
+                .map(|t| (*t).to_string())
+                .collect();
+            if of_op.is_empty() {
+                return Err(PurgeError::Invalid(format!("include_operations: unknown operation {op:?}")));
+            }
+            event_types.extend(of_op);
+        }
+        event_types.sort();
+        event_types.dedup();
+        let dry_run = match &v["dry_run"] {
+            serde_json::Value::Bool(b) => *b,
+            serde_json::Value::String(s) => s == "true",
+            serde_json::Value::Null => false,
+            _ => return Err(invalid("dry_run must be true or false")),
+        };
+        Ok(PurgeParams { retention_hours, event_types, dry_run })
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "audit_retention_hour": self.retention_hours,
+            "include_event_types": self.event_types.join(","),
+            "dry_run": self.dry_run,
+        })
+    }
+}
+
+/// A standing schedule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PurgeSchedule {
+    /// `Hourly`, `Daily`, `Weekly` or `Custom`.
+    pub kind: String,
+    pub cron: String,
+    pub parameters: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl PurgeSchedule {
+    /// The next time it fires after `after` (seconds since the epoch), within a year.
+    pub fn next_after(&self, after: i64) -> Option<i64> {
+        let cron = Cron::parse(&self.cron).ok()?;
+        // Minute by minute for speed, then the seconds of the first minute that matches.
+        let mut minute = after - after.rem_euclid(60);
+        for _ in 0..(366 * 24 * 60) {
+            for t in minute..minute + 60 {
+                if t > after && cron.matches(t) {
+                    return Some(t);
+                }
+            }
+            minute += 60;
+        }
+        None
+    }
+}
+
+/// A six-field cron expression as Harbor writes them (`sec min hour day-of-month month
+/// day-of-week`, UTC): `*`, numbers, ranges, lists and steps. Day of month and day of week,
+/// when both are restricted, match when either does (as cron does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cron {
+    fields: [Vec<bool>; 6],
+    dom_any: bool,
+    dow_any: bool,
+}
+
+const CRON_RANGES: [(u32, u32); 6] = [(0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 6)];
+
+impl Cron {
+    pub fn parse(expr: &str) -> Result<Cron, PurgeError> {
+        let invalid = || PurgeError::Invalid(format!("cron {expr:?} is not six fields of sec min hour dom month dow"));
+        let parts: Vec<&str> = expr.split_whitespace().collect();
+        if parts.len() != 6 {
+            return Err(invalid());
+        }
+        let mut fields: [Vec<bool>; 6] = Default::default();
+        for (i, part) in parts.iter().enumerate() {
+            let (lo, hi) = CRON_RANGES[i];
+            let mut allowed = vec![false; hi as usize + 1];
+            for item in part.split(',') {
+                let (range, step) = match item.split_once('/') {
+                    Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(invalid)?),
+                    None => (item, 1),
+                };
+                let (start, end) = match range {
+                    "*" | "?" => (lo, hi),
+                    r => match r.split_once('-') {
+                        Some((a, b)) => (a.parse().map_err(|_| invalid())?, b.parse().map_err(|_| invalid())?),
+                        None => {
+                            let v: u32 = r.parse().map_err(|_| invalid())?;
+                            (v, if item.contains('/') { hi } else { v })
+                        }
+                    },
+                };
+                // Sunday as 7 too.
+                let (start, end) = if i == 5 && end == 7 { (start.min(6), 6) } else { (start, end) };
+                if start < lo || end > hi || start > end {
+                    return Err(invalid());
+                }
+                for v in (start..=end).step_by(step as usize) {
+                    allowed[v as usize] = true;
+                }
+                if i == 5 && range.ends_with('7') && !range.contains('*') {
+                    allowed[0] = true;
+                }
+            }
+            fields[i] = allowed;
+        }
+        Ok(Cron { dom_any: parts[3] == "*" || parts[3] == "?", dow_any: parts[5] == "*" || parts[5] == "?", fields })
+    }
+
+    /// Whether the cron fires at `t` (seconds since the epoch, UTC).
+    pub fn matches(&self, t: i64) -> bool {
+        let (_, month, day, rem) = crate::time::civil(t);
+        let days = t.div_euclid(86_400);
+        let dow = (days + 4).rem_euclid(7) as usize;
+        let at = |i: usize, v: i64| self.fields[i].get(v as usize).copied().unwrap_or(false);
+        let time = at(0, rem % 60) && at(1, rem % 3600 / 60) && at(2, rem / 3600) && at(4, month);
+        let dom = at(3, day);
+        let dow = self.fields[5][dow];
+        let date = match (self.dom_any, self.dow_any) {
+            (true, true) => true,
+            (false, true) => dom,
+            (true, false) => dow,
+            (false, false) => dom || dow,
+        };
+        time && date
+    }
+}
+
+/// The cron of a schedule type (Harbor's presets), or the given one for `Custom`/`Schedule`.
+fn cron_of(kind: &str, cron: Option<&str>) -> Result<String, PurgeError> {
+    Ok(match kind {
+        "Hourly" => "0 0 * * * *".into(),
+        "Daily" => "0 0 0 * * *".into(),
+        "Weekly" => "0 0 0 * * 0".into(),
+        "Custom" | "Schedule" => {
+            let cron = cron
+                .filter(|c| !c.trim().is_empty())
+                .ok_or_else(|| PurgeError::Invalid("a Custom schedule needs a cron expression".into()))?;
+            Cron::parse(cron)?;
+            cron.trim().to_string()
+        }
+        other => {
+            return Err(PurgeError::Invalid(format!(
+                "schedule type {other:?} is not Hourly, Daily, Weekly, Custom, Manual or None"
+            )));
+        }
+    })
+}
+
+#[derive(Clone)]
+pub struct AuditPurge {
+    db: Db,
+}
+
+impl AuditPurge {
+    pub fn new(db: Db) -> AuditPurge {
+        AuditPurge { db }
+    }
+
+    /// Runs a purge now and records the run (`job_kind`: `MANUAL` or `SCHEDULE`); returns its id.
+    pub async fn run(&self, job_kind: &str, params: &PurgeParams) -> Result<i64, PurgeError> {
+        let id = self.db.start_purge_run(job_kind, &params.to_json().to_string()).await?;
+        let before = crate::time::now_millis() - params.retention_hours * 3_600_000;
+        let (status, log) = match self.db.purge_audit_logs(before, Some(&params.event_types), params.dry_run).await {
+            Ok(n) if params.dry_run => (
+                "Success",
+                format!(
+                    "dry run: {n} audit records older than {} hours of types [{}] would be purged",
+                    params.retention_hours,
+                    params.event_types.join(",")
+                ),
+            ),
+            Ok(n) => (
+                "Success",
+                format!(
+                    "{n} audit records older than {} hours of types [{}] purged",
+                    params.retention_hours,
+                    params.event_types.join(",")
+                ),
+            ),
+            Err(e) => ("Error", format!("purge failed: {e}")),
+        };
+        tracing::info!(run = id, status, "{log}");
+        self.db.finish_purge_run(id, status, &log).await?;
+        Ok(id)
+    }
+
+    pub async fn run_info(&self, id: i64) -> Result<Option<PurgeRunRow>, PurgeError> {
+        Ok(self.db.purge_run(id).await?)
+    }
+
+    pub async fn runs(&self, limit: i64, offset: i64) -> Result<(Vec<PurgeRunRow>, i64), PurgeError> {
+        Ok(self.db.purge_runs(limit, offset).await?)
+    }
+
+    /// Stops a run still going; a run that has ended is left as it is.
+    pub async fn stop(&self, id: i64) -> Result<Option<()>, PurgeError> {
+        if self.db.purge_run(id).await?.is_none() {
+            return Ok(None);
+        }
+        self.db.finish_purge_run(id, "Stopped", "stopped by request").await?;
+        Ok(Some(()))
+    }
+
+    pub async fn schedule(&self) -> Result<Option<PurgeSchedule>, PurgeError> {
+        let Some(text) = self.db.setting(SCHEDULE_KEY).await? else { return Ok(None) };
+        Ok(serde_json::from_str(&text).ok())
+    }
+
+    /// Sets the schedule from Harbor's body (`schedule.type`, `schedule.cron`, `parameters`):
+    /// `Manual` runs at once (the run's id is returned), `None` removes the schedule.
+    pub async fn set_schedule(&self, body: &serde_json::Value) -> Result<Option<i64>, PurgeError> {
+        let kind = body["schedule"]["type"].as_str().unwrap_or_default();
+        if kind == "None" {
+            self.db.set_setting(SCHEDULE_KEY, "").await?;
+            return Ok(None);
+        }
+        let params = PurgeParams::from_json(&body["parameters"])?;
+        if kind == "Manual" {
+            return Ok(Some(self.run("MANUAL", &params).await?));
+        }
+        let cron = cron_of(kind, body["schedule"]["cron"].as_str())?;
+        let now = crate::time::now_millis();
+        let created_at = self.schedule().await?.map_or(now, |s| s.created_at);
+        let schedule =
+            PurgeSchedule { kind: kind.to_string(), cron, parameters: params.to_json(), created_at, updated_at: now };
+        let text = serde_json::to_string(&schedule).map_err(|e| PurgeError::Invalid(e.to_string()))?;
+        // Times before the change are not owed a run.
+        self.db.set_setting(LAST_FIRED_KEY, &(now / 1000).to_string()).await?;
+        self.db.set_setting(SCHEDULE_KEY, &text).await?;
+        Ok(None)
+    }
+
+    /// Runs the schedule's purge if a scheduled second has passed since the last fired one and
+    /// this replica claims it first. Returns the run's id.
+    pub async fn tick(&self, now_secs: i64) -> Result<Option<i64>, PurgeError> {
+        let Some(schedule) = self.schedule().await? else { return Ok(None) };
+        let Ok(cron) = Cron::parse(&schedule.cron) else { return Ok(None) };
+        let last_text = self.db.setting(LAST_FIRED_KEY).await?;
+        let last = last_text.as_deref().and_then(|t| t.parse::<i64>().ok()).unwrap_or(now_secs);
+        let from = last.max(now_secs - MOST_CATCH_UP_SECONDS) + 1;
+        if !(from..=now_secs).any(|t| cron.matches(t)) {
+            return Ok(None);
+        }
+        if !self.db.compare_and_set_setting(LAST_FIRED_KEY, last_text.as_deref(), &now_secs.to_string()).await? {
+            return Ok(None);
+        }
+        let params = PurgeParams::from_json(&schedule.parameters)?;
+        Ok(Some(self.run("SCHEDULE", &params).await?))
+    }
+
+    /// Looks at the schedule every `every`, for as long as the process runs.
+    pub async fn run_scheduler(self, every: Duration) {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = self.tick(crate::time::now_millis() / 1000).await {
+                tracing::warn!(error = %e, "scheduled audit purge failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_fields() {
+        // 2023-11-14T22:13:20Z, a Tuesday.
+        let t = 1_700_000_000;
+        assert!(Cron::parse("* * * * * *").unwrap().matches(t));
+        assert!(Cron::parse("20 13 22 * * *").unwrap().matches(t));
+        assert!(!Cron::parse("0 0 * * * *").unwrap().matches(t));
+        assert!(Cron::parse("*/10 */13 20-23 14 11 *").unwrap().matches(t));
+        assert!(Cron::parse("20 13 22 * * 2").unwrap().matches(t));
+        assert!(!Cron::parse("20 13 22 * * 0,6").unwrap().matches(t));
+        assert!(Cron::parse("20 13 22 1 * 2").unwrap().matches(t), "day of month or of week");
+        assert!(Cron::parse("0 0 0 * * 7").unwrap().matches(1_699_747_200), "Sunday as 7");
+        for bad in ["* * * * *", "60 * * * * *", "a * * * * *", "*/0 * * * * *", "5-1 * * * * *"] {
+            assert!(Cron::parse(bad).is_err(), "{bad}");
+        }
+        let hourly = PurgeSchedule {
+            kind: "Hourly".into(),
+            cron: "0 0 * * * *".into(),
+            parameters: serde_json::Value::Null,
+            created_at: 0,
+            updated_at: 0,
+        };
+        assert_eq!(hourly.next_after(t), Some(1_700_002_800));
+    }
+
+    #[test]
+    fn harbor_parameters() {
+        let p = PurgeParams::from_json(&serde_json::json!({
+            "audit_retention_hour": 168, "include_event_types": "create_artifact, pull_artifact", "dry_run": true
+        }))
+        .unwrap();
+        assert_eq!(
+            p,
+            PurgeParams {
+                retention_hours: 168,
+                event_types: vec!["create_artifact".into(), "pull_artifact".into()],
+                dry_run: true
+            }
+        );
+        let p =
+            PurgeParams::from_json(&serde_json::json!({"audit_retention_hour": "24", "include_operations": "pull"}))
+                .unwrap();
+        assert_eq!(p.event_types, vec!["pull_artifact".to_string()]);
+        assert!(!p.dry_run);
+        for bad in [
+            serde_json::json!({}),
+            serde_json::json!({"audit_retention_hour": -1}),
+            serde_json::json!({"audit_retention_hour": 1, "include_event_types": "steal_artifact"}),
+            serde_json::json!({"audit_retention_hour": 1, "include_operations": "steal"}),
+            serde_json::json!({"audit_retention_hour": 1, "dry_run": 3}),
+        ] {
+            assert!(PurgeParams::from_json(&bad).is_err(), "{bad}");
+        }
+    }
+}
