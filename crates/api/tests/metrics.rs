@@ -102,6 +102,8 @@ async fn a_known_sequence_shows_in_the_metrics() {
     assert_eq!(header(&resp, "x-request-id"), "trace-me-42");
     let generated = header(&s.anon.get(s.url("/v2/")).send().await.unwrap(), "x-request-id").to_string();
     assert_eq!(generated.len(), 36, "{generated}");
+    let wrong = client_as("admin", "not-the-password");
+    assert_eq!(wrong.get(s.url("/api/v2.0/users/current")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     s.registry.pulls().flush().await.unwrap();
     let members = s.client.get(s.url("/api/v2.0/projects/met/members")).send().await.unwrap();
     let members = members.json::<Vec<serde_json::Value>>().await.unwrap().len() as f64;
@@ -144,6 +146,7 @@ async fn a_known_sequence_shows_in_the_metrics() {
         assert!(value(&m, "berth_http_received_bytes_total", &[]).unwrap() > 0.0);
         assert!(value(&m, "berth_http_sent_bytes_total", &[]).unwrap() > 0.0);
         assert_eq!(value(&m, "berth_upload_sessions", &[]), Some(0.0));
+        assert_eq!(value(&m, "berth_login_failures_total", &[]), Some(1.0));
         assert_eq!(value(&m, "berth_blob_uploads_in_flight", &[]), Some(0.0));
         assert!(value(&m, "process_resident_memory_bytes", &[]).unwrap() > 0.0);
         let info = m.keys().find(|(n, _)| n == "harbor_system_info").unwrap();

@@ -203,6 +203,7 @@ impl Identities {
     /// A failed login changes nothing, so its record goes alone; failing to write it does not
     /// change the answer.
     async fn audit_failed_login(&self, username: &str) {
+        berth_metrics::metrics().login_failures.inc();
         // The name is the client's text: bounded, as any column we fill from a request.
         let name: String = username.chars().take(255).collect();
         let event = AuditEvent::new("login", "user", name.clone()).failed().described("login failed");

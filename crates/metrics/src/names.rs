@@ -34,6 +34,9 @@ pub struct Metrics {
     /// `berth_http_received_bytes_total`, `berth_http_sent_bytes_total`: body bytes, all routes.
     pub received_bytes: Counter,
     pub sent_bytes: Counter,
+    /// `berth_login_failures_total`: logins refused (wrong password, unknown or locked account;
+    /// users and robots), for the alert on repeated authentication failures.
+    pub login_failures: Counter,
     /// `berth_blob_uploads_in_flight`: blob upload requests (POST, PATCH, PUT) being received.
     pub uploads_in_flight: Gauge,
     /// `berth_audit_forward_dropped_total`: audit lines dropped because the forwarding buffer
@@ -126,6 +129,7 @@ impl Metrics {
             ),
             received_bytes: Counter::default(),
             sent_bytes: Counter::default(),
+            login_failures: Counter::default(),
             uploads_in_flight: Gauge::default(),
             audit_forward_dropped: Counter::default(),
             audit_forward_sent: Counter::default(),
@@ -150,6 +154,11 @@ impl Metrics {
         let counters = [
             ("berth_http_received_bytes", "Request body bytes received.", &self.received_bytes),
             ("berth_http_sent_bytes", "Response body bytes sent.", &self.sent_bytes),
+            (
+                "berth_login_failures",
+                "Logins refused: wrong password, unknown or locked account.",
+                &self.login_failures,
+            ),
             (
                 "berth_audit_forward_dropped",
                 "Audit lines dropped because the forwarding buffer was full.",
