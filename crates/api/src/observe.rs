@@ -144,18 +144,27 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
         Some(rest) => registry_target(rest).map_or((None, None), |(p, r)| (Some(p), Some(r))),
         None => api_target(&path),
     };
+    let route = match v2 {
+        Some(rest) => registry_handler(rest).to_string(),
+        None => core_operation(&method, req.extensions().get::<MatchedPath>()),
+    };
+    // `otel.name`: the span's name in a trace (the method and Distribution's handler or
+    // Harbor's operation); `status` is recorded once the response is ready.
     let span = tracing::info_span!(
         "request",
+        otel.name = format!("{method} {route}"),
         id = id.to_str().unwrap_or(""),
         method = method.as_str(),
         path = path.as_str(),
         user = Empty,
         project = project,
         repository = repository,
+        status = Empty,
     );
+    let record_status = span.clone();
     let response = match v2 {
-        Some(rest) => {
-            let handler = registry_handler(rest);
+        Some(_) => {
+            let handler = route.as_str();
             let m = metrics();
             let _inflight = InFlight::enter(m.registry_inflight.get(&[handler]));
             let uploading = matches!(handler, "blob_upload" | "blob_upload_chunk")
@@ -169,7 +178,7 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
             count_response_body(response, Some(m.registry_response_size.get(&[handler])))
         }
         None => {
-            let operation = core_operation(&method, req.extensions().get::<MatchedPath>());
+            let operation = route;
             let m = metrics();
             let _inflight = InFlight::enter(m.core_inflight.get(&[&operation]));
             let req = count_request_body(req, None);
@@ -181,6 +190,7 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
         }
     };
     let mut response = response;
+    record_status.record("status", response.status().as_u16());
     response.headers_mut().insert(REQUEST_ID, id);
     response
 }

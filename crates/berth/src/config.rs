@@ -32,6 +32,64 @@ pub struct Config {
     pub maintenance: Maintenance,
     pub audit: Audit,
     pub metrics: Metrics,
+    pub trace: Trace,
+}
+
+/// OpenTelemetry traces over OTLP/HTTP (Harbor's `trace` settings): a span per request, per
+/// database call and per storage call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Trace {
+    pub enabled: bool,
+    /// The share of traces kept, 0 to 1 (a trace whose caller sampled it is kept).
+    pub sample_rate: f64,
+    /// `service.namespace` of the traces.
+    pub namespace: String,
+    /// More resource attributes.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    pub otel: Otel,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Otel {
+    /// The collector, `host:port` (or a URL).
+    pub endpoint: String,
+    pub url_path: String,
+    /// Plain HTTP rather than HTTPS.
+    pub insecure: bool,
+    pub timeout_seconds: u64,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Trace {
+            enabled: false,
+            sample_rate: 1.0,
+            namespace: String::new(),
+            attributes: Default::default(),
+            otel: Otel::default(),
+        }
+    }
+}
+
+impl Default for Otel {
+    fn default() -> Self {
+        Otel { endpoint: "127.0.0.1:4318".into(), url_path: "/v1/traces".into(), insecure: true, timeout_seconds: 10 }
+    }
+}
+
+impl Trace {
+    /// The collector's URL for spans.
+    pub fn url(&self) -> String {
+        let path = &self.otel.url_path;
+        if self.otel.endpoint.contains("://") {
+            format!("{}{path}", self.otel.endpoint.trim_end_matches('/'))
+        } else {
+            let scheme = if self.otel.insecure { "http" } else { "https" };
+            format!("{scheme}://{}{path}", self.otel.endpoint)
+        }
+    }
 }
 
 /// `/metrics` (Harbor's `metric` settings): on the main port for system administrators, and
@@ -617,6 +675,7 @@ impl Default for Config {
             maintenance: Maintenance::default(),
             audit: Audit::default(),
             metrics: Metrics::default(),
+            trace: Trace::default(),
         }
     }
 }

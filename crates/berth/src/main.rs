@@ -84,6 +84,8 @@ struct ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Every TLS client of the process (object storage, OTLP, syslog over TLS) uses ring.
+    berth_store::install_tls_provider();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
@@ -92,8 +94,13 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async {
                 // In the runtime: forwarding to syslog runs as a task.
-                server::init_logging(&config.log)?;
-                server::run(config).await
+                let traces = server::init_logging(&config.log, &config.trace)?;
+                let served = server::run(config).await;
+                if let Some(traces) = traces {
+                    // Sends what is still batched.
+                    let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+                }
+                served
             })
         }
         Command::Admin(AdminCommand::MigrateData(args)) => {

@@ -9,7 +9,7 @@ use berth_core::identity::Bootstrap;
 use berth_db::Db;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, DatabaseKind, Log, RedisKind};
+use crate::config::{Config, DatabaseKind, Log, RedisKind, Trace};
 
 /// Version of the data directory's layout (files beside the database). Bumped, with a
 /// migration, whenever the layout changes.
@@ -17,8 +17,10 @@ const DATA_LAYOUT_VERSION: u32 = 1;
 const LAYOUT_FILE: &str = "berth-layout-version";
 
 /// Logs to standard output and, with `log.external_endpoint`, to a syslog server too (one
-/// RFC 5424 message per line). Must run inside the Tokio runtime.
-pub fn init_logging(log: &Log) -> anyhow::Result<()> {
+/// RFC 5424 message per line); with `trace.enabled`, spans go to an OTLP collector (the
+/// provider returned is to be shut down at exit, which sends what is batched). Must run inside
+/// the Tokio runtime.
+pub fn init_logging(log: &Log, trace: &Trace) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -52,8 +54,44 @@ pub fn init_logging(log: &Log) -> anyhow::Result<()> {
         }
         None => None,
     };
-    tracing_subscriber::registry().with(stdout.and_then(syslog).with_filter(filter)).init();
-    Ok(())
+    let provider = trace.enabled.then(|| tracer_provider(trace)).transpose()?;
+    let otel = provider.as_ref().map(|p| {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer().with_tracer(p.tracer("berth"))
+    });
+    tracing_subscriber::registry().with(stdout.and_then(syslog).and_then(otel).with_filter(filter)).init();
+    Ok(provider)
+}
+
+fn tracer_provider(trace: &Trace) -> anyhow::Result<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+    use opentelemetry_sdk::trace::Sampler;
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&trace.sample_rate),
+        "trace.sample_rate must be between 0 and 1, not {}",
+        trace.sample_rate
+    );
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(trace.url())
+        .with_timeout(std::time::Duration::from_secs(trace.otel.timeout_seconds.max(1)))
+        .with_headers(Default::default())
+        .build()
+        .context("trace.otel: the OTLP exporter")?;
+    let mut attributes = vec![opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION"))];
+    if !trace.namespace.is_empty() {
+        attributes.push(opentelemetry::KeyValue::new("service.namespace", trace.namespace.clone()));
+    }
+    for (k, v) in &trace.attributes {
+        attributes.push(opentelemetry::KeyValue::new(k.clone(), v.clone()));
+    }
+    let resource =
+        opentelemetry_sdk::Resource::builder().with_service_name("berth").with_attributes(attributes).build();
+    Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(trace.sample_rate))))
+        .with_resource(resource)
+        .build())
 }
 
 /// Log lines as syslog messages: `tracing`'s formatter writes each event in one go into a

@@ -21,8 +21,10 @@ impl MeteredStore {
     }
 
     async fn timed<T>(&self, action: &str, call: impl Future<Output = T>) -> T {
+        use tracing::Instrument;
         let start = Instant::now();
-        let out = call.await;
+        let span = tracing::info_span!("storage", otel.name = action, driver = self.inner.provider_name());
+        let out = call.instrument(span).await;
         berth_metrics::metrics()
             .storage_action
             .get(&[action, self.inner.provider_name()])

@@ -322,6 +322,7 @@ pub struct ChainReport {
 impl Db {
     /// Records an event that changes nothing else, in its own transaction, by `username` (a
     /// failed login is the attempted name's, as in Harbor: nobody is authenticated).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn audit_only(&self, event: AuditEvent, username: &str) -> Result<(), DbError> {
         let mut record = event.by_current_operator();
         record.username = username.to_string();
@@ -337,6 +338,7 @@ impl Db {
 
     /// A page of records, newest first unless `query` sorts otherwise; with `projects`, only
     /// records of those projects. Returns the page and the total.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn list_audit_logs(
         &self,
         query: &ListQuery,
@@ -367,6 +369,7 @@ impl Db {
 
     /// Removes records older than `before` (milliseconds since the epoch), of `event_types`
     /// when given; returns how many (`dry_run`: how many would go).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn purge_audit_logs(
         &self,
         before: i64,
@@ -425,6 +428,7 @@ impl Db {
     /// Walks the chain from its anchor: every record's hash must match its fields and follow
     /// its predecessor's (a purged one's link standing in for it), and the newest must be the
     /// chain's head.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn verify_audit_chain(&self) -> Result<ChainReport, DbError> {
         let head =
             sqlx::query("SELECT last_hash, anchor_hash FROM audit_chain WHERE id = 1").fetch_one(&self.pool).await?;

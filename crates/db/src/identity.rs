@@ -177,6 +177,7 @@ async fn insert_project(tx: &mut Tx, name: &str, owner_id: i64, metadata: &[(&st
 impl Db {
     // ---- users
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_user(&self, u: &NewUser<'_>) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
         let id = insert_user(&mut w.tx, u).await?;
@@ -187,6 +188,7 @@ impl Db {
 
     /// The first start's administrator and default project, together or not at all: `None`
     /// when a user of that name exists already (another replica got there first).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_first_admin(
         &self,
         admin: &NewUser<'_>,
@@ -214,12 +216,14 @@ impl Db {
         Ok(Some(id))
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(username).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(user_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
@@ -228,6 +232,7 @@ impl Db {
 
     /// Users whose name contains `search` (all when empty), by id, one page, with the total.
     /// Users filtered and ordered by `query` (by id unless asked otherwise): one page and the total.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn list_users(&self, query: &ListQuery, limit: i64, offset: i64) -> Result<(Vec<UserRow>, i64), DbError> {
         let listing = Listing {
             columns: USER_COLUMNS,
@@ -242,6 +247,7 @@ impl Db {
     }
 
     /// Updates a user's profile. Returns whether the user exists.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn update_user_profile(
         &self,
         id: i64,
@@ -268,6 +274,7 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<bool, DbError> {
         let query = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(password_hash)
@@ -276,6 +283,7 @@ impl Db {
         self.update_user(id, query, "change user password").await
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn set_user_sysadmin(&self, id: i64, sysadmin: bool) -> Result<bool, DbError> {
         let query = sqlx::query("UPDATE users SET sysadmin = $1, updated_at = $2 WHERE id = $3")
             .bind(i64::from(sysadmin))
@@ -303,6 +311,7 @@ impl Db {
     }
 
     /// Deletes a user and their memberships. Returns whether the user existed.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_user(&self, id: i64) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let name = audit::name_in(&mut w.tx, audit::USER_NAME, id).await?;
@@ -319,6 +328,7 @@ impl Db {
     }
 
     /// Whether the user owns any project.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn owns_projects(&self, user_id: i64) -> Result<bool, DbError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE owner_id = $1")
             .bind(user_id)
@@ -330,6 +340,7 @@ impl Db {
     // ---- projects
 
     /// Creates a project with its metadata, its owner as project admin, in one transaction.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_project(&self, name: &str, owner_id: i64, metadata: &[(&str, &str)]) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
         let id = insert_project(&mut w.tx, name, owner_id, metadata).await?;
@@ -338,6 +349,7 @@ impl Db {
         Ok(id)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn project_by_name(&self, name: &str) -> Result<Option<ProjectRow>, DbError> {
         let row = sqlx::query("SELECT id, name, owner_id, created_at, updated_at FROM projects WHERE name = $1")
             .bind(name)
@@ -346,6 +358,7 @@ impl Db {
         Ok(row.as_ref().map(project_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn project_by_id(&self, id: i64) -> Result<Option<ProjectRow>, DbError> {
         let row = sqlx::query("SELECT id, name, owner_id, created_at, updated_at FROM projects WHERE id = $1")
             .bind(id)
@@ -354,6 +367,7 @@ impl Db {
         Ok(row.as_ref().map(project_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn project_metadata(&self, project_id: i64) -> Result<Vec<(String, String)>, DbError> {
         let rows = sqlx::query("SELECT name, value FROM project_metadata WHERE project_id = $1 ORDER BY name")
             .bind(project_id)
@@ -363,6 +377,7 @@ impl Db {
     }
 
     /// Sets metadata keys (inserting or replacing).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn set_project_metadata(&self, project_id: i64, entries: &[(&str, &str)]) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
         for (key, value) in entries {
@@ -393,6 +408,7 @@ impl Db {
     }
 
     /// Removes one metadata key. Returns whether it was set.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_project_metadata(&self, project_id: i64, key: &str) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM project_metadata WHERE project_id = $1 AND name = $2")
@@ -415,6 +431,7 @@ impl Db {
     }
 
     /// Adds a user (`'u'`) or group (`'g'`) member with a role id. Returns the member id.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn add_member(
         &self,
         project_id: i64,
@@ -450,6 +467,7 @@ impl Db {
     /// user is a member of; `Some(0)`: public ones), whose name contains `name` and, if given,
     /// whose publicity is `public`, filtered and ordered by `query` (by name unless asked
     /// otherwise): one page and the total.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn list_projects(
         &self,
         visible_to: Option<i64>,
@@ -481,6 +499,7 @@ impl Db {
 
     /// Number of repositories in a project.
     /// Metadata of the given projects: (project id, key, value), by key.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn projects_metadata(&self, project_ids: &[i64]) -> Result<Vec<(i64, String, String)>, DbError> {
         let sql = "SELECT project_id, name, value FROM project_metadata WHERE project_id IN ({ids}) ORDER BY name";
         let rows = self.fetch_by_ids(sql, project_ids).await?;
@@ -491,6 +510,7 @@ impl Db {
     }
 
     /// The owners' names of the given projects: (project id, user name).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn project_owner_names(&self, project_ids: &[i64]) -> Result<Vec<(i64, String)>, DbError> {
         let sql = "SELECT p.id, u.username FROM projects p JOIN users u ON u.id = p.owner_id WHERE p.id IN ({ids})";
         let rows = self.fetch_by_ids(sql, project_ids).await?;
@@ -498,6 +518,7 @@ impl Db {
     }
 
     /// Repository counts of the given projects: (project id, count), for those that have any.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn project_repository_counts(&self, project_ids: &[i64]) -> Result<Vec<(i64, i64)>, DbError> {
         let sql = "SELECT project_id, CAST(COUNT(*) AS BIGINT) FROM repositories WHERE project_id IN ({ids}) \
                    GROUP BY project_id";
@@ -506,6 +527,7 @@ impl Db {
     }
 
     /// A user's direct memberships: (project id, role id).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn user_roles(&self, user_id: i64) -> Result<Vec<(i64, i64)>, DbError> {
         let rows =
             sqlx::query("SELECT project_id, role FROM project_members WHERE entity_type = 'u' AND entity_id = $1")
@@ -515,6 +537,7 @@ impl Db {
         Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn project_repository_count(&self, project_id: i64) -> Result<i64, DbError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM repositories WHERE project_id = $1")
             .bind(project_id)
@@ -524,6 +547,7 @@ impl Db {
 
     /// Deletes a project that has no repositories, in one transaction with the check. Returns
     /// `Ok(false)` when it still has repositories.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_empty_project(&self, project_id: i64) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let repos: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repositories WHERE project_id = $1")
@@ -541,6 +565,7 @@ impl Db {
     }
 
     /// User members of a project whose name contains `name`, by name, one page, with the total.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn list_members(
         &self,
         project_id: i64,
@@ -569,6 +594,7 @@ impl Db {
     }
 
     /// One member of a project.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn member(&self, project_id: i64, member_id: i64) -> Result<Option<MemberRow>, DbError> {
         let row = sqlx::query(
             "SELECT pm.id, pm.project_id, pm.entity_type, pm.entity_id, u.username, pm.role \
@@ -583,6 +609,7 @@ impl Db {
     }
 
     /// Changes a member's role. Returns whether the member exists.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn set_member_role(&self, project_id: i64, member_id: i64, role: i64) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let done =
@@ -606,6 +633,7 @@ impl Db {
     }
 
     /// Removes a member. Returns whether the member existed.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_member(&self, project_id: i64, member_id: i64) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let name = audit::name_in(&mut w.tx, audit::MEMBER_NAME, member_id).await?;
@@ -624,6 +652,7 @@ impl Db {
     }
 
     /// The role id of a user in a project, if a member.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn member_role(&self, project_id: i64, user_id: i64) -> Result<Option<i64>, DbError> {
         Ok(sqlx::query_scalar(
             "SELECT role FROM project_members WHERE project_id = $1 AND entity_type = 'u' AND entity_id = $2",
@@ -636,6 +665,7 @@ impl Db {
 
     // ---- sessions
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_session(
         &self,
         id_hash: &str,
@@ -664,6 +694,7 @@ impl Db {
     }
 
     /// The user id and CSRF token of a live session.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn session(&self, id_hash: &str) -> Result<Option<(i64, String)>, DbError> {
         let row = sqlx::query("SELECT user_id, csrf_token FROM sessions WHERE id_hash = $1 AND expires_at > $2")
             .bind(id_hash)
@@ -676,6 +707,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
         let user: Option<i64> = sqlx::query_scalar("SELECT user_id FROM sessions WHERE id_hash = $1")
@@ -693,6 +725,7 @@ impl Db {
 
     // ---- settings
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn setting(&self, name: &str) -> Result<Option<String>, DbError> {
         Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
             .bind(name)
@@ -702,6 +735,7 @@ impl Db {
 
     /// The setting's value; if it has none, `value` becomes it first. Of replicas racing to set
     /// it, the first wins and all read the same value.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String, DbError> {
         self.write_one(
             sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
@@ -712,6 +746,7 @@ impl Db {
         self.setting(name).await?.ok_or_else(|| DbError::Conflict(format!("setting {name} vanished")))
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), DbError> {
         self.write_one(sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
             .bind(name)

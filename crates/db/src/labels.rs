@@ -55,6 +55,7 @@ fn scope_columns(scope: LabelScope) -> (&'static str, Option<i64>) {
 }
 
 impl Db {
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_label(
         &self,
         name: &str,
@@ -81,6 +82,7 @@ impl Db {
         Ok(id)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn label(&self, id: i64) -> Result<Option<LabelRow>, DbError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {LABEL_COLUMNS} FROM labels l WHERE l.id = $1")))
             .bind(id)
@@ -91,6 +93,7 @@ impl Db {
 
     /// Labels of one scope whose name contains `name`, filtered and ordered by `query` (by
     /// name unless asked otherwise): one page and the total.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn list_labels(
         &self,
         scope: LabelScope,
@@ -117,6 +120,7 @@ impl Db {
     }
 
     /// Changes a label's name, description and color. Returns whether it exists.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn update_label(&self, id: i64, name: &str, description: &str, color: &str) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let done =
@@ -134,11 +138,13 @@ impl Db {
     }
 
     /// Deletes a label, and with it its place on every artifact.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_label(&self, id: i64) -> Result<bool, DbError> {
         Ok(self.write_one(sqlx::query("DELETE FROM labels WHERE id = $1").bind(id)).await? == 1)
     }
 
     /// Puts a label on an artifact; a conflict if it is already there.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn add_artifact_label(&self, manifest_id: i64, label_id: i64) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
         sqlx::query("INSERT INTO artifact_labels (manifest_id, label_id, created_at) VALUES ($1, $2, $3)")
@@ -153,6 +159,7 @@ impl Db {
     }
 
     /// Takes a label off an artifact. Returns whether it was there.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn remove_artifact_label(&self, manifest_id: i64, label_id: i64) -> Result<bool, DbError> {
         let q = sqlx::query("DELETE FROM artifact_labels WHERE manifest_id = $1 AND label_id = $2")
             .bind(manifest_id)
@@ -161,6 +168,7 @@ impl Db {
     }
 
     /// The labels on each of the given manifests: (manifest id, label), by label name.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn labels_of(&self, manifest_ids: &[i64]) -> Result<Vec<(i64, LabelRow)>, DbError> {
         let sql = format!(
             "SELECT {LABEL_COLUMNS}, al.manifest_id FROM artifact_labels al JOIN labels l ON l.id = al.label_id \

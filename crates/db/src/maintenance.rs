@@ -8,6 +8,7 @@ use crate::{Db, DbError, now_millis};
 impl Db {
     /// Takes or renews the lease `name` for `holder` until `ttl_ms` from now. True when
     /// `holder` has it: it was free, expired, or already `holder`'s.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn hold_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, DbError> {
         let now = now_millis();
         let done = self
@@ -27,6 +28,7 @@ impl Db {
     }
 
     /// Gives a lease up, if `holder` has it, so that another replica need not wait it out.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), DbError> {
         self.write_one(sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2").bind(name).bind(holder))
             .await?;
@@ -36,6 +38,7 @@ impl Db {
     /// Ids of upload sessions untouched since `before` (milliseconds), at most `limit`.
     /// Upload sessions untouched since `before`, oldest first: each id with the storage
     /// driver's state, which says what to delete.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn stale_uploads(&self, before: i64, limit: i64) -> Result<Vec<(String, Vec<u8>)>, DbError> {
         let rows =
             sqlx::query("SELECT id, store_state FROM uploads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2")
@@ -48,12 +51,14 @@ impl Db {
 
     /// Deletes an upload session's record if it is still untouched since `before`; true when
     /// deleted (its bytes may then go).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_stale_upload(&self, id: &str, before: i64) -> Result<bool, DbError> {
         let q = sqlx::query("DELETE FROM uploads WHERE id = $1 AND updated_at < $2").bind(id).bind(before);
         Ok(self.write_one(q).await? == 1)
     }
 
     /// Deletes portal sessions that have ended; returns how many.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_expired_sessions(&self) -> Result<u64, DbError> {
         self.write_one(sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now_millis())).await
     }

@@ -36,6 +36,7 @@ const RUN_COLUMNS: &str = "id, job_kind, parameters, status, log, created_at, up
 
 impl Db {
     /// Notes a run as started; returns its id.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn start_purge_run(&self, job_kind: &str, parameters: &str) -> Result<i64, DbError> {
         let now = now_millis();
         let mut w = self.begin_write().await?;
@@ -53,6 +54,7 @@ impl Db {
     }
 
     /// Ends a run that is still running; `false` when it had ended already (stopped, say).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn finish_purge_run(&self, id: i64, status: &str, log: &str) -> Result<bool, DbError> {
         let done = self
             .write_one(
@@ -69,6 +71,7 @@ impl Db {
         Ok(done > 0)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn purge_run(&self, id: i64) -> Result<Option<PurgeRunRow>, DbError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM purge_audit_runs WHERE id = $1")))
             .bind(id)
@@ -78,6 +81,7 @@ impl Db {
     }
 
     /// A page of runs, newest first, and the total.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn purge_runs(&self, limit: i64, offset: i64) -> Result<(Vec<PurgeRunRow>, i64), DbError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RUN_COLUMNS} FROM purge_audit_runs ORDER BY id DESC LIMIT $1 OFFSET $2"
@@ -91,6 +95,7 @@ impl Db {
     }
 
     /// Sets `name` to `new` if it holds `old` (absent when `None`): of replicas racing, one wins.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn compare_and_set_setting(&self, name: &str, old: Option<&str>, new: &str) -> Result<bool, DbError> {
         let changed = match old {
             Some(old) => {

@@ -184,6 +184,7 @@ fn manifest_row(r: &AnyRow) -> Result<ManifestRow, sqlx::Error> {
 impl Db {
     // ---- repositories
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn repository_id(&self, name: &str) -> Result<Option<i64>, DbError> {
         Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
             .bind(name)
@@ -192,6 +193,7 @@ impl Db {
     }
 
     /// The repository's id, creating it in `project_id` on first use.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn ensure_repository(&self, name: &str, project_id: i64) -> Result<i64, DbError> {
         if let Some(id) = self.repository_id(name).await? {
             return Ok(id);
@@ -216,6 +218,7 @@ impl Db {
     /// Names of repositories holding at least one manifest, in lexical order, after `last`;
     /// with `visible_to: Some(user id)` only those in public projects or projects the user is a
     /// member of (`Some(0)`: public projects only, for anonymous callers).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn catalog(
         &self,
         limit: i64,
@@ -240,6 +243,7 @@ impl Db {
     /// Repositories, optionally of one project and only those visible to `visible_to` (as in
     /// [`Db::catalog`]), filtered and ordered by `query` (by name unless asked otherwise): one
     /// page and the total.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn list_repositories(
         &self,
         project_id: Option<i64>,
@@ -265,6 +269,7 @@ impl Db {
 
     /// Repositories in public and in private projects, among those visible to `visible_to`
     /// (as in [`Db::catalog`]).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn repository_counts(&self, visible_to: Option<i64>) -> Result<(i64, i64), DbError> {
         let row = sqlx::query(
             "SELECT \
@@ -283,10 +288,12 @@ impl Db {
     }
 
     /// Bytes of all stored blobs.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn storage_consumption(&self) -> Result<i64, DbError> {
         Ok(sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs").fetch_one(&self.pool).await?)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn repository(&self, name: &str) -> Result<Option<RepositoryRow>, DbError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REPOSITORY_COLUMNS} FROM repositories r WHERE r.name = $1"
@@ -297,6 +304,7 @@ impl Db {
         Ok(row.as_ref().map(repository_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn set_repository_description(&self, id: i64, description: &str) -> Result<bool, DbError> {
         let done = self
             .write_one(
@@ -311,6 +319,7 @@ impl Db {
 
     /// Deletes a repository with its manifests, tags, blob links and upload sessions (the
     /// bytes go when garbage collection finds them unreferenced).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_repository(&self, id: i64) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let (name, project_id) = repository_in(&mut w.tx, id).await?;
@@ -329,6 +338,7 @@ impl Db {
     /// Records pulls in one transaction: each manifest's latest pull time (never moved
     /// backwards) and each repository's added count.
     /// With them, the pulls' audit records: (who pulled what, the latest time, how many times).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn record_pulls(
         &self,
         manifests: &[(i64, i64)],
@@ -381,6 +391,7 @@ impl Db {
     /// Artifacts of a repository, filtered and ordered by `query` (newest first unless asked
     /// otherwise): one page and the total. `size` is the manifest's bytes plus those of the
     /// blobs it references, as Harbor counts.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn list_artifacts(
         &self,
         repository_id: i64,
@@ -403,6 +414,7 @@ impl Db {
     /// Artifacts of every repository of a project, filtered and ordered by `query` (newest
     /// first unless asked otherwise): one page and the total. With `latest_in_repository`,
     /// only the newest of each repository among those matching `query`.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn list_project_artifacts(
         &self,
         project_id: i64,
@@ -451,6 +463,7 @@ impl Db {
         Ok((rows.iter().map(artifact_row).collect::<Result<_, _>>()?, total))
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn artifact(&self, repository_id: i64, digest: &str) -> Result<Option<ArtifactRow>, DbError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2"
@@ -463,6 +476,7 @@ impl Db {
     }
 
     /// Tags of the given manifests: (manifest id, tag, updated at), by name.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn tags_of(&self, manifest_ids: &[i64]) -> Result<Vec<(i64, String, i64)>, DbError> {
         let sql = "SELECT manifest_id, name, updated_at FROM tags WHERE manifest_id IN ({ids}) ORDER BY name";
         let rows = self.fetch_by_ids(sql, manifest_ids).await?;
@@ -473,6 +487,7 @@ impl Db {
     }
 
     /// Child manifests the given indexes reference: (index id, child digest), by digest.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn references_of(&self, manifest_ids: &[i64]) -> Result<Vec<(i64, String)>, DbError> {
         let sql = "SELECT manifest_id, digest FROM manifest_children WHERE kind = 'manifest' AND manifest_id IN ({ids}) \
                    ORDER BY digest";
@@ -481,6 +496,7 @@ impl Db {
     }
 
     /// Points a tag at a manifest, moving it if it exists.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn put_tag(&self, repository_id: i64, name: &str, manifest_id: i64) -> Result<(), DbError> {
         self.write_one(sqlx::query(
             "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
@@ -494,6 +510,7 @@ impl Db {
     }
 
     /// Points a new tag at a manifest; an existing tag of that name is a conflict.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_tag(&self, repository_id: i64, name: &str, manifest_id: i64) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
         sqlx::query("INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4)")
@@ -514,6 +531,7 @@ impl Db {
     /// Copies a manifest, and the child manifests and blob links it needs, from one repository
     /// to another, in one transaction. Returns the new manifest's id, or `None` when the source
     /// does not hold it.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn copy_manifest(&self, from_repo: i64, to_repo: i64, digest: &str) -> Result<Option<i64>, DbError> {
         let mut w = self.begin_write().await?;
         // Walk the manifest graph breadth first; copying in reverse order puts children first.
@@ -596,6 +614,7 @@ impl Db {
     // ---- blobs
 
     /// The size of a blob if the repository may serve it.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn repository_blob_size(&self, repository_id: i64, digest: &str) -> Result<Option<i64>, DbError> {
         Ok(sqlx::query_scalar(
             "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
@@ -608,6 +627,7 @@ impl Db {
     }
 
     /// The size of a blob stored for any repository.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn blob_size(&self, digest: &str) -> Result<Option<i64>, DbError> {
         Ok(sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
             .bind(digest)
@@ -616,6 +636,7 @@ impl Db {
     }
 
     /// Names of the repositories that may serve a blob (to find a source for a mount).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn repositories_with_blob(&self, digest: &str) -> Result<Vec<String>, DbError> {
         Ok(sqlx::query_scalar(
             "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id \
@@ -627,6 +648,7 @@ impl Db {
     }
 
     /// Records that a stored blob exists and that the repository may serve it.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn link_blob(&self, repository_id: i64, digest: &str, size: i64) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
         link_blob_in(&mut w.tx, repository_id, digest, size).await?;
@@ -635,6 +657,7 @@ impl Db {
     }
 
     /// Removes a blob from a repository. Returns whether it was there.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn unlink_blob(&self, repository_id: i64, digest: &str) -> Result<bool, DbError> {
         let done = self
             .write_one(
@@ -648,6 +671,7 @@ impl Db {
 
     // ---- uploads
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_upload(&self, u: &UploadRow) -> Result<(), DbError> {
         self.write_one(
             sqlx::query(
@@ -666,6 +690,7 @@ impl Db {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>, DbError> {
         let row = sqlx::query(
             "SELECT id, repository_id, algorithm, byte_offset, hash_state, store_state, created_at FROM uploads \
@@ -690,6 +715,7 @@ impl Db {
 
     /// Records a new durable offset, if the upload is still at `from` (another request may have
     /// moved it meanwhile). Returns whether it was recorded.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn advance_upload(
         &self,
         id: &str,
@@ -715,6 +741,7 @@ impl Db {
         Ok(done == 1)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_upload(&self, id: &str) -> Result<bool, DbError> {
         let done = self.write_one(sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id)).await?;
         Ok(done > 0)
@@ -722,6 +749,7 @@ impl Db {
 
     /// Ends an upload whose bytes were published as `digest`: the session goes, the blob is
     /// linked to the repository, in one transaction.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn complete_upload(&self, id: &str, repository_id: i64, digest: &str, size: i64) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
         sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
@@ -732,6 +760,7 @@ impl Db {
 
     // ---- manifests and tags
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn manifest_by_digest(&self, repository_id: i64, digest: &str) -> Result<Option<ManifestRow>, DbError> {
         let sql =
             concat!("SELECT ", manifest_columns!(), " FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2");
@@ -739,6 +768,7 @@ impl Db {
         Ok(row.as_ref().map(manifest_row).transpose()?)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn manifest_by_tag(&self, repository_id: i64, tag: &str) -> Result<Option<ManifestRow>, DbError> {
         let sql = concat!(
             "SELECT ",
@@ -751,6 +781,7 @@ impl Db {
 
     /// Records a manifest (idempotently) and points `tags` at it, after checking, in the same
     /// transaction, that everything it references is in the repository.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn put_manifest(
         &self,
         repository_id: i64,
@@ -848,6 +879,7 @@ impl Db {
     }
 
     /// Deletes a manifest and the tags that point at it. Returns whether it existed.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_manifest(&self, repository_id: i64, digest: &str) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
@@ -866,6 +898,7 @@ impl Db {
     }
 
     /// Deletes a tag, leaving its manifest. Returns whether it existed.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_tag(&self, repository_id: i64, tag: &str) -> Result<bool, DbError> {
         let done = self
             .write_one(
@@ -876,6 +909,7 @@ impl Db {
     }
 
     /// Tags of a repository in lexical order, after `last`.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn tags(&self, repository_id: i64, limit: i64, last: Option<&str>) -> Result<Vec<String>, DbError> {
         Ok(sqlx::query_scalar("SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3")
             .bind(repository_id)
@@ -886,6 +920,7 @@ impl Db {
     }
 
     /// Manifests whose subject is `subject`, optionally only those of one artifact type.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn referrers(
         &self,
         repository_id: i64,

@@ -91,6 +91,7 @@ async fn insert_permissions(
 }
 
 impl Db {
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_robot(&self, r: &NewRobot<'_>) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
         let now = now_millis();
@@ -148,6 +149,7 @@ impl Db {
         Ok(robot)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn robot_by_name(&self, name: &str) -> Result<Option<RobotRow>, DbError> {
         let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE name = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(&self.pool).await?;
@@ -157,6 +159,7 @@ impl Db {
         }
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn robot_by_id(&self, id: i64) -> Result<Option<RobotRow>, DbError> {
         let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
@@ -167,6 +170,7 @@ impl Db {
     }
 
     /// Robots of one level (`system`, or `project` with a project id), by id, one page, total.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn list_robots(
         &self,
         level: &str,
@@ -196,6 +200,7 @@ impl Db {
     }
 
     /// Replaces a robot's description, state, expiry and permissions. Returns whether it exists.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn update_robot(
         &self,
         id: i64,
@@ -225,6 +230,7 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn set_robot_secret(&self, id: i64, secret_hash: &str) -> Result<bool, DbError> {
         let done = self
             .write_one(
@@ -237,6 +243,7 @@ impl Db {
         Ok(done == 1)
     }
 
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_robot(&self, id: i64) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let row = sqlx::query("SELECT name, project_id FROM robots WHERE id = $1")

@@ -28,6 +28,7 @@ pub struct PoolState {
 
 impl Db {
     /// Every project's counters, by name.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn project_stats(&self) -> Result<Vec<ProjectStats>, DbError> {
         let rows = sqlx::query(
             "SELECT p.id, p.name, CASE WHEN pub.value = 'true' THEN 1 ELSE 0 END, s.repositories, s.members, s.pulls \
@@ -76,6 +77,7 @@ impl Db {
 
 impl Db {
     /// Upload sessions open, on every replica.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn open_upload_sessions(&self) -> Result<i64, DbError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM uploads").fetch_one(&self.pool).await?)
     }
