@@ -18,12 +18,28 @@ struct Rsyslog {
 
 impl Rsyslog {
     fn start(dir: &Path, port: u16) -> Rsyslog {
+        Rsyslog::start_with(dir, port, "global(workDirectory=\"{dir}\")\nmodule(load=\"imtcp\")\n")
+    }
+
+    /// Over TLS (RFC 5425), with `server.crt` and `server.key` signed by `ca.crt` in `dir`.
+    fn start_tls(dir: &Path, port: u16) -> Rsyslog {
+        Rsyslog::start_with(
+            dir,
+            port,
+            "global(workDirectory=\"{dir}\" DefaultNetstreamDriver=\"ossl\" \
+             DefaultNetstreamDriverCAFile=\"{dir}/ca.crt\" DefaultNetstreamDriverCertFile=\"{dir}/server.crt\" \
+             DefaultNetstreamDriverKeyFile=\"{dir}/server.key\")\n\
+             module(load=\"imtcp\" StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\")\n",
+        )
+    }
+
+    fn start_with(dir: &Path, port: u16, head: &str) -> Rsyslog {
         let conf = dir.join("rsyslog.conf");
+        let head = head.replace("{dir}", &dir.display().to_string());
         std::fs::write(
             &conf,
             format!(
-                "global(workDirectory=\"{dir}\")\n\
-                 module(load=\"imtcp\")\n\
+                "{head}\
                  input(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.1\")\n\
                  template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
                  *.* action(type=\"omfile\" file=\"{dir}/received.log\" template=\"raw\")\n",
@@ -202,7 +218,8 @@ async fn no_secret_reaches_a_log_line_and_request_lines_carry_their_id() {
     // The request's lines carry its id and user, as JSON fields of its span.
     let line = log.iter().find(|l| l.contains("req-trace-7")).unwrap();
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
-    let span = &v["span"];
+    // The request's span, among those the line is in (a database call's may be the innermost).
+    let span = v["spans"].as_array().unwrap().iter().find(|s| s["name"] == "request").unwrap();
     assert_eq!(span["id"], "req-trace-7", "{line}");
     assert_eq!(span["repository"], "library/app", "{line}");
     assert_eq!(span["project"], "library", "{line}");
@@ -210,4 +227,61 @@ async fn no_secret_reaches_a_log_line_and_request_lines_carry_their_id() {
         log.iter().any(|l| l.contains("req-trace-7") && l.contains("\"user\":\"leaky\"")),
         "lines after authentication name the user"
     );
+}
+
+#[tokio::test]
+async fn audit_records_reach_rsyslog_over_tls_when_its_certificate_is_trusted() {
+    let ossl = Path::new("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so");
+    if !have("rsyslogd") || !have("openssl") {
+        return;
+    }
+    if !ossl.exists() {
+        assert!(std::env::var_os("BERTH_E2E_REQUIRED").is_none(), "rsyslog-openssl is not installed");
+        eprintln!("SKIPPED: rsyslog-openssl is not installed");
+        return;
+    }
+    let syslog_dir = tempfile::tempdir().unwrap();
+    make_ca(syslog_dir.path(), "ca");
+    make_server_certificate_for(syslog_dir.path(), "ca", "DNS:localhost,IP:127.0.0.1");
+    let port = free_port();
+    let _rsyslog = Rsyslog::start_tls(syslog_dir.path(), port);
+    let endpoint = format!("tls://localhost:{port}");
+    let ca = syslog_dir.path().join("ca.crt");
+    let create = |berth: &Berth, name: &'static str| {
+        admin_client().post(berth.url("/api/v2.0/projects")).json(&serde_json::json!({ "project_name": name })).send()
+    };
+
+    // Trusting the server's CA: delivered.
+    let dir = tempfile::tempdir().unwrap();
+    let trusting = Berth::start_with(
+        dir.path(),
+        &[
+            ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("BERTH_AUDIT__AUDIT_LOG_FORWARD_ENDPOINT", &endpoint),
+            ("BERTH_AUDIT__FORWARD_CA_FILE", ca.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(create(&trusting, "tls-trusted").await.unwrap().status(), 201);
+    let text = wait_until(syslog_dir.path(), Duration::from_secs(10), |t| t.contains("resource=\"tls-trusted\"")).await;
+    assert!(text.contains("resource=\"tls-trusted\" operation=\"create\""), "{text}");
+
+    // Trusting only the public roots: the handshake fails and nothing is delivered.
+    let dir = tempfile::tempdir().unwrap();
+    let untrusting = Berth::start_with(
+        dir.path(),
+        &[("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD), ("BERTH_AUDIT__AUDIT_LOG_FORWARD_ENDPOINT", &endpoint)],
+    );
+    assert_eq!(create(&untrusting, "tls-untrusted").await.unwrap().status(), 201);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!received(syslog_dir.path()).contains("tls-untrusted"));
+    let metrics = admin_client().get(untrusting.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let queued: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("berth_audit_forward_queued "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    // The first start's records (the administrator, the library project) wait with it.
+    assert!(queued >= 1.0, "the records wait: {queued}");
+    let sent = metrics.lines().find_map(|l| l.strip_prefix("berth_audit_forward_sent_total "));
+    assert_eq!(sent, Some("0"));
 }
