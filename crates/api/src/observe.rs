@@ -4,8 +4,8 @@
 //! Harbor core's `harbor_core_http_*` for the rest).
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -53,18 +53,24 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("0"))
 }
 
-/// The `handler` label of `registry_http_*`: Distribution's route names, from the path after
-/// `/v2/` (recognised from the end, as the router does).
-pub(crate) fn registry_handler(rest: &str) -> &'static str {
+/// Distribution's route names, the `handler` label of `registry_http_*`.
+pub(crate) const HANDLERS: [&str; 9] =
+    ["base", "catalog", "tags", "manifest", "blob", "blob_upload", "blob_upload_chunk", "referrers", "unknown"];
+const BLOB_UPLOAD: usize = 5;
+const BLOB_UPLOAD_CHUNK: usize = 6;
+
+/// The handler (an index into [`HANDLERS`]) of the path after `/v2/`, recognised from the end,
+/// as the router does.
+pub(crate) fn registry_handler(rest: &str) -> usize {
     let rest = rest.trim_start_matches('/');
     if rest.is_empty() {
-        return "base";
+        return 0;
     }
     if rest == "_catalog" {
-        return "catalog";
+        return 1;
     }
     if rest.ends_with("/tags/list") {
-        return "tags";
+        return 2;
     }
     let marker = ["/manifests/", "/blobs/", "/referrers/"]
         .iter()
@@ -74,14 +80,42 @@ pub(crate) fn registry_handler(rest: &str) -> &'static str {
         Some((at, "/blobs/")) => {
             let after = &rest[at + "/blobs/".len()..];
             match after.strip_prefix("uploads") {
-                Some("" | "/") => "blob_upload",
-                Some(_) => "blob_upload_chunk",
-                None => "blob",
+                Some("" | "/") => BLOB_UPLOAD,
+                Some(_) => BLOB_UPLOAD_CHUNK,
+                None => 4,
             }
         }
-        Some((_, "/manifests/")) => "manifest",
-        Some((_, _)) => "referrers",
-        None => "unknown",
+        Some((_, "/manifests/")) => 3,
+        Some((_, _)) => 7,
+        None => 8,
+    }
+}
+
+/// The methods a `/v2` client sends, each with a slot of its own below.
+const METHODS: [Method; 6] = [Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::PATCH, Method::DELETE];
+
+/// One handler's metrics, resolved on first use and kept: the lookups by label values are
+/// done once, not on every request of the hottest path.
+#[derive(Default)]
+struct HandlerMetrics {
+    inflight: OnceLock<Arc<Gauge>>,
+    request_size: OnceLock<Arc<Histogram>>,
+    response_size: OnceLock<Arc<Histogram>>,
+    duration: [OnceLock<Arc<Histogram>>; METHODS.len()],
+}
+
+fn handler_metrics(handler: usize) -> &'static HandlerMetrics {
+    static ALL: LazyLock<[HandlerMetrics; HANDLERS.len()]> = LazyLock::new(Default::default);
+    &ALL[handler]
+}
+
+impl HandlerMetrics {
+    fn duration(&self, handler: usize, method: &Method) -> Arc<Histogram> {
+        let family = &metrics().registry_duration;
+        match METHODS.iter().position(|m| m == method) {
+            Some(i) => self.duration[i].get_or_init(|| family.get(&[HANDLERS[handler], method.as_str()])).clone(),
+            None => family.get(&[HANDLERS[handler], method.as_str()]),
+        }
     }
 }
 
@@ -136,63 +170,83 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let id = request_id(req.headers());
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
     let source =
         req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+    let path = req.uri().path();
     let v2 = path.strip_prefix("/v2").filter(|r| r.is_empty() || r.starts_with('/'));
     let (project, repository) = match v2 {
         Some(rest) => registry_target(rest).map_or((None, None), |(p, r)| (Some(p), Some(r))),
-        None => api_target(&path),
+        None => api_target(path),
     };
     let route = match v2 {
-        Some(rest) => registry_handler(rest).to_string(),
-        None => core_operation(&method, req.extensions().get::<MatchedPath>()),
+        Some(rest) => Route::Registry(registry_handler(rest)),
+        None => Route::Core(core_operation(&method, req.extensions().get::<MatchedPath>())),
     };
-    // `otel.name`: the span's name in a trace (the method and Distribution's handler or
-    // Harbor's operation); `status` is recorded once the response is ready.
+    // `otel.name` (the span's name in a trace: the method and Distribution's handler or
+    // Harbor's operation) is made only for a span that is kept; `status` is recorded once the
+    // response is ready.
     let span = tracing::info_span!(
         "request",
-        otel.name = format!("{method} {route}"),
+        otel.name = Empty,
         id = id.to_str().unwrap_or(""),
         method = method.as_str(),
-        path = path.as_str(),
+        path,
         user = Empty,
-        project = project,
-        repository = repository,
+        project,
+        repository,
         status = Empty,
     );
+    if !span.is_disabled() {
+        span.record("otel.name", format!("{method} {}", route.name()));
+    }
     let record_status = span.clone();
-    let response = match v2 {
-        Some(_) => {
-            let handler = route.as_str();
-            let m = metrics();
-            let _inflight = InFlight::enter(m.registry_inflight.get(&[handler]));
-            let uploading = matches!(handler, "blob_upload" | "blob_upload_chunk")
+    let m = metrics();
+    let mut response = match route {
+        Route::Registry(handler) => {
+            let handles = handler_metrics(handler);
+            let _inflight =
+                InFlight::enter(handles.inflight.get_or_init(|| m.registry_inflight.get(&[HANDLERS[handler]])).clone());
+            let uploading = matches!(handler, BLOB_UPLOAD | BLOB_UPLOAD_CHUNK)
                 && matches!(method, Method::POST | Method::PATCH | Method::PUT);
             let _upload = uploading.then(UploadInFlight::enter);
-            let req = count_request_body(req, Some(m.registry_request_size.get(&[handler])));
+            let request_size = handles.request_size.get_or_init(|| m.registry_request_size.get(&[HANDLERS[handler]]));
+            let req = count_request_body(req, Some(request_size));
             let response = berth_core::audit::Operator::scope(source, next.run(req)).instrument(span).await;
-            let code = response.status().as_u16().to_string();
-            m.registry_requests.get(&[&code, handler, method.as_str()]).inc();
-            m.registry_duration.get(&[handler, method.as_str()]).observe(start.elapsed().as_secs_f64());
-            count_response_body(response, Some(m.registry_response_size.get(&[handler])))
+            m.registry_requests.get(&[response.status().as_str(), HANDLERS[handler], method.as_str()]).inc();
+            handles.duration(handler, &method).observe(start.elapsed().as_secs_f64());
+            let response_size =
+                handles.response_size.get_or_init(|| m.registry_response_size.get(&[HANDLERS[handler]]));
+            count_response_body(response, Some(response_size))
         }
-        None => {
-            let operation = route;
-            let m = metrics();
+        Route::Core(operation) => {
             let _inflight = InFlight::enter(m.core_inflight.get(&[&operation]));
             let req = count_request_body(req, None);
             let response = berth_core::audit::Operator::scope(source, next.run(req)).instrument(span).await;
-            let code = response.status().as_u16().to_string();
-            m.core_requests.get(&[&code, method.as_str(), &operation]).inc();
+            m.core_requests.get(&[response.status().as_str(), method.as_str(), &operation]).inc();
             m.core_duration.get(&[method.as_str(), &operation]).observe(start.elapsed().as_secs_f64());
             count_response_body(response, None)
         }
     };
-    let mut response = response;
     record_status.record("status", response.status().as_u16());
     response.headers_mut().insert(REQUEST_ID, id);
     response
+}
+
+/// What a request is counted under.
+enum Route {
+    /// `/v2`: a handler, an index into [`HANDLERS`].
+    Registry(usize),
+    /// Everything else: Harbor's operation id or the route's pattern.
+    Core(String),
+}
+
+impl Route {
+    fn name(&self) -> &str {
+        match self {
+            Route::Registry(h) => HANDLERS[*h],
+            Route::Core(op) => op,
+        }
+    }
 }
 
 /// `berth_blob_uploads_in_flight` while an upload request runs.
@@ -211,12 +265,32 @@ impl Drop for UploadInFlight {
     }
 }
 
-fn count_request_body(req: Request, sizes: Option<Arc<Histogram>>) -> Request {
-    req.map(|b| Body::new(CountedBody::new(b, &metrics().received_bytes, sizes)))
+/// Request bodies: one that is known to be empty (GET, HEAD, most of the API) is counted as it
+/// is, without a wrapper; others as they are read.
+fn count_request_body(req: Request, sizes: Option<&Arc<Histogram>>) -> Request {
+    use http_body::Body as _;
+    if req.body().size_hint().exact() == Some(0) {
+        if let Some(h) = sizes {
+            h.observe(0.0);
+        }
+        return req;
+    }
+    req.map(|b| Body::new(CountedBody::new(b, &metrics().received_bytes, sizes.cloned())))
 }
 
-fn count_response_body(resp: Response, sizes: Option<Arc<Histogram>>) -> Response {
-    resp.map(|b| Body::new(CountedBody::new(b, &metrics().sent_bytes, sizes)))
+/// Response bodies: one of a known size (manifests, API answers) is counted at once, without a
+/// wrapper on the hottest path; a stream (blobs) as it is sent, so that what a client that
+/// went away never got is not counted.
+fn count_response_body(resp: Response, sizes: Option<&Arc<Histogram>>) -> Response {
+    use http_body::Body as _;
+    if let Some(n) = resp.body().size_hint().exact().filter(|n| *n <= 64 * 1024) {
+        metrics().sent_bytes.add(n);
+        if let Some(h) = sizes {
+            h.observe(n as f64);
+        }
+        return resp;
+    }
+    resp.map(|b| Body::new(CountedBody::new(b, &metrics().sent_bytes, sizes.cloned())))
 }
 
 /// A body that adds the bytes it passes to a counter as they pass, and its whole size to a
@@ -287,7 +361,7 @@ mod tests {
             ("/lib/app/referrers/sha256:abc", "referrers"),
             ("/lib/app/other", "unknown"),
         ] {
-            assert_eq!(registry_handler(path), handler, "{path}");
+            assert_eq!(HANDLERS[registry_handler(path)], handler, "{path}");
         }
         assert_eq!(registry_target("/lib/team/app/manifests/v1"), Some(("lib", "lib/team/app")));
         assert_eq!(registry_target("/_catalog"), None);

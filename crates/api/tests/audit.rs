@@ -133,12 +133,28 @@ async fn a_write_that_fails_records_nothing_and_disabled_types_are_not_kept() {
     assert_eq!(count().await, before);
 
     s.db.configure_audit(berth_core::audit::AuditSettings {
-        disabled: vec!["create_project".into()],
+        disabled: vec!["create_project".into(), "pull_artifact".into()],
         ..Default::default()
     });
     let resp = s.client.post(s.url("/api/v2.0/projects")).json(&serde_json::json!({"project_name": "quiet"}));
     assert_eq!(resp.send().await.unwrap().status(), StatusCode::CREATED);
     assert_eq!(count().await, before, "create_project is disabled");
+    // Pulls still count in the statistics, and leave no record.
+    s.push_image("quiet/app", "v1", &[b"q"]).await;
+    let after_push = count().await;
+    let resp = s
+        .client
+        .get(s.url("/v2/quiet/app/manifests/v1"))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    s.registry.pulls().flush().await.unwrap();
+    assert_eq!(count().await, after_push, "pull_artifact is disabled");
+    let repo: Value =
+        s.client.get(s.url("/api/v2.0/projects/quiet/repositories/app")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(repo["pull_count"], 1);
 }
 
 /// A syslog receiver on loopback: reads RFC 6587 octet-counted frames into `lines` until

@@ -55,11 +55,15 @@ pub fn init_logging(log: &Log, trace: &Trace) -> anyhow::Result<Option<opentelem
         None => None,
     };
     let provider = trace.enabled.then(|| tracer_provider(trace)).transpose()?;
+    // Spans are info (requests, database and storage calls): traces keep them whatever
+    // log.level says of the lines.
     let otel = provider.as_ref().map(|p| {
         use opentelemetry::trace::TracerProvider as _;
-        tracing_opentelemetry::layer().with_tracer(p.tracer("berth"))
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("berth"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
     });
-    tracing_subscriber::registry().with(stdout.and_then(syslog).and_then(otel).with_filter(filter)).init();
+    tracing_subscriber::registry().with(stdout.and_then(syslog).with_filter(filter)).with(otel).init();
     Ok(provider)
 }
 

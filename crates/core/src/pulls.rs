@@ -35,18 +35,23 @@ impl PullRecorder {
     }
 
     /// Notes one pull of a manifest; cheap, never waits on the database.
-    /// `resource` names what was pulled, for the audit log (`<repository>:<tag>` or `@<digest>`).
-    pub fn record(&self, repository_id: i64, manifest_id: i64, resource: String) {
+    /// `resource` names what was pulled, for the audit log (`<repository>:<tag>` or `@<digest>`);
+    /// it is not called when pulls are not audited.
+    pub fn record(&self, repository_id: i64, manifest_id: i64, resource: impl FnOnce() -> String) {
         let now = now_millis();
-        let operator = Operator::current();
-        let audit = PullAudit { repository_id, resource, username: operator.username, source: operator.source };
+        let audit = self.db.audits("pull_artifact").then(|| {
+            let operator = Operator::current();
+            PullAudit { repository_id, resource: resource(), username: operator.username, source: operator.source }
+        });
         // A poisoned lock only means another thread panicked mid-insert; the maps stay usable.
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.manifests.insert(manifest_id, now);
         *p.repositories.entry(repository_id).or_insert(0) += 1;
-        let entry = p.audits.entry(audit).or_insert((now, 0));
-        entry.0 = now;
-        entry.1 += 1;
+        if let Some(audit) = audit {
+            let entry = p.audits.entry(audit).or_insert((now, 0));
+            entry.0 = now;
+            entry.1 += 1;
+        }
     }
 
     /// Writes what has been noted since the last flush. On failure the batch is put back, to

@@ -497,11 +497,10 @@ impl Registry {
         let digest = Digest::parse(&row.digest).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let bytes = if with_bytes { Some(self.manifest_bytes(&digest, row.size as u64).await?) } else { None };
         if with_bytes {
-            let resource = match reference {
+            self.pulls.record(repo, row.id, || match reference {
                 Reference::Tag(t) => format!("{name}:{t}"),
                 Reference::Digest(d) => format!("{name}@{d}"),
-            };
-            self.pulls.record(repo, row.id, resource);
+            });
         }
         Ok(ManifestRead { digest, media_type: row.media_type, size: row.size as u64, bytes })
     }

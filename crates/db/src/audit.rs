@@ -336,6 +336,11 @@ impl Db {
         let _ = self.audit_settings.set(settings);
     }
 
+    /// Whether records of `event_type` are kept (so that a caller can skip preparing one).
+    pub fn audits(&self, event_type: &str) -> bool {
+        self.audit_settings.get().is_none_or(|s| !s.disabled.iter().any(|d| d == event_type))
+    }
+
     /// A page of records, newest first unless `query` sorts otherwise; with `projects`, only
     /// records of those projects. Returns the page and the total.
     #[tracing::instrument(level = "info", skip_all)]

@@ -13,8 +13,29 @@ pub trait Value: Send + Sync + 'static {
     fn encode(&self, enc: &mut Encoder, name: &str, labels: &[&str], values: &[String]);
 }
 
+/// Slots per value: each thread adds to its own (cache-line apart), so that the request path's
+/// counters do not bounce a cache line between cores on every request; reads sum the slots.
+const SHARDS: usize = 8;
+
+/// This thread's slot.
+fn shard() -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static SLOT: usize = (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % SHARDS;
+    }
+    SLOT.with(|s| *s)
+}
+
 #[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
+#[repr(align(64))]
+struct PaddedU64(AtomicU64);
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct PaddedI64(AtomicI64);
+
+#[derive(Debug, Default)]
+pub struct Counter([PaddedU64; SHARDS]);
 
 impl Counter {
     pub fn inc(&self) {
@@ -22,11 +43,11 @@ impl Counter {
     }
 
     pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
+        self.0[shard()].0.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
     }
 }
 
@@ -37,24 +58,30 @@ impl Value for Counter {
     }
 }
 
+/// A gauge moved up and down by different threads (a request may end on another thread than
+/// it began): the slots' sum is its value.
 #[derive(Debug, Default)]
-pub struct Gauge(AtomicI64);
+pub struct Gauge([PaddedI64; SHARDS]);
 
 impl Gauge {
     pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0[shard()].0.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn dec(&self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0[shard()].0.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// For gauges only ever set (not moved), which is how they are used.
     pub fn set(&self, v: i64) {
-        self.0.store(v, Ordering::Relaxed);
+        self.0[0].0.store(v, Ordering::Relaxed);
+        for s in &self.0[1..] {
+            s.0.store(0, Ordering::Relaxed);
+        }
     }
 
     pub fn get(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
     }
 }
 
@@ -86,34 +113,53 @@ impl AtomicF64 {
     }
 }
 
-/// Observations counted into fixed buckets (each counter holds its own bucket only; the
-/// cumulative counts are summed when written).
+/// One thread slot of a histogram: its buckets and sum, on cache lines of their own.
 #[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
+#[repr(align(64))]
+struct HistogramShard {
     /// One per bound, then the `+Inf` bucket.
     counts: Box<[AtomicU64]>,
     sum: AtomicF64,
 }
 
+/// Observations counted into fixed buckets (each counter holds its own bucket only; the
+/// cumulative counts are summed when written).
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    shards: Box<[HistogramShard]>,
+}
+
 impl Histogram {
     pub fn new(bounds: &'static [f64]) -> Histogram {
-        Histogram { bounds, counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(), sum: AtomicF64::default() }
+        let shards = (0..SHARDS)
+            .map(|_| HistogramShard {
+                counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+                sum: AtomicF64::default(),
+            })
+            .collect();
+        Histogram { bounds, shards }
     }
 
     pub fn observe(&self, v: f64) {
         let i = self.bounds.partition_point(|b| *b < v);
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
-        self.sum.add(v);
+        let shard = &self.shards[shard()];
+        shard.counts[i].fetch_add(1, Ordering::Relaxed);
+        shard.sum.add(v);
+    }
+
+    /// Observations so far, per bucket (not cumulative).
+    fn bucket_counts(&self) -> Vec<u64> {
+        (0..=self.bounds.len()).map(|i| self.shards.iter().map(|s| s.counts[i].load(Ordering::Relaxed)).sum()).collect()
     }
 
     /// Observations so far.
     pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.bucket_counts().iter().sum()
     }
 
     pub fn sum(&self) -> f64 {
-        self.sum.get()
+        self.shards.iter().map(|s| s.sum.get()).sum()
     }
 }
 
@@ -121,15 +167,15 @@ impl Value for Histogram {
     const KIND: Kind = Kind::Histogram;
     fn encode(&self, enc: &mut Encoder, name: &str, labels: &[&str], values: &[String]) {
         let mut cumulative = 0u64;
-        for (i, c) in self.counts.iter().enumerate() {
-            cumulative += c.load(Ordering::Relaxed);
+        for (i, c) in self.bucket_counts().iter().enumerate() {
+            cumulative += c;
             let le = match self.bounds.get(i) {
                 Some(b) => format_bound(*b),
                 None => "+Inf".to_string(),
             };
             enc.sample(name, "_bucket", labels, values, Some(("le", &le)), cumulative);
         }
-        enc.sample(name, "_sum", labels, values, None, self.sum.get());
+        enc.sample(name, "_sum", labels, values, None, self.sum());
         enc.sample(name, "_count", labels, values, None, cumulative);
     }
 }
@@ -155,7 +201,7 @@ pub struct Summary {
 impl Summary {
     pub const QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
     pub const MAX_AGE: Duration = Duration::from_secs(600);
-    pub const WINDOW_LEN: usize = 2048;
+    pub const WINDOW_LEN: usize = 1024;
 
     pub fn observe(&self, v: f64) {
         self.count.fetch_add(1, Ordering::Relaxed);
