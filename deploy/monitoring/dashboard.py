@@ -35,6 +35,7 @@ panel("Uploads", [
     ("max(berth_upload_sessions)", "upload sessions open")])
 panel("Cache hit ratio", [("sum(rate(registry_storage_cache_total{type=\"Hit\"}[$__rate_interval])) / sum(rate(registry_storage_cache_total{type=\"Request\"}[$__rate_interval]))", "hits")], "percentunit")
 panel("Pulls by project (top 10)", [("topk(10, max by (project_name) (harbor_artifact_pulled))", "{{project_name}}")])
+panel("Storage used by project (top 10)", [("topk(10, max by (project_name) (harbor_project_quota_usage_byte))", "{{project_name}}")], "bytes")
 panel("Failed logins", [("sum(rate(berth_login_failures_total[$__rate_interval]))", "failed logins")], "ops")
 panel("Database pool", [("sum by (state) (berth_db_pool_connections)", "{{state}}")])
 panel("Audit forwarding", [

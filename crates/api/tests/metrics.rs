@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use berth_api::{ApiOptions, MetricsOptions};
+use berth_oci::Digest;
 use common::*;
 use reqwest::StatusCode;
 
@@ -81,9 +82,12 @@ async fn a_known_sequence_shows_in_the_metrics() {
 
     let resp = s.client.post(s.url("/api/v2.0/projects")).json(&serde_json::json!({"project_name": "met"}));
     assert_eq!(resp.send().await.unwrap().status(), StatusCode::CREATED);
-    s.push_image("met/app", "v1", &[b"one"]).await;
-    s.push_image("met/app", "v2", &[b"two"]).await;
-    s.push_image("met/other", "v1", &[b"three"]).await;
+    let (_, m1) = s.push_image("met/app", "v1", &[b"one"]).await;
+    let (_, m2) = s.push_image("met/app", "v2", &[b"two"]).await;
+    let (_, m3) = s.push_image("met/other", "v1", &[b"three"]).await;
+    // The config (common's), the same in every image, counts once in the project.
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.len();
+    let usage = (config + 3 + 3 + 5 + m1.len() + m2.len() + m3.len()) as f64;
     for _ in 0..3 {
         let resp = s
             .client
@@ -118,6 +122,8 @@ async fn a_known_sequence_shows_in_the_metrics() {
         );
         assert_eq!(value(&m, "harbor_artifact_pulled", &[met[0]]), Some(3.0));
         assert_eq!(value(&m, "harbor_project_member_total", &[met[0]]), Some(members));
+        assert_eq!(value(&m, "harbor_project_quota_usage_byte", &[met[0]]), Some(usage));
+        assert_eq!(value(&m, "harbor_project_quota_byte", &[met[0]]), Some(-1.0));
         let get = |code, handler, method| {
             value(&m, "registry_http_requests_total", &[("code", code), ("handler", handler), ("method", method)])
         };
@@ -160,8 +166,19 @@ async fn a_known_sequence_shows_in_the_metrics() {
     let met = [("project_name", "met"), ("public", "false")];
     assert_eq!(value(&m, "harbor_project_repo_total", &met), Some(1.0));
     assert_eq!(value(&m, "harbor_project_artifact_total", &[met[0], met[1], ("artifact_type", "IMAGE")]), Some(2.0));
-    // ... and the pulls of what remains stay.
+    // ... and the pulls of what remains stay; its layer and manifest leave the usage, the
+    // config it shared stays.
     assert_eq!(value(&m, "harbor_artifact_pulled", &[met[0]]), Some(3.0));
+    let left = (config + 3 + 3 + m1.len() + m2.len()) as f64;
+    assert_eq!(value(&m, "harbor_project_quota_usage_byte", &[met[0]]), Some(left));
+    // Deleting an artifact takes its manifest off too (its layer stays linked, as in Harbor
+    // until garbage collection).
+    let resp =
+        s.client.delete(s.url(&format!("/v2/met/app/manifests/{}", Digest::sha256_of(&m2)))).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let m = scrape(&s, &s.client, false).await;
+    let left = (config + 3 + 3 + m1.len()) as f64;
+    assert_eq!(value(&m, "harbor_project_quota_usage_byte", &[met[0]]), Some(left));
     s.stop().await;
 }
 

@@ -144,6 +144,7 @@ pub const NOT_COPIED: &[&str] = &[
     "leases",
     "project_stats",
     "project_artifact_stats",
+    "project_content",
     "purge_audit_runs",
 ];
 

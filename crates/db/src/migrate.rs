@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_audit_log.sql"),
     migration!(12, "0012_project_stats.sql"),
     migration!(13, "0013_purge_audit_runs.sql"),
+    migration!(14, "0014_project_usage.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -13,6 +13,8 @@ pub struct ProjectStats {
     pub repositories: i64,
     pub members: i64,
     pub pulls: i64,
+    /// Bytes of the distinct blobs and manifests its repositories hold (Harbor's quota usage).
+    pub bytes: i64,
     /// Artifacts by Harbor's type (IMAGE, CHART, UNKNOWN), types with none left out.
     pub artifacts: Vec<(String, i64)>,
 }
@@ -31,7 +33,8 @@ impl Db {
     #[tracing::instrument(level = "info", skip_all)]
     pub async fn project_stats(&self) -> Result<Vec<ProjectStats>, DbError> {
         let rows = sqlx::query(
-            "SELECT p.id, p.name, CASE WHEN pub.value = 'true' THEN 1 ELSE 0 END, s.repositories, s.members, s.pulls \
+            "SELECT p.id, p.name, CASE WHEN pub.value = 'true' THEN 1 ELSE 0 END, s.repositories, s.members, s.pulls, \
+             s.bytes \
              FROM projects p JOIN project_stats s ON s.project_id = p.id \
              LEFT JOIN project_metadata pub ON pub.project_id = p.id AND pub.name = 'public' \
              ORDER BY p.id",
@@ -48,6 +51,7 @@ impl Db {
                 repositories: r.try_get(3)?,
                 members: r.try_get(4)?,
                 pulls: r.try_get(5)?,
+                bytes: r.try_get(6)?,
                 artifacts: Vec::new(),
             });
         }
