@@ -143,7 +143,7 @@ async fn a_known_sequence_shows_in_the_metrics() {
         let durations = [("handler", "manifest"), ("method", "GET"), ("le", "+Inf")];
         assert_eq!(value(&m, "registry_http_request_duration_seconds_bucket", &durations), Some(4.0));
         assert!(value(&m, "registry_http_response_size_bytes_sum", &[("handler", "manifest")]).unwrap() > 0.0);
-        let puts = [("action", "PutContent"), ("driver", "filesystem")];
+        let puts = [("action", "PutContent"), ("driver", s.registry.storage_provider())];
         assert!(value(&m, "registry_storage_action_seconds_count", &puts).unwrap() >= 3.0);
         assert!(value(&m, "registry_storage_cache_total", &[("type", "Request")]).unwrap() >= 3.0);
         assert_eq!(value(&m, "harbor_up", &[("component", "database")]), Some(1.0));
