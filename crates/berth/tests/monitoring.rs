@@ -1,6 +1,7 @@
 //! `deploy/monitoring/`: the alert rules pass `promtool check rules` and their unit tests
 //! (`promtool test rules`), every dashboard expression is valid PromQL, and every metric the
-//! rules and the dashboard name is one a running Berth exports.
+//! rules and the dashboard name is one a running Berth exports (on its main port for an
+//! administrator, and on `metrics.port` for anyone).
 
 mod common;
 
@@ -85,8 +86,18 @@ async fn rules_and_dashboard_are_valid_and_name_only_exported_metrics() {
 
     // A Berth that has served /v2 (a blob upload: storage), the API and a failed login.
     let data = tempfile::tempdir().unwrap();
-    let berth = Berth::start(data.path());
+    let metrics_port = free_port();
+    let berth = Berth::start_with(
+        data.path(),
+        &[("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD), ("BERTH_METRICS__PORT", &metrics_port.to_string())],
+    );
     let client = admin_client();
+    // The main port asks for an administrator; the metrics port, nobody.
+    let anonymous = http_builder().build().unwrap();
+    assert_eq!(anonymous.get(berth.url("/metrics")).send().await.unwrap().status(), 401);
+    let resp = anonymous.get(format!("http://127.0.0.1:{metrics_port}/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("# TYPE harbor_up gauge"));
     let blob = b"monitored".to_vec();
     let digest = format!("sha256:{}", hex(&sha2::Sha256::digest(&blob)));
     let resp = client

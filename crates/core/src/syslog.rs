@@ -323,6 +323,30 @@ mod tests {
         assert!(Endpoint::parse(":514").is_err());
     }
 
+    struct Quiet;
+
+    impl ForwardStats for Quiet {
+        fn queued(&self, _: usize) {}
+        fn sent(&self) {}
+        fn dropped(&self) {}
+    }
+
+    #[tokio::test]
+    async fn udp_sends_one_message_per_datagram() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = Endpoint::parse(&format!("udp://{}", server.local_addr().unwrap())).unwrap();
+        let f = Forwarder::start(endpoint, 10, None, std::sync::Arc::new(Quiet)).unwrap();
+        f.send(b"<134>1 - - berth - - - first".to_vec());
+        f.send(b"<134>1 - - berth - - - second".to_vec());
+        let mut buf = [0u8; 256];
+        for expected in ["first", "second"] {
+            let n = tokio::time::timeout(Duration::from_secs(5), server.recv(&mut buf)).await.unwrap().unwrap();
+            let got = std::str::from_utf8(&buf[..n]).unwrap();
+            // A datagram is the message itself, without TCP's octet count.
+            assert!(got.starts_with("<134>1 ") && got.ends_with(expected), "{got}");
+        }
+    }
+
     #[test]
     fn messages_are_rfc5424() {
         let m = String::from_utf8(format_rfc5424(Severity::Info, "berth", "audit", "[a@1 k=\"v\"]", "hello")).unwrap();
