@@ -88,7 +88,7 @@ async fn livez() -> &'static str {
 async fn readyz(axum::extract::State(registry): axum::extract::State<Arc<Registry>>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let components = registry.health().await;
-    let ready = components.iter().all(|c| c.healthy() || !c.required);
+    let ready = berth_core::health::ready(&components);
     let degraded = components.iter().any(|c| !c.healthy());
     let body: Vec<_> = components
         .iter()

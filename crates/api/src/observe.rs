@@ -59,36 +59,42 @@ pub(crate) const HANDLERS: [&str; 9] =
 const BLOB_UPLOAD: usize = 5;
 const BLOB_UPLOAD_CHUNK: usize = 6;
 
-/// The handler (an index into [`HANDLERS`]) of the path after `/v2/`, recognised from the end,
-/// as the router does.
-pub(crate) fn registry_handler(rest: &str) -> usize {
+const BASE: usize = 0;
+const CATALOG: usize = 1;
+const TAGS: usize = 2;
+const MANIFEST: usize = 3;
+const BLOB: usize = 4;
+const REFERRERS: usize = 7;
+const UNKNOWN: usize = 8;
+
+/// The handler (an index into [`HANDLERS`]) of the path after `/v2/` and the repository it
+/// names, recognised from the end, as the router does, in one pass.
+pub(crate) fn registry_route(rest: &str) -> (usize, Option<&str>) {
     let rest = rest.trim_start_matches('/');
     if rest.is_empty() {
-        return 0;
+        return (BASE, None);
     }
     if rest == "_catalog" {
-        return 1;
+        return (CATALOG, None);
     }
-    if rest.ends_with("/tags/list") {
-        return 2;
+    if let Some(repo) = rest.strip_suffix("/tags/list") {
+        return (TAGS, Some(repo));
     }
     let marker = ["/manifests/", "/blobs/", "/referrers/"]
         .iter()
         .filter_map(|m| rest.rfind(m).map(|at| (at, *m)))
         .max_by_key(|(at, _)| *at);
-    match marker {
-        Some((at, "/blobs/")) => {
-            let after = &rest[at + "/blobs/".len()..];
-            match after.strip_prefix("uploads") {
-                Some("" | "/") => BLOB_UPLOAD,
-                Some(_) => BLOB_UPLOAD_CHUNK,
-                None => 4,
-            }
-        }
-        Some((_, "/manifests/")) => 3,
-        Some((_, _)) => 7,
-        None => 8,
-    }
+    let Some((at, marker)) = marker else { return (UNKNOWN, None) };
+    let handler = match marker {
+        "/blobs/" => match rest[at + marker.len()..].strip_prefix("uploads") {
+            Some("" | "/") => BLOB_UPLOAD,
+            Some(_) => BLOB_UPLOAD_CHUNK,
+            None => BLOB,
+        },
+        "/manifests/" => MANIFEST,
+        _ => REFERRERS,
+    };
+    (handler, Some(&rest[..at]))
 }
 
 /// The methods a `/v2` client sends, each with a slot of its own below.
@@ -119,14 +125,6 @@ impl HandlerMetrics {
     }
 }
 
-/// The repository a `/v2` path names, and its project.
-fn registry_target(rest: &str) -> Option<(&str, &str)> {
-    let rest = rest.trim_start_matches('/');
-    let end = ["/manifests/", "/blobs/", "/referrers/", "/tags/list"].iter().filter_map(|m| rest.rfind(m)).max()?;
-    let repo = &rest[..end];
-    Some((repo.split('/').next().unwrap_or(repo), repo))
-}
-
 /// The project and repository a Harbor API path names (`/projects/{p}/repositories/{r}`).
 fn api_target(path: &str) -> (Option<&str>, Option<&str>) {
     let mut seg = path.split('/');
@@ -151,16 +149,16 @@ fn core_operation(method: &Method, matched: Option<&MatchedPath>) -> String {
 }
 
 /// Decrements a gauge when the request is done, however it ends (a dropped future included).
-struct InFlight(Arc<Gauge>);
+struct InFlight<G: std::ops::Deref<Target = Gauge>>(G);
 
-impl InFlight {
-    fn enter(g: Arc<Gauge>) -> InFlight {
+impl<G: std::ops::Deref<Target = Gauge>> InFlight<G> {
+    fn enter(g: G) -> InFlight<G> {
         g.inc();
         InFlight(g)
     }
 }
 
-impl Drop for InFlight {
+impl<G: std::ops::Deref<Target = Gauge>> Drop for InFlight<G> {
     fn drop(&mut self) {
         self.0.dec();
     }
@@ -173,14 +171,16 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
     let source =
         req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
     let path = req.uri().path();
-    let v2 = path.strip_prefix("/v2").filter(|r| r.is_empty() || r.starts_with('/'));
-    let (project, repository) = match v2 {
-        Some(rest) => registry_target(rest).map_or((None, None), |(p, r)| (Some(p), Some(r))),
-        None => api_target(path),
-    };
-    let route = match v2 {
-        Some(rest) => Route::Registry(registry_handler(rest)),
-        None => Route::Core(core_operation(&method, req.extensions().get::<MatchedPath>())),
+    let (route, project, repository) = match path.strip_prefix("/v2").filter(|r| r.is_empty() || r.starts_with('/')) {
+        Some(rest) => {
+            let (handler, repository) = registry_route(rest);
+            let project = repository.map(|r| r.split('/').next().unwrap_or(r));
+            (Route::Registry(handler), project, repository)
+        }
+        None => {
+            let (project, repository) = api_target(path);
+            (Route::Core(core_operation(&method, req.extensions().get::<MatchedPath>())), project, repository)
+        }
     };
     // `otel.name` (the span's name in a trace: the method and Distribution's handler or
     // Harbor's operation) is made only for a span that is kept; `status` is recorded once the
@@ -205,10 +205,10 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
         Route::Registry(handler) => {
             let handles = handler_metrics(handler);
             let _inflight =
-                InFlight::enter(handles.inflight.get_or_init(|| m.registry_inflight.get(&[HANDLERS[handler]])).clone());
+                InFlight::enter(&**handles.inflight.get_or_init(|| m.registry_inflight.get(&[HANDLERS[handler]])));
             let uploading = matches!(handler, BLOB_UPLOAD | BLOB_UPLOAD_CHUNK)
                 && matches!(method, Method::POST | Method::PATCH | Method::PUT);
-            let _upload = uploading.then(UploadInFlight::enter);
+            let _upload = uploading.then(|| InFlight::enter(&m.uploads_in_flight));
             let request_size = handles.request_size.get_or_init(|| m.registry_request_size.get(&[HANDLERS[handler]]));
             let req = count_request_body(req, Some(request_size));
             let response = berth_core::audit::Operator::scope(source, next.run(req)).instrument(span).await;
@@ -246,22 +246,6 @@ impl Route {
             Route::Registry(h) => HANDLERS[*h],
             Route::Core(op) => op,
         }
-    }
-}
-
-/// `berth_blob_uploads_in_flight` while an upload request runs.
-struct UploadInFlight;
-
-impl UploadInFlight {
-    fn enter() -> UploadInFlight {
-        metrics().uploads_in_flight.inc();
-        UploadInFlight
-    }
-}
-
-impl Drop for UploadInFlight {
-    fn drop(&mut self) {
-        metrics().uploads_in_flight.dec();
     }
 }
 
@@ -361,10 +345,12 @@ mod tests {
             ("/lib/app/referrers/sha256:abc", "referrers"),
             ("/lib/app/other", "unknown"),
         ] {
-            assert_eq!(HANDLERS[registry_handler(path)], handler, "{path}");
+            assert_eq!(HANDLERS[registry_route(path).0], handler, "{path}");
         }
-        assert_eq!(registry_target("/lib/team/app/manifests/v1"), Some(("lib", "lib/team/app")));
-        assert_eq!(registry_target("/_catalog"), None);
+        assert_eq!(registry_route("/lib/team/app/manifests/v1"), (MANIFEST, Some("lib/team/app")));
+        assert_eq!(registry_route("/lib/app/tags/list"), (TAGS, Some("lib/app")));
+        assert_eq!(registry_route("/lib/app/blobs/uploads/1"), (BLOB_UPLOAD_CHUNK, Some("lib/app")));
+        assert_eq!(registry_route("/_catalog"), (CATALOG, None));
         assert_eq!(
             api_target("/api/v2.0/projects/lib/repositories/team%252Fapp/artifacts"),
             (Some("lib"), Some("team%252Fapp"))

@@ -25,6 +25,11 @@ impl Component {
     }
 }
 
+/// Whether a replica with these components may serve: every required one is healthy.
+pub fn ready(components: &[Component]) -> bool {
+    components.iter().all(|c| c.healthy() || !c.required)
+}
+
 async fn check<F, E>(name: &'static str, required: bool, f: F) -> Component
 where
     F: std::future::Future<Output = Result<(), E>>,

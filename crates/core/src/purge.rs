@@ -114,13 +114,13 @@ impl PurgeSchedule {
     /// The next time it fires after `after` (seconds since the epoch), within a year.
     pub fn next_after(&self, after: i64) -> Option<i64> {
         let cron = Cron::parse(&self.cron).ok()?;
-        // Minute by minute for speed, then the seconds of the first minute that matches.
+        // Minute by minute, then the seconds of the first minute that matches.
         let mut minute = after - after.rem_euclid(60);
         for _ in 0..(366 * 24 * 60) {
-            for t in minute..minute + 60 {
-                if t > after && cron.matches(t) {
-                    return Some(t);
-                }
+            if cron.matches_minute(minute)
+                && let Some(t) = (minute..minute + 60).find(|t| *t > after && cron.fields[0][(t - minute) as usize])
+            {
+                return Some(t);
             }
             minute += 60;
         }
@@ -185,11 +185,16 @@ impl Cron {
 
     /// Whether the cron fires at `t` (seconds since the epoch, UTC).
     pub fn matches(&self, t: i64) -> bool {
+        self.fields[0][t.rem_euclid(60) as usize] && self.matches_minute(t)
+    }
+
+    /// Whether the minute of `t` is one the cron fires in (every field but the seconds).
+    fn matches_minute(&self, t: i64) -> bool {
         let (_, month, day, rem) = crate::time::civil(t);
         let days = t.div_euclid(86_400);
         let dow = (days + 4).rem_euclid(7) as usize;
         let at = |i: usize, v: i64| self.fields[i].get(v as usize).copied().unwrap_or(false);
-        let time = at(0, rem % 60) && at(1, rem % 3600 / 60) && at(2, rem / 3600) && at(4, month);
+        let time = at(1, rem % 3600 / 60) && at(2, rem / 3600) && at(4, month);
         let dom = at(3, day);
         let dow = self.fields[5][dow];
         let date = match (self.dom_any, self.dow_any) {
@@ -269,13 +274,10 @@ impl AuditPurge {
         Ok(self.db.purge_runs(limit, offset).await?)
     }
 
-    /// Stops a run still going; a run that has ended is left as it is.
-    pub async fn stop(&self, id: i64) -> Result<Option<()>, PurgeError> {
-        if self.db.purge_run(id).await?.is_none() {
-            return Ok(None);
-        }
+    /// Stops a run still going; a run that has ended (or none by that id) is left as it is.
+    pub async fn stop(&self, id: i64) -> Result<(), PurgeError> {
         self.db.finish_purge_run(id, "Stopped", "stopped by request").await?;
-        Ok(Some(()))
+        Ok(())
     }
 
     pub async fn schedule(&self) -> Result<Option<PurgeSchedule>, PurgeError> {
@@ -365,6 +367,10 @@ mod tests {
             updated_at: 0,
         };
         assert_eq!(hourly.next_after(t), Some(1_700_002_800));
+        let every_ten_seconds = PurgeSchedule { cron: "*/10 * * * * *".into(), ..hourly.clone() };
+        assert_eq!(every_ten_seconds.next_after(t), Some(1_700_000_010));
+        let february_30 = PurgeSchedule { cron: "0 0 0 30 2 *".into(), ..hourly };
+        assert_eq!(february_30.next_after(t), None, "a cron that never fires has no next time");
     }
 
     #[test]

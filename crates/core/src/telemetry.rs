@@ -2,7 +2,7 @@
 //! the database keeps, one row per project), component health, and the state of the database
 //! pool, storage volume and upload sessions.
 
-use berth_metrics::{Encoder, Kind};
+use berth_metrics::Encoder;
 
 use crate::{Registry, RegistryError};
 
@@ -70,7 +70,7 @@ impl Registry {
             up.push((vec![name.to_string()], i64::from(c.healthy())));
         }
         enc.gauge_family("harbor_up", "Running status of Harbor component", &["component"], &up);
-        let healthy = health.iter().all(|c| c.healthy() || !c.required);
+        let healthy = crate::health::ready(&health);
         enc.gauge_family("harbor_health", "Running status of Harbor", &[], &[(vec![], i64::from(healthy))]);
 
         let pool = self.db().pool_state();
@@ -82,10 +82,7 @@ impl Registry {
         enc.gauge_family("berth_db_pool_connections", "Database pool connections by state", &["state"], &pool_rows);
         if let Ok(Some((total, free))) = capacity {
             let rows = [(vec!["total".to_string()], total), (vec!["free".to_string()], free)];
-            enc.header("berth_storage_volume_bytes", "Size and free space of the blob volume", Kind::Gauge);
-            for (labels, v) in &rows {
-                enc.sample("berth_storage_volume_bytes", "", &["kind"], labels, None, *v);
-            }
+            enc.gauge_family("berth_storage_volume_bytes", "Size and free space of the blob volume", &["kind"], &rows);
         }
         if let Ok(n) = sessions {
             enc.gauge_family("berth_upload_sessions", "Upload sessions open on all replicas", &[], &[(vec![], n)]);

@@ -206,6 +206,23 @@ pub(crate) fn operation_id(method: &str, matched: &str) -> Option<&'static str> 
 }
 
 impl HarborApi {
+    /// The caller, who must be a system administrator (401 when anonymous, else 403 saying that
+    /// only administrators may `what`).
+    async fn sysadmin(&self, parts: &Parts, what: &str) -> Result<Subject, HarborError> {
+        let subject = self.subject(parts).await?;
+        if subject.is_anonymous() {
+            return Err(HarborError::unauthorized());
+        }
+        if !subject.is_sysadmin() {
+            return Err(HarborError::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                format!("only system administrators may {what}"),
+            ));
+        }
+        Ok(subject)
+    }
+
     async fn subject(&self, parts: &Parts) -> Result<Subject, HarborError> {
         let subject = self.auth.api_subject(parts).await;
         if let Ok(Subject::User { name, .. } | Subject::Robot { name, .. }) = &subject {
@@ -1406,13 +1423,7 @@ async fn system_cert() -> ApiResult {
 
 /// Capacity of the blob volume, for administrators.
 async fn system_volumes(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    if subject.is_anonymous() {
-        return Err(HarborError::unauthorized());
-    }
-    if !subject.is_sysadmin() {
-        return Err(HarborError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "only system administrators may see volumes"));
-    }
+    api.sysadmin(&parts, "see volumes").await?;
     let capacity = api
         .registry
         .storage_capacity()

@@ -29,17 +29,7 @@ impl From<berth_core::purge::PurgeError> for HarborError {
 }
 
 async fn admin(api: &HarborApi, parts: &Parts) -> Result<AuditPurge, HarborError> {
-    let subject = api.subject(parts).await?;
-    if subject.is_anonymous() {
-        return Err(HarborError::unauthorized());
-    }
-    if !subject.is_sysadmin() {
-        return Err(HarborError::new(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            "only system administrators may purge the audit log",
-        ));
-    }
+    api.sysadmin(parts, "purge the audit log").await?;
     Ok(AuditPurge::new(api.registry.db().clone()))
 }
 
