@@ -16,6 +16,31 @@ use http::{HeaderMap, StatusCode, header};
 use crate::access::{Access, Action, Authorizer, Decision};
 use crate::error::ApiError;
 
+/// Why an `Authorization` header proved nothing.
+enum Refused {
+    /// Wrong, unusable or expired credentials: the detail for the client.
+    Credentials(&'static str),
+    /// Too many password checks waiting: retry shortly.
+    Busy,
+    /// The check itself failed.
+    Internal,
+}
+
+impl From<berth_core::identity::IdentityError> for Refused {
+    fn from(e: berth_core::identity::IdentityError) -> Self {
+        match e {
+            berth_core::identity::IdentityError::Busy => Refused::Busy,
+            _ => Refused::Internal,
+        }
+    }
+}
+
+/// 429 with `Retry-After` on `/v2`, when password checks are queued past their limit.
+fn busy() -> ApiError {
+    ApiError::new(ErrorCode::TooManyRequests, "too many logins at once; retry shortly")
+        .with_header(header::RETRY_AFTER, "1")
+}
+
 /// What an `Authorization` header proved.
 enum Caller {
     Anonymous,
@@ -85,15 +110,19 @@ impl HarborAuth {
     }
 
     /// Who the request's credentials name. Wrong credentials are an error, not anonymity.
-    async fn caller(&self, request: &Parts) -> Result<Caller, Option<&'static str>> {
+    async fn caller(&self, request: &Parts) -> Result<Caller, Refused> {
         let Some(value) = request.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
             return Ok(Caller::Anonymous);
         };
         if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
-            return self.tokens.verify(token.trim()).map(Caller::Token).map_err(|_| Some("invalid or expired token"));
+            return self
+                .tokens
+                .verify(token.trim())
+                .map(Caller::Token)
+                .map_err(|_| Refused::Credentials("invalid or expired token"));
         }
         let Some((user, pass)) = parse_basic(value) else {
-            return Err(Some("unsupported Authorization header"));
+            return Err(Refused::Credentials("unsupported Authorization header"));
         };
         let source = request.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
         let result = if user.starts_with(berth_core::robots::ROBOT_PREFIX) {
@@ -101,10 +130,9 @@ impl HarborAuth {
         } else {
             self.identities.authenticate_user(&user, &pass, source).await
         };
-        match result {
-            Ok(Some(subject)) => Ok(Caller::Subject(subject)),
-            Ok(None) => Err(Some("invalid username or password")),
-            Err(_) => Err(None),
+        match result? {
+            Some(subject) => Ok(Caller::Subject(subject)),
+            None => Err(Refused::Credentials("invalid username or password")),
         }
     }
 
@@ -143,8 +171,9 @@ impl HarborAuth {
         });
         let caller = match self.caller(request).await {
             Ok(c) => c,
-            Err(Some(detail)) => return Err(self.challenge(headers, scope, detail)),
-            Err(None) => return Err(internal("authentication backend failed")),
+            Err(Refused::Credentials(detail)) => return Err(self.challenge(headers, scope, detail)),
+            Err(Refused::Busy) => return Err(busy()),
+            Err(Refused::Internal) => return Err(internal("authentication backend failed")),
         };
         let subject = match &caller {
             Caller::Anonymous => Subject::Anonymous,
@@ -207,8 +236,19 @@ pub enum ApiAuthError {
     Unauthorized,
     /// A session cookie on a mutating request without the matching CSRF header: 403.
     Csrf,
+    /// Too many password checks waiting: 429 with `Retry-After`.
+    Busy,
     /// The check itself failed: 500.
     Internal,
+}
+
+impl From<berth_core::identity::IdentityError> for ApiAuthError {
+    fn from(e: berth_core::identity::IdentityError) -> Self {
+        match e {
+            berth_core::identity::IdentityError::Busy => ApiAuthError::Busy,
+            _ => ApiAuthError::Internal,
+        }
+    }
 }
 
 /// The portal's session cookie.
@@ -236,8 +276,9 @@ impl HarborAuth {
             return match self.caller(request).await {
                 Ok(Caller::Anonymous) => Ok(Subject::Anonymous),
                 Ok(Caller::Subject(s)) => Ok(s),
-                Ok(Caller::Token(_)) | Err(Some(_)) => Err(ApiAuthError::Unauthorized),
-                Err(None) => Err(ApiAuthError::Internal),
+                Ok(Caller::Token(_)) | Err(Refused::Credentials(_)) => Err(ApiAuthError::Unauthorized),
+                Err(Refused::Busy) => Err(ApiAuthError::Busy),
+                Err(Refused::Internal) => Err(ApiAuthError::Internal),
             };
         }
         let Some(session_id) = cookie(request, SESSION_COOKIE) else {
@@ -264,7 +305,7 @@ impl HarborAuth {
         password: &str,
     ) -> Result<Option<berth_core::identity::Session>, ApiAuthError> {
         let source = request.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-        self.identities.login_session(principal, password, source).await.map_err(|_| ApiAuthError::Internal)
+        Ok(self.identities.login_session(principal, password, source).await?)
     }
 
     /// `GET /c/log_out`: ends the request's session, if any.
@@ -311,10 +352,19 @@ pub async fn token(State(auth): State<Arc<HarborAuth>>, req: Parts) -> Response 
         Ok(Caller::Subject(s)) => s,
         Ok(Caller::Anonymous) => Subject::Anonymous,
         // A token is not a credential for getting another token.
-        Ok(Caller::Token(_)) | Err(Some(_)) => {
+        Ok(Caller::Token(_)) | Err(Refused::Credentials(_)) => {
             return harbor_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid credentials");
         }
-        Err(None) => {
+        Err(Refused::Busy) => {
+            let mut response = harbor_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                "too many logins at once; retry shortly",
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            return response;
+        }
+        Err(Refused::Internal) => {
             return harbor_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error");
         }
     };

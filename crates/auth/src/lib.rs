@@ -4,6 +4,7 @@
 //! resource of this project? `password` hashes and checks secrets. Nothing here touches
 //! storage or HTTP.
 
+pub mod hashing;
 pub mod password;
 pub mod rbac;
 pub mod seal;

@@ -30,6 +30,7 @@ pub struct Config {
     pub log: Log,
     pub token: Token,
     pub maintenance: Maintenance,
+    pub login: Login,
     pub audit: Audit,
     pub metrics: Metrics,
     pub trace: Trace,
@@ -219,6 +220,33 @@ impl Maintenance {
             upload_max_age: Duration::from_secs(self.upload_max_age_seconds),
             lease_ttl: Duration::from_secs(self.lease_seconds.max(1)),
         }
+    }
+}
+
+/// Checking passwords: where Argon2 runs, and how much may wait for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Login {
+    /// Threads that hash passwords, each with 19 MiB of its own; 0: one per core.
+    pub hash_workers: usize,
+    /// Password checks that may wait beyond those running; more are refused with 429.
+    pub hash_queue: usize,
+}
+
+impl Default for Login {
+    fn default() -> Self {
+        Login { hash_workers: 0, hash_queue: berth_core::identity::DEFAULT_HASH_QUEUE }
+    }
+}
+
+impl Login {
+    pub fn password_workers(&self) -> anyhow::Result<berth_auth::hashing::PasswordWorkers> {
+        let workers = if self.hash_workers == 0 {
+            berth_auth::hashing::PasswordWorkers::per_core(self.hash_queue)
+        } else {
+            berth_auth::hashing::PasswordWorkers::new(self.hash_workers, self.hash_queue)
+        };
+        workers.map_err(|e| anyhow::anyhow!("login: {e}"))
     }
 }
 
@@ -673,6 +701,7 @@ impl Default for Config {
             log: Log::default(),
             token: Token::default(),
             maintenance: Maintenance::default(),
+            login: Login::default(),
             audit: Audit::default(),
             metrics: Metrics::default(),
             trace: Trace::default(),

@@ -184,7 +184,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     prepare_data_dir(&config.data_dir)?;
     let db = open_database(&config).await?;
     db.configure_audit(config.audit.settings()?);
-    bootstrap_identities(&db, &config).await?;
+    let password_workers = config.login.password_workers()?;
+    bootstrap_identities(&db, &config, &password_workers).await?;
     let store = config.storage.open(&config.data_dir)?;
     let shared = match config.redis.kind {
         RedisKind::None => None,
@@ -228,14 +229,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(shared) => berth_core::identity::Identities::with_shared(db.clone(), Default::default(), shared.clone()),
         None => berth_core::identity::Identities::new(db.clone()),
     }
-    .with_caches(caches.clone());
+    .with_caches(caches.clone())
+    .with_password_workers(password_workers.clone());
     let auth = Arc::new(berth_api::auth::HarborAuth::new(identities.clone(), tokens, config.external_url.clone()));
     let harbor = Arc::new(berth_api::harbor::HarborApi {
         auth: auth.clone(),
         registry: registry.clone(),
         identities,
         projects: berth_core::projects::Projects::new(db.clone(), caches.clone()),
-        users: berth_core::users::Users::new(db.clone(), caches),
+        users: berth_core::users::Users::new(db.clone(), caches).with_password_workers(password_workers),
         robots: berth_core::robots::Robots::new(db.clone()),
         external_url: config.external_url.clone(),
     });
@@ -413,8 +415,12 @@ const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 
 /// On first start, creates the administrator and `library`; a generated password is printed
 /// once and kept in a file only the owner can read (never logged).
-async fn bootstrap_identities(db: &Db, config: &Config) -> anyhow::Result<()> {
-    let identities = berth_core::identity::Identities::new(db.clone());
+async fn bootstrap_identities(
+    db: &Db,
+    config: &Config,
+    workers: &berth_auth::hashing::PasswordWorkers,
+) -> anyhow::Result<()> {
+    let identities = berth_core::identity::Identities::new(db.clone()).with_password_workers(workers.clone());
     let given = config.admin_password()?;
     match identities.bootstrap(given.as_deref()).await? {
         Bootstrap::AlreadyDone => {}

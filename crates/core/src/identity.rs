@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use berth_auth::hashing::{HashingError, PasswordWorkers};
 use berth_auth::rbac::{ProjectContext, Role, Subject};
 use berth_auth::verified::VerifiedCredentials;
 use berth_auth::{password, secret};
@@ -16,8 +17,20 @@ use crate::throttle::{LoginThrottle, ThrottlePolicy};
 pub enum IdentityError {
     #[error("{0}")]
     Invalid(String),
+    /// Too many password checks are waiting: the caller should retry shortly (429).
+    #[error("too many logins at once; retry shortly")]
+    Busy,
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl From<HashingError> for IdentityError {
+    fn from(e: HashingError) -> Self {
+        match e {
+            HashingError::Busy => IdentityError::Busy,
+            HashingError::Failed(e) => IdentityError::Internal(e),
+        }
+    }
 }
 
 impl From<berth_db::DbError> for IdentityError {
@@ -52,6 +65,23 @@ pub struct Identities {
     checks: Arc<crate::turns::Turns<Vec<u8>>>,
     /// Password hashes verified so far (each an Argon2 run), for tests and metrics.
     hash_checks: Arc<std::sync::atomic::AtomicU64>,
+    /// Where Argon2 runs: a few threads with memory of their own, behind a bounded queue.
+    hashing: PasswordWorkers,
+}
+
+/// Checks waiting for a hashing worker beyond those running, by default: at ~25 ms a check on
+/// one core, the last waits well under a second per worker.
+pub const DEFAULT_HASH_QUEUE: usize = 64;
+
+/// The process's hashing workers, one per core, unless the binary configures others.
+pub fn default_password_workers() -> PasswordWorkers {
+    static WORKERS: std::sync::OnceLock<PasswordWorkers> = std::sync::OnceLock::new();
+    WORKERS
+        .get_or_init(|| {
+            // Threads failing to start at all is not something to go on without.
+            PasswordWorkers::per_core(DEFAULT_HASH_QUEUE).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .clone()
 }
 
 /// How long a verified password is remembered, and for how many credentials at most.
@@ -77,6 +107,7 @@ impl Identities {
             caches: None,
             checks: Default::default(),
             hash_checks: Default::default(),
+            hashing: default_password_workers(),
         }
     }
 
@@ -89,7 +120,14 @@ impl Identities {
             caches: None,
             checks: Default::default(),
             hash_checks: Default::default(),
+            hashing: default_password_workers(),
         }
+    }
+
+    /// Password checks on `workers` rather than the process's default ones.
+    pub fn with_password_workers(mut self, workers: PasswordWorkers) -> Identities {
+        self.hashing = workers;
+        self
     }
 
     /// How many password hashes this process verified (Argon2 runs, each deliberately slow).
@@ -121,7 +159,7 @@ impl Identities {
                 (p.clone(), Some(p))
             }
         };
-        let hash = hash_blocking(password).await?;
+        let hash = self.hashing.hash(&password).await?;
         let admin = NewUser {
             username: ADMIN_USERNAME,
             email: None,
@@ -171,18 +209,15 @@ impl Identities {
         }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         self.hash_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let password_owned = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || match stored {
-            Some(stored) => password::verify(&password_owned, &stored),
+        let ok = match stored {
+            Some(stored) => self.hashing.verify(password, &stored).await?,
             None => {
                 // Verifying against a real hash when the user is unknown (or locked) keeps the
                 // timing alike.
-                let _ = password::verify(&password_owned, unknown_user_hash());
+                let _ = self.hashing.verify(password, unknown_user_hash()).await?;
                 false
             }
-        })
-        .await
-        .map_err(|e| IdentityError::Internal(e.to_string()))?;
+        };
         Ok(match (ok, user) {
             (true, Some(u)) => {
                 berth_db::Operator::identify(&u.username);
@@ -419,13 +454,6 @@ fn unknown_user_hash() -> &'static str {
     })
 }
 
-async fn hash_blocking(secret: String) -> Result<String, IdentityError> {
-    tokio::task::spawn_blocking(move || password::hash(&secret))
-        .await
-        .map_err(|e| IdentityError::Internal(e.to_string()))?
-        .map_err(|e| IdentityError::Internal(e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,6 +519,9 @@ mod tests {
         // A wrong password is its own check, and does not count as verified.
         assert_eq!(ids.authenticate_user("admin", "Harbor12346", None).await.unwrap(), None);
         assert_eq!(ids.hash_checks(), 2);
+        // An unknown user costs the same Argon2 as a wrong password: the timing tells nothing.
+        assert_eq!(ids.authenticate_user("nobody", "Harbor12346", None).await.unwrap(), None);
+        assert_eq!(ids.hash_checks(), 3);
     }
 
     #[tokio::test]

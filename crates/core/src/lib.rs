@@ -40,6 +40,8 @@ pub enum Refusal {
     Unauthorized,
     Forbidden,
     Precondition,
+    /// Over a limit that passes by itself: retry after a moment (429 with `Retry-After`).
+    Busy,
     Internal,
 }
 
@@ -72,6 +74,7 @@ impl Refuses for users::UserError {
             E::NotFound(_) => Refusal::NotFound,
             E::Unauthorized => Refusal::Unauthorized,
             E::Forbidden(_) => Refusal::Forbidden,
+            E::Busy => Refusal::Busy,
             E::Internal(_) => Refusal::Internal,
         }
     }

@@ -403,6 +403,16 @@ impl Registry {
             let appended = self.store.upload_append(id, offset, &state, &mut hasher, body).await?;
             (offset, state) = (appended.offset, appended.state);
         }
+        if let Some(r) = range
+            && offset - r.start != r.len()
+        {
+            // The bytes past the recorded offset are not recorded: the next append drops them.
+            return Err(RegistryError::client(
+                ErrorCode::SizeInvalid,
+                format!("Content-Range announced {} bytes, body had {}", r.len(), offset - r.start),
+            ));
+        }
+        let hash_state = hasher.save();
         let rehashed = hasher.algorithm() != digest.algorithm();
         let actual = if rehashed {
             match self.store.upload_rehash(id, offset, &state, digest.algorithm()).await {
@@ -427,9 +437,19 @@ impl Registry {
             // The final chunk's bytes are not recorded: the session stands where it stood.
             return Err(RegistryError::client(ErrorCode::DigestInvalid, message));
         }
+        // What this session received and hashed, recorded before the bytes are published: a
+        // finish interrupted after publishing is completed later only against this record
+        // (see `finish_interrupted`), never against whatever blob a client names.
+        if (offset != row.offset as u64 || state != row.store_state)
+            && !self.db.advance_upload(id, row.offset, offset as i64, &hash_state, &state).await?
+        {
+            let now = self.upload_row(name, id).await?;
+            return Err(RegistryError::UploadOutOfOrder { offset: now.offset as u64 });
+        }
         match self.store.upload_commit(id, offset, &state, digest).await {
             Ok(()) => {}
             Err(StoreError::UploadNotFound(_)) => {
+                let row = self.upload_row(name, id).await?;
                 return self.finish_interrupted(row, digest).await;
             }
             Err(e) => return Err(e.into()),
@@ -438,16 +458,41 @@ impl Registry {
         Ok(offset)
     }
 
-    /// A finish whose bytes were published before the process stopped, but whose session was
-    /// not yet closed in the database: close it now.
+    /// A finish whose bytes were published before the process stopped (or the request was
+    /// dropped), but whose session was not yet closed in the database: close it now, if and
+    /// only if the blob under `digest` holds exactly what this session received. The session's
+    /// record has its length and its hash state: the stored blob must have that length, and
+    /// its digest in the session's algorithm must be the one the recorded state finishes to.
+    /// Anything else is a digest the client names without having sent its bytes.
     async fn finish_interrupted(&self, row: UploadRow, digest: &Digest) -> Result<u64, RegistryError> {
-        match self.store.stat(digest).await? {
-            Some(size) if size == row.offset as u64 || row.offset == 0 => {
-                self.db.complete_upload(&row.id, row.repository_id, digest.as_str(), size as i64).await?;
-                Ok(size)
-            }
-            _ => Err(RegistryError::Internal(format!("upload {} lost its bytes", row.id))),
+        let received = Self::restore_hasher(&row)?.finish();
+        let foreign = || {
+            RegistryError::client(
+                ErrorCode::DigestInvalid,
+                format!("the content of upload {} does not have digest {digest}", row.id),
+            )
+        };
+        let Some(size) = self.store.stat(digest).await? else {
+            return Err(RegistryError::Internal(format!("upload {} lost its bytes", row.id)));
+        };
+        if size != row.offset as u64 {
+            return Err(foreign());
         }
+        let stored = if digest.algorithm() == received.algorithm() {
+            digest.clone()
+        } else {
+            self.hash_stored(digest, received.algorithm()).await?
+        };
+        if stored != received {
+            return Err(foreign());
+        }
+        self.db.complete_upload(&row.id, row.repository_id, digest.as_str(), size as i64).await?;
+        Ok(size)
+    }
+
+    /// The digest in `algorithm` of the blob stored under `digest`.
+    async fn hash_stored(&self, digest: &Digest, algorithm: Algorithm) -> Result<Digest, RegistryError> {
+        Ok(self.fold_blob(digest, Hasher::new(algorithm), |h, chunk| h.update(chunk)).await?.finish())
     }
 
     pub async fn upload_cancel(&self, name: &RepositoryName, id: &str) -> Result<(), RegistryError> {
@@ -516,32 +561,46 @@ impl Registry {
     }
 
     pub(crate) async fn read_small_blob(&self, digest: &Digest, size: u64) -> Result<Bytes, RegistryError> {
-        let body = self.store.get(digest, None).await?;
-        match body {
-            BlobBody::File { file, start, len } => {
-                let bytes = tokio::task::spawn_blocking(move || {
-                    use std::io::{Read, Seek, SeekFrom};
-                    let mut file = file;
-                    file.seek(SeekFrom::Start(start))?;
-                    let mut buf = Vec::with_capacity(len as usize);
-                    file.take(len).read_to_end(&mut buf)?;
-                    Ok::<_, std::io::Error>(buf)
-                })
-                .await
-                .map_err(|e| RegistryError::Internal(e.to_string()))?
-                .map_err(|e| RegistryError::Internal(e.to_string()))?;
-                if bytes.len() as u64 != size {
-                    return Err(RegistryError::Internal(format!("manifest {digest} has an unexpected size")));
+        let buf = self.fold_blob(digest, Vec::with_capacity(size as usize), |buf, chunk| buf.extend_from_slice(chunk));
+        let bytes = buf.await?;
+        if bytes.len() as u64 != size {
+            return Err(RegistryError::Internal(format!("manifest {digest} has an unexpected size")));
+        }
+        Ok(Bytes::from(bytes))
+    }
+
+    /// Passes the stored blob's bytes to `f` in order, a chunk at a time (a local file is read
+    /// on a blocking thread: a disk read, never a wait on the network).
+    async fn fold_blob<T: Send + 'static>(
+        &self,
+        digest: &Digest,
+        mut acc: T,
+        f: fn(&mut T, &[u8]),
+    ) -> Result<T, RegistryError> {
+        match self.store.get(digest, None).await? {
+            BlobBody::File { file, start, len } => tokio::task::spawn_blocking(move || {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut file = file;
+                file.seek(SeekFrom::Start(start))?;
+                let mut reader = file.take(len);
+                let mut buf = vec![0u8; len.clamp(1, 1 << 20) as usize];
+                loop {
+                    let n = reader.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok::<_, std::io::Error>(acc);
+                    }
+                    f(&mut acc, &buf[..n]);
                 }
-                Ok(Bytes::from(bytes))
-            }
+            })
+            .await
+            .map_err(|e| RegistryError::Internal(e.to_string()))?
+            .map_err(|e| RegistryError::Internal(e.to_string())),
             BlobBody::Stream { mut stream, .. } => {
                 use futures_util::StreamExt;
-                let mut buf = Vec::with_capacity(size as usize);
                 while let Some(chunk) = stream.next().await {
-                    buf.extend_from_slice(&chunk.map_err(RegistryError::Internal)?);
+                    f(&mut acc, &chunk.map_err(RegistryError::Internal)?);
                 }
-                Ok(Bytes::from(buf))
+                Ok(acc)
             }
         }
     }

@@ -18,8 +18,20 @@ pub enum UserError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    /// Too many password checks are waiting: retry shortly (429).
+    #[error("too many password checks at once; retry shortly")]
+    Busy,
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl From<berth_auth::hashing::HashingError> for UserError {
+    fn from(e: berth_auth::hashing::HashingError) -> Self {
+        match e {
+            berth_auth::hashing::HashingError::Busy => UserError::Busy,
+            berth_auth::hashing::HashingError::Failed(e) => UserError::Internal(e),
+        }
+    }
 }
 
 impl From<DbError> for UserError {
@@ -73,18 +85,11 @@ fn view(u: berth_db::UserRow) -> UserView {
     }
 }
 
-async fn hash(secret: &str) -> Result<String, UserError> {
-    let secret = secret.to_string();
-    tokio::task::spawn_blocking(move || password::hash(&secret))
-        .await
-        .map_err(|e| UserError::Internal(e.to_string()))?
-        .map_err(|e| UserError::Internal(e.to_string()))
-}
-
 #[derive(Clone)]
 pub struct Users {
     db: Db,
     caches: crate::cache::Caches,
+    hashing: berth_auth::hashing::PasswordWorkers,
 }
 
 fn caller_id(subject: &Subject) -> Result<i64, UserError> {
@@ -117,7 +122,13 @@ fn require_self_or_admin(subject: &Subject, user_id: i64) -> Result<(), UserErro
 impl Users {
     /// `caches` must be the ones the access checks read (`Registry::caches`).
     pub fn new(db: Db, caches: crate::cache::Caches) -> Users {
-        Users { db, caches }
+        Users { db, caches, hashing: crate::identity::default_password_workers() }
+    }
+
+    /// Passwords hashed on `workers` rather than the process's default ones.
+    pub fn with_password_workers(mut self, workers: berth_auth::hashing::PasswordWorkers) -> Users {
+        self.hashing = workers;
+        self
     }
 
     /// Creates a user: by a system administrator, or by anyone when self-registration is on.
@@ -136,7 +147,7 @@ impl Users {
             validate_email(email)?;
         }
         password::check_policy(req.password).map_err(|e| UserError::Invalid(e.to_string()))?;
-        let password_hash = hash(req.password).await?;
+        let password_hash = self.hashing.hash(req.password).await?;
         Ok(self
             .db
             .create_user(&NewUser {
@@ -218,17 +229,13 @@ impl Users {
         let user = self.db.user_by_id(id).await?.ok_or(UserError::NotFound(id))?;
         let me = caller_id(subject)?;
         if me == id || !subject.is_sysadmin() {
-            let old = old.unwrap_or_default().to_string();
-            let stored = user.password_hash.clone();
-            let ok = tokio::task::spawn_blocking(move || password::verify(&old, &stored))
-                .await
-                .map_err(|e| UserError::Internal(e.to_string()))?;
+            let ok = self.hashing.verify(old.unwrap_or_default(), &user.password_hash).await?;
             if !ok {
                 return Err(UserError::Forbidden("the old password is wrong".into()));
             }
         }
         password::check_policy(new).map_err(|e| UserError::Invalid(e.to_string()))?;
-        let new_hash = hash(new).await?;
+        let new_hash = self.hashing.hash(new).await?;
         self.db.set_user_password(id, &new_hash).await?;
         Ok(())
     }

@@ -49,11 +49,21 @@ pub struct HarborError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// `Retry-After`, in seconds, for refusals that pass by themselves.
+    retry_after: Option<u32>,
 }
 
 impl HarborError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> HarborError {
-        HarborError { status, code, message: message.into() }
+        HarborError { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// 429: over a limit that passes by itself; retry after a second.
+    fn busy(message: impl Into<String>) -> HarborError {
+        HarborError {
+            retry_after: Some(1),
+            ..HarborError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", message)
+        }
     }
 
     fn bad_request(message: impl Into<String>) -> HarborError {
@@ -76,7 +86,11 @@ impl IntoResponse for HarborError {
             self.message
         };
         let body = serde_json::json!({"errors": [{"code": self.code, "message": message}]});
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -90,9 +104,23 @@ impl HarborError {
             Refusal::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             Refusal::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             Refusal::Precondition => (StatusCode::PRECONDITION_FAILED, "PRECONDITION"),
+            Refusal::Busy => return HarborError::busy(e.to_string()),
             Refusal::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
         };
         HarborError::new(status, code, e.to_string())
+    }
+}
+
+impl From<ApiAuthError> for HarborError {
+    fn from(e: ApiAuthError) -> Self {
+        match e {
+            ApiAuthError::Unauthorized => HarborError::unauthorized(),
+            ApiAuthError::Csrf => HarborError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "CSRF token invalid"),
+            ApiAuthError::Busy => HarborError::busy("too many logins at once; retry shortly"),
+            ApiAuthError::Internal => {
+                HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "authentication backend failed")
+            }
+        }
     }
 }
 
@@ -228,13 +256,7 @@ impl HarborApi {
         if let Ok(Subject::User { name, .. } | Subject::Robot { name, .. }) = &subject {
             berth_core::audit::Operator::identify(name);
         }
-        subject.map_err(|e| match e {
-            ApiAuthError::Unauthorized => HarborError::unauthorized(),
-            ApiAuthError::Csrf => HarborError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "CSRF token invalid"),
-            ApiAuthError::Internal => {
-                HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "authentication backend failed")
-            }
-        })
+        Ok(subject?)
     }
 }
 
@@ -936,10 +958,7 @@ async fn portal_login(State(api): State<Arc<HarborApi>>, parts: Parts, body: axu
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let principal = query_get(&form, "principal").unwrap_or("");
     let password = query_get(&form, "password").unwrap_or("");
-    let session =
-        api.auth.login(&parts, principal, password).await.map_err(|_| {
-            HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "authentication backend failed")
-        })?;
+    let session = api.auth.login(&parts, principal, password).await?;
     let Some(session) = session else { return Err(HarborError::unauthorized()) };
     let mut resp = (StatusCode::OK, Body::empty()).into_response();
     let headers = resp.headers_mut();
