@@ -29,6 +29,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub authorizer: Arc<dyn Authorizer>,
     pub limiter: Option<Arc<tokio::sync::Semaphore>>,
+    /// Blob upload requests each caller has in flight (`http.max_uploads_per_client`).
+    pub uploads: Arc<crate::limit::PerKey<String>>,
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -119,6 +121,30 @@ async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
     }
     let reg = &state.registry;
     let method = req.method.clone();
+    // A caller's uploads that carry bytes count against its cap while they are received, so
+    // that one client's stalled or endless uploads cannot take every worker.
+    let _upload = match (&endpoint, &method) {
+        (Endpoint::Upload(..), &Method::PATCH | &Method::PUT) | (Endpoint::UploadStart(_), &Method::POST)
+            if has_body(&req.headers) =>
+        {
+            let caller = match &subject {
+                Subject::User { name, .. } | Subject::Robot { name, .. } => name.clone(),
+                Subject::Anonymous => "anonymous".to_string(),
+            };
+            match state.uploads.enter(caller) {
+                Some(held) => Some(held),
+                None => {
+                    berth_metrics::metrics().limit_refusals.get(&["uploads_per_client"]).inc();
+                    return Err(ApiError::new(
+                        ErrorCode::TooManyRequests,
+                        "too many uploads in flight for this caller (http.max_uploads_per_client); retry shortly",
+                    )
+                    .with_header(header::RETRY_AFTER, "1"));
+                }
+            }
+        }
+        _ => None,
+    };
     match (endpoint, method) {
         (Endpoint::Base, Method::GET | Method::HEAD) => {
             let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response();

@@ -8,11 +8,12 @@ pub mod auth;
 mod error;
 mod handlers;
 pub mod harbor;
+mod limit;
 mod observe;
 mod route;
 mod scrape;
+mod serve;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
@@ -32,6 +33,8 @@ pub struct ApiOptions {
     pub max_concurrent_requests: usize,
     /// `/metrics` on the main port, when set.
     pub metrics: Option<MetricsOptions>,
+    /// Blob upload requests with a body one caller may have in flight; 0: no limit.
+    pub max_uploads_per_client: usize,
 }
 
 /// The application's router. `authorizer` decides every `/v2` request (in production the
@@ -50,7 +53,8 @@ pub fn router(
         .route("/readyz", axum::routing::get(readyz))
         .with_state(registry.clone());
     let scrape = options.metrics.as_ref().map(|m| scrape::route(registry.clone(), token_service.clone(), m));
-    let state = AppState { registry, authorizer, limiter };
+    let uploads = limit::PerKey::new(options.max_uploads_per_client);
+    let state = AppState { registry, authorizer, limiter, uploads };
     let v2 = Router::new()
         .route("/v2", any(handlers::dispatch))
         .route("/v2/", any(handlers::dispatch))
@@ -76,10 +80,17 @@ pub fn router(
     app.layer(axum::middleware::from_fn(observe::observe))
 }
 
-/// Liveness: the process serves HTTP. It does not look at dependencies, so that an orchestrator
-/// does not restart replicas because the database is down.
-async fn livez() -> &'static str {
-    "ok"
+/// Liveness: the process can still serve. It does not look at dependencies, so that an
+/// orchestrator does not restart replicas because the database is down; but it does need a
+/// thread of the blocking pool within a few seconds (every file read and write takes one),
+/// since a process whose pool is exhausted answers nothing else and only a restart helps.
+async fn livez() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let probe = tokio::task::spawn_blocking(|| ());
+    match tokio::time::timeout(std::time::Duration::from_secs(3), probe).await {
+        Ok(Ok(())) => "ok".into_response(),
+        _ => (http::StatusCode::SERVICE_UNAVAILABLE, "the blocking pool is exhausted").into_response(),
+    }
 }
 
 /// Readiness: 200 when the database and storage answer, else 503; each dependency's state in
@@ -103,12 +114,4 @@ async fn readyz(axum::extract::State(registry): axum::extract::State<Arc<Registr
     (status, axum::Json(serde_json::json!({"status": summary, "components": body}))).into_response()
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-}
+pub use serve::{ServerLimits, serve};

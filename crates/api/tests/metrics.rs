@@ -197,7 +197,7 @@ async fn the_metrics_port_is_open_and_the_main_port_can_be() {
     let app = berth_api::metrics_router(s.registry.clone(), "/metrics");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(berth_api::serve(listener, app, std::future::pending()));
+    tokio::spawn(berth_api::serve(listener, app, berth_api::ServerLimits::default(), std::future::pending()));
     let resp = s.anon.get(format!("http://{addr}/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let samples = parse(&resp.text().await.unwrap(), false);

@@ -273,6 +273,39 @@ pub struct Http {
     pub addr: String,
     /// Most `/v2` requests handled at once (beyond: 429 with Retry-After); 0 means no limit.
     pub max_concurrent_requests: usize,
+    /// The longest a client may take to send a request's head (request line and headers).
+    pub header_read_timeout_seconds: u64,
+    /// The longest a request body may pause between bytes; the request then fails.
+    pub body_read_timeout_seconds: u64,
+    /// The longest a response may wait for a client that does not read it.
+    pub write_timeout_seconds: u64,
+    /// The longest a keep-alive connection may wait for its next request.
+    pub idle_timeout_seconds: u64,
+    /// Connections open at once (0: no limit); beyond, new ones are closed at once.
+    pub max_connections: usize,
+    /// Connections open at once from one address (0: no limit).
+    pub max_connections_per_client: usize,
+    /// Blob upload requests (PATCH and PUT with a body) one caller may have in flight at once
+    /// (0: no limit); beyond, 429 with Retry-After.
+    pub max_uploads_per_client: usize,
+    /// At shutdown, how long requests in flight may take to finish before connections close.
+    pub shutdown_timeout_seconds: u64,
+}
+
+impl Http {
+    pub fn limits(&self) -> berth_api::ServerLimits {
+        use std::time::Duration;
+        let secs = |s: u64| Duration::from_secs(s.max(1));
+        berth_api::ServerLimits {
+            header_read_timeout: secs(self.header_read_timeout_seconds),
+            body_read_timeout: secs(self.body_read_timeout_seconds),
+            write_timeout: secs(self.write_timeout_seconds),
+            idle_timeout: secs(self.idle_timeout_seconds),
+            max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_seconds),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -711,7 +744,19 @@ impl Default for Config {
 
 impl Default for Http {
     fn default() -> Self {
-        Http { addr: "127.0.0.1:5000".into(), max_concurrent_requests: 0 }
+        let limits = berth_api::ServerLimits::default();
+        Http {
+            addr: "127.0.0.1:5000".into(),
+            max_concurrent_requests: 0,
+            header_read_timeout_seconds: limits.header_read_timeout.as_secs(),
+            body_read_timeout_seconds: limits.body_read_timeout.as_secs(),
+            write_timeout_seconds: limits.write_timeout.as_secs(),
+            idle_timeout_seconds: limits.idle_timeout.as_secs(),
+            max_connections: limits.max_connections,
+            max_connections_per_client: limits.max_connections_per_client,
+            max_uploads_per_client: 64,
+            shutdown_timeout_seconds: limits.shutdown_timeout.as_secs(),
+        }
     }
 }
 

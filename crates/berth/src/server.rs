@@ -222,7 +222,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         path: config.metrics.path.clone(),
         require_admin: config.metrics.require_admin,
     });
-    let options = berth_api::ApiOptions { max_concurrent_requests: config.http.max_concurrent_requests, metrics };
+    let options = berth_api::ApiOptions {
+        max_concurrent_requests: config.http.max_concurrent_requests,
+        metrics,
+        max_uploads_per_client: config.http.max_uploads_per_client,
+    };
     let secret_key = load_secret_key(&config, &db).await?;
     let tokens = Arc::new(load_token_issuer(&config, &db, &secret_key).await?);
     let identities = match &shared {
@@ -250,7 +254,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let local = listener.local_addr()?;
             tracing::info!(addr = %local, "metrics on http://{local}{}", config.metrics.path);
             let app = berth_api::metrics_router(registry.clone(), &config.metrics.path);
-            Some(tokio::spawn(berth_api::serve(listener, app, std::future::pending())))
+            Some(tokio::spawn(berth_api::serve(listener, app, config.http.limits(), std::future::pending())))
         }
         None => None,
     };
@@ -261,7 +265,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.http.addr))?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, "listening on http://{local}");
-    berth_api::serve(listener, app, shutdown_signal()).await?;
+    berth_api::serve(listener, app, config.http.limits(), shutdown_signal()).await?;
     tracing::info!("in-flight requests finished; closing the database");
     pull_flusher.abort();
     maintenance.abort();

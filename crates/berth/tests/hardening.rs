@@ -51,3 +51,234 @@ async fn wrong_passwords_in_parallel_do_not_exhaust_memory() {
     assert_eq!(r.status(), 401);
     eprintln!("300 wrong logins: {refused} answered 401, {busy} answered 429; peak RSS {peak} MiB");
 }
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// A monolithic push of `bytes` as a blob of `repo`; the upload's location.
+async fn push_blob(client: &reqwest::Client, berth: &Berth, repo: &str, bytes: &[u8]) -> reqwest::StatusCode {
+    let r = client.post(berth.url(&format!("/v2/{repo}/blobs/uploads/"))).send().await.unwrap();
+    assert_eq!(r.status(), 202, "{:?}", r.text().await);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let url = format!("{}{location}{sep}digest={}", berth.url(""), sha256_digest(bytes));
+    client.put(url).body(bytes.to_vec()).send().await.unwrap().status()
+}
+
+/// A PATCH that declares 100 MiB, sends 1,000 bytes and stalls, on a connection of its own.
+async fn stalled_patch(berth: &Berth, client: &reqwest::Client, repo: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let r = client.post(berth.url(&format!("/v2/{repo}/blobs/uploads/"))).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let mut stream = tokio::net::TcpStream::connect(&berth.addr).await.unwrap();
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: {}\r\nAuthorization: {ADMIN_BASIC}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: 104857600\r\n\r\n",
+        berth.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[7u8; 1000]).await.unwrap();
+    stream
+}
+
+/// Finding 2: 512 uploads that send 1,000 bytes of a declared 100 MiB and stall once held a
+/// blocking thread each, which exhausted the pool: blob GETs, pushes and logins timed out
+/// while `/livez` said 200. Now a stalled upload holds no thread, and the registry serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_uploads_hold_no_thread_and_the_registry_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let berth = Berth::start_with(
+        dir.path(),
+        &[
+            ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            // No caps: what is shown is that stalled uploads cost no thread, not that they are
+            // refused.
+            ("BERTH_HTTP__MAX_UPLOADS_PER_CLIENT", "0"),
+            ("BERTH_HTTP__MAX_CONNECTIONS_PER_CLIENT", "0"),
+        ],
+    );
+    let admin = admin_client();
+    let layer = b"a layer pulled while uploads stall".to_vec();
+    assert_eq!(push_blob(&admin, &berth, "library/app", &layer).await, 201);
+    let r = admin
+        .post(berth.url("/api/v2.0/users"))
+        .json(&serde_json::json!({"username": "dev", "email": "dev@example.com", "realname": "Dev",
+            "password": "Dev12345678"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+
+    let mut stalled = Vec::new();
+    for _ in 0..512 {
+        stalled.push(stalled_patch(&berth, &admin, "library/app").await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let quick = http_builder().timeout(std::time::Duration::from_secs(10)).build().unwrap();
+    let digest = sha256_digest(&layer);
+    let r = quick
+        .get(berth.url(&format!("/v2/library/app/blobs/{digest}")))
+        .header("authorization", ADMIN_BASIC)
+        .send()
+        .await
+        .expect("a blob GET while uploads stall");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap(), layer);
+    let mut pusher = reqwest::header::HeaderMap::new();
+    pusher.insert("authorization", ADMIN_BASIC.parse().unwrap());
+    let quick_admin =
+        http_builder().default_headers(pusher).timeout(std::time::Duration::from_secs(10)).build().unwrap();
+    let big: Vec<u8> = (0..6u32 << 20).map(|i| (i % 251) as u8).collect();
+    assert_eq!(push_blob(&quick_admin, &berth, "library/app", &big).await, 201, "a push while uploads stall");
+    let r = quick
+        .get(berth.url("/api/v2.0/users/current"))
+        .basic_auth("dev", Some("Dev12345678"))
+        .send()
+        .await
+        .expect("a new login while uploads stall");
+    assert_eq!(r.status(), 200);
+    assert_eq!(quick.get(berth.url("/livez")).send().await.unwrap().status(), 200);
+    assert_eq!(quick.get(berth.url("/readyz")).send().await.unwrap().status(), 200);
+    drop(stalled);
+}
+
+/// The caps: a caller's uploads beyond `http.max_uploads_per_client` are refused with 429 and
+/// `Retry-After` while another caller still uploads; a body that pauses longer than
+/// `http.body_read_timeout_seconds` fails and gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_per_caller_are_capped_and_stalled_bodies_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let berth = Berth::start_with(
+        dir.path(),
+        &[
+            ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("BERTH_HTTP__MAX_UPLOADS_PER_CLIENT", "3"),
+            ("BERTH_HTTP__BODY_READ_TIMEOUT_SECONDS", "2"),
+        ],
+    );
+    let admin = admin_client();
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        stalled.push(stalled_patch(&berth, &admin, "library/app").await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = push_blob(&admin, &berth, "library/app", b"one too many").await;
+    assert_eq!(r, 429, "a fourth upload of the same caller");
+    // Another caller is not held up.
+    let r = admin
+        .post(berth.url("/api/v2.0/users"))
+        .json(&serde_json::json!({"username": "dev", "email": "dev@example.com", "realname": "Dev",
+            "password": "Dev12345678"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = admin
+        .post(berth.url("/api/v2.0/projects/library/members"))
+        .json(&serde_json::json!({"role_id": 2, "member_user": {"username": "dev"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let mut dev = reqwest::header::HeaderMap::new();
+    dev.insert("authorization", "Basic ZGV2OkRldjEyMzQ1Njc4".parse().unwrap());
+    let dev = http_builder().default_headers(dev).build().unwrap();
+    assert_eq!(push_blob(&dev, &berth, "library/app", b"another caller").await, 201);
+    // The stalled bodies time out, and their places come back.
+    for mut s in stalled {
+        use tokio::io::AsyncReadExt;
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(15), s.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "a stalled upload was not ended by the body timeout");
+    }
+    assert_eq!(push_blob(&admin, &berth, "library/app", b"after the timeout").await, 201);
+}
+
+/// Finding 3: connections that send a header line every few seconds stayed open for minutes,
+/// and SIGTERM did not exit while they were open. Now the head must arrive within
+/// `http.header_read_timeout_seconds`, an idle keep-alive connection closes after
+/// `http.idle_timeout_seconds`, and shutdown waits at most `http.shutdown_timeout_seconds`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_clients_are_cut_off_and_shutdown_has_a_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut berth = Berth::start_with(
+        dir.path(),
+        &[
+            ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("BERTH_HTTP__HEADER_READ_TIMEOUT_SECONDS", "2"),
+            ("BERTH_HTTP__IDLE_TIMEOUT_SECONDS", "2"),
+            ("BERTH_HTTP__SHUTDOWN_TIMEOUT_SECONDS", "2"),
+            ("BERTH_HTTP__BODY_READ_TIMEOUT_SECONDS", "600"),
+        ],
+    );
+    // 200 clients dribbling header lines, one a second.
+    let addr = berth.addr.clone();
+    let dribblers: Vec<_> = (0..200)
+        .map(|i| {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                let started = std::time::Instant::now();
+                s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+                for n in 0..30 {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    if s.write_all(format!("X-Slow-{i}-{n}: y\r\n").as_bytes()).await.is_err() {
+                        return started.elapsed();
+                    }
+                    let mut buf = [0u8; 1];
+                    match tokio::time::timeout(std::time::Duration::from_millis(1), s.read(&mut buf)).await {
+                        Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+                        _ => {}
+                    }
+                }
+                started.elapsed()
+            })
+        })
+        .collect();
+    for d in dribblers {
+        let open_for = d.await.unwrap();
+        assert!(open_for < std::time::Duration::from_secs(10), "a dribbling client stayed {open_for:?}");
+    }
+    // An idle keep-alive connection is closed.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an idle keep-alive connection stayed open");
+    // Shutdown while a request is stuck in flight (a stalled upload) and slow clients hang on.
+    let admin = admin_client();
+    let _stalled = stalled_patch(&berth, &admin, "library/app").await;
+    let mut hangers = Vec::new();
+    for _ in 0..50 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /v2/ HTTP/1.1\r\n").await.unwrap();
+        hangers.push(s);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    berth.signal("TERM");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = berth.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "SIGTERM did not exit");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(berth.log().iter().any(|l| l.contains("shutdown_timeout")), "the deadline was not reported");
+}

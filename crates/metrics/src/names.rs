@@ -37,6 +37,12 @@ pub struct Metrics {
     /// `berth_login_failures_total`: logins refused (wrong password, unknown or locked account;
     /// users and robots), for the alert on repeated authentication failures.
     pub login_failures: Counter,
+    /// `berth_limit_refusals_total{limit}`: requests and connections refused by a limit that
+    /// keeps one client from taking what others need (`connections`, `connections_per_client`,
+    /// `password_queue`, `uploads_per_client`, `login_delay`).
+    pub limit_refusals: Family<Counter>,
+    /// `berth_http_connections_open`.
+    pub connections_open: Gauge,
     /// `berth_blob_uploads_in_flight`: blob upload requests (POST, PATCH, PUT) being received.
     pub uploads_in_flight: Gauge,
     /// `berth_audit_forward_dropped_total`: audit lines dropped because the forwarding buffer
@@ -130,6 +136,13 @@ impl Metrics {
             received_bytes: Counter::default(),
             sent_bytes: Counter::default(),
             login_failures: Counter::default(),
+            limit_refusals: Family::new(
+                "berth_limit_refusals",
+                "Requests and connections refused by a limit on one client or on the process.",
+                &["limit"],
+                Counter::default,
+            ),
+            connections_open: Gauge::default(),
             uploads_in_flight: Gauge::default(),
             audit_forward_dropped: Counter::default(),
             audit_forward_sent: Counter::default(),
@@ -151,6 +164,7 @@ impl Metrics {
         self.registry_inflight.encode(enc);
         self.storage_action.encode(enc);
         self.storage_cache.encode(enc);
+        self.limit_refusals.encode(enc);
         let counters = [
             ("berth_http_received_bytes", "Request body bytes received.", &self.received_bytes),
             ("berth_http_sent_bytes", "Response body bytes sent.", &self.sent_bytes),
@@ -172,6 +186,7 @@ impl Metrics {
         }
         let gauges = [
             ("berth_blob_uploads_in_flight", "Blob upload requests being received.", &self.uploads_in_flight),
+            ("berth_http_connections_open", "HTTP connections open.", &self.connections_open),
             ("berth_audit_forward_queued", "Audit lines waiting in the forwarding buffer.", &self.audit_forward_queued),
         ];
         for (name, help, g) in gauges {

@@ -7,7 +7,6 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use berth_oci::range::ByteRange;
@@ -19,13 +18,12 @@ use crate::{Appended, BlobBody, BlobStore, ByteStream, StoreError, UploadState};
 
 /// Writes are coalesced to this size: large writes are what the kernel and the disk like.
 const WRITE_BUFFER: usize = 512 << 10;
-/// Bytes received but not yet hashed and written, per upload. Bounded in bytes, not chunks:
-/// hyper hands over chunks of up to a few hundred KiB, and with many uploads on few cores the
-/// writers fall behind, so a count of chunks let each upload hold megabytes (64 concurrent
-/// pushes peaked at 648 MiB).
-const IN_FLIGHT_BYTES: usize = 1 << 20;
-/// The unit of that budget.
-const PERMIT_BYTES: usize = 4 << 10;
+/// Bytes received before they are handed to a blocking thread to hash and write; one batch is
+/// received while the one before is written, so an upload holds about two batches (and one
+/// chunk: hyper's are up to a few hundred KiB) in memory. Bounded in bytes, not chunks: with
+/// many uploads on few cores the writers fall behind, and a count of chunks once let each
+/// upload hold megabytes (64 concurrent pushes peaked at 648 MiB).
+const BATCH_BYTES: usize = 512 << 10;
 
 pub struct FsStore {
     root: PathBuf,
@@ -84,6 +82,24 @@ fn remove_stale(tmp: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Hashes and appends one batch of received chunks (on a blocking thread).
+fn write_batch(
+    mut file: std::fs::File,
+    mut hasher: Hasher,
+    mut written: u64,
+    chunks: Vec<Bytes>,
+) -> io::Result<(std::fs::File, Hasher, u64)> {
+    let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, &mut file);
+    for chunk in &chunks {
+        hasher.update(chunk);
+        out.write_all(chunk)?;
+        written += chunk.len() as u64;
+    }
+    out.flush()?;
+    drop(out);
+    Ok((file, hasher, written))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -181,7 +197,7 @@ impl BlobStore for FsStore {
     ) -> Result<Appended, StoreError> {
         let path = self.upload_path(id)?;
         let owned_id = id.to_string();
-        let mut file = blocking(move || {
+        let file = blocking(move || {
             let mut file = match std::fs::OpenOptions::new().write(true).open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -204,48 +220,50 @@ impl BlobStore for FsStore {
         })
         .await?;
 
-        // Receiving and hashing+writing overlap: this task reads the socket while a blocking
-        // thread hashes and writes what was already received.
-        let budget = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT_BYTES / PERMIT_BYTES));
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Bytes, tokio::sync::OwnedSemaphorePermit)>();
-        let mut worker_hasher = hasher.clone();
-        let writer = tokio::task::spawn_blocking(move || -> io::Result<(Hasher, u64)> {
-            let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, &mut file);
-            let mut written = 0u64;
-            while let Some((chunk, permit)) = rx.blocking_recv() {
-                worker_hasher.update(&chunk);
-                out.write_all(&chunk)?;
-                written += chunk.len() as u64;
-                drop(permit);
-            }
-            out.flush()?;
-            drop(out);
-            file.sync_data()?;
-            Ok((worker_hasher, written))
-        });
+        // Receiving and hashing+writing overlap: this task reads the socket into a batch while
+        // a blocking thread hashes and writes the batch before it. A blocking thread is taken
+        // only for a batch that is all there: a client that stalls holds none (it once held
+        // one for the whole body, and 512 stalled uploads took the whole blocking pool).
+        let mut writer = Some((file, hasher.clone(), 0u64));
+        let mut writing: Option<tokio::task::JoinHandle<io::Result<(std::fs::File, Hasher, u64)>>> = None;
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batched = 0usize;
         let mut body_error = None;
-        while let Some(item) = body.next().await {
-            match item {
-                Ok(chunk) => {
-                    // A chunk larger than the whole budget waits for all of it, then goes alone.
-                    let units = chunk.len().div_ceil(PERMIT_BYTES).clamp(1, IN_FLIGHT_BYTES / PERMIT_BYTES);
-                    let Ok(permit) = budget.clone().acquire_many_owned(units as u32).await else { break };
-                    if tx.send((chunk, permit)).is_err() {
-                        break; // the writer failed; its error is reported below
-                    }
+        let mut ended = false;
+        while !ended {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    batched += chunk.len();
+                    batch.push(chunk);
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     body_error = Some(e);
                     break;
                 }
+                None => ended = true,
             }
+            if batched < BATCH_BYTES && !ended {
+                continue;
+            }
+            // The batch before this one must be written first.
+            if let Some(handle) = writing.take() {
+                writer = Some(handle.await.map_err(|e| StoreError::Io(io::Error::other(e)))??);
+            }
+            let Some((file, worker_hasher, written)) = writer.take() else { break };
+            let chunks = std::mem::take(&mut batch);
+            batched = 0;
+            writing = Some(tokio::task::spawn_blocking(move || write_batch(file, worker_hasher, written, chunks)));
         }
-        drop(tx);
-        let result = writer.await.map_err(|e| StoreError::Io(io::Error::other(e)))?;
+        if let Some(handle) = writing.take() {
+            writer = Some(handle.await.map_err(|e| StoreError::Io(io::Error::other(e)))??);
+        }
         if let Some(e) = body_error {
             return Err(StoreError::Body(e));
         }
-        let (new_hasher, written) = result?;
+        let Some((file, new_hasher, written)) = writer else {
+            return Err(StoreError::Io(io::Error::other("the upload's writer was lost")));
+        };
+        blocking(move || Ok(file.sync_data()?)).await?;
         *hasher = new_hasher;
         Ok(Appended { offset: offset + written, state: UploadState::new() })
     }

@@ -85,7 +85,7 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            berth_api::serve(listener, app, async {
+            berth_api::serve(listener, app, berth_api::ServerLimits::default(), async {
                 let _ = stopped.await;
             })
             .await
