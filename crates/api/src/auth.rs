@@ -20,25 +20,30 @@ use crate::error::ApiError;
 enum Refused {
     /// Wrong, unusable or expired credentials: the detail for the client.
     Credentials(&'static str),
-    /// Too many password checks waiting: retry shortly.
-    Busy,
+    /// Too many password checks waiting, or too many failures from this client: retry after
+    /// this many seconds.
+    Wait { seconds: u64, why: &'static str },
     /// The check itself failed.
     Internal,
 }
 
 impl From<berth_core::identity::IdentityError> for Refused {
     fn from(e: berth_core::identity::IdentityError) -> Self {
+        use berth_core::identity::IdentityError as E;
         match e {
-            berth_core::identity::IdentityError::Busy => Refused::Busy,
+            E::Busy => Refused::Wait { seconds: 1, why: "too many logins at once; retry shortly" },
+            E::Delayed(wait) => Refused::Wait {
+                seconds: wait.as_secs_f64().ceil().max(1.0) as u64,
+                why: "too many failed logins from this client; retry later",
+            },
             _ => Refused::Internal,
         }
     }
 }
 
-/// 429 with `Retry-After` on `/v2`, when password checks are queued past their limit.
-fn busy() -> ApiError {
-    ApiError::new(ErrorCode::TooManyRequests, "too many logins at once; retry shortly")
-        .with_header(header::RETRY_AFTER, "1")
+/// 429 with `Retry-After` on `/v2`.
+fn retry_after(seconds: u64, why: &str) -> ApiError {
+    ApiError::new(ErrorCode::TooManyRequests, why).with_header(header::RETRY_AFTER, &seconds.to_string())
 }
 
 /// What an `Authorization` header proved.
@@ -124,7 +129,7 @@ impl HarborAuth {
         let Some((user, pass)) = parse_basic(value) else {
             return Err(Refused::Credentials("unsupported Authorization header"));
         };
-        let source = request.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        let source = crate::client::client_addr(&request.extensions);
         let result = if user.starts_with(berth_core::robots::ROBOT_PREFIX) {
             self.identities.authenticate_robot(&user, &pass, source).await
         } else {
@@ -172,7 +177,7 @@ impl HarborAuth {
         let caller = match self.caller(request).await {
             Ok(c) => c,
             Err(Refused::Credentials(detail)) => return Err(self.challenge(headers, scope, detail)),
-            Err(Refused::Busy) => return Err(busy()),
+            Err(Refused::Wait { seconds, why }) => return Err(retry_after(seconds, why)),
             Err(Refused::Internal) => return Err(internal("authentication backend failed")),
         };
         let subject = match &caller {
@@ -236,16 +241,17 @@ pub enum ApiAuthError {
     Unauthorized,
     /// A session cookie on a mutating request without the matching CSRF header: 403.
     Csrf,
-    /// Too many password checks waiting: 429 with `Retry-After`.
-    Busy,
+    /// Too many password checks waiting, or too many failures from this client: 429 with
+    /// `Retry-After`.
+    Wait { seconds: u64, why: &'static str },
     /// The check itself failed: 500.
     Internal,
 }
 
 impl From<berth_core::identity::IdentityError> for ApiAuthError {
     fn from(e: berth_core::identity::IdentityError) -> Self {
-        match e {
-            berth_core::identity::IdentityError::Busy => ApiAuthError::Busy,
+        match Refused::from(e) {
+            Refused::Wait { seconds, why } => ApiAuthError::Wait { seconds, why },
             _ => ApiAuthError::Internal,
         }
     }
@@ -277,7 +283,7 @@ impl HarborAuth {
                 Ok(Caller::Anonymous) => Ok(Subject::Anonymous),
                 Ok(Caller::Subject(s)) => Ok(s),
                 Ok(Caller::Token(_)) | Err(Refused::Credentials(_)) => Err(ApiAuthError::Unauthorized),
-                Err(Refused::Busy) => Err(ApiAuthError::Busy),
+                Err(Refused::Wait { seconds, why }) => Err(ApiAuthError::Wait { seconds, why }),
                 Err(Refused::Internal) => Err(ApiAuthError::Internal),
             };
         }
@@ -304,7 +310,7 @@ impl HarborAuth {
         principal: &str,
         password: &str,
     ) -> Result<Option<berth_core::identity::Session>, ApiAuthError> {
-        let source = request.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        let source = crate::client::client_addr(&request.extensions);
         Ok(self.identities.login_session(principal, password, source).await?)
     }
 
@@ -355,13 +361,9 @@ pub async fn token(State(auth): State<Arc<HarborAuth>>, req: Parts) -> Response 
         Ok(Caller::Token(_)) | Err(Refused::Credentials(_)) => {
             return harbor_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid credentials");
         }
-        Err(Refused::Busy) => {
-            let mut response = harbor_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_REQUESTS",
-                "too many logins at once; retry shortly",
-            );
-            response.headers_mut().insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        Err(Refused::Wait { seconds, why }) => {
+            let mut response = harbor_error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", why);
+            response.headers_mut().insert(header::RETRY_AFTER, http::HeaderValue::from(seconds));
             return response;
         }
         Err(Refused::Internal) => {

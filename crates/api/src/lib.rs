@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod client;
 mod error;
 mod handlers;
 pub mod harbor;

@@ -168,8 +168,7 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let id = request_id(req.headers());
     let method = req.method().clone();
-    let source =
-        req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+    let source = crate::client::client_addr(req.extensions()).map(|a| a.to_string());
     let path = req.uri().path();
     let (route, project, repository) = match path.strip_prefix("/v2").filter(|r| r.is_empty() || r.starts_with('/')) {
         Some(rest) => {

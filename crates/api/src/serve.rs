@@ -27,6 +27,7 @@ use bytes::Bytes;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::client::{ClientAddr, TrustedProxies};
 use crate::limit::{Held, PerKey};
 
 /// The server's limits (`http.*` in the configuration).
@@ -41,6 +42,9 @@ pub struct ServerLimits {
     /// 0: no limit.
     pub max_connections_per_client: usize,
     pub shutdown_timeout: Duration,
+    /// Peers whose `X-Forwarded-For`/`Forwarded` name the client; they are not held to the
+    /// per-client connection cap (every client behind them shares their address).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for ServerLimits {
@@ -53,6 +57,7 @@ impl Default for ServerLimits {
             max_connections: 10_000,
             max_connections_per_client: 512,
             shutdown_timeout: Duration::from_secs(30),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -69,6 +74,7 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let connections = PerKey::new(limits.max_connections);
     let per_client = PerKey::new(limits.max_connections_per_client);
+    let unlimited = PerKey::new(0);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
     let http = Arc::new(http);
@@ -87,7 +93,8 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let slot = match Slot::take(&connections, &per_client, peer.ip()) {
+        let per_client = if limits.trusted_proxies.trusts(peer.ip()) { &unlimited } else { &per_client };
+        let slot = match Slot::take(&connections, per_client, peer.ip()) {
             Ok(slot) => slot,
             Err(limit) => {
                 berth_metrics::metrics().limit_refusals.get(&[limit]).inc();
@@ -362,7 +369,9 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Connectio
         let in_flight = InFlight::enter(&self.activity);
         let timeout = self.limits.body_read_timeout;
         let mut req = req.map(|inner| axum::body::Body::new(TimedBody { inner, timeout, sleep: None, waiting: false }));
+        let client = self.limits.trusted_proxies.client(self.peer, req.headers());
         req.extensions_mut().insert(ConnectInfo(self.peer));
+        req.extensions_mut().insert(ClientAddr(client));
         let app = self.app.clone();
         Box::pin(async move {
             let response = app.oneshot(req).await;

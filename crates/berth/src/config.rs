@@ -231,15 +231,45 @@ pub struct Login {
     pub hash_workers: usize,
     /// Password checks that may wait beyond those running; more are refused with 429.
     pub hash_queue: usize,
+    /// Failed logins for one account from one client that cost nothing.
+    pub free_failures: u32,
+    /// Failed logins from one client, for any accounts, that cost nothing.
+    pub client_free_failures: u32,
+    /// How long failures are remembered after the last one.
+    pub failure_window_seconds: u64,
+    /// The wait after the first failure past the free ones; each further one doubles it.
+    pub first_delay_seconds: u64,
+    /// The longest wait.
+    pub max_delay_seconds: u64,
 }
 
 impl Default for Login {
     fn default() -> Self {
-        Login { hash_workers: 0, hash_queue: berth_core::identity::DEFAULT_HASH_QUEUE }
+        let p = berth_core::throttle::ThrottlePolicy::default();
+        Login {
+            hash_workers: 0,
+            hash_queue: berth_core::identity::DEFAULT_HASH_QUEUE,
+            free_failures: p.free_failures,
+            client_free_failures: p.client_free_failures,
+            failure_window_seconds: p.window.as_secs(),
+            first_delay_seconds: p.first_delay.as_secs(),
+            max_delay_seconds: p.max_delay.as_secs(),
+        }
     }
 }
 
 impl Login {
+    pub fn throttle(&self) -> berth_core::throttle::ThrottlePolicy {
+        use std::time::Duration;
+        berth_core::throttle::ThrottlePolicy {
+            free_failures: self.free_failures,
+            client_free_failures: self.client_free_failures,
+            window: Duration::from_secs(self.failure_window_seconds.max(1)),
+            first_delay: Duration::from_secs(self.first_delay_seconds.max(1)),
+            max_delay: Duration::from_secs(self.max_delay_seconds.max(self.first_delay_seconds).max(1)),
+        }
+    }
+
     pub fn password_workers(&self) -> anyhow::Result<berth_auth::hashing::PasswordWorkers> {
         let workers = if self.hash_workers == 0 {
             berth_auth::hashing::PasswordWorkers::per_core(self.hash_queue)
@@ -290,13 +320,17 @@ pub struct Http {
     pub max_uploads_per_client: usize,
     /// At shutdown, how long requests in flight may take to finish before connections close.
     pub shutdown_timeout_seconds: u64,
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` or `Forwarded` header
+    /// names the client; from anyone else those headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Http {
-    pub fn limits(&self) -> berth_api::ServerLimits {
+    pub fn limits(&self) -> anyhow::Result<berth_api::ServerLimits> {
         use std::time::Duration;
         let secs = |s: u64| Duration::from_secs(s.max(1));
-        berth_api::ServerLimits {
+        Ok(berth_api::ServerLimits {
+            trusted_proxies: berth_api::client::TrustedProxies::parse(&self.trusted_proxies)?,
             header_read_timeout: secs(self.header_read_timeout_seconds),
             body_read_timeout: secs(self.body_read_timeout_seconds),
             write_timeout: secs(self.write_timeout_seconds),
@@ -304,7 +338,7 @@ impl Http {
             max_connections: self.max_connections,
             max_connections_per_client: self.max_connections_per_client,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_seconds),
-        }
+        })
     }
 }
 
@@ -756,6 +790,7 @@ impl Default for Http {
             max_connections_per_client: limits.max_connections_per_client,
             max_uploads_per_client: 64,
             shutdown_timeout_seconds: limits.shutdown_timeout.as_secs(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

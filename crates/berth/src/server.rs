@@ -230,8 +230,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let secret_key = load_secret_key(&config, &db).await?;
     let tokens = Arc::new(load_token_issuer(&config, &db, &secret_key).await?);
     let identities = match &shared {
-        Some(shared) => berth_core::identity::Identities::with_shared(db.clone(), Default::default(), shared.clone()),
-        None => berth_core::identity::Identities::new(db.clone()),
+        Some(shared) => {
+            berth_core::identity::Identities::with_shared(db.clone(), config.login.throttle(), shared.clone())
+        }
+        None => berth_core::identity::Identities::with_throttle(db.clone(), config.login.throttle()),
     }
     .with_caches(caches.clone())
     .with_password_workers(password_workers.clone());
@@ -254,7 +256,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let local = listener.local_addr()?;
             tracing::info!(addr = %local, "metrics on http://{local}{}", config.metrics.path);
             let app = berth_api::metrics_router(registry.clone(), &config.metrics.path);
-            Some(tokio::spawn(berth_api::serve(listener, app, config.http.limits(), std::future::pending())))
+            Some(tokio::spawn(berth_api::serve(listener, app, config.http.limits()?, std::future::pending())))
         }
         None => None,
     };
@@ -265,7 +267,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.http.addr))?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, "listening on http://{local}");
-    berth_api::serve(listener, app, config.http.limits(), shutdown_signal()).await?;
+    berth_api::serve(listener, app, config.http.limits()?, shutdown_signal()).await?;
     tracing::info!("in-flight requests finished; closing the database");
     pull_flusher.abort();
     maintenance.abort();

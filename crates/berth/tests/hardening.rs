@@ -40,10 +40,10 @@ async fn wrong_passwords_in_parallel_do_not_exhaust_memory() {
             other => panic!("a wrong password answered {other:?}"),
         }
     }
-    assert_eq!(refused + busy, 300);
-    assert!(busy > 0, "300 checks at once cannot all have been queued");
     let peak = peak_rss_mib(berth.child.id());
     assert!(peak <= 300, "the process grew to {peak} MiB under 300 concurrent wrong logins");
+    assert_eq!(refused + busy, 300);
+    assert!(busy > 0, "300 checks at once cannot all have been queued");
     // Still serving.
     let r = client.get(berth.url("/livez")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -281,4 +281,83 @@ async fn slow_clients_are_cut_off_and_shutdown_has_a_deadline() {
     };
     assert!(status.success(), "{status:?}");
     assert!(berth.log().iter().any(|l| l.contains("shutdown_timeout")), "the deadline was not reported");
+}
+
+/// A request to the current-user endpoint as `user:password`, from `client` as a trusted
+/// proxy in front of Berth says (`X-Forwarded-For`).
+async fn login_from(berth: &Berth, client: &str, user: &str, password: &str) -> reqwest::Response {
+    http()
+        .get(berth.url("/api/v2.0/users/current"))
+        .basic_auth(user, Some(password))
+        .header("x-forwarded-for", client)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Finding 5: ten wrong passwords from anywhere locked the account for everyone, and behind
+/// a proxy ten failures for made-up names locked every user. Now the guessing client waits
+/// (429 with `Retry-After`), growing each time, while the owner from another client signs in;
+/// the client is the one the trusted proxy names; every refusal is in the audit log and the
+/// metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_delay_the_guessing_client_never_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let berth = Berth::start_with(
+        dir.path(),
+        &[("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD), ("BERTH_HTTP__TRUSTED_PROXIES", "[127.0.0.1]")],
+    );
+    let (attacker, owner) = ("192.0.2.7", "198.51.100.4");
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(login_from(&berth, attacker, "admin", "Guess12345").await.status().as_u16());
+    }
+    assert_eq!(&statuses[..6], &[401; 6], "five free failures, then the sixth is checked and fails: {statuses:?}");
+    assert!(statuses[6..].iter().all(|s| *s == 429), "then the client waits: {statuses:?}");
+    let r = login_from(&berth, attacker, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 429, "even the right password waits from the guessing client");
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait >= 1, "{wait}");
+    // The owner, from elsewhere, is not held up.
+    assert_eq!(login_from(&berth, owner, "admin", ADMIN_PASSWORD).await.status(), 200);
+    // Made-up names from one client behind the proxy lock nobody else.
+    for n in 0..40 {
+        let _ = login_from(&berth, "203.0.113.50", &format!("ghost{n}"), "Guess12345").await;
+    }
+    assert_eq!(login_from(&berth, "203.0.113.50", "admin", ADMIN_PASSWORD).await.status(), 429);
+    assert_eq!(login_from(&berth, "203.0.113.51", "admin", ADMIN_PASSWORD).await.status(), 200);
+    // Every decision is recorded.
+    let logs: serde_json::Value = admin_client()
+        .get(berth.url("/api/v2.0/auditlog-exts?page_size=100&q=operation%3Dlogin"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let descriptions: Vec<&str> =
+        logs.as_array().unwrap().iter().filter_map(|l| l["operation_description"].as_str()).collect();
+    assert!(descriptions.iter().any(|d| d.contains("192.0.2.7 must wait")), "{descriptions:?}");
+    assert!(descriptions.iter().filter(|d| **d == "login failed").count() >= 6, "{descriptions:?}");
+    let metrics = admin_client().get(berth.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let delayed = metrics
+        .lines()
+        .find(|l| l.starts_with("berth_limit_refusals_total{limit=\"login_delay\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(delayed >= 5.0, "berth_limit_refusals_total{{limit=\"login_delay\"}} = {delayed}");
+}
+
+/// Without `http.trusted_proxies`, `X-Forwarded-For` is the client's own text and is ignored:
+/// a client cannot dodge its wait by claiming another address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let berth = Berth::start(dir.path());
+    for n in 0..7 {
+        let _ = login_from(&berth, &format!("192.0.2.{n}"), "admin", "Guess12345").await;
+    }
+    let r = login_from(&berth, "198.51.100.99", "admin", "Guess12345").await;
+    assert_eq!(r.status(), 429, "the peer, 127.0.0.1, is the client whatever it claims");
 }

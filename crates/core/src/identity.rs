@@ -11,7 +11,7 @@ use berth_auth::{password, secret};
 use berth_db::{AuditEvent, Db, NewUser};
 
 use crate::cache::ProjectFacts;
-use crate::throttle::{LoginThrottle, ThrottlePolicy};
+use crate::throttle::{LoginKeys, LoginThrottle, ThrottlePolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -20,6 +20,10 @@ pub enum IdentityError {
     /// Too many password checks are waiting: the caller should retry shortly (429).
     #[error("too many logins at once; retry shortly")]
     Busy,
+    /// Too many failed logins from this client (for this account, or for any): it must wait
+    /// this long before the next try (429 with `Retry-After`).
+    #[error("too many failed logins from this client; retry in {} s", .0.as_secs().max(1))]
+    Delayed(std::time::Duration),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -175,22 +179,20 @@ impl Identities {
         Ok(Bootstrap::Created { generated })
     }
 
-    /// The user named `username` if `password` is theirs. A wrong password, an unknown user and
-    /// a locked account (too many failures for the account or from `source`) answer alike and
-    /// take the same time, so none can be told from the others.
+    /// The user named `username` if `password` is theirs. A wrong password and an unknown user
+    /// answer alike and take the same time (one Argon2 run each), so neither can be told from
+    /// the other. A client past its free failures (for this account, or for any) is refused
+    /// with [`IdentityError::Delayed`] until its wait is over, without a check, whether or not
+    /// the account exists.
     pub async fn authenticate_user(
         &self,
         username: &str,
         password: &str,
         source: Option<IpAddr>,
     ) -> Result<Option<Subject>, IdentityError> {
-        let account_key = format!("user:{username}");
-        let mut keys = vec![account_key.clone()];
-        if let Some(addr) = source {
-            keys.push(format!("addr:{addr}"));
-        }
-        let locked = self.throttle.locked(&keys).await;
-        let user = if locked { None } else { self.db.user_by_name(username).await? };
+        let keys = LoginKeys::new(username, source);
+        self.refuse_if_delayed(username, &keys, source).await?;
+        let user = self.db.user_by_name(username).await?;
         // Verified moments ago against the hash the database still holds. (Only a right password
         // is answered fast, which the answer itself tells anyway.)
         let remembered = || {
@@ -212,8 +214,7 @@ impl Identities {
         let ok = match stored {
             Some(stored) => self.hashing.verify(password, &stored).await?,
             None => {
-                // Verifying against a real hash when the user is unknown (or locked) keeps the
-                // timing alike.
+                // Verifying against a real hash when the user is unknown keeps the timing alike.
                 let _ = self.hashing.verify(password, unknown_user_hash()).await?;
                 false
             }
@@ -221,27 +222,41 @@ impl Identities {
         Ok(match (ok, user) {
             (true, Some(u)) => {
                 berth_db::Operator::identify(&u.username);
-                self.throttle.record_success(&account_key).await;
+                self.throttle.record_success(&keys).await;
                 self.verified.remember(username, password, &u.password_hash);
                 Some(Subject::User { id: u.id, name: u.username, sysadmin: u.sysadmin })
             }
             _ => {
-                if !locked {
-                    self.throttle.record_failure(&keys).await;
-                }
-                self.audit_failed_login(username).await;
+                self.throttle.record_failure(&keys).await;
+                self.audit_failed_login(username, "login failed").await;
                 None
             }
         })
     }
 
+    /// A client still waiting after its failures is refused, and the refusal is recorded.
+    async fn refuse_if_delayed(
+        &self,
+        account: &str,
+        keys: &LoginKeys,
+        source: Option<IpAddr>,
+    ) -> Result<(), IdentityError> {
+        let Some(wait) = self.throttle.wait(keys).await else { return Ok(()) };
+        berth_metrics::metrics().limit_refusals.get(&["login_delay"]).inc();
+        let client = source.map_or_else(|| "an unknown client".to_string(), |a| a.to_string());
+        let why =
+            format!("login refused unchecked: {client} must wait {} s after failed logins", wait.as_secs().max(1));
+        self.audit_failed_login(account, &why).await;
+        Err(IdentityError::Delayed(wait))
+    }
+
     /// A failed login changes nothing, so its record goes alone; failing to write it does not
     /// change the answer.
-    async fn audit_failed_login(&self, username: &str) {
+    async fn audit_failed_login(&self, username: &str, description: &str) {
         berth_metrics::metrics().login_failures.inc();
         // The name is the client's text: bounded, as any column we fill from a request.
         let name: String = username.chars().take(255).collect();
-        let event = AuditEvent::new("login", "user", name.clone()).failed().described("login failed");
+        let event = AuditEvent::new("login", "user", name.clone()).failed().described(description);
         if let Err(e) = self.db.audit_only(event, &name).await {
             tracing::warn!(error = %e, "recording a failed login failed");
         }
@@ -335,15 +350,8 @@ impl Identities {
         secret: &str,
         source: Option<IpAddr>,
     ) -> Result<Option<Subject>, IdentityError> {
-        let account_key = format!("user:{name}");
-        let mut keys = vec![account_key.clone()];
-        if let Some(addr) = source {
-            keys.push(format!("addr:{addr}"));
-        }
-        if self.throttle.locked(&keys).await {
-            self.audit_failed_login(name).await;
-            return Ok(None);
-        }
+        let keys = LoginKeys::new(name, source);
+        self.refuse_if_delayed(name, &keys, source).await?;
         let robot = self.db.robot_by_name(name).await?;
         let subject =
             robot.filter(|r| berth_auth::secret::verify_machine_secret(secret, &r.secret_hash)).and_then(|r| {
@@ -354,10 +362,10 @@ impl Identities {
                 })
             });
         match &subject {
-            Some(_) => self.throttle.record_success(&account_key).await,
+            Some(_) => self.throttle.record_success(&keys).await,
             None => {
                 self.throttle.record_failure(&keys).await;
-                self.audit_failed_login(name).await;
+                self.audit_failed_login(name, "login failed").await;
             }
         }
         Ok(subject)
@@ -539,25 +547,53 @@ mod tests {
         assert_eq!(ids.project_access(&Subject::Anonymous, "missing").await.unwrap(), None);
     }
 
+    /// Finding 5 of the hardening issue: ten wrong passwords from anywhere used to lock the
+    /// account for everyone. Now the guessing client waits, the owner elsewhere does not.
     #[tokio::test]
-    async fn a_locked_account_answers_like_a_wrong_password() {
+    async fn guesses_delay_the_guessing_client_and_never_the_owner() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open_sqlite(&dir.path().join("berth.db")).await.unwrap();
         let policy = ThrottlePolicy {
-            max_failures: 3,
+            free_failures: 3,
+            client_free_failures: 6,
             window: std::time::Duration::from_secs(60),
-            lockout: std::time::Duration::from_secs(60),
+            first_delay: std::time::Duration::from_secs(30),
+            max_delay: std::time::Duration::from_secs(60),
         };
         let ids = Identities::with_throttle(db, policy);
         ids.bootstrap(Some("Harbor12345")).await.unwrap();
         let attacker: IpAddr = "192.0.2.7".parse().unwrap();
-        for _ in 0..3 {
+        let owner: IpAddr = "198.51.100.4".parse().unwrap();
+        for _ in 0..4 {
             assert_eq!(ids.authenticate_user("admin", "Guess12345", Some(attacker)).await.unwrap(), None);
         }
-        // Locked: even the right password is refused, from anywhere, for this account.
-        assert_eq!(ids.authenticate_user("admin", "Harbor12345", None).await.unwrap(), None);
-        // The address is locked for other accounts too.
-        assert_eq!(ids.authenticate_user("other", "Whatever123", Some(attacker)).await.unwrap(), None);
+        // The attacker waits, even with the right password, and is told how long.
+        match ids.authenticate_user("admin", "Harbor12345", Some(attacker)).await {
+            Err(IdentityError::Delayed(wait)) => assert!(wait.as_secs() >= 29, "{wait:?}"),
+            other => panic!("{other:?}"),
+        }
+        // The owner, from another client, signs in.
+        assert!(ids.authenticate_user("admin", "Harbor12345", Some(owner)).await.unwrap().is_some());
+        // An unknown account from a waiting pair is answered the same way as a known one.
+        for _ in 0..4 {
+            let _ = ids.authenticate_user("ghost", "Guess12345", Some("192.0.2.8".parse().unwrap())).await;
+        }
+        assert!(matches!(
+            ids.authenticate_user("ghost", "Guess12345", Some("192.0.2.8".parse().unwrap())).await,
+            Err(IdentityError::Delayed(_))
+        ));
+        // Guessing many accounts from one client slows that client for every account.
+        for n in 0..3 {
+            let _ = ids.authenticate_user(&format!("made-up-{n}"), "Guess12345", Some(owner)).await;
+        }
+        assert!(ids.authenticate_user("admin", "Harbor12345", Some(owner)).await.unwrap().is_some(), "free still");
+        for n in 3..7 {
+            let _ = ids.authenticate_user(&format!("made-up-{n}"), "Guess12345", Some(owner)).await;
+        }
+        assert!(matches!(
+            ids.authenticate_user("admin", "Harbor12345", Some(owner)).await,
+            Err(IdentityError::Delayed(_))
+        ));
     }
 
     #[tokio::test]

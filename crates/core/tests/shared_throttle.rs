@@ -1,7 +1,7 @@
-//! Failed logins counted in Redis lock an account on every replica; with Redis unreachable,
-//! logins go on and each replica counts alone.
+//! Failed logins counted in Redis make the guessing client wait on every replica; with Redis
+//! unreachable, logins go on and each replica counts alone.
 
-use berth_core::identity::Identities;
+use berth_core::identity::{Identities, IdentityError};
 use berth_core::shared::SharedState;
 use berth_core::throttle::ThrottlePolicy;
 use berth_db::{Db, NewUser};
@@ -11,7 +11,23 @@ use common::{redis_url, unique_prefix};
 
 fn policy() -> ThrottlePolicy {
     let minute = std::time::Duration::from_secs(60);
-    ThrottlePolicy { max_failures: 3, window: minute, lockout: minute }
+    ThrottlePolicy {
+        free_failures: 3,
+        client_free_failures: 100,
+        window: minute,
+        first_delay: minute,
+        max_delay: minute,
+    }
+}
+
+/// The client the tests guess from.
+fn guesser() -> Option<std::net::IpAddr> {
+    Some("192.0.2.7".parse().unwrap())
+}
+
+/// Whether the login was refused for the client's wait (rather than answered).
+fn waits(result: Result<Option<berth_auth::rbac::Subject>, IdentityError>) -> bool {
+    matches!(result, Err(IdentityError::Delayed(_)))
 }
 
 async fn db_with_user(dir: &std::path::Path) -> Db {
@@ -33,21 +49,22 @@ async fn a_lock_made_on_one_replica_holds_on_another() {
         || Identities::with_shared(db.clone(), policy(), SharedState::connect_with_prefix(&url, &prefix).unwrap());
     let (a, b) = (replica(), replica());
 
-    assert!(b.authenticate_user("alice", "Passw0rdX", None).await.unwrap().is_some());
-    // Two failures on each replica: neither alone reaches three, together they do.
+    assert!(b.authenticate_user("alice", "Passw0rdX", guesser()).await.unwrap().is_some());
+    // Two failures on each replica: neither alone is past three, together they are.
     for r in [&a, &b] {
         for _ in 0..2 {
-            assert!(r.authenticate_user("alice", "wrong", None).await.unwrap().is_none());
+            assert!(r.authenticate_user("alice", "wrong", guesser()).await.unwrap().is_none());
         }
     }
-    assert!(
-        a.authenticate_user("alice", "Passw0rdX", None).await.unwrap().is_none(),
-        "locked by failures counted across replicas"
-    );
+    assert!(waits(a.authenticate_user("alice", "Passw0rdX", guesser()).await), "failures counted across replicas");
     let fresh = replica();
     assert!(
-        fresh.authenticate_user("alice", "Passw0rdX", None).await.unwrap().is_none(),
-        "locked on a replica that saw none of the failures"
+        waits(fresh.authenticate_user("alice", "Passw0rdX", guesser()).await),
+        "a wait on a replica that saw none of the failures"
+    );
+    assert!(
+        fresh.authenticate_user("alice", "Passw0rdX", None).await.unwrap().is_some(),
+        "another client is not held up"
     );
 }
 
@@ -58,11 +75,11 @@ async fn without_redis_logins_go_on_and_each_replica_counts_alone() {
     // Nothing listens on port 1.
     let gone = SharedState::connect_with_prefix("redis://127.0.0.1:1/0", &unique_prefix()).unwrap();
     let a = Identities::with_shared(db.clone(), policy(), gone);
-    assert!(a.authenticate_user("alice", "Passw0rdX", None).await.unwrap().is_some());
-    for _ in 0..3 {
-        assert!(a.authenticate_user("alice", "wrong", None).await.unwrap().is_none());
+    assert!(a.authenticate_user("alice", "Passw0rdX", guesser()).await.unwrap().is_some());
+    for _ in 0..4 {
+        assert!(a.authenticate_user("alice", "wrong", guesser()).await.unwrap().is_none());
     }
-    assert!(a.authenticate_user("alice", "Passw0rdX", None).await.unwrap().is_none(), "locked in this process");
+    assert!(waits(a.authenticate_user("alice", "Passw0rdX", guesser()).await), "a wait in this process");
 }
 
 /// A process killed on drop.
@@ -157,13 +174,15 @@ async fn through_sentinel_the_counts_follow_a_failover() {
     }
     assert!(ok, "the Sentinel names the master");
     let a = Identities::with_shared(db.clone(), policy(), shared());
-    assert!(a.authenticate_user("alice", "wrong", None).await.unwrap().is_none());
+    assert!(a.authenticate_user("alice", "wrong", guesser()).await.unwrap().is_none());
 
     drop(master);
     // Until the Sentinel promotes the replica, calls fail fast and logins go on regardless.
     let mut promoted = false;
     for _ in 0..100 {
-        if shared().ping().await.is_ok() && a.authenticate_user("alice", "Passw0rdX", None).await.unwrap().is_some() {
+        if shared().ping().await.is_ok()
+            && a.authenticate_user("alice", "Passw0rdX", guesser()).await.unwrap().is_some()
+        {
             promoted = true;
             break;
         }
@@ -171,12 +190,12 @@ async fn through_sentinel_the_counts_follow_a_failover() {
     }
     assert!(promoted, "the replica was promoted and is reached through the Sentinel");
     let b = Identities::with_shared(db.clone(), policy(), shared());
-    for _ in 0..3 {
-        assert!(b.authenticate_user("alice", "wrong", None).await.unwrap().is_none());
+    for _ in 0..4 {
+        assert!(b.authenticate_user("alice", "wrong", guesser()).await.unwrap().is_none());
     }
     let c = Identities::with_shared(db.clone(), policy(), shared());
     assert!(
-        c.authenticate_user("alice", "Passw0rdX", None).await.unwrap().is_none(),
-        "the lock was written to the new master, seen by another replica"
+        waits(c.authenticate_user("alice", "Passw0rdX", guesser()).await),
+        "the wait was written to the new master, seen by another replica"
     );
 }

@@ -50,7 +50,7 @@ pub struct HarborError {
     code: &'static str,
     message: String,
     /// `Retry-After`, in seconds, for refusals that pass by themselves.
-    retry_after: Option<u32>,
+    retry_after: Option<u64>,
 }
 
 impl HarborError {
@@ -64,6 +64,10 @@ impl HarborError {
             retry_after: Some(1),
             ..HarborError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", message)
         }
+    }
+
+    fn with_retry_after(self, seconds: u64) -> HarborError {
+        HarborError { retry_after: Some(seconds), ..self }
     }
 
     fn bad_request(message: impl Into<String>) -> HarborError {
@@ -116,7 +120,7 @@ impl From<ApiAuthError> for HarborError {
         match e {
             ApiAuthError::Unauthorized => HarborError::unauthorized(),
             ApiAuthError::Csrf => HarborError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "CSRF token invalid"),
-            ApiAuthError::Busy => HarborError::busy("too many logins at once; retry shortly"),
+            ApiAuthError::Wait { seconds, why } => HarborError::busy(why).with_retry_after(seconds),
             ApiAuthError::Internal => {
                 HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "authentication backend failed")
             }
