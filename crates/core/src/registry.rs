@@ -136,16 +136,22 @@ impl Registry {
     /// The repository's id, creating it on first push. Its project (the first path component)
     /// must exist: repositories are created inside projects, never with them.
     async fn ensure_repository(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
+        let project = self.project_of(name).await?;
+        Ok(self.db.ensure_repository(name.as_str(), project).await?)
+    }
+
+    /// The id of the project a repository name falls in, which must exist.
+    async fn project_of(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
         let Some((project, _)) = name.as_str().split_once('/') else {
             return Err(RegistryError::client(
                 ErrorCode::NameInvalid,
                 format!("{name} has no project: repository names have the form <project>/<repository>"),
             ));
         };
-        let Some(p) = self.db.project_by_name(project).await? else {
-            return Err(RegistryError::client(ErrorCode::NameUnknown, format!("project {project} not found")));
-        };
-        Ok(self.db.ensure_repository(name.as_str(), p.id).await?)
+        match self.db.project_by_name(project).await? {
+            Some(p) => Ok(p.id),
+            None => Err(RegistryError::client(ErrorCode::NameUnknown, format!("project {project} not found"))),
+        }
     }
 
     async fn repository(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
@@ -643,18 +649,21 @@ impl Registry {
         let mut blobs = Vec::new();
         let mut manifests = Vec::new();
         for child in parsed.children.iter().filter(|c| !c.foreign) {
+            let size = i64::try_from(child.size).map_err(|_| {
+                RegistryError::client(
+                    ErrorCode::ManifestInvalid,
+                    format!("descriptor of {} is too large", child.digest),
+                )
+            })?;
             match child.kind {
-                ChildKind::Blob => blobs.push(child.digest.as_str()),
-                ChildKind::Manifest => manifests.push(child.digest.as_str()),
+                ChildKind::Blob => blobs.push((child.digest.as_str(), size)),
+                ChildKind::Manifest => manifests.push((child.digest.as_str(), size)),
             }
         }
         let annotations = match &parsed.annotations {
             Some(a) => Some(serde_json::to_string(a).map_err(|e| RegistryError::Internal(e.to_string()))?),
             None => None,
         };
-        let repo = self.ensure_repository(name).await?;
-        // Bytes first: a manifest row never points at content that is not there.
-        self.store.put(&digest, bytes.clone()).await?;
         let record = NewManifest {
             digest: digest.as_str(),
             media_type: &parsed.media_type,
@@ -665,16 +674,39 @@ impl Registry {
             blobs,
             manifests,
         };
-        let stored = self.db.put_manifest(repo, &record, &tags).await;
-        self.caches.changed(Change::Repository(name.as_str().to_string())).await;
-        match stored {
-            Ok(()) => Ok((digest, parsed.subject)),
-            Err(PutManifestError::MissingChild(d)) => Err(RegistryError::client(
+        let refused = |e: PutManifestError| match e {
+            PutManifestError::MissingChild(d) => RegistryError::client(
                 ErrorCode::ManifestBlobUnknown,
                 format!("manifest references {d}, which is not in {name}"),
-            )),
-            Err(PutManifestError::Db(e)) => Err(e.into()),
-        }
+            ),
+            PutManifestError::SizeMismatch { digest, declared, actual } => RegistryError::client(
+                ErrorCode::ManifestInvalid,
+                format!("the descriptor of {digest} gives {declared} bytes, but it has {actual}"),
+            ),
+            PutManifestError::Db(e) => e.into(),
+        };
+        // A refused manifest stores nothing: neither a new repository (which would then block
+        // the project's deletion) nor its bytes. Its children are checked first; a repository
+        // that does not exist yet holds none, so a manifest with children cannot be its first.
+        let repo = match self.db.repository_id(name.as_str()).await? {
+            Some(repo) => {
+                self.db.check_manifest_children(repo, &record).await.map_err(refused)?;
+                repo
+            }
+            None => {
+                if let Some((first, _)) = record.blobs.first().or(record.manifests.first()) {
+                    self.project_of(name).await?;
+                    return Err(refused(PutManifestError::MissingChild(first.to_string())));
+                }
+                self.ensure_repository(name).await?
+            }
+        };
+        // Bytes first: a manifest row never points at content that is not there.
+        self.store.put(&digest, bytes.clone()).await?;
+        let stored = self.db.put_manifest(repo, &record, &tags).await;
+        self.caches.changed(Change::Repository(name.as_str().to_string())).await;
+        stored.map_err(refused)?;
+        Ok((digest, parsed.subject))
     }
 
     /// Deletes a manifest (by digest: with its tags) or only a tag.

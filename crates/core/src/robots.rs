@@ -45,6 +45,13 @@ pub struct PermissionReq {
     pub access: Vec<(String, String)>,
 }
 
+/// The name a robot was created with: its full name without `robot$` and the project.
+fn short_name(full: &str) -> &str {
+    let rest = full.strip_prefix(ROBOT_PREFIX).unwrap_or(full);
+    rest.rsplit_once('+').map_or(rest, |(_, short)| short)
+}
+
+#[derive(Clone)]
 pub struct RobotReq {
     pub name: String,
     pub description: String,
@@ -310,6 +317,15 @@ impl Robots {
         if req.level != current.level {
             return Err(RobotError::Invalid("a robot's level cannot change".into()));
         }
+        // The body `GET` answered names the robot by its full name (`robot$p+ci`); the short
+        // name a creation takes is accepted too.
+        let short;
+        let req = if req.name == current.name {
+            short = RobotReq { name: short_name(&current.name).to_string(), ..req.clone() };
+            &short
+        } else {
+            req
+        };
         let (project_id, full_name, rows) = self.validate(req).await?;
         if full_name != current.name || project_id != current.project_id {
             return Err(RobotError::Invalid("a robot's name and project cannot change".into()));

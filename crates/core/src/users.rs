@@ -44,6 +44,12 @@ impl From<DbError> for UserError {
     }
 }
 
+/// Characters that change how text reads without showing: zero-width ones, directional
+/// marks, overrides and isolates, the byte-order mark.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}' | '\u{ad}')
+}
+
 /// What a new user is made of.
 pub struct NewUserReq<'a> {
     pub username: &'a str,
@@ -53,11 +59,13 @@ pub struct NewUserReq<'a> {
     pub password: &'a str,
 }
 
-/// Harbor's username rule: 1 to 255 characters, none of `,"~#%$` and no whitespace.
+/// Harbor's username rule: 1 to 255 characters, none of `,"~#%$` and no whitespace; and, past
+/// Harbor, no control or invisible formatting characters (a NUL, or a right-to-left override
+/// that makes one name read as another in the audit log).
 pub fn validate_username(name: &str) -> Result<(), UserError> {
     let ok = !name.is_empty()
         && name.chars().count() <= 255
-        && !name.chars().any(|c| c.is_whitespace() || ",\"~#%$".contains(c))
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control() || invisible(c) || ",\"~#%$".contains(c))
         && !name.starts_with("robot$");
     if ok { Ok(()) } else { Err(UserError::Invalid(format!("username {name:?} is invalid"))) }
 }

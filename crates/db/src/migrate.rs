@@ -37,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_project_stats.sql"),
     migration!(13, "0013_purge_audit_runs.sql"),
     migration!(14, "0014_project_usage.sql"),
+    migration!(15, "0015_usernames_without_case.sql"),
 ];
 
 /// The newest schema version this build knows.

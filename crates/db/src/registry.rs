@@ -40,16 +40,20 @@ pub struct NewManifest<'a> {
     pub artifact_type: Option<&'a str>,
     pub subject_digest: Option<&'a str>,
     pub annotations: Option<String>,
-    /// Blobs (config, layers) that must be present in the repository.
-    pub blobs: Vec<&'a str>,
-    /// Manifests that must be present in the repository.
-    pub manifests: Vec<&'a str>,
+    /// Blobs (config, layers) that must be present in the repository, with the sizes their
+    /// descriptors give.
+    pub blobs: Vec<(&'a str, i64)>,
+    /// Manifests that must be present in the repository, with their descriptors' sizes.
+    pub manifests: Vec<(&'a str, i64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PutManifestError {
     #[error("manifest references {0}, which is not in the repository")]
     MissingChild(String),
+    /// A descriptor's size is not the size of the content it names.
+    #[error("the descriptor of {digest} gives {declared} bytes, but it has {actual}")]
+    SizeMismatch { digest: String, declared: i64, actual: i64 },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -782,6 +786,17 @@ impl Db {
     /// Records a manifest (idempotently) and points `tags` at it, after checking, in the same
     /// transaction, that everything it references is in the repository.
     #[tracing::instrument(level = "info", skip_all)]
+    /// Whether every child `m` names is in the repository with the size its descriptor gives:
+    /// the check a manifest must pass before anything of it is stored.
+    pub async fn check_manifest_children(
+        &self,
+        repository_id: i64,
+        m: &NewManifest<'_>,
+    ) -> Result<(), PutManifestError> {
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        check_children(&mut conn, repository_id, m).await
+    }
+
     pub async fn put_manifest(
         &self,
         repository_id: i64,
@@ -789,28 +804,8 @@ impl Db {
         tags: &[&str],
     ) -> Result<(), PutManifestError> {
         let mut w = self.begin_write().await?;
-        for digest in &m.blobs {
-            let present: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
-                    .bind(repository_id)
-                    .bind(*digest)
-                    .fetch_optional(&mut *w.tx)
-                    .await?;
-            if present.is_none() {
-                return Err(PutManifestError::MissingChild(digest.to_string()));
-            }
-        }
-        for digest in &m.manifests {
-            let present: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2")
-                    .bind(repository_id)
-                    .bind(*digest)
-                    .fetch_optional(&mut *w.tx)
-                    .await?;
-            if present.is_none() {
-                return Err(PutManifestError::MissingChild(digest.to_string()));
-            }
-        }
+        // Checked again inside the write: a child deleted since the caller's check is caught.
+        check_children(&mut w.tx, repository_id, m).await?;
         let now = now_millis();
         let existing: Option<i64> =
             sqlx::query_scalar("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")
@@ -836,7 +831,7 @@ impl Db {
                 .fetch_one(&mut *w.tx)
                 .await?;
                 for (kind, digests) in [("blob", &m.blobs), ("manifest", &m.manifests)] {
-                    for digest in digests.iter() {
+                    for (digest, _) in digests.iter() {
                         sqlx::query(
                             "INSERT INTO manifest_children (manifest_id, digest, kind) VALUES ($1, $2, $3) \
                              ON CONFLICT DO NOTHING",
@@ -980,4 +975,38 @@ async fn repository_in(
         Some(r) => (r.try_get(0)?, r.try_get(1)?),
         None => (repository_id.to_string(), 0),
     })
+}
+
+/// Every child of `m` present in the repository, with the size its descriptor gives.
+async fn check_children(
+    conn: &mut sqlx::AnyConnection,
+    repository_id: i64,
+    m: &NewManifest<'_>,
+) -> Result<(), PutManifestError> {
+    let queries = [
+        (
+            &m.blobs,
+            "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+             WHERE rb.repository_id = $1 AND rb.digest = $2",
+        ),
+        (&m.manifests, "SELECT size FROM manifests WHERE repository_id = $1 AND digest = $2"),
+    ];
+    for (children, sql) in queries {
+        for (digest, declared) in children.iter() {
+            let size: Option<i64> =
+                sqlx::query_scalar(sql).bind(repository_id).bind(*digest).fetch_optional(&mut *conn).await?;
+            match size {
+                None => return Err(PutManifestError::MissingChild(digest.to_string())),
+                Some(actual) if actual != *declared => {
+                    return Err(PutManifestError::SizeMismatch {
+                        digest: digest.to_string(),
+                        declared: *declared,
+                        actual,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
 }

@@ -25,7 +25,7 @@ async fn project(db: &Db, name: &str, public: bool) -> i64 {
     db.create_project(name, owner, &[("public", if public { "true" } else { "false" })]).await.unwrap()
 }
 
-fn manifest<'a>(digest: &'a str, blobs: Vec<&'a str>) -> NewManifest<'a> {
+fn manifest<'a>(digest: &'a str, blobs: Vec<(&'a str, i64)>) -> NewManifest<'a> {
     NewManifest {
         digest,
         media_type: "application/vnd.oci.image.manifest.v1+json",
@@ -56,15 +56,22 @@ async fn manifests_need_their_blobs_and_tags_follow_them() {
     let p = project(&db, "p", false).await;
     let repo = db.ensure_repository("p/app", p).await.unwrap();
     assert_eq!(db.ensure_repository("p/app", p).await.unwrap(), repo);
-    let err = db.put_manifest(repo, &manifest(M, vec![A, B]), &["v1"]).await.unwrap_err();
+    let err = db.put_manifest(repo, &manifest(M, vec![(A, 1), (B, 2)]), &["v1"]).await.unwrap_err();
     assert!(matches!(err, PutManifestError::MissingChild(d) if d == A));
     assert!(db.manifest_by_tag(repo, "v1").await.unwrap().is_none());
 
     db.link_blob(repo, A, 1).await.unwrap();
     db.link_blob(repo, B, 2).await.unwrap();
-    db.put_manifest(repo, &manifest(M, vec![A, B]), &["v1", "latest"]).await.unwrap();
+    // A descriptor whose size is not the blob's is refused, before and inside the write.
+    let wrong = manifest(M, vec![(A, 1), (B, 99999)]);
+    assert!(matches!(
+        db.check_manifest_children(repo, &wrong).await.unwrap_err(),
+        PutManifestError::SizeMismatch { declared: 99999, actual: 2, .. }
+    ));
+    assert!(matches!(db.put_manifest(repo, &wrong, &["v1"]).await.unwrap_err(), PutManifestError::SizeMismatch { .. }));
+    db.put_manifest(repo, &manifest(M, vec![(A, 1), (B, 2)]), &["v1", "latest"]).await.unwrap();
     // Idempotent: the same manifest again, with one more tag.
-    db.put_manifest(repo, &manifest(M, vec![A, B]), &["v2"]).await.unwrap();
+    db.put_manifest(repo, &manifest(M, vec![(A, 1), (B, 2)]), &["v2"]).await.unwrap();
     assert_eq!(db.tags(repo, 10, None).await.unwrap(), ["latest", "v1", "v2"]);
     assert_eq!(db.tags(repo, 1, Some("latest")).await.unwrap(), ["v1"]);
     assert_eq!(db.manifest_by_tag(repo, "v1").await.unwrap().unwrap().digest, M);
@@ -118,11 +125,11 @@ async fn referrers_filter_by_artifact_type() {
     let p = project(&db, "p", false).await;
     let repo = db.ensure_repository("p/app", p).await.unwrap();
     db.link_blob(repo, A, 1).await.unwrap();
-    let mut sig = manifest(B, vec![A]);
+    let mut sig = manifest(B, vec![(A, 1)]);
     sig.subject_digest = Some(M);
     sig.artifact_type = Some("application/sig");
     db.put_manifest(repo, &sig, &[]).await.unwrap();
-    let mut sbom = manifest(A, vec![A]);
+    let mut sbom = manifest(A, vec![(A, 1)]);
     sbom.subject_digest = Some(M);
     sbom.artifact_type = Some("application/sbom");
     db.put_manifest(repo, &sbom, &[]).await.unwrap();

@@ -290,6 +290,11 @@ fn paging(q: &[(String, String)]) -> Result<(i64, i64), HarborError> {
             .filter(|s| (1..=100).contains(s))
             .ok_or_else(|| HarborError::bad_request("page_size must be between 1 and 100"))?,
     };
+    // The offset, `page * size` and the next page's number must be numbers: a page past
+    // any listing is the client's mistake, not an overflow.
+    if page == i64::MAX || page.checked_mul(size).is_none() {
+        return Err(HarborError::bad_request("page is past the end of any listing"));
+    }
     Ok((page, size))
 }
 
