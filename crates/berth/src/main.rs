@@ -84,6 +84,10 @@ struct ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Everything Berth writes (database, keys, blobs, uploads) is its own only, whatever umask
+    // it was started under. umask never fails and only affects this process.
+    // SAFETY: umask has no preconditions and touches no memory.
+    unsafe { libc::umask(0o077) };
     // Every TLS client of the process (object storage, OTLP, syslog over TLS) uses ring.
     berth_store::install_tls_provider();
     let cli = Cli::parse();

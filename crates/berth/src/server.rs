@@ -159,9 +159,33 @@ mod syslog_log {
     }
 }
 
-/// Creates the data directory on first start, and refuses one written by a newer Berth.
+/// Creates the data directory on first start, and refuses one written by a newer Berth. The
+/// directory and what is in it are the owner's only, whatever the umask: the database holds
+/// password hashes and the blobs private images. Files this process creates are made so by
+/// the umask the binary sets at start; what an older version or another umask left is fixed
+/// here, and said.
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    let private = |path: &Path, mode: u32| -> anyhow::Result<()> {
+        let found = std::fs::symlink_metadata(path)?;
+        if found.file_type().is_symlink() {
+            return Ok(());
+        }
+        let had = found.permissions().mode() & 0o777;
+        if had & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("making {} owner-only", path.display()))?;
+            tracing::warn!(path = %path.display(), mode = format!("{had:o}"), "made owner-only");
+        }
+        Ok(())
+    };
+    private(dir, 0o700)?;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let mode = if entry.file_type()?.is_dir() { 0o700 } else { 0o600 };
+        private(&entry.path(), mode)?;
+    }
     let marker = dir.join(LAYOUT_FILE);
     match std::fs::read_to_string(&marker) {
         Ok(text) => {

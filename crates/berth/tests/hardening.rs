@@ -361,3 +361,82 @@ async fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
     let r = login_from(&berth, "198.51.100.99", "admin", "Guess12345").await;
     assert_eq!(r.status(), 429, "the peer, 127.0.0.1, is the client whatever it claims");
 }
+
+/// Every path under `dir` whose mode lets group or others in.
+fn open_to_others(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            found.push(format!("{} {mode:o}", path.display()));
+        }
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    found
+}
+
+/// Finding 8: `berth.db` was 0644 and `blobs/`, `uploads/`, `tmp/` 0755 (0777 under umask
+/// 000), so any local user could read password hashes and private images. Now everything is
+/// the owner's only, whatever the umask; what an older version left is fixed at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_is_the_owners_only_whatever_the_umask() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = |data: &std::path::Path| {
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("umask 000; exec \"$0\" serve --listen 127.0.0.1:0 --data-dir \"$1\"")
+            .arg(env!("CARGO_BIN_EXE_berth"))
+            .arg(data)
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("BERTH_LOG__FORMAT", "text")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut log = Vec::new();
+        let addr = loop {
+            let line = lines.next().expect("berth stopped before listening").unwrap();
+            if let Some(i) = line.find("listening on http://") {
+                break line[i + "listening on http://".len()..].split_whitespace().next().unwrap().to_string();
+            }
+            log.push(line);
+        };
+        (child, addr, log)
+    };
+    let (mut child, addr, _) = serve(&data);
+    // Some content, so that blobs and uploads exist.
+    let client = admin_client();
+    let r = client.post(format!("http://{addr}/v2/library/app/blobs/uploads/")).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let blob = b"private layer";
+    let digest = sha256_digest(blob);
+    let r = client
+        .post(format!("http://{addr}/v2/library/app/blobs/uploads/?digest={digest}"))
+        .body(blob.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(open_to_others(&data), Vec::<String>::new(), "under umask 000");
+    // As an older version left it: the directory and the database readable by all.
+    for p in [data.clone(), data.join("blobs"), data.join("uploads"), data.join("tmp")] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(data.join("berth.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (mut child, _, log) = serve(&data);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(open_to_others(&data), Vec::<String>::new(), "fixed at start");
+    assert!(log.iter().any(|l| l.contains("owner-only")), "the fix was not said: {log:?}");
+}

@@ -33,8 +33,11 @@ impl FsStore {
     /// Opens (creating if needed) a store rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> io::Result<FsStore> {
         let root = root.into();
+        std::fs::create_dir_all(&root)?;
+        owner_only(&root)?;
         for dir in ["blobs", "uploads", "tmp"] {
             std::fs::create_dir_all(root.join(dir))?;
+            owner_only(&root.join(dir))?;
         }
         remove_stale(&root.join("tmp"))?;
         Ok(FsStore { root })
@@ -68,6 +71,19 @@ impl FsStore {
         std::fs::rename(from, &to)?;
         std::fs::File::open(dir)?.sync_all()
     }
+}
+
+/// Private images and upload bytes are for Berth alone: the root and its directories are the
+/// owner's only (0700), whatever the umask they were made under, so that no other local user
+/// can read a blob whatever mode its file has.
+fn owner_only(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "made a storage directory owner-only (0700)");
+    }
+    Ok(())
 }
 
 /// Whole-blob writes that a stopped process left behind. Only old ones: another replica sharing
@@ -153,8 +169,13 @@ impl BlobStore for FsStore {
             if actual != digest {
                 return Err(StoreError::DigestMismatch { expected: digest, actual });
             }
-            if std::fs::exists(store.blob_path(&digest))? {
-                return Ok(());
+            // A file already under this name is kept only if it holds these very bytes: one
+            // planted there (or left torn by a filesystem that lost a write) is replaced.
+            match std::fs::read(store.blob_path(&digest)) {
+                Ok(existing) if existing == bytes => return Ok(()),
+                Ok(_) => tracing::warn!(%digest, "replacing a blob file whose content is not its digest's"),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
             }
             let tmp = store.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
             let mut f = std::fs::File::create(&tmp)?;
@@ -457,5 +478,22 @@ mod tests {
         store.delete(&d).await.unwrap();
         assert!(store.upload_start("../escape").await.is_err());
         assert!(store.upload_start("a/b").await.is_err());
+    }
+
+    /// A file planted under a digest before its content was pushed is not trusted.
+    #[tokio::test]
+    async fn put_replaces_a_planted_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let bytes = Bytes::from_static(b"{\"the\":\"real manifest\"}");
+        let digest = Digest::sha256_of(&bytes);
+        let path = store.blob_path(&digest);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"planted").unwrap();
+        store.put(&digest, bytes.clone()).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        // And a second put of the same bytes keeps the file.
+        store.put(&digest, bytes.clone()).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
     }
 }
