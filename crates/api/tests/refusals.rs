@@ -167,3 +167,60 @@ async fn a_robot_takes_back_what_it_showed() {
     let resp = s.client.put(s.url(&format!("/api/v2.0/robots/{id}"))).json(&renamed).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
+
+/// Finding 14: the old-password check of `PUT /users/{me}/password` was neither throttled nor
+/// counted, and a new password left the user's portal sessions open.
+#[tokio::test]
+async fn the_old_password_is_a_login_and_a_new_one_ends_sessions() {
+    let (_d, s) = server().await;
+    assert_eq!(create_user(&s, "dora").await.status(), StatusCode::CREATED);
+    let dora = client_as("dora", "Passw0rdX1");
+    let me: serde_json::Value = dora.get(s.url("/api/v2.0/users/current")).send().await.unwrap().json().await.unwrap();
+    let id = me["user_id"].as_i64().unwrap();
+    // A portal session.
+    let login = http_builder()
+        .build()
+        .unwrap()
+        .post(s.url("/c/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("principal=dora&password=Passw0rdX1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let sid = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("sid="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .unwrap();
+    let with_session =
+        || http_builder().build().unwrap().get(s.url("/api/v2.0/users/current")).header("cookie", format!("sid={sid}"));
+    assert_eq!(with_session().send().await.unwrap().status(), StatusCode::OK);
+    // Guessing the old password is throttled as logins are.
+    let url = s.url(&format!("/api/v2.0/users/{id}/password"));
+    let mut statuses = Vec::new();
+    for n in 0..7 {
+        let body = serde_json::json!({"old_password": format!("Guess{n}xX1"), "new_password": "Newpass123"});
+        statuses.push(dora.put(&url).json(&body).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(&statuses[..6], &[403; 6], "{statuses:?}");
+    assert_eq!(statuses[6], 429, "{statuses:?}");
+    let logs: serde_json::Value = s
+        .client
+        .get(s.url("/api/v2.0/auditlog-exts?page_size=100&q=operation%3Dlogin"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let failed = logs.as_array().unwrap().iter().filter(|l| l["resource"] == "dora" && l["operation_result"] == false);
+    assert!(failed.count() >= 6, "the wrong old passwords were not counted as failed logins");
+    // An administrator sets the password (no old one needed): the session ends.
+    let body = serde_json::json!({"new_password": "Newpass123"});
+    assert_eq!(s.client.put(&url).json(&body).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(with_session().send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}

@@ -22,8 +22,19 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// A fast shutdown (SIGTERM), which the master passes to its workers and waits for; then
+    /// SIGKILL to the whole process group for anything left. (SIGKILL to the master alone left
+    /// its worker listening after every run.)
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.child.wait();
     }
 }
@@ -56,7 +67,9 @@ fn start_nginx(dir: &Path, upstreams: &[&str]) -> Nginx {
          }}\n"
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    use std::os::unix::process::CommandExt;
     let mut child = Command::new("nginx")
+        .process_group(0)
         .arg("-p")
         .arg(dir)
         .arg("-c")
@@ -379,4 +392,9 @@ async fn three_replicas_behind_nginx() {
         let bytes = client.get(format!("{lb}/v2/library/storm/blobs/{d}")).send().await.unwrap().bytes().await;
         assert_eq!(bytes.unwrap().as_ref(), layer.as_slice());
     }
+    // Stopping nginx takes its workers along: nothing listens on its port afterwards (a
+    // worker used to outlive every run).
+    let nginx_addr = nginx.addr.clone();
+    drop(nginx);
+    assert!(std::net::TcpStream::connect(&nginx_addr).is_err(), "an nginx worker still listens on {nginx_addr}");
 }

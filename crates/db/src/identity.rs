@@ -280,7 +280,7 @@ impl Db {
             .bind(password_hash)
             .bind(now_millis())
             .bind(id);
-        self.update_user(id, query, "change user password").await
+        self.update_user(id, query, "change user password", true).await
     }
 
     #[tracing::instrument(level = "info", skip_all)]
@@ -290,18 +290,24 @@ impl Db {
             .bind(now_millis())
             .bind(id);
         let description = if sysadmin { "grant system administrator" } else { "revoke system administrator" };
-        self.update_user(id, query, description).await
+        self.update_user(id, query, description, false).await
     }
 
-    /// Runs one update of user `id`, audited as `description`. Returns whether the user exists.
+    /// Runs one update of user `id`, audited as `description`, ending the user's portal
+    /// sessions in the same transaction when `end_sessions` (a new password ends every session
+    /// the old one opened). Returns whether the user exists.
     async fn update_user(
         &self,
         id: i64,
         query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
         description: &str,
+        end_sessions: bool,
     ) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let done = query.execute(&mut *w.tx).await?.rows_affected() == 1;
+        if done && end_sessions {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *w.tx).await?;
+        }
         if done {
             let name = audit::name_in(&mut w.tx, audit::USER_NAME, id).await?;
             w.audit(AuditEvent::new("update", "user", name).described(description));

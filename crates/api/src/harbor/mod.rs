@@ -524,7 +524,17 @@ async fn change_password(
     }
     let subject = api.subject(&parts).await?;
     let req: PasswordReq = json_body(&body)?;
-    api.users.change_password(&subject, user_id(&id)?, req.old_password.as_deref(), &req.new_password).await?;
+    let id = user_id(&id)?;
+    // The old password is a login: throttled, counted and audited as one.
+    let old_verified = match (&subject, Users::needs_old_password(&subject, id)) {
+        (Subject::User { name, .. }, Ok(true)) => {
+            let old = req.old_password.as_deref().unwrap_or_default();
+            let source = crate::client::client_addr(&parts.extensions);
+            api.identities.authenticate_user(name, old, source).await.map_err(ApiAuthError::from)?.is_some()
+        }
+        _ => false,
+    };
+    api.users.change_password(&subject, id, old_verified, &req.new_password).await?;
     Ok((StatusCode::OK, Body::empty()).into_response())
 }
 
