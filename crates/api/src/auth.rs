@@ -11,7 +11,7 @@ use berth_auth::token::{AccessEntry, Claims, SERVICE, TokenIssuer};
 use berth_core::identity::Identities;
 use berth_oci::ErrorCode;
 use http::request::Parts;
-use http::{HeaderMap, StatusCode, header};
+use http::{StatusCode, header};
 
 use crate::access::{Access, Action, Authorizer, Decision};
 use crate::error::ApiError;
@@ -95,19 +95,16 @@ impl HarborAuth {
         HarborAuth { identities, tokens, external_url: external_url.map(|u| u.trim_end_matches('/').to_string()) }
     }
 
-    fn realm(&self, headers: &HeaderMap) -> String {
-        match &self.external_url {
-            Some(url) => format!("{url}/service/token"),
-            None => {
-                let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-                format!("http://{host}/service/token")
-            }
-        }
+    /// The token service's URL: under `external_url`, else under the address the client
+    /// connected to, never under the request's `Host` (which the client writes, and which an
+    /// attacker could make send credentials elsewhere).
+    fn realm(&self, extensions: &http::Extensions) -> String {
+        format!("{}/service/token", crate::client::own_url(self.external_url.as_deref(), extensions))
     }
 
     /// 401 with the Bearer challenge that sends clients to the token service.
-    fn challenge(&self, headers: &HeaderMap, scope: Option<String>, detail: &str) -> ApiError {
-        let mut value = format!("Bearer realm=\"{}\",service=\"{SERVICE}\"", self.realm(headers));
+    fn challenge(&self, extensions: &http::Extensions, scope: Option<String>, detail: &str) -> ApiError {
+        let mut value = format!("Bearer realm=\"{}\",service=\"{SERVICE}\"", self.realm(extensions));
         if let Some(scope) = scope {
             value.push_str(&format!(",scope=\"{scope}\""));
         }
@@ -165,7 +162,6 @@ impl HarborAuth {
     }
 
     async fn decide(&self, request: &Parts, access: &Access) -> Result<Subject, ApiError> {
-        let headers = &request.headers;
         let scope = access.repository.as_ref().map(|r| {
             let actions = match access.action {
                 Action::Pull => "pull",
@@ -176,7 +172,7 @@ impl HarborAuth {
         });
         let caller = match self.caller(request).await {
             Ok(c) => c,
-            Err(Refused::Credentials(detail)) => return Err(self.challenge(headers, scope, detail)),
+            Err(Refused::Credentials(detail)) => return Err(self.challenge(&request.extensions, scope, detail)),
             Err(Refused::Wait { seconds, why }) => return Err(retry_after(seconds, why)),
             Err(Refused::Internal) => return Err(internal("authentication backend failed")),
         };
@@ -188,7 +184,7 @@ impl HarborAuth {
         let Some(repo) = &access.repository else {
             // `/v2/` and `/v2/_catalog`: any authenticated caller (the catalog is filtered).
             return match caller {
-                Caller::Anonymous => Err(self.challenge(headers, None, "authentication required")),
+                Caller::Anonymous => Err(self.challenge(&request.extensions, None, "authentication required")),
                 _ => Ok(subject),
             };
         };
@@ -215,7 +211,7 @@ impl HarborAuth {
         if allowed {
             Ok(subject)
         } else if subject.is_anonymous() || matches!(caller, Caller::Token(_)) {
-            Err(self.challenge(headers, scope, "authentication required"))
+            Err(self.challenge(&request.extensions, scope, "authentication required"))
         } else {
             Err(ApiError::new(ErrorCode::Denied, format!("requested access to {repo} is denied")))
         }
@@ -370,6 +366,14 @@ pub async fn token(State(auth): State<Arc<HarborAuth>>, req: Parts) -> Response 
             return harbor_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error");
         }
     };
+    // Bounded at issuance: a token of a thousand scopes was a hundred kilobytes, remembered.
+    if scopes.len() > berth_auth::token::MAX_SCOPES || scopes.iter().any(|s| s.len() > 512) {
+        return harbor_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            &format!("at most {} scopes of at most 512 bytes each", berth_auth::token::MAX_SCOPES),
+        );
+    }
     if subject.is_anonymous() && scopes.is_empty() {
         return harbor_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required");
     }

@@ -25,6 +25,39 @@ pub fn client_addr(extensions: &http::Extensions) -> Option<IpAddr> {
     }
 }
 
+/// On a request that reached Berth over HTTPS: a trusted proxy said so (`X-Forwarded-Proto:
+/// https`, or `proto=https` in `Forwarded`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverHttps;
+
+impl TrustedProxies {
+    /// Whether a trusted proxy in front says the client used HTTPS.
+    pub fn forwarded_https(&self, peer: SocketAddr, headers: &HeaderMap) -> bool {
+        if !self.trusts(peer.ip()) {
+            return false;
+        }
+        let proto = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).map(str::trim);
+        let forwarded = headers.get(http::header::FORWARDED).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            v.split(',').next().unwrap_or("").split(';').any(|p| p.trim().eq_ignore_ascii_case("proto=https"))
+        });
+        proto.is_some_and(|p| p.eq_ignore_ascii_case("https")) || forwarded
+    }
+}
+
+/// The local address a connection was accepted on (the server puts it on every request).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalAddr(pub SocketAddr);
+
+/// Berth's own URL for links and realms: `external_url` when configured, else the address the
+/// client connected to. Never the `Host` header, which is the client's text.
+pub fn own_url(external_url: Option<&str>, extensions: &http::Extensions) -> String {
+    match (external_url, extensions.get::<LocalAddr>()) {
+        (Some(url), _) => url.trim_end_matches('/').to_string(),
+        (None, Some(local)) => format!("http://{}", local.0),
+        (None, None) => "http://localhost".to_string(),
+    }
+}
+
 /// The proxies whose forwarding headers are believed.
 #[derive(Clone, Debug, Default)]
 pub struct TrustedProxies(Vec<IpNet>);

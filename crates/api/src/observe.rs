@@ -35,20 +35,25 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
     new_request_id()
 }
 
-/// A UUID-shaped id from a random per-process prefix and a counter: unique without a system
+/// A random UUID (version 4 layout): a counter passed through SipHash under a key drawn once
+/// per process, so ids are unique, cannot be guessed from one another (they were sequential,
+/// which told a client how busy the registry is and what ids others got), and cost no system
 /// call per request.
 fn new_request_id() -> HeaderValue {
-    static PREFIX: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    use std::hash::BuildHasher;
+    static KEY: std::sync::LazyLock<std::hash::RandomState> = std::sync::LazyLock::new(std::hash::RandomState::new);
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let p = *PREFIX;
+    let hi = KEY.hash_one((n, 0u8));
+    let lo = KEY.hash_one((n, 1u8));
     let id = format!(
-        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        p >> 32,
-        (p >> 16) & 0xffff,
-        p & 0xfff,
-        (n >> 48) & 0xfff,
-        n & 0xffff_ffff_ffff
+        "{:08x}-{:04x}-4{:03x}-{:x}{:03x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xfff,
+        8 | (lo >> 62),
+        (lo >> 48) & 0xfff,
+        lo & 0xffff_ffff_ffff
     );
     HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("0"))
 }
@@ -367,5 +372,10 @@ mod tests {
         assert_ne!(generated, "has space");
         assert_eq!(generated.len(), 36);
         assert_ne!(new_request_id(), new_request_id());
+        // Not sequential: consecutive ids share no long prefix, as a counter's would.
+        let ids: Vec<String> = (0..64).map(|_| new_request_id().to_str().unwrap().to_string()).collect();
+        let shared_prefixes = ids.windows(2).filter(|w| w[0][..8] == w[1][..8]).count();
+        assert!(shared_prefixes < 4, "{ids:?}");
+        assert!(ids.iter().all(|id| id.as_bytes()[14] == b'4' && b"89ab".contains(&id.as_bytes()[19])), "{ids:?}");
     }
 }

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::client::{ClientAddr, TrustedProxies};
+use crate::client::{ClientAddr, LocalAddr, OverHttps, TrustedProxies};
 use crate::limit::{Held, PerKey};
 
 /// The server's limits (`http.*` in the configuration).
@@ -103,9 +103,11 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().ok();
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(TimedIo { inner: stream, activity: activity.clone() });
-        let service = ConnectionService { app: app.clone(), peer, limits: limits.clone(), activity: activity.clone() };
+        let service =
+            ConnectionService { app: app.clone(), peer, local, limits: limits.clone(), activity: activity.clone() };
         let conn = graceful.watch(http.serve_connection(io, service));
         let limits = limits.clone();
         tokio::spawn(async move {
@@ -355,6 +357,7 @@ impl Drop for InFlight {
 struct ConnectionService {
     app: Router,
     peer: SocketAddr,
+    local: Option<SocketAddr>,
     limits: Arc<ServerLimits>,
     activity: Arc<Activity>,
 }
@@ -372,6 +375,12 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Connectio
         let client = self.limits.trusted_proxies.client(self.peer, req.headers());
         req.extensions_mut().insert(ConnectInfo(self.peer));
         req.extensions_mut().insert(ClientAddr(client));
+        if self.limits.trusted_proxies.forwarded_https(self.peer, req.headers()) {
+            req.extensions_mut().insert(OverHttps);
+        }
+        if let Some(local) = self.local {
+            req.extensions_mut().insert(LocalAddr(local));
+        }
         let app = self.app.clone();
         Box::pin(async move {
             let response = app.oneshot(req).await;

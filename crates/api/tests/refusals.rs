@@ -224,3 +224,38 @@ async fn the_old_password_is_a_login_and_a_new_one_ends_sessions() {
     assert_eq!(s.client.put(&url).json(&body).send().await.unwrap().status(), StatusCode::OK);
     assert_eq!(with_session().send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Finding 15 and 4: the realm came from the `Host` header; `/c/login` took cross-site posts;
+/// the token service issued tokens of any number of scopes.
+#[tokio::test]
+async fn realms_logins_and_tokens_trust_nothing_the_client_writes() {
+    let (_d, s) = server().await;
+    let resp = http_builder().build().unwrap().get(s.url("/v2/")).header("host", "evil.example").send().await.unwrap();
+    let challenge = header(&resp, "www-authenticate").to_string();
+    assert!(!challenge.contains("evil.example"), "{challenge}");
+    assert!(challenge.contains(&format!("realm=\"{}/service/token\"", s.base)), "{challenge}");
+    let login = |origin: Option<&'static str>, fetch_site: Option<&'static str>| {
+        let mut r = http_builder()
+            .build()
+            .unwrap()
+            .post(s.url("/c/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("principal=admin&password=Harbor12345");
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        if let Some(f) = fetch_site {
+            r = r.header("sec-fetch-site", f);
+        }
+        r.send()
+    };
+    assert_eq!(login(Some("http://evil.example"), None).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(login(None, Some("cross-site")).await.unwrap().status(), StatusCode::FORBIDDEN);
+    let own = Box::leak(s.base.clone().into_boxed_str());
+    assert_eq!(login(Some(own), Some("same-origin")).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(login(None, None).await.unwrap().status(), StatusCode::OK, "a script sends neither");
+    // Scopes are bounded at issuance.
+    let many: String = (0..65).map(|n| format!("&scope=repository:t/app{n}:pull")).collect();
+    let resp = s.client.get(format!("{}/service/token?service=harbor-registry{many}", s.base)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}

@@ -56,13 +56,32 @@ pub struct IssuedToken {
 /// Tokens whose signature was checked, so that a client presenting the same token with every
 /// request costs one ES256 verification, not one per request. Keyed by the token's SHA-256;
 /// each entry still ends at the token's own expiry.
+/// Bounded by the bytes its claims take, not by a count: a count let 1,000 tokens of 1,500
+/// scopes each hold 300 MB.
 #[derive(Default)]
 struct VerifiedTokens {
-    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>,
+    entries: std::sync::Mutex<(std::collections::HashMap<[u8; 32], Claims>, usize)>,
 }
 
-/// Verified tokens kept at most (each is verified again once forgotten).
-const VERIFIED_TOKENS_CAPACITY: usize = 10_000;
+/// Bytes of claims the verified tokens may hold (each is verified again once forgotten).
+const VERIFIED_TOKENS_BYTES: usize = 16 << 20;
+/// The most grants one token carries; `/service/token` refuses a request for more. Clients ask
+/// for a handful (a pull, a push with its mounts).
+pub const MAX_SCOPES: usize = 64;
+/// The longest token accepted: anything longer was not issued here and is refused before
+/// any work (a token with [`MAX_SCOPES`] grants of the longest names is well under it).
+pub const MAX_TOKEN_BYTES: usize = 64 << 10;
+
+/// About what a claims value holds in memory.
+fn claims_bytes(c: &Claims) -> usize {
+    let strings = c.iss.len() + c.sub.len() + c.aud.len() + c.jti.len();
+    let grants: usize = c
+        .access
+        .iter()
+        .map(|e| e.kind.len() + e.name.len() + e.actions.iter().map(|a| a.len() + 24).sum::<usize>() + 72)
+        .sum();
+    std::mem::size_of::<Claims>() + 32 + strings + grants
+}
 /// Seconds of clock difference allowed on `exp` and `nbf`.
 const LEEWAY: u64 = 5;
 
@@ -74,18 +93,30 @@ fn current(claims: &Claims, now: u64) -> bool {
 impl VerifiedTokens {
     fn get(&self, key: &[u8; 32], now: u64) -> Option<Claims> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(key).filter(|c| current(c, now)).cloned()
+        entries.0.get(key).filter(|c| current(c, now)).cloned()
     }
 
     fn insert(&self, key: [u8; 32], claims: &Claims, now: u64) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= VERIFIED_TOKENS_CAPACITY {
+        let size = claims_bytes(claims);
+        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (entries, bytes) = &mut *guard;
+        if *bytes + size > VERIFIED_TOKENS_BYTES {
             entries.retain(|_, c| current(c, now));
-            if entries.len() >= VERIFIED_TOKENS_CAPACITY {
+            *bytes = entries.values().map(claims_bytes).sum();
+            if *bytes + size > VERIFIED_TOKENS_BYTES {
                 entries.clear();
+                *bytes = 0;
             }
         }
-        entries.insert(key, claims.clone());
+        if let Some(old) = entries.insert(key, claims.clone()) {
+            *bytes -= claims_bytes(&old);
+        }
+        *bytes += size;
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).1
     }
 }
 
@@ -163,6 +194,9 @@ impl TokenIssuer {
 
     /// Signs a token for `subject` with the given grants.
     pub fn issue(&self, subject: &str, access: Vec<AccessEntry>) -> Result<IssuedToken, TokenError> {
+        if access.len() > MAX_SCOPES {
+            return Err(TokenError::Invalid(format!("at most {MAX_SCOPES} scopes in one token")));
+        }
         let now = SystemTime::now();
         let iat = unix(now);
         let claims = Claims {
@@ -194,13 +228,21 @@ impl TokenIssuer {
             .signing
             .sign(&ring::rand::SystemRandom::new(), token.as_bytes())
             .map_err(|e| TokenError::Key(format!("signing: {e}")))?;
+        // One signature per token: the low-s form (ring may give either; both verify, and a
+        // token must have exactly one valid encoding).
+        let signature = p256::ecdsa::Signature::from_slice(signature.as_ref())
+            .map_err(|e| TokenError::Key(format!("signing: {e}")))?;
+        let signature = signature.normalize_s().unwrap_or(signature);
         token.push('.');
-        token.push_str(&b64.encode(signature.as_ref()));
+        token.push_str(&b64.encode(signature.to_bytes()));
         Ok(token)
     }
 
     /// Verifies signature, issuer, audience and validity period; returns the claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::Invalid("token too long".into()));
+        }
         let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         let now = unix(SystemTime::now());
         if let Some(claims) = self.verified.get(&key, now) {
@@ -211,6 +253,7 @@ impl TokenIssuer {
         validation.set_audience(&[SERVICE]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY;
+        high_s_refused(token)?;
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|d| d.claims)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
@@ -219,9 +262,65 @@ impl TokenIssuer {
     }
 }
 
+/// A signature whose `s` is in the high half verifies as well as its low twin: the same token
+/// would have two encodings (two cache keys, two ids in logs). Only the low-s form is ours.
+fn high_s_refused(token: &str) -> Result<(), TokenError> {
+    use base64::Engine as _;
+    let sig = token.rsplit('.').next().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|_| TokenError::Invalid("signature is not base64url".into()))?;
+    let signature =
+        p256::ecdsa::Signature::from_slice(&bytes).map_err(|_| TokenError::Invalid("not an ES256 signature".into()))?;
+    match signature.normalize_s() {
+        Some(_) => Err(TokenError::Invalid("signature is not in low-s form".into())),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_are_low_s_and_their_high_s_twins_are_refused() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let issuer = issuer(60);
+        for _ in 0..16 {
+            let token = issuer.issue("admin", vec![]).unwrap().token;
+            assert!(issuer.verify(&token).is_ok());
+            let (signed, sig) = token.rsplit_once('.').unwrap();
+            let sig = p256::ecdsa::Signature::from_slice(&b64.decode(sig).unwrap()).unwrap();
+            assert!(sig.normalize_s().is_none(), "issued high-s");
+            // n - s: the same signature, high-s.
+            let (r, s) = sig.split_scalars();
+            let twin = p256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+            let forged = format!("{signed}.{}", b64.encode(twin.to_bytes()));
+            assert!(issuer.verify(&forged).is_err(), "a high-s twin verified");
+        }
+    }
+
+    #[test]
+    fn tokens_and_their_memory_are_bounded() {
+        let issuer = issuer(60);
+        let entry = |n: usize| AccessEntry {
+            kind: "repository".into(),
+            name: format!("library/{n}-{}", "x".repeat(200)),
+            actions: vec!["pull".into()],
+        };
+        assert!(issuer.issue("", (0..MAX_SCOPES + 1).map(entry).collect()).is_err());
+        let big = issuer.issue("", (0..MAX_SCOPES).map(entry).collect()).unwrap().token;
+        assert!(big.len() < MAX_TOKEN_BYTES);
+        assert!(issuer.verify(&"a".repeat(MAX_TOKEN_BYTES + 1)).is_err());
+        // Many large tokens: the memory of verified ones stays within its bytes.
+        for _ in 0..1500 {
+            let t = issuer.issue("", (0..MAX_SCOPES).map(entry).collect()).unwrap().token;
+            assert!(issuer.verify(&t).is_ok());
+        }
+        assert!(issuer.verified.bytes() <= VERIFIED_TOKENS_BYTES, "{}", issuer.verified.bytes());
+        assert!(issuer.verified.bytes() > 0);
+    }
 
     fn issuer(lifetime: u64) -> TokenIssuer {
         TokenIssuer::from_pem(&generate_key_pem().unwrap(), Duration::from_secs(lifetime)).unwrap()

@@ -24,7 +24,9 @@ pub fn init_logging(log: &Log, trace: &Trace) -> anyhow::Result<Option<opentelem
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = EnvFilter::try_new(&log.level).with_context(|| format!("invalid log.level {:?}", log.level))?;
+    // RUST_LOG, when set, wins over log.level (the habit of every Rust service).
+    let level = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| log.level.clone());
+    let filter = EnvFilter::try_new(&level).with_context(|| format!("invalid log level {level:?}"))?;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let json = match log.format.as_str() {
         "json" => true,

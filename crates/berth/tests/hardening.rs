@@ -440,3 +440,32 @@ async fn the_data_directory_is_the_owners_only_whatever_the_umask() {
     assert_eq!(open_to_others(&data), Vec::<String>::new(), "fixed at start");
     assert!(log.iter().any(|l| l.contains("owner-only")), "the fix was not said: {log:?}");
 }
+
+/// Finding 15: behind an `https` `external_url` the session cookie is `Secure`, the realm is
+/// the external URL whatever `Host` says, and `RUST_LOG` is honoured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_https_the_session_cookie_is_secure_and_rust_log_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let berth = Berth::start_with(
+        dir.path(),
+        &[
+            ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("BERTH_EXTERNAL_URL", "https://registry.example"),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    let r = http()
+        .post(berth.url("/c/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookies: Vec<&str> = r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
+    assert!(cookies.iter().all(|c| c.contains("; Secure")), "{cookies:?}");
+    let r = http().get(berth.url("/v2/")).header("host", "evil.example").send().await.unwrap();
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("realm=\"https://registry.example/service/token\""), "{challenge}");
+    assert!(berth.log().iter().any(|l| l.contains("DEBUG")), "RUST_LOG=debug was ignored");
+}

@@ -363,10 +363,7 @@ async fn health(State(api): State<Arc<HarborApi>>) -> Response {
 async fn systeminfo(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
     let subject = api.subject(&parts).await?;
     let restriction = api.projects.setting("project_creation_restriction").await?.unwrap_or_else(|| "everyone".into());
-    let external = api.external_url.clone().unwrap_or_else(|| {
-        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        format!("http://{host}")
-    });
+    let external = crate::client::own_url(api.external_url.as_deref(), &parts.extensions);
     let registry_url = external.split("://").nth(1).unwrap_or(&external).to_string();
     let mut info = serde_json::json!({
         "auth_mode": "db_auth",
@@ -974,6 +971,11 @@ async fn delete_robot(State(api): State<Arc<HarborApi>>, Path(id): Path<String>,
 /// `POST /c/login` with a form `principal=…&password=…`: sets the session cookie (HttpOnly) and
 /// hands out the CSRF token (header and readable cookie) that mutating calls must echo.
 async fn portal_login(State(api): State<Arc<HarborApi>>, parts: Parts, body: axum::body::Bytes) -> ApiResult {
+    // Login CSRF: a page elsewhere must not sign a browser in under the attacker's account.
+    // Browsers say where a request comes from; other clients send neither header.
+    if cross_site(&parts, api.external_url.as_deref()) {
+        return Err(HarborError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "cross-site login refused"));
+    }
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let principal = query_get(&form, "principal").unwrap_or("");
     let password = query_get(&form, "password").unwrap_or("");
@@ -981,9 +983,14 @@ async fn portal_login(State(api): State<Arc<HarborApi>>, parts: Parts, body: axu
     let Some(session) = session else { return Err(HarborError::unauthorized()) };
     let mut resp = (StatusCode::OK, Body::empty()).into_response();
     let headers = resp.headers_mut();
+    // Secure whenever the client reached Berth over HTTPS, so the cookie never goes out in
+    // the clear afterwards.
+    let https = api.external_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+        || parts.extensions.get::<crate::client::OverHttps>().is_some();
+    let secure = if https { "; Secure" } else { "" };
     let cookies = [
-        format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax", session.id),
-        format!("__csrf={}; Path=/; SameSite=Strict", session.csrf),
+        format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{secure}", session.id),
+        format!("__csrf={}; Path=/; SameSite=Strict{secure}", session.csrf),
     ];
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(&c) {
@@ -994,6 +1001,21 @@ async fn portal_login(State(api): State<Arc<HarborApi>>, parts: Parts, body: axu
         headers.insert(CSRF_HEADER, v);
     }
     Ok(resp)
+}
+
+/// Whether a browser says the request comes from another site: `Sec-Fetch-Site: cross-site`,
+/// or an `Origin` whose host is neither the request's nor `external_url`'s.
+fn cross_site(parts: &Parts, external_url: Option<&str>) -> bool {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|v| v.eq_ignore_ascii_case("cross-site")) {
+        return true;
+    }
+    let Some(origin) = header("origin") else { return false };
+    let authority = |url: &str| url.split("://").nth(1).unwrap_or(url).trim_end_matches('/').to_ascii_lowercase();
+    let origin = authority(origin);
+    let host = header("host").map(str::to_ascii_lowercase);
+    let external = external_url.map(authority);
+    Some(&origin) != host.as_ref() && Some(&origin) != external.as_ref()
 }
 
 async fn portal_logout(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
