@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use berth_auth::rbac::{self, Policy, Subject};
-use berth_auth::token::{AccessEntry, Claims, SERVICE, TokenIssuer};
+use berth_auth::token::{AccessEntry, Claims, IssuedAgainst, SERVICE, TokenIssuer};
 use berth_core::identity::Identities;
 use berth_oci::ErrorCode;
 use http::request::Parts;
@@ -140,9 +140,20 @@ impl HarborAuth {
 
     /// The actions among `wanted` that `subject` may perform on repository `name`.
     async fn allowed_actions(&self, subject: &Subject, name: &str, wanted: &[&str]) -> Result<Vec<String>, ApiError> {
+        Ok(self.grant(subject, name, wanted).await?.0)
+    }
+
+    /// The actions among `wanted` that `subject` may perform on repository `name`, and the id
+    /// of its project (`None`: no such project).
+    async fn grant(
+        &self,
+        subject: &Subject,
+        name: &str,
+        wanted: &[&str],
+    ) -> Result<(Vec<String>, Option<i64>), ApiError> {
         let project = name.split('/').next().unwrap_or(name);
         let Some(access) = self.identities.project_access(subject, project).await.map_err(internal)? else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
         let ctx = access.context();
         let mut out = Vec::new();
@@ -158,7 +169,73 @@ impl HarborAuth {
                 }
             }
         }
-        Ok(out)
+        Ok((out, Some(access.id)))
+    }
+
+    /// What a token for `subject` is issued against: its id and credential's version (the
+    /// projects are added as grants are made).
+    async fn issued_against(&self, subject: &Subject) -> Result<IssuedAgainst, ApiError> {
+        let (id, robot, credential) = match subject {
+            Subject::Anonymous => return Ok(IssuedAgainst::default()),
+            Subject::User { id, name, .. } => {
+                let found = self.identities.user_with_credential(name).await.map_err(internal)?;
+                (*id, false, found.map(|(_, c)| c).unwrap_or_default())
+            }
+            Subject::Robot { id, name, .. } => {
+                let found = self.identities.usable_robot(name).await.map_err(internal)?;
+                (*id, true, found.map(|(_, c)| c).unwrap_or_default())
+            }
+        };
+        Ok(IssuedAgainst { id, robot, credential, projects: Default::default() })
+    }
+
+    /// The subject a token's grant rests on, if it still does: the same user or robot (by id),
+    /// with the same credential, still usable, and (for `repo`) the same project (by id), in
+    /// which the subject may still do `action`. Every lookup is answered from the caches,
+    /// which writes on any replica invalidate, so a revoked grant ends within a second.
+    async fn token_still_holds(
+        &self,
+        claims: &Claims,
+        repo: Option<&str>,
+        action: Action,
+    ) -> Result<Option<Subject>, ApiError> {
+        // A token without what it was issued against is not one of ours (or predates this
+        // check): the client asks for a new one.
+        let Some(against) = &claims.berth else { return Ok(None) };
+        let subject = if claims.sub.is_empty() {
+            Subject::Anonymous
+        } else if against.robot {
+            match self.identities.usable_robot(&claims.sub).await.map_err(internal)? {
+                Some((s @ Subject::Robot { id, .. }, credential))
+                    if id == against.id && credential == against.credential =>
+                {
+                    s
+                }
+                _ => return Ok(None),
+            }
+        } else {
+            match self.identities.user_with_credential(&claims.sub).await.map_err(internal)? {
+                Some((s @ Subject::User { id, .. }, credential))
+                    if id == against.id && credential == against.credential =>
+                {
+                    s
+                }
+                _ => return Ok(None),
+            }
+        };
+        if let Some(repo) = repo {
+            let project = repo.split('/').next().unwrap_or(repo);
+            let Some(access) = self.identities.project_access(&subject, project).await.map_err(internal)? else {
+                return Ok(None);
+            };
+            let action = rbac_action(action_name(action)).unwrap_or(rbac::Action::Pull);
+            if against.projects.get(project) != Some(&access.id)
+                || !Policy::allows(&subject, &access.context(), rbac::Resource::Repository, action)
+            {
+                return Ok(None);
+            }
+        }
+        Ok(Some(subject))
     }
 
     async fn decide(&self, request: &Parts, access: &Access) -> Result<Subject, ApiError> {
@@ -179,7 +256,13 @@ impl HarborAuth {
         let subject = match &caller {
             Caller::Anonymous => Subject::Anonymous,
             Caller::Subject(s) => s.clone(),
-            Caller::Token(claims) => self.token_subject(claims).await?,
+            Caller::Token(claims) => {
+                let repo = access.repository.as_ref().map(|r| r.as_str());
+                if self.token_still_holds(claims, repo, access.action).await?.is_none() {
+                    return Err(self.challenge(&request.extensions, scope, "the token's grant was revoked"));
+                }
+                self.token_subject(claims).await?
+            }
         };
         let Some(repo) = &access.repository else {
             // `/v2/` and `/v2/_catalog`: any authenticated caller (the catalog is filtered).
@@ -377,6 +460,10 @@ pub async fn token(State(auth): State<Arc<HarborAuth>>, req: Parts) -> Response 
     if subject.is_anonymous() && scopes.is_empty() {
         return harbor_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required");
     }
+    let mut against = match auth.issued_against(&subject).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
     let mut access = Vec::new();
     for scope in scopes {
         let Some((kind, name, _wanted)) = parse_scope(scope) else {
@@ -385,8 +472,13 @@ pub async fn token(State(auth): State<Arc<HarborAuth>>, req: Parts) -> Response 
         let actions = match kind {
             // As Harbor: every action the caller may perform, whatever was asked. Clients such
             // as oras-py reuse the token of a pull for the push that follows and do not ask again.
-            "repository" => match auth.allowed_actions(&subject, name, &["*"]).await {
-                Ok(a) => a,
+            "repository" => match auth.grant(&subject, name, &["*"]).await {
+                Ok((actions, project)) => {
+                    if let (Some(id), Some(project_name)) = (project, name.split('/').next()) {
+                        against.projects.insert(project_name.to_string(), id);
+                    }
+                    actions
+                }
                 Err(e) => return e.into_response(),
             },
             "registry" if name == "catalog" && subject.is_sysadmin() => vec!["*".to_string()],
@@ -398,7 +490,7 @@ pub async fn token(State(auth): State<Arc<HarborAuth>>, req: Parts) -> Response 
         Subject::Anonymous => String::new(),
         Subject::User { name, .. } | Subject::Robot { name, .. } => name.clone(),
     };
-    match auth.tokens.issue(&name, access) {
+    match auth.tokens.issue(&name, access, against) {
         Ok(t) => axum::Json(serde_json::json!({
             "token": t.token,
             "access_token": t.token,

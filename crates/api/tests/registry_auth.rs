@@ -177,7 +177,14 @@ async fn an_expired_token_is_refused() {
         name: "t/app".into(),
         actions: vec!["pull".into()],
     }];
-    let t = short.issue("admin", access).unwrap();
+    let admin = s.db.user_by_name("admin").await.unwrap().unwrap();
+    let against = berth_auth::token::IssuedAgainst {
+        id: admin.id,
+        robot: false,
+        credential: berth_core::identity::credential_version(&admin.password_hash),
+        projects: [("t".to_string(), s.db.project_by_name("t").await.unwrap().unwrap().id)].into(),
+    };
+    let t = short.issue("admin", access, against).unwrap();
     let c = bearer(&t.token);
     assert_eq!(
         c.get(s.url("/v2/t/app/manifests/v1")).send().await.unwrap().status(),

@@ -44,6 +44,30 @@ pub struct Claims {
     pub iat: u64,
     pub jti: String,
     pub access: Vec<AccessEntry>,
+    /// Berth's own claim: what the token was issued against, checked again on every use, so
+    /// that a revoked grant ends at once rather than at the token's expiry. Harbor's clients
+    /// ignore claims they do not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub berth: Option<IssuedAgainst>,
+}
+
+/// The facts a token's grants rest on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedAgainst {
+    /// The user's or robot's id (0: anonymous); a subject deleted and re-created under the
+    /// same name has another.
+    pub id: i64,
+    /// Whether the subject is a robot account.
+    #[serde(default)]
+    pub robot: bool,
+    /// The version of the credential the token was issued for (a password change or a new
+    /// robot secret makes another).
+    #[serde(default)]
+    pub credential: String,
+    /// The id of each project a grant is in, by name: a project deleted and re-created under
+    /// the same name has another.
+    #[serde(default)]
+    pub projects: std::collections::BTreeMap<String, i64>,
 }
 
 /// A token as handed to a client.
@@ -80,7 +104,9 @@ fn claims_bytes(c: &Claims) -> usize {
         .iter()
         .map(|e| e.kind.len() + e.name.len() + e.actions.iter().map(|a| a.len() + 24).sum::<usize>() + 72)
         .sum();
-    std::mem::size_of::<Claims>() + 32 + strings + grants
+    let against =
+        c.berth.as_ref().map_or(0, |b| b.credential.len() + b.projects.keys().map(|k| k.len() + 56).sum::<usize>());
+    std::mem::size_of::<Claims>() + 32 + strings + grants + against
 }
 /// Seconds of clock difference allowed on `exp` and `nbf`.
 const LEEWAY: u64 = 5;
@@ -193,7 +219,12 @@ impl TokenIssuer {
     }
 
     /// Signs a token for `subject` with the given grants.
-    pub fn issue(&self, subject: &str, access: Vec<AccessEntry>) -> Result<IssuedToken, TokenError> {
+    pub fn issue(
+        &self,
+        subject: &str,
+        access: Vec<AccessEntry>,
+        against: IssuedAgainst,
+    ) -> Result<IssuedToken, TokenError> {
         if access.len() > MAX_SCOPES {
             return Err(TokenError::Invalid(format!("at most {MAX_SCOPES} scopes in one token")));
         }
@@ -208,6 +239,7 @@ impl TokenIssuer {
             iat,
             jti: crate::secret::random_alphanumeric(16).map_err(|e| TokenError::Random(e.to_string()))?,
             access,
+            berth: Some(against),
         };
         let token = self.sign(&claims)?;
         Ok(IssuedToken { token, expires_in: self.lifetime.as_secs(), issued_at: now })
@@ -288,7 +320,7 @@ mod tests {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let issuer = issuer(60);
         for _ in 0..16 {
-            let token = issuer.issue("admin", vec![]).unwrap().token;
+            let token = issuer.issue("admin", vec![], IssuedAgainst::default()).unwrap().token;
             assert!(issuer.verify(&token).is_ok());
             let (signed, sig) = token.rsplit_once('.').unwrap();
             let sig = p256::ecdsa::Signature::from_slice(&b64.decode(sig).unwrap()).unwrap();
@@ -309,13 +341,13 @@ mod tests {
             name: format!("library/{n}-{}", "x".repeat(200)),
             actions: vec!["pull".into()],
         };
-        assert!(issuer.issue("", (0..MAX_SCOPES + 1).map(entry).collect()).is_err());
-        let big = issuer.issue("", (0..MAX_SCOPES).map(entry).collect()).unwrap().token;
+        assert!(issuer.issue("", (0..MAX_SCOPES + 1).map(entry).collect(), IssuedAgainst::default()).is_err());
+        let big = issuer.issue("", (0..MAX_SCOPES).map(entry).collect(), IssuedAgainst::default()).unwrap().token;
         assert!(big.len() < MAX_TOKEN_BYTES);
         assert!(issuer.verify(&"a".repeat(MAX_TOKEN_BYTES + 1)).is_err());
         // Many large tokens: the memory of verified ones stays within its bytes.
         for _ in 0..1500 {
-            let t = issuer.issue("", (0..MAX_SCOPES).map(entry).collect()).unwrap().token;
+            let t = issuer.issue("", (0..MAX_SCOPES).map(entry).collect(), IssuedAgainst::default()).unwrap().token;
             assert!(issuer.verify(&t).is_ok());
         }
         assert!(issuer.verified.bytes() <= VERIFIED_TOKENS_BYTES, "{}", issuer.verified.bytes());
@@ -333,7 +365,7 @@ mod tests {
     #[test]
     fn remembered_tokens_still_end_at_their_expiry() {
         let iss = issuer(1800);
-        let t = iss.issue("alice", pull("library/app")).unwrap();
+        let t = iss.issue("alice", pull("library/app"), IssuedAgainst::default()).unwrap();
         let first = iss.verify(&t.token).unwrap();
         assert_eq!(iss.verify(&t.token).unwrap(), first, "remembered");
         // A token altered after being remembered is another key: verified, and refused.
@@ -349,7 +381,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify_with_their_claims() {
         let iss = issuer(1800);
-        let t = iss.issue("alice", pull("library/app")).unwrap();
+        let t = iss.issue("alice", pull("library/app"), IssuedAgainst::default()).unwrap();
         assert_eq!(t.expires_in, 1800);
         let claims = iss.verify(&t.token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.iss.as_str(), claims.aud.as_str()), ("alice", ISSUER, SERVICE));
@@ -366,16 +398,16 @@ mod tests {
     fn forged_altered_and_expired_tokens_are_refused() {
         let iss = issuer(1800);
         let other = issuer(1800);
-        let t = other.issue("mallory", pull("library/app")).unwrap();
+        let t = other.issue("mallory", pull("library/app"), IssuedAgainst::default()).unwrap();
         assert!(iss.verify(&t.token).is_err(), "signed by another key");
-        let t = iss.issue("alice", pull("library/app")).unwrap();
+        let t = iss.issue("alice", pull("library/app"), IssuedAgainst::default()).unwrap();
         let mut parts: Vec<String> = t.token.split('.').map(str::to_string).collect();
-        let forged = other.issue("alice", pull("library/secret")).unwrap();
+        let forged = other.issue("alice", pull("library/secret"), IssuedAgainst::default()).unwrap();
         parts[1] = forged.token.split('.').nth(1).unwrap().to_string();
         assert!(iss.verify(&parts.join(".")).is_err(), "claims swapped");
         assert!(iss.verify("not.a.token").is_err());
         let short = TokenIssuer::from_pem(&generate_key_pem().unwrap(), Duration::from_secs(0)).unwrap();
-        let t = short.issue("alice", vec![]).unwrap();
+        let t = short.issue("alice", vec![], IssuedAgainst::default()).unwrap();
         // Past the expiry and the 5-second leeway.
         let mut claims = short.verify(&t.token).unwrap();
         claims.exp = claims.iat.saturating_sub(60);
@@ -395,7 +427,7 @@ mod tests {
         let a = TokenIssuer::from_pem(&pem, Duration::from_secs(60)).unwrap();
         let b = TokenIssuer::from_pem(&pem, Duration::from_secs(60)).unwrap();
         assert_eq!(a.kid, b.kid);
-        assert!(b.verify(&a.issue("x", vec![]).unwrap().token).is_ok());
+        assert!(b.verify(&a.issue("x", vec![], IssuedAgainst::default()).unwrap().token).is_ok());
         assert!(TokenIssuer::from_pem("garbage", Duration::from_secs(1)).is_err());
     }
 }

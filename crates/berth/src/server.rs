@@ -269,8 +269,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         registry: registry.clone(),
         identities,
         projects: berth_core::projects::Projects::new(db.clone(), caches.clone()),
-        users: berth_core::users::Users::new(db.clone(), caches).with_password_workers(password_workers),
-        robots: berth_core::robots::Robots::new(db.clone()),
+        users: berth_core::users::Users::new(db.clone(), caches.clone()).with_password_workers(password_workers),
+        robots: berth_core::robots::Robots::new(db.clone()).with_caches(caches.clone()),
         external_url: config.external_url.clone(),
     });
     let registry_for_shutdown = registry.clone();

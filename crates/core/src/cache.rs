@@ -63,7 +63,8 @@ pub enum Change {
     Project(String),
     /// A repository's existence, tags or manifests.
     Repository(String),
-    /// Anything (a user deleted, whose id may be reused, or made administrator or not).
+    /// Anything (a user deleted, whose id may be reused, or made administrator or not; a
+    /// password changed; a robot changed, re-keyed or deleted).
     All,
 }
 
@@ -102,6 +103,16 @@ struct Timed<T> {
     at: Instant,
 }
 
+/// A robot account as a token's check needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RobotFacts {
+    pub subject: Subject,
+    /// The version of its secret (`identity::credential_version`).
+    pub credential: String,
+    /// Seconds since the epoch; -1: never.
+    pub expires_at: i64,
+}
+
 #[derive(Default)]
 struct ProjectEntry {
     facts: Option<Timed<ProjectFacts>>,
@@ -118,7 +129,10 @@ struct RepositoryEntry {
 #[derive(Default)]
 struct Entries {
     projects: HashMap<String, ProjectEntry>,
-    users: HashMap<String, Timed<Subject>>,
+    /// Users by name, with their credential's version.
+    users: HashMap<String, Timed<(Subject, String)>>,
+    /// Robots by name (`None`: none of that name, or disabled).
+    robots: HashMap<String, Timed<Option<RobotFacts>>>,
     repositories: HashMap<String, RepositoryEntry>,
     bytes: HashMap<String, Bytes>,
     bytes_total: usize,
@@ -227,17 +241,33 @@ impl Caches {
     }
 
     /// A user by name, as a token's subject names them.
-    pub fn user(&self, name: &str) -> Option<Subject> {
+    pub fn user(&self, name: &str) -> Option<(Subject, String)> {
         let entries = self.entries();
         self.fresh(entries.users.get(name)).cloned()
     }
 
-    pub fn put_user(&self, generation: u64, name: &str, subject: &Subject) {
+    pub fn put_user(&self, generation: u64, name: &str, subject: &Subject, credential: &str) {
         if let Some(mut entries) = self.entries_if_current(generation) {
             if entries.users.len() >= MOST_ENTRIES {
                 entries.users.clear();
             }
-            entries.users.insert(name.to_string(), Timed { value: subject.clone(), at: Instant::now() });
+            let value = (subject.clone(), credential.to_string());
+            entries.users.insert(name.to_string(), Timed { value, at: Instant::now() });
+        }
+    }
+
+    /// A robot by name: `Some(None)` when it is known not to exist (or to be disabled).
+    pub fn robot(&self, name: &str) -> Option<Option<RobotFacts>> {
+        let entries = self.entries();
+        self.fresh(entries.robots.get(name)).cloned()
+    }
+
+    pub fn put_robot(&self, generation: u64, name: &str, robot: Option<RobotFacts>) {
+        if let Some(mut entries) = self.entries_if_current(generation) {
+            if entries.robots.len() >= MOST_ENTRIES {
+                entries.robots.clear();
+            }
+            entries.robots.insert(name.to_string(), Timed { value: robot, at: Instant::now() });
         }
     }
 
@@ -313,6 +343,7 @@ impl Caches {
             Change::All => {
                 entries.projects.clear();
                 entries.users.clear();
+                entries.robots.clear();
                 entries.repositories.clear();
             }
         }

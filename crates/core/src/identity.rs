@@ -387,19 +387,54 @@ impl Identities {
 
     /// The user named `username` as a subject (no password check: for token holders).
     pub async fn user(&self, username: &str) -> Result<Option<Subject>, IdentityError> {
-        if let Some(subject) = self.caches.as_ref().and_then(|c| c.user(username)) {
-            return Ok(Some(subject));
+        Ok(self.user_with_credential(username).await?.map(|(subject, _)| subject))
+    }
+
+    /// The user named `username` and the version of their password (see
+    /// [`credential_version`]): what a token issued to them is checked against.
+    pub async fn user_with_credential(&self, username: &str) -> Result<Option<(Subject, String)>, IdentityError> {
+        if let Some(found) = self.caches.as_ref().and_then(|c| c.user(username)) {
+            return Ok(Some(found));
         }
         let generation = self.caches.as_ref().map(|c| c.generation());
-        let subject = self.db.user_by_name(username).await?.map(|u| Subject::User {
-            id: u.id,
-            name: u.username,
-            sysadmin: u.sysadmin,
+        let found = self.db.user_by_name(username).await?.map(|u| {
+            let credential = credential_version(&u.password_hash);
+            (Subject::User { id: u.id, name: u.username, sysadmin: u.sysadmin }, credential)
         });
-        if let (Some(caches), Some(generation), Some(subject)) = (&self.caches, generation, &subject) {
-            caches.put_user(generation, username, subject);
+        if let (Some(caches), Some(generation), Some((subject, credential))) = (&self.caches, generation, &found) {
+            caches.put_user(generation, username, subject, credential);
         }
-        Ok(subject)
+        Ok(found)
+    }
+
+    /// The robot named `name` if it is usable now (neither disabled nor expired), with the
+    /// version of its secret: what a token issued to it is checked against.
+    pub async fn usable_robot(&self, name: &str) -> Result<Option<(Subject, String)>, IdentityError> {
+        let cached = self.caches.as_ref().and_then(|c| c.robot(name));
+        let found = match cached {
+            Some(found) => found,
+            None => {
+                let generation = self.caches.as_ref().map(|c| c.generation());
+                let found = self.db.robot_by_name(name).await?.filter(|r| !r.disabled).map(|r| {
+                    let subject = Subject::Robot {
+                        id: r.id,
+                        name: r.name.clone(),
+                        permissions: crate::robots::subject_permissions(&r.permissions),
+                    };
+                    crate::cache::RobotFacts {
+                        subject,
+                        credential: credential_version(&r.secret_hash),
+                        expires_at: r.expires_at,
+                    }
+                });
+                if let (Some(caches), Some(generation)) = (&self.caches, generation) {
+                    caches.put_robot(generation, name, found.clone());
+                }
+                found
+            }
+        };
+        let now = crate::robots::now_secs();
+        Ok(found.filter(|r| r.expires_at < 0 || r.expires_at > now).map(|r| (r.subject, r.credential)))
     }
 
     /// The named project and the subject's role in it, or `None` when there is no such project.
@@ -451,6 +486,12 @@ impl Identities {
         }
         Ok(role)
     }
+}
+
+/// A short fingerprint of a stored credential (a password's or robot secret's hash): another
+/// whenever the credential changes, and nothing about it otherwise. Tokens carry it.
+pub fn credential_version(stored_hash: &str) -> String {
+    berth_oci::Digest::sha256_of(stored_hash.as_bytes()).hex()[..16].to_string()
 }
 
 /// An Argon2id hash of a random string nobody knows, verified against when the user is unknown.

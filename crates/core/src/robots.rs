@@ -90,7 +90,7 @@ pub struct RobotCreated {
     pub expires_at: i64,
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
@@ -158,11 +158,25 @@ fn expiry(duration: Option<i64>, from_secs: i64) -> Result<(i64, i64), RobotErro
 #[derive(Clone)]
 pub struct Robots {
     db: Db,
+    /// Told of every change, so that tokens and answers resting on a robot end with it.
+    caches: Option<crate::cache::Caches>,
 }
 
 impl Robots {
     pub fn new(db: Db) -> Robots {
-        Robots { db }
+        Robots { db, caches: None }
+    }
+
+    /// Tells `caches` (and through them the other replicas) of every change.
+    pub fn with_caches(mut self, caches: crate::cache::Caches) -> Robots {
+        self.caches = Some(caches);
+        self
+    }
+
+    async fn changed(&self) {
+        if let Some(caches) = &self.caches {
+            caches.changed(crate::cache::Change::All).await;
+        }
     }
 
     /// May `subject` perform `action` on robots of this level / project?
@@ -334,7 +348,9 @@ impl Robots {
             Some(d) if d != current.duration => expiry(Some(d), current.created_at / 1000)?,
             _ => (current.duration, current.expires_at),
         };
-        self.db.update_robot(id, &req.description, req.disable, duration, expires_at, &rows).await?;
+        let updated = self.db.update_robot(id, &req.description, req.disable, duration, expires_at, &rows).await;
+        self.changed().await;
+        updated?;
         Ok(())
     }
 
@@ -351,14 +367,18 @@ impl Robots {
             None => secret::random_alphanumeric(32).map_err(|e| RobotError::Internal(e.to_string()))?,
         };
         let hash = secret::hash_machine_secret(&secret).map_err(|e| RobotError::Internal(e.to_string()))?;
-        self.db.set_robot_secret(id, &hash).await?;
+        let set = self.db.set_robot_secret(id, &hash).await;
+        self.changed().await;
+        set?;
         Ok(secret)
     }
 
     pub async fn delete(&self, subject: &Subject, id: i64) -> Result<(), RobotError> {
         let current = self.row(id).await?;
         self.check(subject, current.project_id, rbac::Action::Delete).await?;
-        self.db.delete_robot(id).await?;
+        let deleted = self.db.delete_robot(id).await;
+        self.changed().await;
+        deleted?;
         Ok(())
     }
 

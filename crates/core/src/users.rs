@@ -244,7 +244,10 @@ impl Users {
         }
         password::check_policy(new).map_err(|e| UserError::Invalid(e.to_string()))?;
         let new_hash = self.hashing.hash(new).await?;
-        self.db.set_user_password(id, &new_hash).await?;
+        let set = self.db.set_user_password(id, &new_hash).await;
+        // Tokens issued for the old password end (they carry its version).
+        self.caches.changed(crate::cache::Change::All).await;
+        set?;
         Ok(())
     }
 

@@ -75,8 +75,8 @@ impl TestServer {
             registry: registry.clone(),
             identities,
             projects: Projects::new(db.clone(), caches.clone()),
-            users: berth_core::users::Users::new(db.clone(), caches),
-            robots: berth_core::robots::Robots::new(db.clone()),
+            users: berth_core::users::Users::new(db.clone(), caches.clone()),
+            robots: berth_core::robots::Robots::new(db.clone()).with_caches(caches),
             external_url: None,
         });
         let authorizer: Arc<dyn Authorizer> = authorizer.unwrap_or_else(|| auth.clone());
