@@ -815,16 +815,19 @@ pub struct HttpOverride {
     pub addr: String,
 }
 
+/// The YAML of a configuration file as a value figment can merge. serde-saphyr rather than
+/// figment's YAML provider, which is built on the deprecated serde_yaml.
+fn parse_yaml(text: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_saphyr::from_str(text)?)
+}
+
 impl Config {
     pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading configuration file {}", path.display()))?;
-            // serde-saphyr rather than figment's YAML provider, which is built on the
-            // deprecated serde_yaml.
-            let value: serde_json::Value = serde_saphyr::from_str(&text)
-                .with_context(|| format!("parsing configuration file {}", path.display()))?;
+            let value = parse_yaml(&text).with_context(|| format!("parsing configuration file {}", path.display()))?;
             figment = figment.merge(Serialized::defaults(value));
         }
         figment = figment.merge(Env::prefixed("BERTH_").split("__")).merge(Serialized::defaults(overrides));
@@ -836,8 +839,12 @@ impl Config {
     pub fn load_file_only(file: &Path) -> anyhow::Result<Config> {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading configuration file {}", file.display()))?;
-        let value: serde_json::Value =
-            serde_saphyr::from_str(&text).with_context(|| format!("parsing configuration file {}", file.display()))?;
+        Config::from_yaml(&text).with_context(|| format!("configuration file {}", file.display()))
+    }
+
+    /// A configuration from defaults and the text of a configuration file only.
+    pub fn from_yaml(text: &str) -> anyhow::Result<Config> {
+        let value = parse_yaml(text).context("parsing the configuration")?;
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Serialized::defaults(value))
             .extract()

@@ -1,6 +1,5 @@
 //! The `berth` binary: configuration, start-up and shutdown.
 
-mod config;
 mod migrate;
 mod server;
 
@@ -8,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, HttpOverride, Overrides};
+use berth::config::{Config, HttpOverride, Overrides};
 
 /// Berth: a container registry in one binary.
 #[derive(Parser)]

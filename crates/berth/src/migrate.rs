@@ -10,7 +10,7 @@ use berth_oci::Hasher;
 
 use futures_util::StreamExt;
 
-use crate::config::{Config, DatabaseKind, StorageKind};
+use berth::config::{Config, DatabaseKind, StorageKind};
 
 /// Blobs up to this size are copied with one write (read whole into memory); larger ones
 /// through an upload session, streamed.

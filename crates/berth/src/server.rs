@@ -9,7 +9,7 @@ use berth_core::identity::Bootstrap;
 use berth_db::Db;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, DatabaseKind, Log, RedisKind, Trace};
+use berth::config::{Config, DatabaseKind, Log, RedisKind, Trace};
 
 /// Version of the data directory's layout (files beside the database). Bumped, with a
 /// migration, whenever the layout changes.

@@ -289,6 +289,59 @@ async fn three_replicas_behind_nginx() {
         );
     }
 
+    // A token issued by one replica, used on another, ends within a second of its grant
+    // ending on a third (the member is removed there; the caches carry the change).
+    let third = format!("http://{}", addrs[2]);
+    let r = client
+        .post(format!("{third}/api/v2.0/projects"))
+        .json(&serde_json::json!({"project_name": "team", "metadata": {"public": "false"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    push_image(&client, &third, "team/app", "v1", b"team layer").await.unwrap();
+    let r = client
+        .post(format!("{third}/api/v2.0/users"))
+        .json(&serde_json::json!({"username": "dev", "email": "dev@example.com", "realname": "Dev",
+            "password": "Dev12345678"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .post(format!("{third}/api/v2.0/projects/team/members"))
+        .json(&serde_json::json!({"role_id": 3, "member_user": {"username": "dev"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body: serde_json::Value = http()
+        .get(format!("http://{}/service/token?service=harbor-registry&scope=repository:team/app:pull", addrs[0]))
+        .basic_auth("dev", Some("Dev12345678"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["token"].as_str().unwrap().to_string();
+    let with_token =
+        |addr: &str| http().get(format!("http://{addr}/v2/team/app/manifests/v1")).bearer_auth(&token).send();
+    assert_eq!(with_token(&addrs[1]).await.unwrap().status(), 200);
+    let members: serde_json::Value =
+        client.get(format!("{third}/api/v2.0/projects/team/members")).send().await.unwrap().json().await.unwrap();
+    let mid = members.as_array().unwrap().iter().find(|m| m["entity_name"] == "dev").unwrap()["id"].as_i64().unwrap();
+    let removed = std::time::Instant::now();
+    let r = client.delete(format!("{third}/api/v2.0/projects/team/members/{mid}")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    loop {
+        if with_token(&addrs[1]).await.unwrap().status() == 401 {
+            break;
+        }
+        assert!(removed.elapsed() < Duration::from_secs(1), "the token still pulled a second after its grant ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // A tag moved through one replica is seen through the others at once.
     let first = format!("http://{}", addrs[0]);
     let moved = push_image(&client, &first, "library/moving", "latest", b"one").await.unwrap();
