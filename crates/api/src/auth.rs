@@ -258,10 +258,10 @@ impl HarborAuth {
             Caller::Subject(s) => s.clone(),
             Caller::Token(claims) => {
                 let repo = access.repository.as_ref().map(|r| r.as_str());
-                if self.token_still_holds(claims, repo, access.action).await?.is_none() {
-                    return Err(self.challenge(&request.extensions, scope, "the token's grant was revoked"));
+                match self.token_still_holds(claims, repo, access.action).await? {
+                    Some(current) => token_subject(claims, current),
+                    None => return Err(self.challenge(&request.extensions, scope, "the token's grant was revoked")),
                 }
-                self.token_subject(claims).await?
             }
         };
         let Some(repo) = &access.repository else {
@@ -299,17 +299,16 @@ impl HarborAuth {
             Err(ApiError::new(ErrorCode::Denied, format!("requested access to {repo} is denied")))
         }
     }
+}
 
-    /// The subject a token was issued to, as the catalog filter needs it.
-    async fn token_subject(&self, claims: &Claims) -> Result<Subject, ApiError> {
-        if claims.sub.is_empty() {
-            return Ok(Subject::Anonymous);
-        }
-        let catalog = claims.access.iter().any(|e| e.kind == "registry" && e.name == "catalog");
-        match self.identities.user(&claims.sub).await.map_err(internal)? {
-            Some(Subject::User { id, name, sysadmin }) => Ok(Subject::User { id, name, sysadmin: sysadmin && catalog }),
-            _ => Ok(Subject::Anonymous),
-        }
+/// The subject a token stands for, as the catalog filter needs it: the user its grant still
+/// rests on (`current`, looked up by `token_still_holds`), administrator only with a catalog
+/// grant; a robot's or an anonymous token sees what anonymous callers see.
+fn token_subject(claims: &Claims, current: Subject) -> Subject {
+    let catalog = claims.access.iter().any(|e| e.kind == "registry" && e.name == "catalog");
+    match current {
+        Subject::User { id, name, sysadmin } => Subject::User { id, name, sysadmin: sysadmin && catalog },
+        _ => Subject::Anonymous,
     }
 }
 

@@ -244,6 +244,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let purge_schedule =
         tokio::spawn(berth_core::purge::AuditPurge::new(db.clone()).run_scheduler(std::time::Duration::from_secs(30)));
     config.metrics.check()?;
+    let limits = config.http.limits()?;
     let metrics = config.metrics.enabled.then(|| berth_api::MetricsOptions {
         path: config.metrics.path.clone(),
         require_admin: config.metrics.require_admin,
@@ -282,7 +283,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let local = listener.local_addr()?;
             tracing::info!(addr = %local, "metrics on http://{local}{}", config.metrics.path);
             let app = berth_api::metrics_router(registry.clone(), &config.metrics.path);
-            Some(tokio::spawn(berth_api::serve(listener, app, config.http.limits()?, std::future::pending())))
+            Some(tokio::spawn(berth_api::serve(listener, app, limits.clone(), std::future::pending())))
         }
         None => None,
     };
@@ -293,7 +294,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.http.addr))?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, "listening on http://{local}");
-    berth_api::serve(listener, app, config.http.limits()?, shutdown_signal()).await?;
+    berth_api::serve(listener, app, limits, shutdown_signal()).await?;
     tracing::info!("in-flight requests finished; closing the database");
     pull_flusher.abort();
     maintenance.abort();

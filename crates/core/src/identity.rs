@@ -353,14 +353,9 @@ impl Identities {
         let keys = LoginKeys::new(name, source);
         self.refuse_if_delayed(name, &keys, source).await?;
         let robot = self.db.robot_by_name(name).await?;
-        let subject =
-            robot.filter(|r| berth_auth::secret::verify_machine_secret(secret, &r.secret_hash)).and_then(|r| {
-                crate::robots::usable(&r).then(|| Subject::Robot {
-                    id: r.id,
-                    name: r.name.clone(),
-                    permissions: crate::robots::subject_permissions(&r.permissions),
-                })
-            });
+        let subject = robot
+            .filter(|r| berth_auth::secret::verify_machine_secret(secret, &r.secret_hash))
+            .and_then(|r| crate::robots::usable(&r).then(|| crate::robots::subject(&r)));
         match &subject {
             Some(_) => self.throttle.record_success(&keys).await,
             None => {
@@ -415,18 +410,12 @@ impl Identities {
             Some(found) => found,
             None => {
                 let generation = self.caches.as_ref().map(|c| c.generation());
-                let found = self.db.robot_by_name(name).await?.filter(|r| !r.disabled).map(|r| {
-                    let subject = Subject::Robot {
-                        id: r.id,
-                        name: r.name.clone(),
-                        permissions: crate::robots::subject_permissions(&r.permissions),
-                    };
-                    crate::cache::RobotFacts {
-                        subject,
+                let found =
+                    self.db.robot_by_name(name).await?.filter(|r| !r.disabled).map(|r| crate::cache::RobotFacts {
+                        subject: crate::robots::subject(&r),
                         credential: credential_version(&r.secret_hash),
                         expires_at: r.expires_at,
-                    }
-                });
+                    });
                 if let (Some(caches), Some(generation)) = (&self.caches, generation) {
                     caches.put_robot(generation, name, found.clone());
                 }

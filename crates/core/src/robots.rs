@@ -142,6 +142,11 @@ pub fn subject_permissions(rows: &[RobotPermissionRow]) -> Vec<Permission> {
 }
 
 /// Whether a robot may be used now.
+/// A robot row as the access decision sees it.
+pub fn subject(r: &RobotRow) -> Subject {
+    Subject::Robot { id: r.id, name: r.name.clone(), permissions: subject_permissions(&r.permissions) }
+}
+
 pub fn usable(r: &RobotRow) -> bool {
     !r.disabled && (r.expires_at < 0 || r.expires_at > now_secs())
 }
