@@ -50,6 +50,14 @@ impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> ApiError {
         match e {
             RegistryError::Client { code, detail } => ApiError::new(code, detail),
+            RegistryError::Refused { refusal, message } => {
+                let code = RegistryError::Refused { refusal, message: String::new() }.code();
+                let mut e = ApiError::new(code.unwrap_or(ErrorCode::Denied), message);
+                if refusal == berth_core::Refusal::Conflict {
+                    e = e.with_status(StatusCode::CONFLICT);
+                }
+                e
+            }
             RegistryError::UploadOutOfOrder { offset } => ApiError::new(
                 ErrorCode::BlobUploadInvalid,
                 format!("the upload has {offset} bytes; a chunk must start there"),

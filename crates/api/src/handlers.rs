@@ -160,7 +160,7 @@ async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
         }
         (Endpoint::Manifest(name, reference), Method::PUT) => manifest_put(reg, &name, &reference, &req, body).await,
         (Endpoint::Manifest(name, reference), Method::DELETE) => {
-            reg.manifest_delete(&name, &reference).await?;
+            reg.content().delete_manifest(&name, &reference).await?;
             Ok(empty(StatusCode::ACCEPTED))
         }
         (Endpoint::Blob(name, digest), Method::GET | Method::HEAD) => blob_get(reg, &name, &digest, &req).await,
@@ -346,7 +346,8 @@ async fn manifest_put(
             }
         })?
         .to_bytes();
-    let (digest, subject) = reg.manifest_put(name, reference, content_type.as_deref(), bytes, &extra_tags).await?;
+    let (digest, subject) =
+        reg.content().put_manifest(name, reference, content_type.as_deref(), bytes, &extra_tags).await?;
     let mut resp = empty(StatusCode::CREATED);
     set(&mut resp, "location", &format!("/v2/{name}/manifests/{digest}"));
     set(&mut resp, DIGEST_HEADER, digest.as_str());

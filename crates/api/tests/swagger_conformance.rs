@@ -60,7 +60,9 @@ fn validate(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut 
             }
             true
         }
-        Some("object") => value.is_object(),
+        // A bare `type: object` is go-swagger's `interface{}` (Harbor's `ExtraAttrs` values are
+        // strings such as "amd64" under it): any value.
+        Some("object") => true,
         Some("array") => {
             let Some(items) = value.as_array() else {
                 errors.push(format!("{at}: expected an array, got {value}"));

@@ -269,7 +269,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         auth: auth.clone(),
         registry: registry.clone(),
         identities,
-        projects: berth_core::projects::Projects::new(db.clone(), caches.clone()),
+        projects: berth_core::projects::Projects::new(&registry),
         users: berth_core::users::Users::new(db.clone(), caches.clone()).with_password_workers(password_workers),
         robots: berth_core::robots::Robots::new(db.clone()).with_caches(caches.clone()),
         external_url: config.external_url.clone(),

@@ -10,6 +10,10 @@ pub enum RegistryError {
     /// A chunk that does not start where the upload stands: 416 with the current range.
     #[error("chunk does not continue the upload, which has {offset} bytes")]
     UploadOutOfOrder { offset: u64 },
+    /// Refused by a rule of the domain (a content policy, a reference that holds), not by a
+    /// check of the request's form: the API chooses the status from `refusal`.
+    #[error("{message}")]
+    Refused { refusal: crate::Refusal, message: String },
     /// A fault of ours or of a dependency; logged, answered with 500 and no detail.
     #[error("internal: {0}")]
     Internal(String),
@@ -24,6 +28,14 @@ impl RegistryError {
         match self {
             RegistryError::Client { code, .. } => Some(*code),
             RegistryError::UploadOutOfOrder { .. } => Some(ErrorCode::RangeInvalid),
+            RegistryError::Refused { refusal, .. } => Some(match refusal {
+                crate::Refusal::Precondition => ErrorCode::Precondition,
+                crate::Refusal::Busy => ErrorCode::TooManyRequests,
+                crate::Refusal::Unauthorized => ErrorCode::Unauthorized,
+                crate::Refusal::NotFound => ErrorCode::ManifestUnknown,
+                crate::Refusal::Invalid => ErrorCode::ManifestInvalid,
+                crate::Refusal::Conflict | crate::Refusal::Forbidden | crate::Refusal::Internal => ErrorCode::Denied,
+            }),
             RegistryError::Internal(_) => None,
         }
     }

@@ -5,12 +5,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use berth_auth::hashing::{HashingError, PasswordWorkers};
-use berth_auth::rbac::{ProjectContext, Role, Subject};
+use berth_auth::rbac::Subject;
 use berth_auth::verified::VerifiedCredentials;
 use berth_auth::{password, secret};
 use berth_db::{AuditEvent, Db, NewUser};
 
-use crate::cache::ProjectFacts;
 use crate::throttle::{LoginKeys, LoginThrottle, ThrottlePolicy};
 
 #[derive(Debug, thiserror::Error)]
@@ -263,21 +262,7 @@ impl Identities {
     }
 }
 
-/// A project as the access decision sees it, with the caller's role in it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProjectAccess {
-    pub id: i64,
-    pub name: String,
-    pub public: bool,
-    pub role: Option<Role>,
-    pub created_at: i64,
-}
-
-impl ProjectAccess {
-    pub fn context(&self) -> ProjectContext<'_> {
-        ProjectContext { name: &self.name, public: self.public, role: self.role }
-    }
-}
+pub use crate::access::ProjectAccess;
 
 /// A user as the API shows it (never with the password hash).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -426,54 +411,14 @@ impl Identities {
         Ok(found.filter(|r| r.expires_at < 0 || r.expires_at > now).map(|r| (r.subject, r.credential)))
     }
 
-    /// The named project and the subject's role in it, or `None` when there is no such project.
+    /// The named project and the subject's role in it, or `None` when there is no such project
+    /// (the one lookup behind access decisions: `access::AccessLookup`).
     pub async fn project_access(
         &self,
         subject: &Subject,
         project: &str,
     ) -> Result<Option<ProjectAccess>, IdentityError> {
-        let Some(facts) = self.project_facts(project).await? else {
-            return Ok(None);
-        };
-        let role = match subject {
-            Subject::User { id, .. } => self.role(&facts, *id).await?,
-            _ => None,
-        };
-        Ok(Some(ProjectAccess {
-            id: facts.id,
-            name: facts.name,
-            public: facts.public,
-            role,
-            created_at: facts.created_at,
-        }))
-    }
-
-    async fn project_facts(&self, project: &str) -> Result<Option<ProjectFacts>, IdentityError> {
-        if let Some(facts) = self.caches.as_ref().and_then(|c| c.project(project)) {
-            return Ok(Some(facts));
-        }
-        let generation = self.caches.as_ref().map(|c| c.generation());
-        let Some(p) = self.db.project_by_name(project).await? else {
-            return Ok(None);
-        };
-        let public = self.db.project_metadata(p.id).await?.iter().any(|(k, v)| k == "public" && v == "true");
-        let facts = ProjectFacts { id: p.id, name: p.name, public, created_at: p.created_at };
-        if let (Some(caches), Some(generation)) = (&self.caches, generation) {
-            caches.put_project(generation, &facts);
-        }
-        Ok(Some(facts))
-    }
-
-    async fn role(&self, project: &ProjectFacts, user: i64) -> Result<Option<Role>, IdentityError> {
-        if let Some(role) = self.caches.as_ref().and_then(|c| c.role(&project.name, user)) {
-            return Ok(role);
-        }
-        let generation = self.caches.as_ref().map(|c| c.generation());
-        let role = self.db.member_role(project.id, user).await?.and_then(Role::from_id);
-        if let (Some(caches), Some(generation)) = (&self.caches, generation) {
-            caches.put_role(generation, &project.name, user, role);
-        }
-        Ok(role)
+        Ok(crate::access::AccessLookup::new(self.db.clone(), self.caches.clone()).project(subject, project).await?)
     }
 }
 
@@ -570,7 +515,7 @@ mod tests {
         let lib = ids.project_access(&Subject::Anonymous, "library").await.unwrap().unwrap();
         assert!(lib.public && lib.role.is_none());
         let lib = ids.project_access(&admin, "library").await.unwrap().unwrap();
-        assert_eq!(lib.role, Some(Role::ProjectAdmin));
+        assert_eq!(lib.role, Some(berth_auth::rbac::Role::ProjectAdmin));
         let Subject::User { id, .. } = admin else { unreachable!() };
         db.create_project("private", id, &[("public", "false")]).await.unwrap();
         assert!(!ids.project_access(&Subject::Anonymous, "private").await.unwrap().unwrap().public);

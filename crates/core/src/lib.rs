@@ -4,9 +4,12 @@
 //! the distribution spec. It speaks in domain errors carrying OCI codes; it knows nothing of
 //! HTTP, and nothing of who the caller is (authorization happens before a call reaches here).
 
+pub mod access;
 pub mod additions;
+mod artifacts;
 pub mod audit;
 pub mod cache;
+pub mod content;
 mod error;
 pub mod health;
 pub mod identity;
@@ -60,6 +63,7 @@ impl Refuses for projects::ProjectError {
             E::Unauthorized => Refusal::Unauthorized,
             E::Forbidden(_) => Refusal::Forbidden,
             E::NotEmpty(_) => Refusal::Precondition,
+            E::Policy(refusal, _) => *refusal,
             E::Internal(_) => Refusal::Internal,
         }
     }

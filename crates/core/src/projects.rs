@@ -3,10 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use berth_auth::rbac::{self, Policy, ProjectContext, Role, Subject};
+use berth_auth::rbac::{self, Policy, Role, Subject};
 use berth_db::{Db, DbError, ListQuery, Match, ProjectRow};
 
+use crate::access::{AccessLookup, ProjectAccess};
 use crate::cache::{Caches, Change};
+use crate::content::Content;
+
+pub use crate::artifacts::{ArtifactView, ReferenceView, RepositoryView, TagView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
@@ -22,6 +26,9 @@ pub enum ProjectError {
     Forbidden(String),
     #[error("project {0} still has repositories; delete them first")]
     NotEmpty(String),
+    /// Refused by a content policy or a rule of the content model, as `Refusal` says.
+    #[error("{1}")]
+    Policy(crate::Refusal, String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -106,10 +113,6 @@ impl ProjectView {
     pub fn public(&self) -> bool {
         self.metadata.get("public").is_some_and(|v| v == "true")
     }
-
-    fn context(&self) -> ProjectContext<'_> {
-        ProjectContext { name: &self.name, public: self.public(), role: self.role }
-    }
 }
 
 /// How a project is named in a request: Harbor's `{project_name_or_id}`.
@@ -123,6 +126,10 @@ pub struct Projects {
     pub(crate) db: Db,
     /// Told of every write here that a cached answer may depend on.
     pub(crate) caches: Caches,
+    /// What a caller may do in a project, from those caches.
+    pub(crate) access: AccessLookup,
+    /// Where every change to a repository's content goes.
+    pub(crate) content: Content,
 }
 
 pub(crate) fn user_id(subject: &Subject) -> Option<i64> {
@@ -133,9 +140,16 @@ pub(crate) fn user_id(subject: &Subject) -> Option<i64> {
 }
 
 impl Projects {
-    /// `caches` must be the ones the registry and the access checks read (`Registry::caches`).
-    pub fn new(db: Db, caches: Caches) -> Projects {
-        Projects { db, caches }
+    /// The projects of `registry`'s database, sharing its caches and its content door.
+    pub fn new(registry: &crate::Registry) -> Projects {
+        let db = registry.db().clone();
+        let caches = registry.caches().clone();
+        Projects {
+            access: AccessLookup::new(db.clone(), Some(caches.clone())),
+            content: registry.content().clone(),
+            db,
+            caches,
+        }
     }
 
     async fn view(&self, row: ProjectRow, subject: &Subject) -> Result<ProjectView, ProjectError> {
@@ -217,35 +231,56 @@ impl Projects {
         row.ok_or(ProjectError::NotFound(format!("project {label}")))
     }
 
-    /// A project the caller may read; `action` on `resource` must be allowed too.
+    /// A project in which the caller may do `action` on `resource` (decided from the cached
+    /// project access, as on `/v2`).
     pub(crate) async fn authorized(
         &self,
         subject: &Subject,
         project: &ProjectRef<'_>,
         resource: rbac::Resource,
         action: rbac::Action,
-    ) -> Result<ProjectView, ProjectError> {
-        let view = self.view(self.row(project).await?, subject).await?;
-        let ctx = view.context();
-        if !Policy::allows(subject, &ctx, rbac::Resource::Project, rbac::Action::Read) {
+    ) -> Result<ProjectAccess, ProjectError> {
+        let found = match project {
+            ProjectRef::Name(n) => self.access.project(subject, n).await?,
+            ProjectRef::Id(id) => self.access.project_by_id(subject, *id).await?,
+        };
+        let access = found.ok_or_else(|| {
+            ProjectError::NotFound(match project {
+                ProjectRef::Name(n) => format!("project {n}"),
+                ProjectRef::Id(id) => format!("project {id}"),
+            })
+        })?;
+        if !access.visible_to(subject) {
             // Do not reveal more than existence (which HEAD tells anyone) to outsiders.
             return Err(if subject.is_anonymous() {
                 ProjectError::Unauthorized
             } else {
-                ProjectError::Forbidden(format!("no access to project {}", view.name))
+                ProjectError::Forbidden(format!("no access to project {}", access.name))
             });
         }
-        if !Policy::allows(subject, &ctx, resource, action) {
+        if !access.allows(subject, resource, action) {
             return Err(ProjectError::Forbidden(format!(
                 "{resource}:{action} on project {} is not allowed",
-                view.name
+                access.name
             )));
         }
-        Ok(view)
+        Ok(access)
+    }
+
+    /// As [`Projects::authorized`], with the whole project as the API shows it.
+    async fn authorized_view(
+        &self,
+        subject: &Subject,
+        project: &ProjectRef<'_>,
+        resource: rbac::Resource,
+        action: rbac::Action,
+    ) -> Result<ProjectView, ProjectError> {
+        let access = self.authorized(subject, project, resource, action).await?;
+        self.view(self.row(&ProjectRef::Id(access.id)).await?, subject).await
     }
 
     pub async fn get(&self, subject: &Subject, project: &ProjectRef<'_>) -> Result<ProjectView, ProjectError> {
-        self.authorized(subject, project, rbac::Resource::Project, rbac::Action::Read).await
+        self.authorized_view(subject, project, rbac::Resource::Project, rbac::Action::Read).await
     }
 
     /// Projects the caller can see, filtered, one page, with the total.
@@ -296,7 +331,7 @@ impl Projects {
         project: &ProjectRef<'_>,
         key: Option<&str>,
     ) -> Result<BTreeMap<String, String>, ProjectError> {
-        let view = self.authorized(subject, project, rbac::Resource::Metadata, rbac::Action::Read).await?;
+        let view = self.authorized_view(subject, project, rbac::Resource::Metadata, rbac::Action::Read).await?;
         match key {
             None => Ok(view.metadata),
             Some(k) => match view.metadata.get(k) {
@@ -313,7 +348,7 @@ impl Projects {
         project: &ProjectRef<'_>,
         entries: &BTreeMap<String, String>,
     ) -> Result<(), ProjectError> {
-        let view = self.authorized(subject, project, rbac::Resource::Metadata, rbac::Action::Create).await?;
+        let view = self.authorized_view(subject, project, rbac::Resource::Metadata, rbac::Action::Create).await?;
         validate_metadata(entries)?;
         if let Some(k) = entries.keys().find(|k| view.metadata.contains_key(*k)) {
             return Err(ProjectError::Conflict(format!("metadata {k} is already set on {}", view.name)));
@@ -332,7 +367,7 @@ impl Projects {
         key: &str,
         entries: &BTreeMap<String, String>,
     ) -> Result<(), ProjectError> {
-        let view = self.authorized(subject, project, rbac::Resource::Metadata, rbac::Action::Update).await?;
+        let view = self.authorized_view(subject, project, rbac::Resource::Metadata, rbac::Action::Update).await?;
         let Some(value) = entries.get(key).filter(|_| entries.len() == 1) else {
             return Err(ProjectError::Invalid(format!("the body must set exactly the key {key}")));
         };
@@ -369,106 +404,6 @@ impl Projects {
             .into_iter()
             .map(|(r, a)| (r.as_str().to_string(), a.as_str().to_string()))
             .collect())
-    }
-}
-
-/// A repository as Harbor's API shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RepositoryView {
-    pub id: i64,
-    pub project_id: i64,
-    pub name: String,
-    pub description: String,
-    pub artifact_count: i64,
-    pub pull_count: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-fn repository_view(r: berth_db::RepositoryRow) -> RepositoryView {
-    RepositoryView {
-        id: r.id,
-        project_id: r.project_id.unwrap_or(0),
-        name: r.name,
-        description: r.description,
-        artifact_count: r.artifact_count,
-        pull_count: r.pull_count,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    }
-}
-
-impl Projects {
-    /// Repositories of a project (needs repository:list), or, without a project, every
-    /// repository the caller can see; filtered by name, one page, with the total.
-    pub async fn repositories(
-        &self,
-        subject: &Subject,
-        project: Option<&ProjectRef<'_>>,
-        query: &ListQuery,
-        page: i64,
-        size: i64,
-    ) -> Result<(Vec<RepositoryView>, i64), ProjectError> {
-        let (project_id, visible_to) = match project {
-            Some(p) => {
-                let view = self.authorized(subject, p, rbac::Resource::Repository, rbac::Action::List).await?;
-                (Some(view.id), None)
-            }
-            None if subject.is_anonymous() => (None, Some(0)),
-            None if subject.is_sysadmin() => (None, None),
-            None => (None, Some(user_id(subject).unwrap_or(0))),
-        };
-        let (rows, total) = self.db.list_repositories(project_id, visible_to, query, size, (page - 1) * size).await?;
-        Ok((rows.into_iter().map(repository_view).collect(), total))
-    }
-
-    async fn repository_in(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-        action: rbac::Action,
-    ) -> Result<RepositoryView, ProjectError> {
-        let view = self.authorized(subject, project, rbac::Resource::Repository, action).await?;
-        let full = format!("{}/{repository}", view.name);
-        let row =
-            self.db.repository(&full).await?.ok_or_else(|| ProjectError::NotFound(format!("repository {full}")))?;
-        Ok(repository_view(row))
-    }
-
-    pub async fn repository(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-    ) -> Result<RepositoryView, ProjectError> {
-        self.repository_in(subject, project, repository, rbac::Action::Read).await
-    }
-
-    pub async fn set_repository_description(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-        description: &str,
-    ) -> Result<(), ProjectError> {
-        let repo = self.repository_in(subject, project, repository, rbac::Action::Update).await?;
-        self.db.set_repository_description(repo.id, description).await?;
-        Ok(())
-    }
-
-    /// Deletes a repository and everything in it (needs repository:delete).
-    pub async fn delete_repository(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-    ) -> Result<(), ProjectError> {
-        let repo = self.repository_in(subject, project, repository, rbac::Action::Delete).await?;
-        let deleted = self.db.delete_repository(repo.id).await;
-        self.caches.changed(Change::Repository(repo.name)).await;
-        deleted?;
-        Ok(())
     }
 }
 
@@ -518,307 +453,6 @@ impl Projects {
     }
 }
 
-/// An artifact (a manifest) as Harbor's API shows it.
-#[derive(Clone, Debug)]
-pub struct ArtifactView {
-    pub id: i64,
-    pub project_id: i64,
-    pub repository_id: i64,
-    pub repository_name: String,
-    pub digest: String,
-    pub media_type: String,
-    pub artifact_type: Option<String>,
-    pub annotations: Option<serde_json::Value>,
-    pub size: i64,
-    pub push_time: i64,
-    pub pull_time: Option<i64>,
-    /// (tag, when it was last pointed here).
-    pub tags: Vec<(String, i64)>,
-    /// Child manifests, for an index.
-    pub references: Vec<String>,
-}
-
-impl Projects {
-    /// Artifacts as Harbor shows them, with their tags and index references fetched for all
-    /// rows at once.
-    async fn artifact_views(&self, rows: Vec<berth_db::ArtifactRow>) -> Result<Vec<ArtifactView>, ProjectError> {
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let tags = self.db.tags_of(&ids).await?;
-        let references = self.db.references_of(&ids).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ArtifactView {
-                id: row.id,
-                project_id: row.project_id.unwrap_or_default(),
-                repository_id: row.repository_id,
-                repository_name: row.repository_name,
-                digest: row.digest,
-                media_type: row.media_type,
-                artifact_type: row.artifact_type,
-                annotations: row.annotations.and_then(|a| serde_json::from_str(&a).ok()),
-                size: row.size,
-                push_time: row.created_at,
-                pull_time: row.pull_time,
-                tags: tags.iter().filter(|(m, _, _)| *m == row.id).map(|(_, n, t)| (n.clone(), *t)).collect(),
-                references: references.iter().filter(|(m, _)| *m == row.id).map(|(_, d)| d.clone()).collect(),
-            })
-            .collect())
-    }
-
-    async fn artifact_view(&self, row: berth_db::ArtifactRow) -> Result<ArtifactView, ProjectError> {
-        let mut views = self.artifact_views(vec![row]).await?;
-        views.pop().ok_or_else(|| ProjectError::Internal("artifact view missing".into()))
-    }
-
-    /// Artifacts of a repository, newest first, with their tags (needs artifact:list).
-    pub async fn artifacts(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-        query: &ListQuery,
-        page: i64,
-        size: i64,
-    ) -> Result<(Vec<ArtifactView>, i64), ProjectError> {
-        let repo = self.repository_in(subject, project, repository, rbac::Action::Read).await?;
-        self.authorized(subject, project, rbac::Resource::Artifact, rbac::Action::List).await?;
-        let (rows, total) = self.db.list_artifacts(repo.id, query, size, (page - 1) * size).await?;
-        Ok((self.artifact_views(rows).await?, total))
-    }
-
-    /// Artifacts of every repository of a project (needs artifact:list); with
-    /// `latest_in_repository`, the newest of each repository among those `query` matches.
-    pub async fn project_artifacts(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        query: &ListQuery,
-        latest_in_repository: bool,
-        page: i64,
-        size: i64,
-    ) -> Result<(Vec<ArtifactView>, i64), ProjectError> {
-        let view = self.authorized(subject, project, rbac::Resource::Artifact, rbac::Action::List).await?;
-        let (rows, total) =
-            self.db.list_project_artifacts(view.id, latest_in_repository, query, size, (page - 1) * size).await?;
-        Ok((self.artifact_views(rows).await?, total))
-    }
-
-    /// One artifact by digest or tag, after checking `resource:action`.
-    pub(crate) async fn artifact_checked(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-        reference: &str,
-        resource: rbac::Resource,
-        action: rbac::Action,
-    ) -> Result<(RepositoryView, ArtifactView), ProjectError> {
-        let repo = self.repository_in(subject, project, repository, rbac::Action::Read).await?;
-        self.authorized(subject, project, resource, action).await?;
-        let digest = if reference.contains(':') {
-            reference.to_string()
-        } else {
-            match self.db.manifest_by_tag(repo.id, reference).await? {
-                Some(m) => m.digest,
-                None => return Err(ProjectError::NotFound(format!("artifact {}:{reference}", repo.name))),
-            }
-        };
-        let row = self
-            .db
-            .artifact(repo.id, &digest)
-            .await?
-            .ok_or_else(|| ProjectError::NotFound(format!("artifact {}@{digest}", repo.name)))?;
-        let view = self.artifact_view(row).await?;
-        Ok((repo, view))
-    }
-
-    /// An artifact whose additions the caller may read (artifact-addition:read).
-    pub async fn artifact_for_addition(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-        reference: &str,
-    ) -> Result<ArtifactView, ProjectError> {
-        let (_, artifact) = self
-            .artifact_checked(
-                subject,
-                project,
-                repository,
-                reference,
-                rbac::Resource::ArtifactAddition,
-                rbac::Action::Read,
-            )
-            .await?;
-        Ok(artifact)
-    }
-
-    pub async fn artifact(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-        reference: &str,
-    ) -> Result<ArtifactView, ProjectError> {
-        Ok(self
-            .artifact_checked(subject, project, repository, reference, rbac::Resource::Artifact, rbac::Action::Read)
-            .await?
-            .1)
-    }
-
-    /// Deletes an artifact and its tags (needs artifact:delete).
-    pub async fn delete_artifact(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-        reference: &str,
-    ) -> Result<(), ProjectError> {
-        let (repo, a) = self
-            .artifact_checked(subject, project, repository, reference, rbac::Resource::Artifact, rbac::Action::Delete)
-            .await?;
-        let deleted = self.db.delete_manifest(repo.id, &a.digest).await;
-        self.caches.changed(Change::Repository(repo.name)).await;
-        deleted?;
-        Ok(())
-    }
-
-    /// Adds a tag to an artifact (needs tag:create); a tag of that name already in the
-    /// repository is a conflict.
-    pub async fn add_tag(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-        reference: &str,
-        tag: &str,
-    ) -> Result<(), ProjectError> {
-        berth_oci::Tag::parse(tag).map_err(|e| ProjectError::Invalid(e.to_string()))?;
-        let (repo, a) = self
-            .artifact_checked(subject, project, repository, reference, rbac::Resource::Tag, rbac::Action::Create)
-            .await?;
-        let created = self.db.create_tag(repo.id, tag, a.id).await;
-        self.caches.changed(Change::Repository(repo.name)).await;
-        Ok(created?)
-    }
-
-    /// Removes a tag of an artifact (needs tag:delete); the artifact stays.
-    pub async fn delete_tag(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-        reference: &str,
-        tag: &str,
-    ) -> Result<(), ProjectError> {
-        let (repo, a) = self
-            .artifact_checked(subject, project, repository, reference, rbac::Resource::Tag, rbac::Action::Delete)
-            .await?;
-        if !a.tags.iter().any(|(t, _)| t == tag) {
-            return Err(ProjectError::NotFound(format!("tag {tag} of {}@{}", repo.name, a.digest)));
-        }
-        let deleted = self.db.delete_tag(repo.id, tag).await;
-        self.caches.changed(Change::Repository(repo.name)).await;
-        deleted?;
-        Ok(())
-    }
-}
-
-impl Projects {
-    /// Copies an artifact (`from` is `project/repository@digest` or `project/repository:tag`;
-    /// a tag is copied too) into a repository of `project`: needs artifact:read at the source and
-    /// artifact:create at the destination. Returns the copied digest.
-    pub async fn copy_artifact(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-        from: &str,
-    ) -> Result<String, ProjectError> {
-        let invalid =
-            || ProjectError::Invalid(format!("from must be <project>/<repository>@<digest> or :<tag>, not {from:?}"));
-        let (src_repo, reference, tag) = match from.split_once('@') {
-            Some((repo, digest)) => (repo, digest, None),
-            None => {
-                let (repo, tag) = from.rsplit_once(':').ok_or_else(invalid)?;
-                (repo, tag, Some(tag))
-            }
-        };
-        let (src_project, src_repository) = src_repo.split_once('/').ok_or_else(invalid)?;
-        let src = ProjectRef::Name(src_project);
-        let (src_view, artifact) = self
-            .artifact_checked(subject, &src, src_repository, reference, rbac::Resource::Artifact, rbac::Action::Read)
-            .await?;
-        let dst = self.authorized(subject, project, rbac::Resource::Artifact, rbac::Action::Create).await?;
-        let dst_name = format!("{}/{repository}", dst.name);
-        berth_oci::RepositoryName::parse(&dst_name).map_err(|e| ProjectError::Invalid(e.to_string()))?;
-        let dst_repo = self.db.ensure_repository(&dst_name, dst.id).await?;
-        let copied = self.copy_into(dst_repo, src_view.id, &artifact.digest, tag).await;
-        self.caches.changed(Change::Repository(dst_name)).await;
-        copied?.ok_or_else(|| ProjectError::NotFound(format!("artifact {from}")))?;
-        Ok(artifact.digest)
-    }
-
-    /// The copy's database writes: the manifest (with what it references), then the tag.
-    async fn copy_into(
-        &self,
-        dst_repo: i64,
-        src_repo: i64,
-        digest: &str,
-        tag: Option<&str>,
-    ) -> Result<Option<()>, DbError> {
-        let Some(copied) = self.db.copy_manifest(src_repo, dst_repo, digest).await? else { return Ok(None) };
-        if let Some(tag) = tag {
-            self.db.put_tag(dst_repo, tag, copied).await?;
-        }
-        Ok(Some(()))
-    }
-}
-
-/// Harbor's accessory type of a manifest that names a subject (harbor.md 2.4).
-pub fn accessory_type(artifact_type: Option<&str>) -> &'static str {
-    match artifact_type {
-        Some("application/vnd.cncf.notary.signature") => "signature.notation",
-        Some("application/vnd.dev.cosign.artifact.sig.v1+json" | "application/vnd.dev.sigstore.bundle.v0.3+json") => {
-            "signature.cosign"
-        }
-        Some("application/vnd.goharbor.harbor.sbom.v1") => "sbom.harbor",
-        _ => "subject.accessory",
-    }
-}
-
-impl Projects {
-    /// The accessories of an artifact: manifests of the repository whose subject it is, with
-    /// Harbor's accessory types (needs accessory:list).
-    pub async fn accessories(
-        &self,
-        subject: &Subject,
-        project: &ProjectRef<'_>,
-        repository: &str,
-        reference: &str,
-    ) -> Result<(ArtifactView, Vec<(ArtifactView, &'static str)>), ProjectError> {
-        let (repo, a) = self
-            .artifact_checked(subject, project, repository, reference, rbac::Resource::Accessory, rbac::Action::List)
-            .await?;
-        let mut rows = Vec::new();
-        for m in self.db.referrers(repo.id, &a.digest, None).await? {
-            if let Some(row) = self.db.artifact(repo.id, &m.digest).await? {
-                rows.push(row);
-            }
-        }
-        let out = self
-            .artifact_views(rows)
-            .await?
-            .into_iter()
-            .map(|v| {
-                let kind = accessory_type(v.artifact_type.as_deref());
-                (v, kind)
-            })
-            .collect();
-        Ok((a, out))
-    }
-}
-
 /// Harbor's project summary: repositories and members per role.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectSummary {
@@ -829,7 +463,7 @@ pub struct ProjectSummary {
 
 impl Projects {
     pub async fn summary(&self, subject: &Subject, project: &ProjectRef<'_>) -> Result<ProjectSummary, ProjectError> {
-        let view = self.authorized(subject, project, rbac::Resource::Project, rbac::Action::Read).await?;
+        let view = self.authorized_view(subject, project, rbac::Resource::Project, rbac::Action::Read).await?;
         let (members, _) = self.db.list_members(view.id, "", i64::MAX, 0).await?;
         let mut members_by_role = [0; 5];
         for m in members {
@@ -842,7 +476,7 @@ impl Projects {
 
     /// Whether the caller could delete the project now, and why not (needs project:delete).
     pub async fn deletable(&self, subject: &Subject, project: &ProjectRef<'_>) -> Result<(bool, String), ProjectError> {
-        let view = self.authorized(subject, project, rbac::Resource::Project, rbac::Action::Delete).await?;
+        let view = self.authorized_view(subject, project, rbac::Resource::Project, rbac::Action::Delete).await?;
         if view.repo_count > 0 {
             Ok((false, format!("the project contains {} repositories", view.repo_count)))
         } else {

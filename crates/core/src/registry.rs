@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use crate::cache::{Caches, Change, Coherence};
+use crate::cache::{Caches, Coherence};
 use crate::pulls::PullRecorder;
-use berth_db::{Db, ManifestRow, NewManifest, PutManifestError, UploadRow};
-use berth_oci::manifest::{self, ChildKind, Descriptor};
+use berth_db::{Db, ManifestRow, UploadRow};
+use berth_oci::manifest::Descriptor;
 use berth_oci::range::ByteRange;
-use berth_oci::{Algorithm, Digest, ErrorCode, Hasher, Reference, RepositoryName, Tag};
+use berth_oci::{Algorithm, Digest, ErrorCode, Hasher, Reference, RepositoryName};
 use berth_store::{BlobBody, BlobStore, ByteStream, StoreError};
 use bytes::Bytes;
 
@@ -28,6 +28,8 @@ pub struct Registry {
     /// When set, blob GETs answer with a redirect to a presigned URL valid this long.
     blob_redirect: Option<std::time::Duration>,
     caches: Caches,
+    /// The door every change to a repository's content goes through.
+    content: crate::content::Content,
     /// Bytes of whole-blob uploads held in memory at once (see `blob_upload_whole`).
     whole_blob_budget: Arc<tokio::sync::Semaphore>,
 }
@@ -84,9 +86,12 @@ impl Registry {
             berth_db::Dialect::Postgres => Coherence::Blind,
         };
         let caches = Caches::new(coherence, None);
+        let store = crate::metered_store::MeteredStore::wrap(store);
+        let content = crate::content::Content::new(db.clone(), store.clone(), caches.clone());
         Registry {
             db,
-            store: crate::metered_store::MeteredStore::wrap(store),
+            store,
+            content,
             upload_turns: Default::default(),
             pulls,
             shared: None,
@@ -99,8 +104,15 @@ impl Registry {
     /// With Redis shared by the replicas: cache invalidations travel through it.
     pub fn with_shared(mut self, shared: crate::shared::SharedState) -> Registry {
         self.caches = Caches::new(Coherence::Redis, Some(shared.clone()));
+        self.content = self.content.with_caches(self.caches.clone());
         self.shared = Some(shared);
         self
+    }
+
+    /// The door for every change to a repository's content (manifests, tags, artifacts,
+    /// repositories); its policies and subscribers are the process's.
+    pub fn content(&self) -> &crate::content::Content {
+        &self.content
     }
 
     /// The caches every service of this process must share (and tell of its writes).
@@ -133,25 +145,9 @@ impl Registry {
         Ok(self.store.capacity().await?)
     }
 
-    /// The repository's id, creating it on first push. Its project (the first path component)
-    /// must exist: repositories are created inside projects, never with them.
+    /// The repository's id, creating it on first push (inside its project, which must exist).
     async fn ensure_repository(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
-        let project = self.project_of(name).await?;
-        Ok(self.db.ensure_repository(name.as_str(), project).await?)
-    }
-
-    /// The id of the project a repository name falls in, which must exist.
-    async fn project_of(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
-        let Some((project, _)) = name.as_str().split_once('/') else {
-            return Err(RegistryError::client(
-                ErrorCode::NameInvalid,
-                format!("{name} has no project: repository names have the form <project>/<repository>"),
-            ));
-        };
-        match self.db.project_by_name(project).await? {
-            Some(p) => Ok(p.id),
-            None => Err(RegistryError::client(ErrorCode::NameUnknown, format!("project {project} not found"))),
-        }
+        self.content.ensure_repository(name).await
     }
 
     async fn repository(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
@@ -575,153 +571,14 @@ impl Registry {
         Ok(Bytes::from(bytes))
     }
 
-    /// Passes the stored blob's bytes to `f` in order, a chunk at a time (a local file is read
-    /// on a blocking thread: a disk read, never a wait on the network).
+    /// Passes the stored blob's bytes to `f` in order (see [`fold_blob`]).
     async fn fold_blob<T: Send + 'static>(
         &self,
         digest: &Digest,
-        mut acc: T,
+        acc: T,
         f: fn(&mut T, &[u8]),
     ) -> Result<T, RegistryError> {
-        match self.store.get(digest, None).await? {
-            BlobBody::File { file, start, len } => tokio::task::spawn_blocking(move || {
-                use std::io::{Read, Seek, SeekFrom};
-                let mut file = file;
-                file.seek(SeekFrom::Start(start))?;
-                let mut reader = file.take(len);
-                let mut buf = vec![0u8; len.clamp(1, 1 << 20) as usize];
-                loop {
-                    let n = reader.read(&mut buf)?;
-                    if n == 0 {
-                        return Ok::<_, std::io::Error>(acc);
-                    }
-                    f(&mut acc, &buf[..n]);
-                }
-            })
-            .await
-            .map_err(|e| RegistryError::Internal(e.to_string()))?
-            .map_err(|e| RegistryError::Internal(e.to_string())),
-            BlobBody::Stream { mut stream, .. } => {
-                use futures_util::StreamExt;
-                while let Some(chunk) = stream.next().await {
-                    f(&mut acc, &chunk.map_err(RegistryError::Internal)?);
-                }
-                Ok(acc)
-            }
-        }
-    }
-
-    /// Validates and stores a manifest under `reference` (and any `extra_tags`). Returns its
-    /// digest and its subject, if any.
-    pub async fn manifest_put(
-        &self,
-        name: &RepositoryName,
-        reference: &Reference,
-        content_type: Option<&str>,
-        bytes: Bytes,
-        extra_tags: &[Tag],
-    ) -> Result<(Digest, Option<Digest>), RegistryError> {
-        let parsed = manifest::parse(&bytes, content_type).map_err(|e| {
-            let code = if e == manifest::ManifestError::TooLarge {
-                ErrorCode::SizeInvalid
-            } else {
-                ErrorCode::ManifestInvalid
-            };
-            RegistryError::client(code, e.to_string())
-        })?;
-        let digest = match reference {
-            Reference::Digest(d) => {
-                let actual = Digest::of(d.algorithm(), &bytes);
-                if &actual != d {
-                    return Err(RegistryError::client(
-                        ErrorCode::DigestInvalid,
-                        format!("manifest has digest {actual}, not {d}"),
-                    ));
-                }
-                actual
-            }
-            Reference::Tag(_) => Digest::sha256_of(&bytes),
-        };
-        let mut tags: Vec<&str> = extra_tags.iter().map(Tag::as_str).collect();
-        if let Reference::Tag(t) = reference {
-            tags.push(t.as_str());
-        }
-        let mut blobs = Vec::new();
-        let mut manifests = Vec::new();
-        for child in parsed.children.iter().filter(|c| !c.foreign) {
-            let size = i64::try_from(child.size).map_err(|_| {
-                RegistryError::client(
-                    ErrorCode::ManifestInvalid,
-                    format!("descriptor of {} is too large", child.digest),
-                )
-            })?;
-            match child.kind {
-                ChildKind::Blob => blobs.push((child.digest.as_str(), size)),
-                ChildKind::Manifest => manifests.push((child.digest.as_str(), size)),
-            }
-        }
-        let annotations = match &parsed.annotations {
-            Some(a) => Some(serde_json::to_string(a).map_err(|e| RegistryError::Internal(e.to_string()))?),
-            None => None,
-        };
-        let record = NewManifest {
-            digest: digest.as_str(),
-            media_type: &parsed.media_type,
-            size: bytes.len() as i64,
-            artifact_type: parsed.artifact_type.as_deref(),
-            subject_digest: parsed.subject.as_ref().map(Digest::as_str),
-            annotations,
-            blobs,
-            manifests,
-        };
-        let refused = |e: PutManifestError| match e {
-            PutManifestError::MissingChild(d) => RegistryError::client(
-                ErrorCode::ManifestBlobUnknown,
-                format!("manifest references {d}, which is not in {name}"),
-            ),
-            PutManifestError::SizeMismatch { digest, declared, actual } => RegistryError::client(
-                ErrorCode::ManifestInvalid,
-                format!("the descriptor of {digest} gives {declared} bytes, but it has {actual}"),
-            ),
-            PutManifestError::Db(e) => e.into(),
-        };
-        // A refused manifest stores nothing: neither a new repository (which would then block
-        // the project's deletion) nor its bytes. Its children are checked first; a repository
-        // that does not exist yet holds none, so a manifest with children cannot be its first.
-        let repo = match self.db.repository_id(name.as_str()).await? {
-            Some(repo) => {
-                self.db.check_manifest_children(repo, &record).await.map_err(refused)?;
-                repo
-            }
-            None => {
-                if let Some((first, _)) = record.blobs.first().or(record.manifests.first()) {
-                    self.project_of(name).await?;
-                    return Err(refused(PutManifestError::MissingChild(first.to_string())));
-                }
-                self.ensure_repository(name).await?
-            }
-        };
-        // Bytes first: a manifest row never points at content that is not there.
-        self.store.put(&digest, bytes.clone()).await?;
-        let stored = self.db.put_manifest(repo, &record, &tags).await;
-        self.caches.changed(Change::Repository(name.as_str().to_string())).await;
-        stored.map_err(refused)?;
-        Ok((digest, parsed.subject))
-    }
-
-    /// Deletes a manifest (by digest: with its tags) or only a tag.
-    pub async fn manifest_delete(&self, name: &RepositoryName, reference: &Reference) -> Result<(), RegistryError> {
-        let repo = self.repository(name).await?;
-        let deleted = match reference {
-            Reference::Tag(t) => self.db.delete_tag(repo, t.as_str()).await,
-            Reference::Digest(d) => self.db.delete_manifest(repo, d.as_str()).await,
-        };
-        self.caches.changed(Change::Repository(name.as_str().to_string())).await;
-        if deleted? {
-            Ok(())
-        } else {
-            Err(RegistryError::client(ErrorCode::ManifestUnknown, format!("manifest {reference} is not in {name}")))
-        }
+        fold_blob(self.store.as_ref(), digest, acc, f).await
     }
 
     // ---- listings
@@ -799,4 +656,40 @@ async fn receive_whole(mut body: ByteStream, limit: u64) -> Result<Bytes, Regist
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
+}
+
+/// Passes a stored blob's bytes to `f` in order, a chunk at a time (a local file is read
+/// on a blocking thread: a disk read, never a wait on the network).
+pub(crate) async fn fold_blob<T: Send + 'static>(
+    store: &dyn BlobStore,
+    digest: &Digest,
+    mut acc: T,
+    f: fn(&mut T, &[u8]),
+) -> Result<T, RegistryError> {
+    match store.get(digest, None).await? {
+        BlobBody::File { file, start, len } => tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut file = file;
+            file.seek(SeekFrom::Start(start))?;
+            let mut reader = file.take(len);
+            let mut buf = vec![0u8; len.clamp(1, 1 << 20) as usize];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    return Ok::<_, std::io::Error>(acc);
+                }
+                f(&mut acc, &buf[..n]);
+            }
+        })
+        .await
+        .map_err(|e| RegistryError::Internal(e.to_string()))?
+        .map_err(|e| RegistryError::Internal(e.to_string())),
+        BlobBody::Stream { mut stream, .. } => {
+            use futures_util::StreamExt;
+            while let Some(chunk) = stream.next().await {
+                f(&mut acc, &chunk.map_err(RegistryError::Internal)?);
+            }
+            Ok(acc)
+        }
+    }
 }

@@ -39,9 +39,9 @@ async fn replica(dir: &std::path::Path, url: &str, prefix: &str) -> Replica {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Replica {
+        projects: Projects::new(&registry),
         registry,
         identities: Identities::new(db.clone()).with_caches(caches.clone()),
-        projects: Projects::new(db.clone(), caches.clone()),
         users: Users::new(db, caches),
     }
 }
@@ -66,7 +66,8 @@ async fn put(r: &Replica, name: &RepositoryName, tag: &str, n: u32) -> String {
     let reference = Reference::parse(tag).unwrap();
     let (digest, _) = r
         .registry
-        .manifest_put(name, &reference, Some("application/vnd.oci.image.index.v1+json"), index(n), &[])
+        .content()
+        .put_manifest(name, &reference, Some("application/vnd.oci.image.index.v1+json"), index(n), &[])
         .await
         .unwrap();
     digest.to_string()
@@ -102,7 +103,7 @@ async fn a_tag_moved_on_one_replica_is_followed_by_the_other() {
     eprintln!("the tag move reached the other replica in {took:?}");
 
     // A deleted tag stops resolving there too.
-    b.registry.manifest_delete(&name, &Reference::parse("v1").unwrap()).await.unwrap();
+    b.registry.content().delete_manifest(&name, &Reference::parse("v1").unwrap()).await.unwrap();
     until(Duration::from_secs(5), || async { get(&a, &name, "v1").await.is_none() }).await;
 }
 

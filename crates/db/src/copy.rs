@@ -93,10 +93,14 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
                 ("annotations", T),
                 ("created_at", I),
                 ("pull_time", I),
+                ("accessory_of", T),
+                ("accessory_type", T),
+                ("extra_attrs", T),
+                ("child_descriptors", T),
             ],
         ),
         ("manifest_children", &[("manifest_id", I), ("digest", T), ("kind", T)]),
-        ("tags", &[("repository_id", I), ("name", T), ("manifest_id", I), ("updated_at", I)]),
+        ("tags", &[("id", I), ("repository_id", I), ("name", T), ("manifest_id", I), ("updated_at", I)]),
         (
             "labels",
             &[
@@ -150,7 +154,7 @@ pub const NOT_COPIED: &[&str] = &[
 
 /// Tables whose `id` is generated, whose sequences must follow the copied ids.
 const GENERATED_IDS: &[&str] =
-    &["users", "projects", "project_members", "robots", "repositories", "manifests", "labels", "audit_log"];
+    &["users", "projects", "project_members", "robots", "repositories", "manifests", "tags", "labels", "audit_log"];
 
 const BATCH: i64 = 500;
 

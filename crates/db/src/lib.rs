@@ -29,7 +29,10 @@ pub use identity::{MemberRow, NewUser, ProjectRow, UserRow};
 pub use labels::{LabelRow, LabelScope};
 pub use listing::{ListQuery, Match};
 pub use purge::PurgeRunRow;
-pub use registry::{ArtifactRow, ManifestRow, NewManifest, PutManifestError, RepositoryRow, UploadRow};
+pub use registry::{
+    ArtifactRow, ArtifactScope, DeletedArtifact, ManifestRow, NewManifest, PutManifestError, RepositoryRow, TagRow,
+    UploadRow,
+};
 pub use robots::{NewRobot, RobotPermissionRow, RobotRow};
 pub use stats::{PoolState, ProjectStats};
 

@@ -38,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_purge_audit_runs.sql"),
     migration!(14, "0014_project_usage.sql"),
     migration!(15, "0015_usernames_without_case.sql"),
+    migration!(16, "0016_accessories_and_tag_ids.sql"),
 ];
 
 /// The newest schema version this build knows.

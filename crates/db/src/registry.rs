@@ -45,6 +45,12 @@ pub struct NewManifest<'a> {
     pub blobs: Vec<(&'a str, i64)>,
     /// Manifests that must be present in the repository, with their descriptors' sizes.
     pub manifests: Vec<(&'a str, i64)>,
+    /// The subject this manifest is an accessory of, and Harbor's type of the accessory.
+    pub accessory: Option<(String, &'static str)>,
+    /// Harbor's `extra_attrs`, as JSON, where the content has them.
+    pub extra_attrs: Option<String>,
+    /// An index's manifest descriptors, as a JSON array.
+    pub child_descriptors: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +70,16 @@ impl From<sqlx::Error> for PutManifestError {
     }
 }
 
+/// What [`Db::delete_artifact`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeletedArtifact {
+    NotFound,
+    /// Not deleted: the index of this digest references it.
+    Referenced(String),
+    /// The digests deleted, the artifact's first.
+    Deleted(Vec<String>),
+}
+
 /// A repository as Harbor's API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryRow {
@@ -77,8 +93,15 @@ pub struct RepositoryRow {
     pub updated_at: i64,
 }
 
-const REPOSITORY_COLUMNS: &str = "r.id, r.project_id, r.name, r.description, \
-    (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id), r.pull_count, r.created_at, r.updated_at";
+/// The condition on `m` that makes a manifest an artifact of its own in Harbor's listings: not
+/// an accessory, and tagged or not the child of an index in its repository.
+macro_rules! top_level {
+    () => {
+        "m.accessory_of IS NULL AND (EXISTS (SELECT 1 FROM tags tt WHERE tt.manifest_id = m.id) \
+         OR NOT EXISTS (SELECT 1 FROM manifest_children pc JOIN manifests pm ON pm.id = pc.manifest_id \
+         WHERE pc.kind = 'manifest' AND pc.digest = m.digest AND pm.repository_id = m.repository_id))"
+    };
+}
 
 /// What `q` and `sort` may name when listing repositories.
 const REPOSITORY_FIELDS: &[Field] = &[
@@ -103,6 +126,21 @@ fn repository_row(r: &AnyRow) -> Result<RepositoryRow, sqlx::Error> {
     })
 }
 
+const REPOSITORY_COLUMNS: &str = concat!(
+    "r.id, r.project_id, r.name, r.description, (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id AND ",
+    top_level!(),
+    "), r.pull_count, r.created_at, r.updated_at"
+);
+
+/// Which manifests an artifact listing includes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArtifactScope {
+    /// Harbor's default: neither accessories nor the untagged children of an index.
+    TopLevel,
+    /// Every manifest (Harbor's `q=base=*`).
+    All,
+}
+
 /// A manifest as Harbor's artifact API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactRow {
@@ -117,13 +155,21 @@ pub struct ArtifactRow {
     pub repository_id: i64,
     pub repository_name: String,
     pub project_id: Option<i64>,
+    /// The subject, when this manifest is an accessory.
+    pub accessory_of: Option<String>,
+    pub accessory_type: Option<String>,
+    /// Harbor's `extra_attrs` (JSON), read from the content when it was pushed.
+    pub extra_attrs: Option<String>,
+    /// An index's manifest descriptors (a JSON array).
+    pub child_descriptors: Option<String>,
 }
 
 const ARTIFACT_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, \
     CAST(m.size + COALESCE((SELECT SUM(b.size) FROM manifest_children c JOIN blobs b ON b.digest = c.digest \
                        WHERE c.manifest_id = m.id AND c.kind = 'blob'), 0) AS BIGINT), m.created_at, m.pull_time, m.repository_id, \
     (SELECT ar.name FROM repositories ar WHERE ar.id = m.repository_id), \
-    (SELECT ar.project_id FROM repositories ar WHERE ar.id = m.repository_id)";
+    (SELECT ar.project_id FROM repositories ar WHERE ar.id = m.repository_id), m.accessory_of, m.accessory_type, \
+    m.extra_attrs, m.child_descriptors";
 
 /// What `q` and `sort` may name when listing artifacts.
 const ARTIFACT_FIELDS: &[Field] = &[
@@ -163,7 +209,20 @@ fn artifact_row(r: &AnyRow) -> Result<ArtifactRow, sqlx::Error> {
         repository_id: r.try_get(8)?,
         repository_name: r.try_get(9)?,
         project_id: r.try_get(10)?,
+        accessory_of: r.try_get(11)?,
+        accessory_type: r.try_get(12)?,
+        extra_attrs: r.try_get(13)?,
+        child_descriptors: r.try_get(14)?,
     })
+}
+
+/// A tag as Harbor's API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    pub id: i64,
+    pub manifest_id: i64,
+    pub name: String,
+    pub updated_at: i64,
 }
 
 /// The columns [`manifest_row`] reads, as a literal so that queries stay `&'static str`.
@@ -399,13 +458,17 @@ impl Db {
     pub async fn list_artifacts(
         &self,
         repository_id: i64,
+        scope: ArtifactScope,
         query: &ListQuery,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<ArtifactRow>, i64), DbError> {
         let listing = Listing {
             columns: ARTIFACT_COLUMNS,
-            from: "FROM manifests m WHERE m.repository_id = $1",
+            from: match scope {
+                ArtifactScope::TopLevel => concat!("FROM manifests m WHERE m.repository_id = $1 AND ", top_level!()),
+                ArtifactScope::All => "FROM manifests m WHERE m.repository_id = $1",
+            },
             fixed: vec![Arg::Int(repository_id)],
             fields: ARTIFACT_FIELDS,
             default_order: "m.created_at DESC",
@@ -422,17 +485,25 @@ impl Db {
     pub async fn list_project_artifacts(
         &self,
         project_id: i64,
+        scope: ArtifactScope,
         latest_in_repository: bool,
         query: &ListQuery,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<ArtifactRow>, i64), DbError> {
-        const IN_PROJECT: &str =
-            "FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.project_id = $1";
+        let in_project = match scope {
+            ArtifactScope::TopLevel => concat!(
+                "FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.project_id = $1 AND ",
+                top_level!()
+            ),
+            ArtifactScope::All => {
+                "FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.project_id = $1"
+            }
+        };
         if !latest_in_repository {
             let listing = Listing {
                 columns: ARTIFACT_COLUMNS,
-                from: IN_PROJECT,
+                from: in_project,
                 fixed: vec![Arg::Int(project_id)],
                 fields: ARTIFACT_FIELDS,
                 default_order: "m.created_at DESC",
@@ -448,7 +519,7 @@ impl Db {
             crate::listing::compile(ARTIFACT_FIELDS, &filter, 2, "m.id", "m.id").map_err(DbError::InvalidQuery)?;
         let from = format!(
             "FROM manifests m WHERE m.id IN (SELECT latest.id FROM (SELECT m.id, ROW_NUMBER() OVER \
-             (PARTITION BY m.repository_id ORDER BY m.created_at DESC, m.id DESC) AS rn {IN_PROJECT} AND {}) latest \
+             (PARTITION BY m.repository_id ORDER BY m.created_at DESC, m.id DESC) AS rn {in_project} AND {}) latest \
              WHERE latest.rn = 1)",
             inner.condition
         );
@@ -479,24 +550,51 @@ impl Db {
         Ok(row.as_ref().map(artifact_row).transpose()?)
     }
 
-    /// Tags of the given manifests: (manifest id, tag, updated at), by name.
+    /// Tags of the given manifests, by name.
     #[tracing::instrument(level = "info", skip_all)]
-    pub async fn tags_of(&self, manifest_ids: &[i64]) -> Result<Vec<(i64, String, i64)>, DbError> {
-        let sql = "SELECT manifest_id, name, updated_at FROM tags WHERE manifest_id IN ({ids}) ORDER BY name";
+    pub async fn tags_of(&self, manifest_ids: &[i64]) -> Result<Vec<TagRow>, DbError> {
+        let sql = "SELECT id, manifest_id, name, updated_at FROM tags WHERE manifest_id IN ({ids}) ORDER BY name";
+        let rows = self.fetch_by_ids(sql, manifest_ids).await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(TagRow {
+                    id: r.try_get(0)?,
+                    manifest_id: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    updated_at: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// The accessories of `subject` in a repository, oldest first.
+    #[tracing::instrument(level = "info", skip_all)]
+    pub async fn accessories_of(&self, repository_id: i64, subject: &str) -> Result<Vec<ArtifactRow>, DbError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.repository_id = $1 AND m.accessory_of = $2 \
+             ORDER BY m.created_at, m.id"
+        )))
+        .bind(repository_id)
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(artifact_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Child manifests the given indexes reference: (index id, child digest, the child's id in
+    /// the index's repository), by digest.
+    #[tracing::instrument(level = "info", skip_all)]
+    pub async fn references_of(&self, manifest_ids: &[i64]) -> Result<Vec<(i64, String, Option<i64>)>, DbError> {
+        let sql = "SELECT c.manifest_id, c.digest, m.id FROM manifest_children c \
+                   JOIN manifests p ON p.id = c.manifest_id \
+                   LEFT JOIN manifests m ON m.repository_id = p.repository_id AND m.digest = c.digest \
+                   WHERE c.kind = 'manifest' AND c.manifest_id IN ({ids}) ORDER BY c.digest";
         let rows = self.fetch_by_ids(sql, manifest_ids).await?;
         Ok(rows
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect::<Result<_, sqlx::Error>>()?)
-    }
-
-    /// Child manifests the given indexes reference: (index id, child digest), by digest.
-    #[tracing::instrument(level = "info", skip_all)]
-    pub async fn references_of(&self, manifest_ids: &[i64]) -> Result<Vec<(i64, String)>, DbError> {
-        let sql = "SELECT manifest_id, digest FROM manifest_children WHERE kind = 'manifest' AND manifest_id IN ({ids}) \
-                   ORDER BY digest";
-        let rows = self.fetch_by_ids(sql, manifest_ids).await?;
-        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// Points a tag at a manifest, moving it if it exists.
@@ -550,7 +648,14 @@ impl Db {
             .bind(&order[i])
             .fetch_all(&mut *w.tx)
             .await?;
-            for c in children {
+            // Accessories are hard references: they travel with their subject, as in Harbor.
+            let accessories: Vec<String> =
+                sqlx::query_scalar("SELECT digest FROM manifests WHERE repository_id = $1 AND accessory_of = $2")
+                    .bind(from_repo)
+                    .bind(&order[i])
+                    .fetch_all(&mut *w.tx)
+                    .await?;
+            for c in children.into_iter().chain(accessories) {
                 if !order.contains(&c) {
                     order.push(c);
                 }
@@ -589,9 +694,11 @@ impl Db {
                 Some(id) => id,
                 None => {
                     let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations, created_at) \
-                         SELECT $1, digest, media_type, size, artifact_type, subject_digest, annotations, $2 FROM manifests WHERE id = $3 \
-                         RETURNING id",
+                        "INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations, created_at, \
+                         accessory_of, accessory_type, extra_attrs, child_descriptors) \
+                         SELECT $1, digest, media_type, size, artifact_type, subject_digest, annotations, $2, accessory_of, accessory_type, \
+                         extra_attrs, child_descriptors \
+                         FROM manifests WHERE id = $3 RETURNING id",
                     )
                     .bind(to_repo)
                     .bind(now)
@@ -814,11 +921,25 @@ impl Db {
                 .fetch_optional(&mut *w.tx)
                 .await?;
         let manifest_id = match existing {
-            Some(id) => id,
+            Some(id) => {
+                // Pushed before by digest, now under cosign's tag scheme: an accessory from now on.
+                if let Some((subject, kind)) = &m.accessory {
+                    sqlx::query(
+                        "UPDATE manifests SET accessory_of = $1, accessory_type = $2 WHERE id = $3 AND accessory_of IS NULL",
+                    )
+                    .bind(subject.as_str())
+                    .bind(*kind)
+                    .bind(id)
+                    .execute(&mut *w.tx)
+                    .await?;
+                }
+                id
+            }
             None => {
                 let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                    "INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations, created_at, \
+                     accessory_of, accessory_type, extra_attrs, child_descriptors) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                 )
                 .bind(repository_id)
                 .bind(m.digest)
@@ -828,6 +949,10 @@ impl Db {
                 .bind(m.subject_digest)
                 .bind(m.annotations.as_deref())
                 .bind(now)
+                .bind(m.accessory.as_ref().map(|(s, _)| s.as_str()))
+                .bind(m.accessory.as_ref().map(|(_, t)| *t))
+                .bind(m.extra_attrs.as_deref())
+                .bind(m.child_descriptors.as_deref())
                 .fetch_one(&mut *w.tx)
                 .await?;
                 for (kind, digests) in [("blob", &m.blobs), ("manifest", &m.manifests)] {
@@ -873,23 +998,81 @@ impl Db {
         Ok(())
     }
 
-    /// Deletes a manifest and the tags that point at it. Returns whether it existed.
+    /// Deletes an artifact deeply, in one transaction: the manifest with its tags, its
+    /// accessories (recursively), and the child manifests of an index that nothing else in the
+    /// repository references and no tag names. A manifest that an index still references is
+    /// not deleted (`Referenced`), since the index would then name content that is gone.
     #[tracing::instrument(level = "info", skip_all)]
-    pub async fn delete_manifest(&self, repository_id: i64, digest: &str) -> Result<bool, DbError> {
+    pub async fn delete_artifact(&self, repository_id: i64, digest: &str) -> Result<DeletedArtifact, DbError> {
         let mut w = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+        let top: Option<i64> = sqlx::query_scalar("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")
             .bind(repository_id)
             .bind(digest)
-            .execute(&mut *w.tx)
-            .await?
-            .rows_affected()
-            > 0;
-        if done {
-            let (name, project_id) = repository_in(&mut w.tx, repository_id).await?;
-            w.audit(AuditEvent::new("delete", "artifact", format!("{name}@{digest}")).in_project(project_id));
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        let Some(top) = top else { return Ok(DeletedArtifact::NotFound) };
+        let parent: Option<String> = sqlx::query_scalar(
+            "SELECT pm.digest FROM manifest_children pc JOIN manifests pm ON pm.id = pc.manifest_id \
+             WHERE pc.kind = 'manifest' AND pc.digest = $1 AND pm.repository_id = $2 ORDER BY pm.digest LIMIT 1",
+        )
+        .bind(digest)
+        .bind(repository_id)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        if let Some(parent) = parent {
+            return Ok(DeletedArtifact::Referenced(parent));
         }
+        // (id, digest) of everything that goes, grown until nothing more joins.
+        let mut doomed: Vec<(i64, String)> = vec![(top, digest.to_string())];
+        let mut i = 0;
+        while i < doomed.len() {
+            let (id, d) = doomed[i].clone();
+            i += 1;
+            let accessories: Vec<(i64, String)> =
+                sqlx::query_as("SELECT id, digest FROM manifests WHERE repository_id = $1 AND accessory_of = $2")
+                    .bind(repository_id)
+                    .bind(&d)
+                    .fetch_all(&mut *w.tx)
+                    .await?;
+            let children: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT m.id, m.digest FROM manifest_children c JOIN manifests m \
+                 ON m.digest = c.digest AND m.repository_id = $1 \
+                 WHERE c.manifest_id = $2 AND c.kind = 'manifest' \
+                 AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)",
+            )
+            .bind(repository_id)
+            .bind(id)
+            .fetch_all(&mut *w.tx)
+            .await?;
+            for candidate in accessories {
+                if !doomed.iter().any(|(x, _)| *x == candidate.0) {
+                    doomed.push(candidate);
+                }
+            }
+            for child in children {
+                if doomed.iter().any(|(x, _)| *x == child.0) {
+                    continue;
+                }
+                let parents: Vec<i64> = sqlx::query_scalar(
+                    "SELECT pm.id FROM manifest_children pc JOIN manifests pm ON pm.id = pc.manifest_id \
+                     WHERE pc.kind = 'manifest' AND pc.digest = $1 AND pm.repository_id = $2",
+                )
+                .bind(&child.1)
+                .bind(repository_id)
+                .fetch_all(&mut *w.tx)
+                .await?;
+                if parents.iter().all(|p| doomed.iter().any(|(x, _)| x == p)) {
+                    doomed.push(child);
+                }
+            }
+        }
+        for (id, _) in &doomed {
+            sqlx::query("DELETE FROM manifests WHERE id = $1").bind(*id).execute(&mut *w.tx).await?;
+        }
+        let (name, project_id) = repository_in(&mut w.tx, repository_id).await?;
+        w.audit(AuditEvent::new("delete", "artifact", format!("{name}@{digest}")).in_project(project_id));
         w.commit().await?;
-        Ok(done)
+        Ok(DeletedArtifact::Deleted(doomed.into_iter().map(|(_, d)| d).collect()))
     }
 
     /// Deletes a tag, leaving its manifest. Returns whether it existed.

@@ -35,6 +35,9 @@ fn manifest<'a>(digest: &'a str, blobs: Vec<(&'a str, i64)>) -> NewManifest<'a> 
         annotations: None,
         blobs,
         manifests: vec![],
+        accessory: None,
+        extra_attrs: None,
+        child_descriptors: None,
     }
 }
 
@@ -88,7 +91,7 @@ async fn manifests_need_their_blobs_and_tags_follow_them() {
 
     assert!(db.delete_tag(repo, "v2").await.unwrap());
     assert!(!db.delete_tag(repo, "v2").await.unwrap());
-    assert!(db.delete_manifest(repo, M).await.unwrap());
+    assert_eq!(db.delete_artifact(repo, M).await.unwrap(), berth_db::DeletedArtifact::Deleted(vec![M.to_string()]));
     assert!(db.tags(repo, 10, None).await.unwrap().is_empty());
     assert!(db.catalog(10, None, None).await.unwrap().is_empty());
 }

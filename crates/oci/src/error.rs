@@ -18,6 +18,9 @@ pub enum ErrorCode {
     Denied,
     Unsupported,
     TooManyRequests,
+    /// Not in the spec's table: Harbor's answer to a change a policy refuses (an immutable tag
+    /// pushed again, a referenced artifact deleted), 412.
+    Precondition,
     /// Not in the spec's table, but Distribution answers a request for a byte range that cannot
     /// be satisfied this way.
     RangeInvalid,
@@ -41,6 +44,7 @@ impl ErrorCode {
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
             ErrorCode::RangeInvalid => "RANGE_INVALID",
+            ErrorCode::Precondition => "PRECONDITION",
         }
     }
 
@@ -61,6 +65,7 @@ impl ErrorCode {
             ErrorCode::Unsupported => 405,
             ErrorCode::TooManyRequests => 429,
             ErrorCode::RangeInvalid => 416,
+            ErrorCode::Precondition => 412,
         }
     }
 
@@ -82,6 +87,7 @@ impl ErrorCode {
             ErrorCode::Unsupported => "the operation is unsupported",
             ErrorCode::TooManyRequests => "too many requests",
             ErrorCode::RangeInvalid => "requested range not satisfiable",
+            ErrorCode::Precondition => "the change is refused by a policy",
         }
     }
 }

@@ -87,6 +87,10 @@ pub struct ParsedManifest {
     pub subject: Option<Digest>,
     pub annotations: Option<BTreeMap<String, String>>,
     pub children: Vec<Child>,
+    /// The config's descriptor, for an image manifest.
+    pub config: Option<Descriptor>,
+    /// The descriptors of an index's manifests (with their platforms).
+    pub manifests: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +145,8 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
     }
 
     let mut children = Vec::new();
+    let mut config_descriptor = None;
+    let mut index_descriptors = Vec::new();
     let artifact_type = if media_type::is_index(&media_type) {
         if raw.config.is_some() || raw.layers.is_some() {
             return Err(ManifestError::InvalidDescriptor("an index must not have config or layers".into()));
@@ -151,6 +157,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
         for d in &manifests {
             children.push(child(d, ChildKind::Manifest)?);
         }
+        index_descriptors = manifests;
         raw.artifact_type.clone()
     } else {
         if raw.manifests.is_some() {
@@ -168,7 +175,9 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
         for d in &layers {
             children.push(child(d, ChildKind::Blob)?);
         }
-        raw.artifact_type.clone().or(Some(config.media_type.clone()))
+        let artifact_type = raw.artifact_type.clone().or(Some(config.media_type.clone()));
+        config_descriptor = Some(config);
+        artifact_type
     };
     let subject = match raw.subject {
         Some(s) => {
@@ -177,7 +186,15 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
         }
         None => None,
     };
-    Ok(ParsedManifest { media_type, artifact_type, subject, annotations: raw.annotations, children })
+    Ok(ParsedManifest {
+        media_type,
+        artifact_type,
+        subject,
+        annotations: raw.annotations,
+        children,
+        config: config_descriptor,
+        manifests: index_descriptors,
+    })
 }
 
 fn validate_descriptor(d: &Descriptor) -> Result<(), ManifestError> {

@@ -12,7 +12,6 @@ use axum::routing::get;
 use berth_auth::rbac::Subject;
 use berth_core::identity::Identities;
 use berth_core::identity::UserView;
-use berth_core::projects::ArtifactView;
 use berth_core::projects::{MemberUser, MemberView, ProjectError, ProjectRef, ProjectView, Projects, RepositoryView};
 use berth_core::query::ListQuery;
 use berth_core::robots::{PermissionReq, RobotError, RobotReq, RobotView, Robots};
@@ -26,6 +25,7 @@ use crate::auth::{ApiAuthError, CSRF_HEADER, HarborAuth, SESSION_COOKIE};
 use crate::time::rfc3339_millis;
 
 mod additions;
+mod artifact;
 mod audit;
 mod labels;
 mod operations;
@@ -164,7 +164,6 @@ pub fn router(api: Arc<HarborApi>) -> Router {
             get(get_robot).put(update_robot).patch(refresh_robot).delete(delete_robot),
         )
         .route("/api/v2.0/projects/{project}/summary", get(project_summary))
-        .route("/api/v2.0/projects/{project}/artifacts", get(list_project_artifacts))
         .route("/api/v2.0/projects/{project}/_deletable", get(project_deletable))
         .route("/api/v2.0/systeminfo/getcert", get(system_cert))
         .route("/api/v2.0/systeminfo/volumes", get(system_volumes))
@@ -182,30 +181,11 @@ pub fn router(api: Arc<HarborApi>) -> Router {
             "/api/v2.0/projects/{project}/repositories/{repository}",
             get(get_repository).put(update_repository).delete(delete_repository),
         )
-        .route(
-            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts",
-            get(list_artifacts).post(copy_artifact),
-        )
-        .route(
-            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}",
-            get(get_artifact).delete(delete_artifact),
-        )
-        .route(
-            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/accessories",
-            get(list_accessories),
-        )
-        .route(
-            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags",
-            get(list_artifact_tags).post(add_artifact_tag),
-        )
-        .route(
-            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}",
-            axum::routing::delete(delete_artifact_tag),
-        )
         .route("/api/v2.0/users/current/permissions", get(current_permissions))
         .route("/api/v2.0/permissions", get(permission_sets))
         .route("/api/v2.0/projects/{project}/members", get(list_members).post(add_member))
         .route("/api/v2.0/projects/{project}/members/{mid}", get(get_member).put(update_member).delete(delete_member))
+        .merge(artifact::routes())
         .merge(labels::routes())
         .merge(audit::routes())
         .merge(purge::routes())
@@ -1252,208 +1232,6 @@ async fn statistics(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResul
     Ok(axum::Json(body).into_response())
 }
 
-fn artifact_type_name(a: &ArtifactView) -> &'static str {
-    match a.artifact_type.as_deref() {
-        Some("application/vnd.cncf.helm.config.v1+json") => "CHART",
-        Some("application/vnd.oci.image.config.v1+json" | "application/vnd.docker.container.image.v1+json") => "IMAGE",
-        None if berth_oci::media_type::is_index(&a.media_type) => "IMAGE",
-        _ => "UNKNOWN",
-    }
-}
-
-fn tag_json(a: &ArtifactView, (name, time): &(String, i64)) -> serde_json::Value {
-    serde_json::json!({
-        "repository_id": a.repository_id,
-        "artifact_id": a.id,
-        "name": name,
-        "push_time": rfc3339_millis(*time),
-        "immutable": false,
-    })
-}
-
-/// Harbor's `with_*` switches of artifact reads that Berth honours.
-struct ArtifactDetail {
-    tags: bool,
-    labels: bool,
-}
-
-fn switch(q: &[(String, String)], key: &str, default: bool) -> Result<bool, HarborError> {
-    match query_get(q, key) {
-        None | Some("") => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(_) => Err(HarborError::bad_request(format!("{key} must be true or false"))),
-    }
-}
-
-impl ArtifactDetail {
-    fn of(q: &[(String, String)]) -> Result<ArtifactDetail, HarborError> {
-        Ok(ArtifactDetail { tags: switch(q, "with_tag", true)?, labels: switch(q, "with_label", false)? })
-    }
-}
-
-/// Artifacts as Harbor shows them, with what `detail` asks for (labels in one query for all).
-async fn artifacts_json(
-    api: &HarborApi,
-    artifacts: &[ArtifactView],
-    detail: &ArtifactDetail,
-) -> Result<Vec<serde_json::Value>, HarborError> {
-    let labels = if detail.labels {
-        let ids: Vec<i64> = artifacts.iter().map(|a| a.id).collect();
-        Some(api.projects.labels_of(&ids).await?)
-    } else {
-        None
-    };
-    Ok(artifacts
-        .iter()
-        .map(|a| {
-            let mut v = artifact_json(a);
-            if !detail.tags
-                && let Some(o) = v.as_object_mut()
-            {
-                o.remove("tags");
-            }
-            if let Some(labels) = &labels {
-                v["labels"] = labels.iter().filter(|(m, _)| *m == a.id).map(|(_, l)| labels::label_json(l)).collect();
-            }
-            v
-        })
-        .collect())
-}
-
-fn artifact_json(a: &ArtifactView) -> serde_json::Value {
-    let references: Vec<_> =
-        a.references.iter().map(|d| serde_json::json!({"parent_id": a.id, "child_digest": d})).collect();
-    let tags: Vec<_> = a.tags.iter().map(|t| tag_json(a, t)).collect();
-    serde_json::json!({
-        "id": a.id,
-        "type": artifact_type_name(a),
-        "media_type": a.artifact_type.clone().unwrap_or_else(|| a.media_type.clone()),
-        "manifest_media_type": a.media_type,
-        "artifact_type": a.artifact_type,
-        "project_id": a.project_id,
-        "repository_id": a.repository_id,
-        "repository_name": a.repository_name,
-        "digest": a.digest,
-        "size": a.size,
-        "push_time": rfc3339_millis(a.push_time),
-        // Go's zero time, which Harbor shows for an artifact never pulled.
-        "pull_time": a.pull_time.map_or_else(|| "0001-01-01T00:00:00.000Z".to_string(), rfc3339_millis),
-        "annotations": a.annotations.clone().unwrap_or_else(|| serde_json::json!({})),
-        "extra_attrs": {},
-        "references": references,
-        "tags": tags,
-    })
-}
-
-async fn list_artifacts(
-    State(api): State<Arc<HarborApi>>,
-    Path((project, repo)): Path<(String, String)>,
-    parts: Parts,
-) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let q = query(&parts);
-    let (page, size) = paging(&q)?;
-    let (artifacts, total) = api
-        .projects
-        .artifacts(&subject, &project_ref(&parts, &project), &repository_name(&repo), &list_query(&q)?, page, size)
-        .await?;
-    let body = artifacts_json(&api, &artifacts, &ArtifactDetail::of(&q)?).await?;
-    let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts");
-    Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
-}
-
-async fn list_project_artifacts(
-    State(api): State<Arc<HarborApi>>,
-    Path(project): Path<String>,
-    parts: Parts,
-) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let q = query(&parts);
-    let (page, size) = paging(&q)?;
-    let list_query = list_query(&q)?;
-    // As in Harbor, `latest_in_repository` applies only when the query names a type.
-    let latest = switch(&q, "latest_in_repository", false)?
-        && list_query.terms.iter().any(|(k, _)| k == "media_type" || k == "artifact_type");
-    let (artifacts, total) = api
-        .projects
-        .project_artifacts(&subject, &project_ref(&parts, &project), &list_query, latest, page, size)
-        .await?;
-    let body = artifacts_json(&api, &artifacts, &ArtifactDetail::of(&q)?).await?;
-    let path = format!("/api/v2.0/projects/{project}/artifacts");
-    Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
-}
-
-async fn get_artifact(
-    State(api): State<Arc<HarborApi>>,
-    Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
-) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let detail = ArtifactDetail::of(&query(&parts))?;
-    let a =
-        api.projects.artifact(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
-    let mut body = artifacts_json(&api, std::slice::from_ref(&a), &detail).await?;
-    Ok(axum::Json(body.pop().unwrap_or_default()).into_response())
-}
-
-async fn delete_artifact(
-    State(api): State<Arc<HarborApi>>,
-    Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
-) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    api.projects.delete_artifact(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
-    Ok((StatusCode::OK, Body::empty()).into_response())
-}
-
-async fn list_artifact_tags(
-    State(api): State<Arc<HarborApi>>,
-    Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
-) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let a =
-        api.projects.artifact(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
-    let q = query(&parts);
-    let (page, size) = paging(&q)?;
-    let total = a.tags.len() as i64;
-    let body: Vec<_> =
-        a.tags.iter().skip(((page - 1) * size) as usize).take(size as usize).map(|t| tag_json(&a, t)).collect();
-    let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/tags");
-    Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
-}
-
-async fn add_artifact_tag(
-    State(api): State<Arc<HarborApi>>,
-    Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
-    body: axum::body::Bytes,
-) -> ApiResult {
-    #[derive(Deserialize)]
-    struct TagReq {
-        name: String,
-    }
-    let subject = api.subject(&parts).await?;
-    let req: TagReq = json_body(&body)?;
-    api.projects
-        .add_tag(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference, &req.name)
-        .await?;
-    Ok(created(&format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/tags/{}", req.name)))
-}
-
-async fn delete_artifact_tag(
-    State(api): State<Arc<HarborApi>>,
-    Path((project, repo, reference, tag)): Path<(String, String, String, String)>,
-    parts: Parts,
-) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    api.projects
-        .delete_tag(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference, &tag)
-        .await?;
-    Ok((StatusCode::OK, Body::empty()).into_response())
-}
-
 async fn project_summary(State(api): State<Arc<HarborApi>>, Path(project): Path<String>, parts: Parts) -> ApiResult {
     let subject = api.subject(&parts).await?;
     let sum = api.projects.summary(&subject, &project_ref(&parts, &project)).await?;
@@ -1492,54 +1270,4 @@ async fn system_volumes(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiR
     let storage: Vec<_> =
         capacity.map(|(total, free)| serde_json::json!({"total": total, "free": free})).into_iter().collect();
     Ok(axum::Json(serde_json::json!({"storage": storage})).into_response())
-}
-
-async fn list_accessories(
-    State(api): State<Arc<HarborApi>>,
-    Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
-) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let (subject_artifact, accessories) =
-        api.projects.accessories(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
-    let q = query(&parts);
-    let (page, size) = paging(&q)?;
-    let total = accessories.len() as i64;
-    let body: Vec<_> = accessories
-        .iter()
-        .skip(((page - 1) * size) as usize)
-        .take(size as usize)
-        .map(|(a, kind)| {
-            serde_json::json!({
-                "id": a.id,
-                "artifact_id": a.id,
-                "subject_artifact_id": subject_artifact.id,
-                "subject_artifact_digest": subject_artifact.digest,
-                "subject_artifact_repo": subject_artifact.repository_name,
-                "size": a.size,
-                "digest": a.digest,
-                "type": kind,
-                "icon": "",
-                "creation_time": rfc3339_millis(a.push_time),
-            })
-        })
-        .collect();
-    let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/accessories");
-    Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
-}
-
-/// `POST …/artifacts?from=<project>/<repository>@<digest>` (or `:<tag>`): copy an artifact.
-async fn copy_artifact(
-    State(api): State<Arc<HarborApi>>,
-    Path((project, repo)): Path<(String, String)>,
-    parts: Parts,
-) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let q = query(&parts);
-    let Some(from) = query_get(&q, "from").filter(|f| !f.is_empty()) else {
-        return Err(HarborError::bad_request("from is required"));
-    };
-    let repository = repository_name(&repo);
-    let digest = api.projects.copy_artifact(&subject, &project_ref(&parts, &project), &repository, from).await?;
-    Ok(created(&format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{digest}")))
 }

@@ -74,7 +74,7 @@ impl TestServer {
             auth: auth.clone(),
             registry: registry.clone(),
             identities,
-            projects: Projects::new(db.clone(), caches.clone()),
+            projects: Projects::new(&registry),
             users: berth_core::users::Users::new(db.clone(), caches.clone()),
             robots: berth_core::robots::Robots::new(db.clone()).with_caches(caches),
             external_url: None,
