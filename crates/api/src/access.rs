@@ -28,6 +28,9 @@ pub enum Action {
 pub struct Access {
     pub repository: Option<RepositoryName>,
     pub action: Action,
+    /// A mount's source (`?mount=&from=`), whose pull scope the challenge asks for too, so that
+    /// a token client gets a token it can mount with instead of uploading again.
+    pub mount_from: Option<RepositoryName>,
 }
 
 /// The outcome: who the caller is, or the error that refuses them (401 with a challenge, 403).
@@ -41,12 +44,21 @@ pub trait Authorizer: Send + Sync + 'static {
     fn authorize<'a>(&'a self, request: &'a Parts, access: &'a Access) -> Decision<'a>;
 }
 
-/// The access a request needs, from its endpoint and method.
-pub fn required_access(endpoint: &Endpoint, method: &Method) -> Access {
+/// The access a request needs, from its endpoint, method and query.
+pub fn required_access(endpoint: &Endpoint, method: &Method, query: Option<&str>) -> Access {
     let action = match (endpoint, method) {
         (_, &Method::GET | &Method::HEAD) => Action::Pull,
         (Endpoint::Manifest(..) | Endpoint::Blob(..), &Method::DELETE) => Action::Delete,
         _ => Action::Push,
     };
-    Access { repository: endpoint.repository().cloned(), action }
+    let mount_from = match endpoint {
+        Endpoint::UploadStart(_) => query.and_then(|q| {
+            let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+            let has_mount = pairs.iter().any(|(k, _)| k == "mount");
+            let from = pairs.into_iter().find(|(k, _)| k == "from").map(|(_, v)| v);
+            from.filter(|_| has_mount).and_then(|f| RepositoryName::parse(&f).ok())
+        }),
+        _ => None,
+    };
+    Access { repository: endpoint.repository().cloned(), action, mount_from }
 }

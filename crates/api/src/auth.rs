@@ -102,12 +102,22 @@ impl HarborAuth {
         format!("{}/service/token", crate::client::own_url(self.external_url.as_deref(), extensions))
     }
 
-    /// 401 with the Bearer challenge that sends clients to the token service.
-    fn challenge(&self, extensions: &http::Extensions, scope: Option<String>, detail: &str) -> ApiError {
+    /// The Bearer challenge that sends clients to the token service; with `insufficient_scope`
+    /// (RFC 6750) it tells them that a new token would not help.
+    fn challenge_header(&self, extensions: &http::Extensions, scope: Option<&str>, insufficient: bool) -> String {
         let mut value = format!("Bearer realm=\"{}\",service=\"{SERVICE}\"", self.realm(extensions));
         if let Some(scope) = scope {
             value.push_str(&format!(",scope=\"{scope}\""));
         }
+        if insufficient {
+            value.push_str(",error=\"insufficient_scope\"");
+        }
+        value
+    }
+
+    /// 401 with the Bearer challenge.
+    fn challenge(&self, extensions: &http::Extensions, scope: Option<String>, detail: &str) -> ApiError {
+        let value = self.challenge_header(extensions, scope.as_deref(), false);
         ApiError::new(ErrorCode::Unauthorized, detail).with_header(header::WWW_AUTHENTICATE, &value)
     }
 
@@ -190,15 +200,10 @@ impl HarborAuth {
     }
 
     /// The subject a token's grant rests on, if it still does: the same user or robot (by id),
-    /// with the same credential, still usable, and (for `repo`) the same project (by id), in
-    /// which the subject may still do `action`. Every lookup is answered from the caches,
+    /// with the same credential, still usable, and (for `repo`) the same project (by id); what
+    /// the subject may still do there is decided by the caller, from the policy. Every lookup is answered from the caches,
     /// which writes on any replica invalidate, so a revoked grant ends within a second.
-    async fn token_still_holds(
-        &self,
-        claims: &Claims,
-        repo: Option<&str>,
-        action: Action,
-    ) -> Result<Option<Subject>, ApiError> {
+    async fn token_still_holds(&self, claims: &Claims, repo: Option<&str>) -> Result<Option<Subject>, ApiError> {
         // A token without what it was issued against is not one of ours (or predates this
         // check): the client asks for a new one.
         let Some(against) = &claims.berth else { return Ok(None) };
@@ -228,10 +233,7 @@ impl HarborAuth {
             let Some(access) = self.identities.project_access(&subject, project).await.map_err(internal)? else {
                 return Ok(None);
             };
-            let action = rbac_action(action_name(action)).unwrap_or(rbac::Action::Pull);
-            if against.projects.get(project) != Some(&access.id)
-                || !Policy::allows(&subject, &access.context(), rbac::Resource::Repository, action)
-            {
+            if against.projects.get(project) != Some(&access.id) {
                 return Ok(None);
             }
         }
@@ -245,7 +247,11 @@ impl HarborAuth {
                 Action::Push => "pull,push",
                 Action::Delete => "delete",
             };
-            format!("repository:{r}:{actions}")
+            let mut scope = format!("repository:{r}:{actions}");
+            if let Some(from) = &access.mount_from {
+                scope.push_str(&format!(" repository:{from}:pull"));
+            }
+            scope
         });
         let caller = match self.caller(request).await {
             Ok(c) => c,
@@ -253,13 +259,33 @@ impl HarborAuth {
             Err(Refused::Wait { seconds, why }) => return Err(retry_after(seconds, why)),
             Err(Refused::Internal) => return Err(internal("authentication backend failed")),
         };
+        let named = match &caller {
+            Caller::Anonymous => false,
+            Caller::Subject(_) => true,
+            Caller::Token(claims) => !claims.sub.is_empty(),
+        };
+        // A named caller is told that a project does not exist (a push into a typo'd project
+        // says so), before anything about tokens: no token could ever grant it.
+        if let Some(repo) = &access.repository
+            && named
+            && let Some((project, _)) = repo.as_str().split_once('/')
+            && self.identities.project_access(&Subject::Anonymous, project).await.map_err(internal)?.is_none()
+        {
+            return Err(ApiError::telling(ErrorCode::NameUnknown, format!("project {project} not found")));
+        }
+        // The user or robot a token was issued to, as it is now, which the policy must see
+        // (`token_subject` hides an administrator without a catalog grant).
+        let mut grantee = None;
         let subject = match &caller {
             Caller::Anonymous => Subject::Anonymous,
             Caller::Subject(s) => s.clone(),
             Caller::Token(claims) => {
                 let repo = access.repository.as_ref().map(|r| r.as_str());
-                match self.token_still_holds(claims, repo, access.action).await? {
-                    Some(current) => token_subject(claims, current),
+                match self.token_still_holds(claims, repo).await? {
+                    Some(current) => {
+                        grantee = Some(current.clone());
+                        token_subject(claims, current)
+                    }
                     None => return Err(self.challenge(&request.extensions, scope, "the token's grant was revoked")),
                 }
             }
@@ -271,32 +297,36 @@ impl HarborAuth {
                 _ => Ok(subject),
             };
         };
-        let Some((project, _)) = repo.as_str().split_once('/') else {
+        if repo.as_str().split_once('/').is_none() {
             return Err(ApiError::new(
                 ErrorCode::NameInvalid,
                 format!("{repo} has no project: repository names have the form <project>/<repository>"),
             ));
-        };
-        if !subject.is_anonymous()
-            && !matches!(caller, Caller::Token(_))
-            && self.identities.project_access(&subject, project).await.map_err(internal)?.is_none()
-        {
-            return Err(ApiError::new(ErrorCode::NameUnknown, format!("project {project} not found")));
         }
-        let allowed = match &caller {
+        let action = action_name(access.action);
+        // What the subject may do now, from the policy: a token's grant never outlives it.
+        let grantee = grantee.unwrap_or_else(|| subject.clone());
+        let permitted = !self.allowed_actions(&grantee, repo.as_str(), &[action]).await?.is_empty();
+        let granted = match &caller {
             Caller::Token(claims) => claims.access.iter().any(|e| {
-                e.kind == "repository"
-                    && e.name == repo.as_str()
-                    && e.actions.iter().any(|a| a == action_name(access.action) || a == "*")
+                e.kind == "repository" && e.name == repo.as_str() && e.actions.iter().any(|a| a == action || a == "*")
             }),
-            _ => !self.allowed_actions(&subject, repo.as_str(), &[action_name(access.action)]).await?.is_empty(),
+            _ => permitted,
         };
-        if allowed {
+        if permitted && granted {
             Ok(subject)
-        } else if subject.is_anonymous() || matches!(caller, Caller::Token(_)) {
+        } else if permitted || grantee.is_anonymous() {
+            // A token that lacks what its subject may do now, or no credentials: a (new) token
+            // from the token service will carry it.
             Err(self.challenge(&request.extensions, scope, "authentication required"))
         } else {
-            Err(ApiError::new(ErrorCode::Denied, format!("requested access to {repo} is denied")))
+            // Authenticated, and not allowed: asking again will not help (Harbor's message).
+            let value = self.challenge_header(&request.extensions, scope.as_deref(), true);
+            Err(ApiError::telling(
+                ErrorCode::Denied,
+                format!("unauthorized to access repository: {repo}, action: {action}"),
+            )
+            .with_header(header::WWW_AUTHENTICATE, &value))
         }
     }
 }

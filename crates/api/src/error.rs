@@ -12,6 +12,9 @@ pub struct ApiError {
     pub code: Option<ErrorCode>,
     pub status: StatusCode,
     pub detail: String,
+    /// Said in place of the code's fixed message, where the client prints `message` and the
+    /// user must act on it (a denial, a policy's refusal).
+    pub message: Option<String>,
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
@@ -21,12 +24,24 @@ impl ApiError {
             code: Some(code),
             status: StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST),
             detail: detail.into(),
+            message: None,
             headers: Vec::new(),
         }
     }
 
+    /// An error whose `message` says what happened (docker and podman print only `message`).
+    pub fn telling(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { message: Some(message.into()), ..ApiError::new(code, "") }
+    }
+
     pub fn not_found(detail: impl Into<String>) -> ApiError {
-        ApiError { code: None, status: StatusCode::NOT_FOUND, detail: detail.into(), headers: Vec::new() }
+        ApiError {
+            code: None,
+            status: StatusCode::NOT_FOUND,
+            detail: detail.into(),
+            message: None,
+            headers: Vec::new(),
+        }
     }
 
     pub fn method_not_allowed() -> ApiError {
@@ -52,7 +67,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Client { code, detail } => ApiError::new(code, detail),
             RegistryError::Refused { refusal, message } => {
                 let code = RegistryError::Refused { refusal, message: String::new() }.code();
-                let mut e = ApiError::new(code.unwrap_or(ErrorCode::Denied), message);
+                let mut e = ApiError::telling(code.unwrap_or(ErrorCode::Denied), message);
                 if refusal == berth_core::Refusal::Conflict {
                     e = e.with_status(StatusCode::CONFLICT);
                 }
@@ -70,6 +85,7 @@ impl From<RegistryError> for ApiError {
                     code: None,
                     status: StatusCode::INTERNAL_SERVER_ERROR,
                     detail: String::new(),
+                    message: None,
                     headers: Vec::new(),
                 }
             }
@@ -84,6 +100,7 @@ impl IntoResponse for ApiError {
             (None, StatusCode::NOT_FOUND) => ("NOT_FOUND", "not found"),
             (None, _) => ("INTERNAL_ERROR", "internal server error"),
         };
+        let message = self.message.as_deref().unwrap_or(message);
         let mut err = serde_json::json!({ "code": code, "message": message });
         if !self.detail.is_empty() {
             err["detail"] = self.detail.into();

@@ -112,9 +112,17 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
 }
 
 async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
-    let endpoint = route::parse(rest)?;
+    let endpoint = match route::parse(rest) {
+        Ok(e) => e,
+        // A manifest asked for by a reference that cannot be a tag is simply not there (the
+        // OCI conformance suite's `.INVALID_MANIFEST_NAME`); storing under one stays invalid.
+        Err(e) if e.code == Some(ErrorCode::ManifestInvalid) && matches!(*req.method(), Method::GET | Method::HEAD) => {
+            return Err(ApiError::new(ErrorCode::ManifestUnknown, e.detail));
+        }
+        Err(e) => return Err(e),
+    };
     let (req, body) = req.into_parts();
-    let access = required_access(&endpoint, &req.method);
+    let access = required_access(&endpoint, &req.method, req.uri.query());
     let subject = state.authorizer.authorize(&req, &access).await?;
     if let Subject::User { name, .. } | Subject::Robot { name, .. } = &subject {
         berth_core::audit::Operator::identify(name);
@@ -460,7 +468,7 @@ async fn mount_source(
         }
     };
     for candidate in candidates {
-        let access = Access { repository: Some(candidate.clone()), action: Action::Pull };
+        let access = Access { repository: Some(candidate.clone()), action: Action::Pull, mount_from: None };
         if state.authorizer.authorize(req, &access).await.is_ok() {
             return Ok(Some(candidate));
         }

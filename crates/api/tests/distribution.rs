@@ -57,6 +57,12 @@ async fn monolithic_push_then_pull_with_ranges() {
     assert_eq!(header(&resp, "content-range"), "bytes */100000");
     assert_error(resp, StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID").await;
 
+    // An inverted range cannot be satisfied (the OCI conformance suite's `bytes=500-0`).
+    for inverted in ["bytes=500-0", "bytes=20-10"] {
+        let resp = s.client.get(&url).header("range", inverted).send().await.unwrap();
+        assert_error(resp, StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID").await;
+    }
+
     let resp = s.client.get(&url).header("if-none-match", format!("\"{digest}\"")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
 
@@ -341,6 +347,12 @@ async fn manifests_by_tag_and_digest_with_negotiation() {
     assert_error(resp, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
     let resp = s.client.get(s.url("/v2/t/lib/none/manifests/v1")).send().await.unwrap();
     assert_error(resp, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
+    // A reference that is neither a digest nor a valid tag names no manifest (the conformance
+    // suite's `.INVALID_MANIFEST_NAME`): 404, on GET and HEAD.
+    let resp = s.client.get(s.url("/v2/t/lib/app/manifests/.INVALID_MANIFEST_NAME")).send().await.unwrap();
+    assert_error(resp, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
+    let resp = s.client.head(s.url("/v2/t/lib/app/manifests/.INVALID_MANIFEST_NAME")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
     // Moving a tag.
     let (digest2, _) = s.push_image("t/lib/app", "v1", &[b"layer three"]).await;

@@ -66,6 +66,17 @@ async fn anonymous_callers_are_challenged_except_for_public_pulls() {
     assert!(header(&resp, "www-authenticate").ends_with(",scope=\"repository:library/app:pull,push\""));
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
+    // The challenge of a mount names the source's pull scope too, so that a token client
+    // asks for both and can mount instead of uploading.
+    let resp =
+        s.anon.post(s.url("/v2/library/copy/blobs/uploads/?mount=sha256:00&from=library/app")).send().await.unwrap();
+    assert!(
+        header(&resp, "www-authenticate")
+            .ends_with(",scope=\"repository:library/copy:pull,push repository:library/app:pull\""),
+        "{}",
+        header(&resp, "www-authenticate")
+    );
+
     // Wrong credentials are refused, not treated as anonymous.
     let resp = client_as("admin", "Wrong12345").get(s.url("/v2/library/app/manifests/v1")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
@@ -149,14 +160,29 @@ async fn tokens_grant_what_the_caller_may_do_and_nothing_more() {
     let with_token = bearer(body["token"].as_str().unwrap());
     assert_eq!(with_token.get(s.url("/v2/t/app/manifests/v1")).send().await.unwrap().status(), StatusCode::OK);
     assert_eq!(with_token.get(s.url("/v2/t/other/tags/list")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // A guest may not push, whatever the token: 403 with Harbor's message and a challenge that
+    // says a new token would not help.
     let resp = with_token.post(s.url("/v2/t/app/blobs/uploads/")).send().await.unwrap();
-    assert!(header(&resp, "www-authenticate").contains("scope=\"repository:t/app:pull,push\""));
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let challenge = header(&resp, "www-authenticate").to_string();
+    assert!(challenge.contains("scope=\"repository:t/app:pull,push\""), "{challenge}");
+    assert!(challenge.ends_with(",error=\"insufficient_scope\""), "{challenge}");
+    let error = assert_error(resp, StatusCode::FORBIDDEN, "DENIED").await;
+    assert_eq!(error["errors"][0]["message"], "unauthorized to access repository: t/app, action: push");
     let (_, body) = token(&s, &developer, &["repository:t/app:pull"]).await;
     let dev_token = bearer(body["token"].as_str().unwrap());
     assert_eq!(dev_token.post(s.url("/v2/t/app/blobs/uploads/")).send().await.unwrap().status(), StatusCode::ACCEPTED);
     let resp = dev_token.delete(s.url("/v2/t/app/manifests/v1")).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "no delete in a developer's token");
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "a developer may not delete");
+    // A token that lacks what its subject may do asks for a new one: 401.
+    let (_, body) = token(&s, &s.client, &["repository:t/app:pull"]).await;
+    let admin_token = bearer(body["token"].as_str().unwrap());
+    let resp = admin_token.post(s.url("/v2/t/other/blobs/uploads/")).send().await.unwrap();
+    assert!(!header(&resp, "www-authenticate").contains("error="));
+    assert_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    // A token caller is told that the project does not exist.
+    let resp = admin_token.post(s.url("/v2/nosuch/app/blobs/uploads/")).send().await.unwrap();
+    let error = assert_error(resp, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
+    assert_eq!(error["errors"][0]["message"], "project nosuch not found");
     // A tampered token is refused.
     let tampered = format!("{}x", body["token"].as_str().unwrap());
     assert_eq!(

@@ -59,7 +59,10 @@ pub fn parse_range(header: &str, size: u64) -> RangeRequest {
             } else {
                 match parse(last) {
                     Some(e) if e >= start => Some(e),
-                    _ => return RangeRequest::Full,
+                    // An inverted range (`bytes=500-0`) is refused as Distribution and the OCI
+                    // conformance suite expect, rather than ignored as RFC 9110 would allow.
+                    Some(_) => return RangeRequest::Unsatisfiable,
+                    None => return RangeRequest::Full,
                 }
             };
             if start >= size {
@@ -105,7 +108,8 @@ mod tests {
         assert_eq!(parse_range("bytes=0-", 0), RangeRequest::Unsatisfiable);
         assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeRequest::Full);
         assert_eq!(parse_range("items=0-1", 100), RangeRequest::Full);
-        assert_eq!(parse_range("bytes=5-2", 100), RangeRequest::Full);
+        assert_eq!(parse_range("bytes=5-2", 100), RangeRequest::Unsatisfiable);
+        assert_eq!(parse_range("bytes=500-0", 1000), RangeRequest::Unsatisfiable);
         assert_eq!(parse_range("bytes=x-2", 100), RangeRequest::Full);
         assert_eq!(parse_range("bytes=+1-2", 100), RangeRequest::Full);
     }
