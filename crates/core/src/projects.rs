@@ -259,6 +259,11 @@ impl Projects {
             });
         }
         if !access.allows(subject, resource, action) {
+            // As Harbor: signing in might help an anonymous caller (401); nothing helps a
+            // signed-in one (403).
+            if subject.is_anonymous() {
+                return Err(ProjectError::Unauthorized);
+            }
             return Err(ProjectError::Forbidden(format!(
                 "{resource}:{action} on project {} is not allowed",
                 access.name

@@ -9,9 +9,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use berth_core::additions::AdditionError;
 use http::header;
-use http::request::Parts;
 
-use super::{ApiResult, HarborApi, HarborError, project_ref, repository_name};
+use super::{ApiResult, Caller, HarborApi, HarborError, repository_name};
 
 pub(super) fn routes() -> Router<Arc<HarborApi>> {
     Router::new()
@@ -34,12 +33,12 @@ impl From<AdditionError> for HarborError {
 async fn addition(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference, kind)): Path<(String, String, String, String)>,
-    parts: Parts,
+    caller: Caller,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
+    let subject = &caller.subject;
     let artifact = api
         .projects
-        .artifact_for_addition(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference)
+        .artifact_for_addition(subject, &caller.project(&project), &repository_name(&repo), &reference)
         .await?;
     let addition = api.registry.addition(artifact.repository_id, &artifact.digest, &kind).await?;
     Ok(([(header::CONTENT_TYPE, addition.content_type)], addition.content).into_response())
@@ -51,11 +50,9 @@ async fn addition(
 async fn vulnerabilities(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
+    caller: Caller,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    api.projects
-        .artifact_for_addition(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference)
-        .await?;
+    let subject = &caller.subject;
+    api.projects.artifact_for_addition(subject, &caller.project(&project), &repository_name(&repo), &reference).await?;
     Ok(([(header::CONTENT_TYPE, "application/json; charset=utf-8")], "{}").into_response())
 }

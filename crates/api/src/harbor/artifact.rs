@@ -5,17 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use berth_core::projects::{ArtifactView, ReferenceView, TagView};
 use http::StatusCode;
-use http::request::Parts;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApiResult, HarborApi, HarborError, created, json_body, labels, list_query, paged, paging, project_ref, query,
+    ApiResult, Caller, HarborApi, HarborError, Query, created, json_body, labels, list_query, ok, paged, paging,
     query_get, repository_name,
 };
 use crate::time::rfc3339_millis;
@@ -72,7 +70,7 @@ pub(super) struct Artifact {
     tags: Option<Vec<Tag>>,
     addition_links: BTreeMap<&'static str, AdditionLink>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    labels: Option<Vec<serde_json::Value>>,
+    labels: Option<Vec<labels::Label>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     accessories: Option<Vec<Accessory>>,
 }
@@ -278,7 +276,7 @@ async fn artifacts(
             }
             if let Some(labels) = &labels {
                 out.labels =
-                    Some(labels.iter().filter(|(m, _)| *m == a.id).map(|(_, l)| labels::label_json(l)).collect());
+                    Some(labels.iter().filter(|(m, _)| *m == a.id).map(|(_, l)| labels::Label::from(l)).collect());
             }
             if let Some(accessories) = &accessories {
                 let of_this = accessories.iter().find(|(id, _)| *id == a.id).map(|(_, list)| list.as_slice());
@@ -292,14 +290,14 @@ async fn artifacts(
 async fn list_artifacts(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo)): Path<(String, String)>,
-    parts: Parts,
+    caller: Caller,
+    Query(q): Query,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let q = query(&parts);
+    let subject = &caller.subject;
     let (page, size) = paging(&q)?;
     let (views, total) = api
         .projects
-        .artifacts(&subject, &project_ref(&parts, &project), &repository_name(&repo), &list_query(&q)?, page, size)
+        .artifacts(subject, &caller.project(&project), &repository_name(&repo), &list_query(&q)?, page, size)
         .await?;
     let body = artifacts(&api, &views, &ArtifactDetail::of(&q)?).await?;
     let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts");
@@ -309,19 +307,17 @@ async fn list_artifacts(
 async fn list_project_artifacts(
     State(api): State<Arc<HarborApi>>,
     Path(project): Path<String>,
-    parts: Parts,
+    caller: Caller,
+    Query(q): Query,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let q = query(&parts);
+    let subject = &caller.subject;
     let (page, size) = paging(&q)?;
     let list_query = list_query(&q)?;
     // As in Harbor, `latest_in_repository` applies only when the query names a type.
     let latest = switch(&q, "latest_in_repository", false)?
         && list_query.terms.iter().any(|(k, _)| k == "media_type" || k == "artifact_type");
-    let (views, total) = api
-        .projects
-        .project_artifacts(&subject, &project_ref(&parts, &project), &list_query, latest, page, size)
-        .await?;
+    let (views, total) =
+        api.projects.project_artifacts(subject, &caller.project(&project), &list_query, latest, page, size).await?;
     let body = artifacts(&api, &views, &ArtifactDetail::of(&q)?).await?;
     let path = format!("/api/v2.0/projects/{project}/artifacts");
     Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
@@ -330,12 +326,12 @@ async fn list_project_artifacts(
 async fn get_artifact(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
+    caller: Caller,
+    Query(q): Query,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let detail = ArtifactDetail::of(&query(&parts))?;
-    let a =
-        api.projects.artifact(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
+    let subject = &caller.subject;
+    let detail = ArtifactDetail::of(&q)?;
+    let a = api.projects.artifact(subject, &caller.project(&project), &repository_name(&repo), &reference).await?;
     let mut body = artifacts(&api, std::slice::from_ref(&a), &detail).await?;
     match body.pop() {
         Some(one) => Ok(axum::Json(one).into_response()),
@@ -346,22 +342,21 @@ async fn get_artifact(
 async fn delete_artifact(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
+    caller: Caller,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    api.projects.delete_artifact(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
-    Ok((StatusCode::OK, Body::empty()).into_response())
+    let subject = &caller.subject;
+    api.projects.delete_artifact(subject, &caller.project(&project), &repository_name(&repo), &reference).await?;
+    ok()
 }
 
 async fn list_artifact_tags(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
+    caller: Caller,
+    Query(q): Query,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let a =
-        api.projects.artifact(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
-    let q = query(&parts);
+    let subject = &caller.subject;
+    let a = api.projects.artifact(subject, &caller.project(&project), &repository_name(&repo), &reference).await?;
     let (page, size) = paging(&q)?;
     let filter = list_query(&q)?;
     let tags = filter_tags(&a.tags, &filter)?;
@@ -409,42 +404,38 @@ fn filter_tags<'a>(tags: &'a [TagView], query: &berth_core::query::ListQuery) ->
 async fn add_artifact_tag(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> ApiResult {
     #[derive(Deserialize)]
     struct TagReq {
         name: String,
     }
-    let subject = api.subject(&parts).await?;
+    let subject = &caller.subject;
     let req: TagReq = json_body(&body)?;
-    api.projects
-        .add_tag(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference, &req.name)
-        .await?;
+    api.projects.add_tag(subject, &caller.project(&project), &repository_name(&repo), &reference, &req.name).await?;
     Ok(created(&format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/tags/{}", req.name)))
 }
 
 async fn delete_artifact_tag(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference, tag)): Path<(String, String, String, String)>,
-    parts: Parts,
+    caller: Caller,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    api.projects
-        .delete_tag(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference, &tag)
-        .await?;
-    Ok((StatusCode::OK, Body::empty()).into_response())
+    let subject = &caller.subject;
+    api.projects.delete_tag(subject, &caller.project(&project), &repository_name(&repo), &reference, &tag).await?;
+    ok()
 }
 
 async fn list_accessories(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
+    caller: Caller,
+    Query(q): Query,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
+    let subject = &caller.subject;
     let (subject_artifact, accessories) =
-        api.projects.accessories(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference).await?;
-    let q = query(&parts);
+        api.projects.accessories(subject, &caller.project(&project), &repository_name(&repo), &reference).await?;
     let (page, size) = paging(&q)?;
     let total = accessories.len() as i64;
     let body: Vec<Accessory> = accessories
@@ -461,14 +452,14 @@ async fn list_accessories(
 async fn copy_artifact(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo)): Path<(String, String)>,
-    parts: Parts,
+    caller: Caller,
+    Query(q): Query,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let q = query(&parts);
+    let subject = &caller.subject;
     let Some(from) = query_get(&q, "from").filter(|f| !f.is_empty()) else {
         return Err(HarborError::bad_request("from is required"));
     };
     let repository = repository_name(&repo);
-    let digest = api.projects.copy_artifact(&subject, &project_ref(&parts, &project), &repository, from).await?;
+    let digest = api.projects.copy_artifact(subject, &caller.project(&project), &repository, from).await?;
     Ok(created(&format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{digest}")))
 }

@@ -1,16 +1,15 @@
-//! Harbor's audit-log API: `/auditlog-exts` (and its event types), a project's, and the older
+//! Harbor's `auditlog` tag: `/auditlog-exts` (and its event types), a project's, and the older
 //! `/audit-logs` and `/projects/{p}/logs` with their narrower records.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::response::IntoResponse;
 use axum::routing::get;
 use berth_core::audit::AuditRecord;
-use http::request::Parts;
+use serde::Serialize;
 
-use super::{ApiResult, HarborApi, list_query, paged, paging, project_ref, query};
+use super::{ApiResult, Caller, HarborApi, Query, json, list_query, paged, paging};
 use crate::time::rfc3339_millis;
 
 pub(super) fn routes() -> Router<Arc<HarborApi>> {
@@ -22,78 +21,103 @@ pub(super) fn routes() -> Router<Arc<HarborApi>> {
         .route("/api/v2.0/projects/{project}/logs", get(list_project_logs))
 }
 
-/// Harbor's `AuditLogExt`.
-fn ext_json(r: &AuditRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": r.id,
-        "username": r.username,
-        "resource": r.event.resource,
-        "resource_type": r.event.resource_type,
-        "operation": r.event.operation,
-        "operation_description": r.event.description,
-        "operation_result": r.event.succeeded,
-        "op_time": rfc3339_millis(r.op_time),
-    })
+/// Harbor's older `AuditLog`.
+#[derive(Serialize)]
+struct AuditLog {
+    id: i64,
+    username: String,
+    resource: String,
+    resource_type: &'static str,
+    operation: &'static str,
+    op_time: String,
 }
 
-/// Harbor's older `AuditLog`: the same record without its description and result.
-fn legacy_json(r: &AuditRecord) -> serde_json::Value {
-    let mut v = ext_json(r);
-    if let Some(fields) = v.as_object_mut() {
-        fields.remove("operation_description");
-        fields.remove("operation_result");
+/// Harbor's `AuditLogExt`: the record with its description and result.
+#[derive(Serialize)]
+struct AuditLogExt {
+    #[serde(flatten)]
+    log: AuditLog,
+    operation_description: String,
+    operation_result: bool,
+}
+
+/// Harbor's `AuditLogEventType`.
+#[derive(Serialize)]
+struct AuditLogEventType {
+    event_type: &'static str,
+}
+
+impl From<&AuditRecord> for AuditLog {
+    fn from(r: &AuditRecord) -> AuditLog {
+        AuditLog {
+            id: r.id,
+            username: r.username.clone(),
+            resource: r.event.resource.clone(),
+            resource_type: r.event.resource_type,
+            operation: r.event.operation,
+            op_time: rfc3339_millis(r.op_time),
+        }
     }
-    v
+}
+
+impl From<&AuditRecord> for AuditLogExt {
+    fn from(r: &AuditRecord) -> AuditLogExt {
+        AuditLogExt {
+            log: AuditLog::from(r),
+            operation_description: r.event.description.clone(),
+            operation_result: r.event.succeeded,
+        }
+    }
 }
 
 /// A page of records: all the caller may see (`project`: `None`), or one project's.
-async fn list(
+async fn list<T: Serialize + for<'a> From<&'a AuditRecord>>(
     api: &HarborApi,
-    parts: &Parts,
+    caller: &Caller,
+    q: &[(String, String)],
     project: Option<&str>,
     path: &str,
-    json: fn(&AuditRecord) -> serde_json::Value,
 ) -> ApiResult {
-    let subject = api.subject(parts).await?;
-    let q = query(parts);
-    let (page, size) = paging(&q)?;
-    let filter = list_query(&q)?;
+    let (page, size) = paging(q)?;
+    let filter = list_query(q)?;
     let (records, total) = match project {
-        None => api.projects.audit_logs(&subject, &filter, page, size).await?,
-        Some(p) => api.projects.project_audit_logs(&subject, &project_ref(parts, p), &filter, page, size).await?,
+        None => api.projects.audit_logs(&caller.subject, &filter, page, size).await?,
+        Some(p) => api.projects.project_audit_logs(&caller.subject, &caller.project(p), &filter, page, size).await?,
     };
-    let body: Vec<_> = records.iter().map(json).collect();
-    Ok(paged(axum::Json(body).into_response(), path, &q, page, size, total))
+    let body: Vec<T> = records.iter().map(T::from).collect();
+    Ok(paged(json(body)?, path, q, page, size, total))
 }
 
-async fn list_audit_log_exts(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
-    list(&api, &parts, None, "/api/v2.0/auditlog-exts", ext_json).await
+async fn list_audit_log_exts(State(api): State<Arc<HarborApi>>, caller: Caller, Query(q): Query) -> ApiResult {
+    list::<AuditLogExt>(&api, &caller, &q, None, "/api/v2.0/auditlog-exts").await
 }
 
-async fn list_audit_logs(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
-    list(&api, &parts, None, "/api/v2.0/audit-logs", legacy_json).await
+async fn list_audit_logs(State(api): State<Arc<HarborApi>>, caller: Caller, Query(q): Query) -> ApiResult {
+    list::<AuditLog>(&api, &caller, &q, None, "/api/v2.0/audit-logs").await
 }
 
 async fn list_project_audit_log_exts(
     State(api): State<Arc<HarborApi>>,
+    caller: Caller,
     Path(project): Path<String>,
-    parts: Parts,
+    Query(q): Query,
 ) -> ApiResult {
     let path = format!("/api/v2.0/projects/{project}/auditlog-exts");
-    list(&api, &parts, Some(&project), &path, ext_json).await
+    list::<AuditLogExt>(&api, &caller, &q, Some(&project), &path).await
 }
 
-async fn list_project_logs(State(api): State<Arc<HarborApi>>, Path(project): Path<String>, parts: Parts) -> ApiResult {
+async fn list_project_logs(
+    State(api): State<Arc<HarborApi>>,
+    caller: Caller,
+    Path(project): Path<String>,
+    Query(q): Query,
+) -> ApiResult {
     let path = format!("/api/v2.0/projects/{project}/logs");
-    list(&api, &parts, Some(&project), &path, legacy_json).await
+    list::<AuditLog>(&api, &caller, &q, Some(&project), &path).await
 }
 
 /// The event types, in Harbor's order, for any signed-in caller.
-async fn list_event_types(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    if subject.is_anonymous() {
-        return Err(super::HarborError::unauthorized());
-    }
-    let body: Vec<_> = berth_core::audit::EVENT_TYPES.iter().map(|t| serde_json::json!({ "event_type": t })).collect();
-    Ok(axum::Json(body).into_response())
+async fn list_event_types(caller: Caller) -> ApiResult {
+    caller.signed_in()?;
+    json(berth_core::audit::EVENT_TYPES.iter().map(|&event_type| AuditLogEventType { event_type }).collect::<Vec<_>>())
 }

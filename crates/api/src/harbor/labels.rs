@@ -3,18 +3,14 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use berth_core::labels::{LabelReq, LabelRow, LabelScope};
-use http::StatusCode;
-use http::request::Parts;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
-    ApiResult, HarborApi, HarborError, created, json_body, list_query, paged, paging, project_ref, query, query_get,
-    repository_name,
+    ApiResult, Caller, HarborApi, HarborError, Query, created, json, json_body, list_query, ok, paged, paging,
+    query_get, repository_name,
 };
 use crate::time::rfc3339_millis;
 
@@ -32,21 +28,36 @@ pub(super) fn routes() -> Router<Arc<HarborApi>> {
         )
 }
 
-pub(super) fn label_json(l: &LabelRow) -> serde_json::Value {
-    let (scope, project_id) = match l.scope {
-        LabelScope::Global => ("g", 0),
-        LabelScope::Project(p) => ("p", p),
-    };
-    serde_json::json!({
-        "id": l.id,
-        "name": l.name,
-        "description": l.description,
-        "color": l.color,
-        "scope": scope,
-        "project_id": project_id,
-        "creation_time": rfc3339_millis(l.created_at),
-        "update_time": rfc3339_millis(l.updated_at),
-    })
+/// Harbor's `Label`.
+#[derive(Serialize)]
+pub(super) struct Label {
+    id: i64,
+    name: String,
+    description: String,
+    color: String,
+    scope: &'static str,
+    project_id: i64,
+    creation_time: String,
+    update_time: String,
+}
+
+impl From<&LabelRow> for Label {
+    fn from(l: &LabelRow) -> Label {
+        let (scope, project_id) = match l.scope {
+            LabelScope::Global => ("g", 0),
+            LabelScope::Project(p) => ("p", p),
+        };
+        Label {
+            id: l.id,
+            name: l.name.clone(),
+            description: l.description.clone(),
+            color: l.color.clone(),
+            scope,
+            project_id,
+            creation_time: rfc3339_millis(l.created_at),
+            update_time: rfc3339_millis(l.updated_at),
+        }
+    }
 }
 
 fn label_id(raw: &str) -> Result<i64, HarborError> {
@@ -67,9 +78,8 @@ fn scope_of(scope: Option<&str>, project_id: Option<i64>) -> Result<LabelScope, 
     }
 }
 
-async fn list_labels(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let q = query(&parts);
+async fn list_labels(State(api): State<Arc<HarborApi>>, caller: Caller, Query(q): Query) -> ApiResult {
+    let subject = &caller.subject;
     let (page, size) = paging(&q)?;
     let project_id = match query_get(&q, "project_id").filter(|p| !p.is_empty()) {
         None => None,
@@ -77,9 +87,9 @@ async fn list_labels(State(api): State<Arc<HarborApi>>, parts: Parts) -> ApiResu
     };
     let scope = scope_of(query_get(&q, "scope").filter(|s| !s.is_empty()), project_id)?;
     let name = query_get(&q, "name").unwrap_or("");
-    let (labels, total) = api.projects.labels(&subject, scope, name, &list_query(&q)?, page, size).await?;
-    let body: Vec<_> = labels.iter().map(label_json).collect();
-    Ok(paged(axum::Json(body).into_response(), "/api/v2.0/labels", &q, page, size, total))
+    let (labels, total) = api.projects.labels(subject, scope, name, &list_query(&q)?, page, size).await?;
+    let body: Vec<Label> = labels.iter().map(Label::from).collect();
+    Ok(paged(json(body)?, "/api/v2.0/labels", &q, page, size, total))
 }
 
 #[derive(Deserialize)]
@@ -98,8 +108,8 @@ struct LabelJson {
     project_id: Option<i64>,
 }
 
-async fn create_label(State(api): State<Arc<HarborApi>>, parts: Parts, body: axum::body::Bytes) -> ApiResult {
-    let subject = api.subject(&parts).await?;
+async fn create_label(State(api): State<Arc<HarborApi>>, caller: Caller, body: axum::body::Bytes) -> ApiResult {
+    let subject = &caller.subject;
     let req: LabelJson = json_body(&body)?;
     let scope = scope_of(req.scope.as_deref(), req.project_id)?;
     let label = LabelReq {
@@ -107,27 +117,27 @@ async fn create_label(State(api): State<Arc<HarborApi>>, parts: Parts, body: axu
         description: req.description.as_deref().unwrap_or(""),
         color: req.color.as_deref().unwrap_or(""),
     };
-    let id = api.projects.create_label(&subject, scope, &label).await?;
+    let id = api.projects.create_label(subject, scope, &label).await?;
     Ok(created(&format!("/api/v2.0/labels/{id}")))
 }
 
-async fn get_label(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, parts: Parts) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    let label = api.projects.label(&subject, label_id(&id)?).await?;
-    Ok(axum::Json(label_json(&label)).into_response())
+async fn get_label(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, caller: Caller) -> ApiResult {
+    let subject = &caller.subject;
+    let label = api.projects.label(subject, label_id(&id)?).await?;
+    json(Label::from(&label))
 }
 
 /// Fields left out keep their values; scope and project cannot change.
 async fn update_label(
     State(api): State<Arc<HarborApi>>,
     Path(id): Path<String>,
-    parts: Parts,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
+    let subject = &caller.subject;
     let id = label_id(&id)?;
     let req: LabelJson = json_body(&body)?;
-    let current = api.projects.label(&subject, id).await?;
+    let current = api.projects.label(subject, id).await?;
     if req.scope.is_some() || req.project_id.is_some() {
         let scope = scope_of(req.scope.as_deref(), req.project_id)?;
         if scope != current.scope {
@@ -139,40 +149,40 @@ async fn update_label(
         description: req.description.as_deref().unwrap_or(&current.description),
         color: req.color.as_deref().unwrap_or(&current.color),
     };
-    api.projects.update_label(&subject, id, &label).await?;
-    Ok((StatusCode::OK, Body::empty()).into_response())
+    api.projects.update_label(subject, id, &label).await?;
+    ok()
 }
 
-async fn delete_label(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, parts: Parts) -> ApiResult {
-    let subject = api.subject(&parts).await?;
-    api.projects.delete_label(&subject, label_id(&id)?).await?;
-    Ok((StatusCode::OK, Body::empty()).into_response())
+async fn delete_label(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, caller: Caller) -> ApiResult {
+    let subject = &caller.subject;
+    api.projects.delete_label(subject, label_id(&id)?).await?;
+    ok()
 }
 
 async fn add_artifact_label(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference)): Path<(String, String, String)>,
-    parts: Parts,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
+    let subject = &caller.subject;
     let req: LabelJson = json_body(&body)?;
     let id = req.id.filter(|id| *id > 0).ok_or_else(|| HarborError::bad_request("the label's id is required"))?;
     api.projects
-        .add_artifact_label(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference, id)
+        .add_artifact_label(subject, &caller.project(&project), &repository_name(&repo), &reference, id)
         .await?;
-    Ok((StatusCode::OK, Body::empty()).into_response())
+    ok()
 }
 
 async fn remove_artifact_label(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference, id)): Path<(String, String, String, String)>,
-    parts: Parts,
+    caller: Caller,
 ) -> ApiResult {
-    let subject = api.subject(&parts).await?;
+    let subject = &caller.subject;
     let id = label_id(&id)?;
     api.projects
-        .remove_artifact_label(&subject, &project_ref(&parts, &project), &repository_name(&repo), &reference, id)
+        .remove_artifact_label(subject, &caller.project(&project), &repository_name(&repo), &reference, id)
         .await?;
-    Ok((StatusCode::OK, Body::empty()).into_response())
+    ok()
 }
