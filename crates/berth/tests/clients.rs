@@ -1,5 +1,6 @@
 //! End to end with real clients against the real binary: skopeo with an OCI layout made by
-//! umoci, podman (Docker schema 2 and an OCI index), oras (Python SDK), and the docker CLI.
+//! umoci, podman (Docker schema 2 and a multi-arch OCI index, as Harbor shows it), oras (Python
+//! SDK), and the docker CLI.
 
 mod common;
 
@@ -7,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
+use serde_json::json;
 
 #[test]
 fn skopeo_copies_an_umoci_layout_there_and_back_byte_for_byte() {
@@ -85,9 +87,18 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
         "{id} vs {pulled}"
     );
 
-    // An OCI index with `podman manifest push --all`.
+    // A multi-arch OCI index with `podman manifest push --all`: the image above (amd64) and an
+    // arm64 one.
+    std::fs::write(rootfs.join("etc/motd"), "hello from arm64\n").unwrap();
+    let arm_tar = work.path().join("rootfs-arm64.tar");
+    run(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&arm_tar).arg("."));
+    run(podman(work.path())
+        .args(["import", "--arch", "arm64", "--os", "linux"])
+        .arg(&arm_tar)
+        .arg("localhost/e2e:arm"));
     run(podman(work.path()).args(["manifest", "create", "e2elist"]));
     run(podman(work.path()).args(["manifest", "add", "e2elist", "containers-storage:localhost/e2e:1"]));
+    run(podman(work.path()).args(["manifest", "add", "e2elist", "containers-storage:localhost/e2e:arm"]));
     let list = format!("{}/library/podman-list:v1", berth.addr);
     run(podman(work.path())
         .args(["manifest", "push", "--all", "--format", "oci", "--tls-verify=false", "--creds", ADMIN_CREDS, "e2elist"])
@@ -102,7 +113,33 @@ fn podman_pushes_and_pulls_schema2_and_an_oci_index() {
     ]));
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    // Harbor's view: one artifact, its children in `references` with their platforms, and
+    // not counted on their own.
+    let artifacts = api(&berth, "GET", "/api/v2.0/projects/library/repositories/podman-list/artifacts", json!({}));
+    let artifacts = artifacts.as_array().unwrap();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    let mut platforms: Vec<String> = artifacts[0]["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert!(r["child_id"].as_i64().unwrap() > 0, "{r}");
+            format!("{}/{}", r["platform"]["os"].as_str().unwrap(), r["platform"]["architecture"].as_str().unwrap())
+        })
+        .collect();
+    platforms.sort();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    let repository = api(&berth, "GET", "/api/v2.0/projects/library/repositories/podman-list", json!({}));
+    assert_eq!(repository["artifact_count"], 1);
+    let child = artifacts[0]["references"][0]["child_digest"].as_str().unwrap();
+    let child = api(
+        &berth,
+        "GET",
+        &format!("/api/v2.0/projects/library/repositories/podman-list/artifacts/{child}"),
+        json!({}),
+    );
+    assert!(["amd64", "arm64"].contains(&child["extra_attrs"]["architecture"].as_str().unwrap()), "{child}");
     let third = work.path().join("third");
     run(podman(&third).args(["pull", "--tls-verify=false", "--creds", ADMIN_CREDS, &list]));
     let pulled = run(podman(&third).args(["image", "inspect", "--format", "{{.Id}}", &list]));

@@ -139,13 +139,18 @@ pub fn accessory_type(artifact_type: Option<&str>) -> &'static str {
 /// (`sha256-<hex>.sig`, `.att`, `.sbom`), which cosign 2 writes by default and cosign 3 for
 /// `attach sbom`: a signature is `signature.cosign`; attestations and SBOMs are accessories
 /// of no more specific Harbor type.
+///
+/// A bare `sha256-<hex>` is the OCI 1.1 referrers tag schema's index, which clients that do
+/// not trust the referrers API push beside their referrers (notation does by default,
+/// `--force-referrers-tag`): bookkeeping that Berth's referrers API makes redundant, so it is
+/// kept with its subject (and deleted with it) but listed nowhere.
 pub fn cosign_tag_subject(tag: &str) -> Option<(String, &'static str)> {
     let rest = tag.strip_prefix("sha256-")?;
-    let (hex, suffix) = rest.split_once('.')?;
-    let kind = match suffix {
-        "sig" => "signature.cosign",
-        "att" | "sbom" => "subject.accessory",
-        _ => return None,
+    let (hex, kind) = match rest.split_once('.') {
+        Some((hex, "sig")) => (hex, "signature.cosign"),
+        Some((hex, "att" | "sbom")) => (hex, "subject.accessory"),
+        Some(_) => return None,
+        None => (rest, berth_db::REFERRERS_TAG_INDEX),
     };
     let digest = Digest::parse(&format!("sha256:{hex}")).ok()?;
     Some((digest.as_str().to_string(), kind))
@@ -554,6 +559,10 @@ mod tests {
             Some((format!("sha256:{hex}"), "subject.accessory"))
         );
         assert_eq!(cosign_tag_subject(&format!("sha256-{hex}.txt")), None);
+        assert_eq!(
+            cosign_tag_subject(&format!("sha256-{hex}")),
+            Some((format!("sha256:{hex}"), berth_db::REFERRERS_TAG_INDEX))
+        );
         assert_eq!(cosign_tag_subject("sha256-abc.sig"), None);
         assert_eq!(cosign_tag_subject("v1.sig"), None);
     }

@@ -30,8 +30,8 @@ pub use labels::{LabelRow, LabelScope};
 pub use listing::{ListQuery, Match};
 pub use purge::PurgeRunRow;
 pub use registry::{
-    ArtifactRow, ArtifactScope, DeletedArtifact, ManifestRow, NewManifest, PutManifestError, RepositoryRow, TagRow,
-    UploadRow,
+    ArtifactRow, ArtifactScope, DeletedArtifact, ManifestRow, NewManifest, PutManifestError, REFERRERS_TAG_INDEX,
+    RepositoryRow, TagRow, UploadRow,
 };
 pub use robots::{NewRobot, RobotPermissionRow, RobotRow};
 pub use stats::{PoolState, ProjectStats};

@@ -70,6 +70,10 @@ impl From<sqlx::Error> for PutManifestError {
     }
 }
 
+/// The `accessory_type` of an OCI 1.1 referrers tag schema index (`sha256-<hex>`): kept with
+/// its subject, listed nowhere, and never holding its entries back from deletion.
+pub const REFERRERS_TAG_INDEX: &str = "referrers.index";
+
 /// What [`Db::delete_artifact`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeletedArtifact {
@@ -570,13 +574,15 @@ impl Db {
 
     /// The accessories of `subject` in a repository, oldest first.
     #[tracing::instrument(level = "info", skip_all)]
+    /// The accessories Harbor lists under `subject` (not a referrers tag index).
     pub async fn accessories_of(&self, repository_id: i64, subject: &str) -> Result<Vec<ArtifactRow>, DbError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.repository_id = $1 AND m.accessory_of = $2 \
-             ORDER BY m.created_at, m.id"
+             AND m.accessory_type <> $3 ORDER BY m.created_at, m.id"
         )))
         .bind(repository_id)
         .bind(subject)
+        .bind(REFERRERS_TAG_INDEX)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(artifact_row).collect::<Result<_, _>>()?)
@@ -1013,10 +1019,13 @@ impl Db {
         let Some(top) = top else { return Ok(DeletedArtifact::NotFound) };
         let parent: Option<String> = sqlx::query_scalar(
             "SELECT pm.digest FROM manifest_children pc JOIN manifests pm ON pm.id = pc.manifest_id \
-             WHERE pc.kind = 'manifest' AND pc.digest = $1 AND pm.repository_id = $2 ORDER BY pm.digest LIMIT 1",
+             WHERE pc.kind = 'manifest' AND pc.digest = $1 AND pm.repository_id = $2 \
+             AND COALESCE(pm.accessory_type, '') <> $3 ORDER BY pm.digest LIMIT 1",
         )
         .bind(digest)
         .bind(repository_id)
+        // A referrers tag index lists referrers; it does not hold them.
+        .bind(REFERRERS_TAG_INDEX)
         .fetch_optional(&mut *w.tx)
         .await?;
         if let Some(parent) = parent {

@@ -122,6 +122,26 @@ pub fn have(tool: &str) -> bool {
     found
 }
 
+/// A client unpacked from Debian's newer suites by `scripts/install-sid-clients` (`folder`:
+/// `cosign2`, `cosign3`, `notation`, `oras`, `crane`), under `BERTH_CLIENTS_DIR` or the
+/// checkout's `.test-clients`. Missing, the test skips, or fails when `BERTH_E2E_REQUIRED` is set.
+pub fn sid_client(folder: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("BERTH_CLIENTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.test-clients"));
+    let binary = dir.join(folder).join("usr/bin").join(folder.trim_end_matches(|c: char| c.is_ascii_digit()));
+    if binary.is_file() {
+        return Some(binary);
+    }
+    assert!(
+        std::env::var_os("BERTH_E2E_REQUIRED").is_none(),
+        "{} is missing and BERTH_E2E_REQUIRED is set (scripts/install-sid-clients fetches it)",
+        binary.display()
+    );
+    eprintln!("SKIPPED: {} is missing (run scripts/install-sid-clients)", binary.display());
+    None
+}
+
 /// Runs a command, panicking with its output if it fails; returns its stdout.
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
