@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Drives PyPI's harborapi (pydantic models of Harbor's schema) over every operation Berth
+serves that the client has a method for, against a running Berth; any exception, schema error
+or wrong answer fails. Prints one line per call and `harborapi ok <n>` at the end.
+
+Usage: harborapi_all.py <host:port> <admin password>"""
+import asyncio
+import hashlib
+import json
+import sys
+
+import httpx
+from harborapi import HarborAsyncClient
+from harborapi.exceptions import NotFound, PreconditionFailed
+from harborapi.models import (
+    Label,
+    ProjectMetadata,
+    ProjectReq,
+    Repository,
+    RobotCreate,
+    RobotPermission,
+    Access,
+    Schedule,
+    ScheduleObj,
+    Tag,
+    UserCreationReq,
+    UserProfile,
+)
+
+ADDR, PASSWORD = sys.argv[1], sys.argv[2]
+BASE = f"http://{ADDR}"
+calls = 0
+
+
+def push_image(repository: str, tag: str, content: bytes) -> str:
+    """An image pushed over /v2 as any client would: two blobs, then the manifest."""
+    auth = ("admin", PASSWORD)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []},
+                         "history": [{"created": "2026-01-01T00:00:00Z", "created_by": "harborapi test"}]}).encode()
+    descriptors = []
+    for blob, media in ((config, "application/vnd.oci.image.config.v1+json"),
+                        (content, "application/vnd.oci.image.layer.v1.tar")):
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        r = httpx.post(f"{BASE}/v2/{repository}/blobs/uploads/?digest={digest}", content=blob, auth=auth)
+        assert r.status_code == 201, r.text
+        descriptors.append({"mediaType": media, "digest": digest, "size": len(blob)})
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": descriptors[0], "layers": descriptors[1:]}).encode()
+    r = httpx.put(f"{BASE}/v2/{repository}/manifests/{tag}", content=manifest, auth=auth,
+                  headers={"content-type": "application/vnd.oci.image.manifest.v1+json"})
+    assert r.status_code == 201, r.text
+    return r.headers["docker-content-digest"]
+
+
+async def call(name, coro):
+    global calls
+    result = await coro
+    calls += 1
+    print(f"{name}: ok")
+    return result
+
+
+async def refused(name, coro, exc):
+    global calls
+    try:
+        await coro
+    except exc:
+        calls += 1
+        print(f"{name}: refused as documented")
+        return
+    raise AssertionError(f"{name} should have been refused with {exc.__name__}")
+
+
+async def main():
+    c = HarborAsyncClient(url=f"{BASE}/api/v2.0", username="admin", secret=PASSWORD)
+    digest = push_image("library/app", "v1", b"layer one")
+
+    # ping, health, systeminfo, permissions
+    assert await call("ping", c.ping()) == "Pong"
+    assert (await call("health_check", c.health_check())).status == "healthy"
+    info = await call("get_system_info", c.get_system_info())
+    assert info.auth_mode == "db_auth"
+    await call("get_system_volume_info", c.get_system_volume_info())
+    # No CA certificate is configured: Harbor's 404, which this method hands back as a file.
+    cert = await call("get_system_certificate", c.get_system_certificate())
+    assert b"no root CA" in bytes(cert.content), cert.content
+    await call("get_permissions", c.get_permissions())
+    await call("get_statistics", c.get_statistics())
+    await call("search", c.search("app"))
+
+    # users
+    me = await call("get_current_user", c.get_current_user())
+    assert me.username == "admin"
+    await call("get_current_user_permissions", c.get_current_user_permissions(scope="/project/1", relative=True))
+    await call("create_user", c.create_user(UserCreationReq(username="eve", email="eve@example.com",
+                                                            realname="Eve", password="Passw0rdX1")))
+    users = await call("get_users", c.get_users(query="username=eve"))
+    uid = users[0].user_id
+    await call("get_user", c.get_user(uid))
+    await call("search_users_by_username", c.search_users_by_username("ev"))
+    await call("update_user", c.update_user(uid, UserProfile(email="eve@example.org", realname="Eve", comment="x")))
+    await call("set_user_password", c.set_user_password(uid, new_password="Another12345"))
+    await call("set_user_admin", c.set_user_admin(uid, is_admin=True))
+    await refused("set_user_cli_secret", c.set_user_cli_secret(uid, "Secret12345"), PreconditionFailed)
+
+    # projects, metadata, members
+    await call("create_project", c.create_project(ProjectReq(project_name="team", metadata=ProjectMetadata(public="false"))))
+    assert await call("project_exists", c.project_exists("team"))
+    projects = await call("get_projects", c.get_projects())
+    assert any(p.name == "team" for p in projects)
+    await call("get_project", c.get_project("team"))
+    await call("update_project", c.update_project("team", ProjectReq(metadata=ProjectMetadata(auto_scan="true"))))
+    await call("get_project_summary", c.get_project_summary("team"))
+    await call("get_project_deletable", c.get_project_deletable("team"))
+    await call("get_project_metadata", c.get_project_metadata("team"))
+    await call("set_project_metadata", c.set_project_metadata("team", ProjectMetadata(severity="high")))
+    await call("get_project_metadata_entry", c.get_project_metadata_entry("team", "severity"))
+    await call("update_project_metadata_entry", c.update_project_metadata_entry("team", "severity", {"severity": "low"}))
+    await call("delete_project_metadata_entry", c.delete_project_metadata_entry("team", "severity"))
+    await call("add_project_member_user", c.add_project_member_user("team", "eve", 2))
+    members = await call("get_project_members", c.get_project_members("team"))
+    mid = next(m.id for m in members if m.entity_name == "eve")
+    await call("get_project_member", c.get_project_member("team", mid))
+    await call("update_project_member_role", c.update_project_member_role("team", mid, 3))
+    await call("remove_project_member", c.remove_project_member("team", mid))
+
+    # robots
+    robot = RobotCreate(name="ci", level="project", duration=-1, description="ci", permissions=[
+        RobotPermission(kind="project", namespace="team", access=[Access(resource="repository", action="pull")])])
+    created = await call("create_robot", c.create_robot(robot))
+    await call("get_robots", c.get_robots(query="Level=project,ProjectID=%d" % (await c.get_project("team")).project_id))
+    got = await call("get_robot", c.get_robot(created.id))
+    got.description = "changed"
+    await call("update_robot", c.update_robot(created.id, got))
+    sec = await call("refresh_robot_secret", c.refresh_robot_secret(created.id, "Fresh12345Secret"))
+    assert sec.secret in ("", None), sec
+    await call("delete_robot", c.delete_robot(created.id))
+
+    # repositories and artifacts
+    await call("get_repositories", c.get_repositories())
+    await call("get_repositories (project)", c.get_repositories("library"))
+    await call("get_repository", c.get_repository("library", "app"))
+    await call("update_repository", c.update_repository("library", "app", Repository(description="the app")))
+    artifacts = await call("get_artifacts", c.get_artifacts("library", "app", with_accessory=True, with_label=True))
+    assert [a.digest for a in artifacts] == [digest]
+    await call("get_project_artifacts", c.get_project_artifacts("library"))
+    a = await call("get_artifact", c.get_artifact("library", "app", digest))
+    assert a.extra_attrs.model_dump()["architecture"] == "amd64", a.extra_attrs
+    await call("get_artifact_tags", c.get_artifact_tags("library", "app", "v1"))
+    await call("create_artifact_tag", c.create_artifact_tag("library", "app", "v1", Tag(name="stable")))
+    await call("delete_artifact_tag", c.delete_artifact_tag("library", "app", "v1", "stable"))
+    await call("get_artifact_accessories", c.get_artifact_accessories("library", "app", "v1"))
+    await call("get_artifact_build_history", c.get_artifact_build_history("library", "app", "v1"))
+    await call("get_artifact_vulnerability_reports", c.get_artifact_vulnerability_reports("library", "app", "v1"))
+    await call("copy_artifact", c.copy_artifact("team", "copied", f"library/app@{digest}"))
+
+    # labels
+    await call("create_label", c.create_label(Label(name="prod", color="#ff0000", scope="g")))
+    labels = await call("get_labels", c.get_labels(scope="g"))
+    lid = next(l.id for l in labels if l.name == "prod")
+    await call("get_label", c.get_label(lid))
+    await call("update_label", c.update_label(lid, Label(name="production", color="#00ff00", scope="g")))
+    await call("add_artifact_label", c.add_artifact_label("library", "app", "v1", Label(id=lid)))
+    await call("delete_artifact_label", c.delete_artifact_label("library", "app", "v1", lid))
+    await call("delete_label", c.delete_label(lid))
+
+    # audit logs and their purge
+    await call("get_audit_logs", c.get_audit_logs())
+    await call("get_project_logs", c.get_project_logs("library"))
+    manual = Schedule(schedule=ScheduleObj(type="Manual"),
+                      parameters={"audit_retention_hour": 0, "include_event_types": "create_project", "dry_run": True})
+    await call("create_purge_job_schedule", c.create_purge_job_schedule(manual))
+    history = await call("get_purge_job_history", c.get_purge_job_history())
+    run = history[0].id
+    await call("get_purge_job", c.get_purge_job(run))
+    assert "dry run" in await call("get_purge_job_log", c.get_purge_job_log(run))
+    await call("stop_purge_job", c.stop_purge_job(run))
+    hourly = Schedule(schedule=ScheduleObj(type="Hourly", cron="0 0 * * * *"),
+                      parameters={"audit_retention_hour": 168, "include_event_types": "create_project", "dry_run": True})
+    await call("update_purge_job_schedule", c.update_purge_job_schedule(hourly))
+    await call("get_purge_job_schedule", c.get_purge_job_schedule())
+
+    # deletions
+    await call("delete_artifact", c.delete_artifact("team", "copied", digest))
+    await call("delete_repository", c.delete_repository("team", "copied"))
+    await call("delete_project", c.delete_project("team"))
+    await call("delete_user", c.delete_user(uid))
+    print(f"harborapi ok {calls}")
+
+
+asyncio.run(main())
