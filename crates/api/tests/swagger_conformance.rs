@@ -314,6 +314,15 @@ async fn served_operations_answer_as_documented() {
     c.call(M::DELETE, &format!("/api/v2.0/users/{uid}"), None, 200).await;
     c.call(M::DELETE, "/api/v2.0/projects/conf", None, 200).await;
 
+    // Icons: the built-in one of an image, an unknown one, a bad digest.
+    c.s.push_image("library/pub", "v1", &[b"public layer"]).await;
+    let artifact = c.call(M::GET, "/api/v2.0/projects/library/repositories/pub/artifacts/v1", None, 200).await;
+    let icon = artifact["icon"].as_str().unwrap_or("none").to_string();
+    c.call(M::GET, &format!("/api/v2.0/icons/{icon}"), None, 200).await;
+    let admin = c.s.client.clone();
+    c.call_as(&admin, M::GET, &format!("/api/v2.0/icons/sha256:{}", "0".repeat(64)), None, 404).await;
+    c.call_as(&admin, M::GET, "/api/v2.0/icons/nope", None, 400).await;
+
     // The audit log and its purge.
     c.call(M::GET, "/api/v2.0/auditlog-exts?page_size=5", None, 200).await;
     c.call(M::GET, "/api/v2.0/auditlog-exts/events", None, 200).await;

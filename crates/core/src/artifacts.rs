@@ -98,6 +98,8 @@ pub struct ArtifactView {
     pub accessory: Option<(String, String)>,
     /// Harbor's `extra_attrs`, read from the content at push.
     pub extra_attrs: Option<serde_json::Value>,
+    /// The digest of its own icon (a layer), if it has one.
+    pub icon: Option<String>,
 }
 
 /// Takes Harbor's `base=*` out of a query: with it, a listing has every manifest.
@@ -231,6 +233,7 @@ impl Projects {
                         .collect(),
                     accessory: row.accessory_of.zip(row.accessory_type),
                     extra_attrs: row.extra_attrs.and_then(|a| serde_json::from_str(&a).ok()),
+                    icon: row.icon,
                 }
             })
             .collect())

@@ -122,6 +122,15 @@ pub struct Content {
     hooks: Arc<Hooks>,
 }
 
+impl Content {
+    /// A blob's bytes, whole (for small ones: icons).
+    pub(crate) async fn read_blob(&self, digest: &Digest) -> Result<bytes::Bytes, RegistryError> {
+        let bytes =
+            crate::registry::fold_blob(self.store.as_ref(), digest, Vec::new(), |b, c| b.extend_from_slice(c)).await?;
+        Ok(bytes::Bytes::from(bytes))
+    }
+}
+
 /// Harbor's accessory type of a manifest that names a subject (harbor.md 2.4), by its
 /// artifact type (the config's media type when the manifest has none).
 pub fn accessory_type(artifact_type: Option<&str>) -> &'static str {
@@ -310,6 +319,7 @@ impl Content {
             manifests,
             accessory,
             extra_attrs: None,
+            icon: crate::icons::icon_layer(&parsed.layers).map(|l| l.digest.clone()),
             child_descriptors: if parsed.manifests.is_empty() {
                 None
             } else {

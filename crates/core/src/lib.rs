@@ -12,6 +12,7 @@ pub mod cache;
 pub mod content;
 mod error;
 pub mod health;
+pub mod icons;
 pub mod identity;
 pub mod labels;
 pub mod maintenance;

@@ -97,6 +97,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
                 ("accessory_type", T),
                 ("extra_attrs", T),
                 ("child_descriptors", T),
+                ("icon", T),
             ],
         ),
         ("manifest_children", &[("manifest_id", I), ("digest", T), ("kind", T)]),

@@ -51,6 +51,8 @@ pub struct NewManifest<'a> {
     pub extra_attrs: Option<String>,
     /// An index's manifest descriptors, as a JSON array.
     pub child_descriptors: Option<String>,
+    /// The digest of the layer that is the artifact's icon.
+    pub icon: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +168,8 @@ pub struct ArtifactRow {
     pub extra_attrs: Option<String>,
     /// An index's manifest descriptors (a JSON array).
     pub child_descriptors: Option<String>,
+    /// The digest of the layer that is its icon, if it has one of its own.
+    pub icon: Option<String>,
 }
 
 const ARTIFACT_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, \
@@ -173,7 +177,7 @@ const ARTIFACT_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m
                        WHERE c.manifest_id = m.id AND c.kind = 'blob'), 0) AS BIGINT), m.created_at, m.pull_time, m.repository_id, \
     (SELECT ar.name FROM repositories ar WHERE ar.id = m.repository_id), \
     (SELECT ar.project_id FROM repositories ar WHERE ar.id = m.repository_id), m.accessory_of, m.accessory_type, \
-    m.extra_attrs, m.child_descriptors";
+    m.extra_attrs, m.child_descriptors, m.icon";
 
 /// What `q` and `sort` may name when listing artifacts.
 const ARTIFACT_FIELDS: &[Field] = &[
@@ -217,6 +221,7 @@ fn artifact_row(r: &AnyRow) -> Result<ArtifactRow, sqlx::Error> {
         accessory_type: r.try_get(12)?,
         extra_attrs: r.try_get(13)?,
         child_descriptors: r.try_get(14)?,
+        icon: r.try_get(15)?,
     })
 }
 
@@ -574,6 +579,18 @@ impl Db {
 
     /// The accessories of `subject` in a repository, oldest first.
     #[tracing::instrument(level = "info", skip_all)]
+    /// The projects (a few of them) holding an artifact whose icon is `digest`, for the icon
+    /// endpoint to find one the caller may read.
+    pub async fn icon_projects(&self, digest: &str) -> Result<Vec<i64>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT r.project_id FROM manifests m JOIN repositories r ON r.id = m.repository_id \
+             WHERE m.icon = $1 AND r.project_id IS NOT NULL ORDER BY r.project_id LIMIT 20",
+        )
+        .bind(digest)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The accessories Harbor lists under `subject` (not a referrers tag index).
     pub async fn accessories_of(&self, repository_id: i64, subject: &str) -> Result<Vec<ArtifactRow>, DbError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -701,9 +718,9 @@ impl Db {
                 None => {
                     let id: i64 = sqlx::query_scalar(
                         "INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations, created_at, \
-                         accessory_of, accessory_type, extra_attrs, child_descriptors) \
+                         accessory_of, accessory_type, extra_attrs, child_descriptors, icon) \
                          SELECT $1, digest, media_type, size, artifact_type, subject_digest, annotations, $2, accessory_of, accessory_type, \
-                         extra_attrs, child_descriptors \
+                         extra_attrs, child_descriptors, icon \
                          FROM manifests WHERE id = $3 RETURNING id",
                     )
                     .bind(to_repo)
@@ -944,8 +961,8 @@ impl Db {
             None => {
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject_digest, annotations, created_at, \
-                     accessory_of, accessory_type, extra_attrs, child_descriptors) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                     accessory_of, accessory_type, extra_attrs, child_descriptors, icon) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
                 )
                 .bind(repository_id)
                 .bind(m.digest)
@@ -959,6 +976,7 @@ impl Db {
                 .bind(m.accessory.as_ref().map(|(_, t)| *t))
                 .bind(m.extra_attrs.as_deref())
                 .bind(m.child_descriptors.as_deref())
+                .bind(m.icon.as_deref())
                 .fetch_one(&mut *w.tx)
                 .await?;
                 for (kind, digests) in [("blob", &m.blobs), ("manifest", &m.manifests)] {

@@ -38,6 +38,7 @@ fn manifest<'a>(digest: &'a str, blobs: Vec<(&'a str, i64)>) -> NewManifest<'a> 
         accessory: None,
         extra_attrs: None,
         child_descriptors: None,
+        icon: None,
     }
 }
 

@@ -91,6 +91,8 @@ pub struct ParsedManifest {
     pub config: Option<Descriptor>,
     /// The descriptors of an index's manifests (with their platforms).
     pub manifests: Vec<Descriptor>,
+    /// The layers' descriptors, for an image manifest.
+    pub layers: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
@@ -147,6 +149,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
     let mut children = Vec::new();
     let mut config_descriptor = None;
     let mut index_descriptors = Vec::new();
+    let mut layer_descriptors = Vec::new();
     let artifact_type = if media_type::is_index(&media_type) {
         if raw.config.is_some() || raw.layers.is_some() {
             return Err(ManifestError::InvalidDescriptor("an index must not have config or layers".into()));
@@ -177,6 +180,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
         }
         let artifact_type = raw.artifact_type.clone().or(Some(config.media_type.clone()));
         config_descriptor = Some(config);
+        layer_descriptors = layers;
         artifact_type
     };
     let subject = match raw.subject {
@@ -194,6 +198,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
         children,
         config: config_descriptor,
         manifests: index_descriptors,
+        layers: layer_descriptors,
     })
 }
 

@@ -159,6 +159,12 @@ fn addition_links(a: &ArtifactView, kind: &str) -> BTreeMap<&'static str, Additi
         .collect()
 }
 
+/// The digest of the artifact's icon (`GET /icons/{digest}` serves it): its own, else the one
+/// built in for its type.
+fn icon_of(a: &ArtifactView, kind: &str) -> String {
+    a.icon.clone().unwrap_or_else(|| berth_core::icons::builtin_digest(kind).to_string())
+}
+
 fn tag(a: &ArtifactView, t: &TagView) -> Tag {
     Tag {
         id: t.id,
@@ -192,7 +198,7 @@ fn accessory(subject: &ArtifactView, a: &ArtifactView) -> Accessory {
         size: a.size,
         digest: a.digest.clone(),
         kind: a.accessory.as_ref().map(|(_, t)| t.clone()).unwrap_or_else(|| "subject.accessory".into()),
-        icon: String::new(),
+        icon: icon_of(a, artifact_kind(a)),
         creation_time: rfc3339_millis(a.push_time),
     }
 }
@@ -210,7 +216,7 @@ fn artifact(a: &ArtifactView) -> Artifact {
         repository_name: a.repository_name.clone(),
         digest: a.digest.clone(),
         size: a.size,
-        icon: String::new(),
+        icon: icon_of(a, kind),
         push_time: rfc3339_millis(a.push_time),
         pull_time: a.pull_time.map_or_else(|| NEVER.to_string(), rfc3339_millis),
         extra_attrs: a.extra_attrs.clone().unwrap_or_else(|| serde_json::json!({})),

@@ -31,6 +31,7 @@ mod additions;
 mod artifact;
 mod audit;
 mod health;
+mod icon;
 mod labels;
 mod member;
 mod operations;
@@ -174,6 +175,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(search::routes())
         .merge(statistic::routes())
         .merge(artifact::routes())
+        .merge(icon::routes())
         .merge(labels::routes())
         .merge(audit::routes())
         .merge(purge::routes())
