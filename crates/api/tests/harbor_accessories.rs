@@ -282,3 +282,48 @@ async fn a_policy_hooks_into_every_content_change_by_one_call() {
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(frozen.events.load(Ordering::SeqCst), before + 1);
 }
+
+#[tokio::test]
+async fn a_cnab_bundle_shows_its_bundle_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    // As cnab-to-oci pushes a bundle: the bundle.json as the config of one manifest, the
+    // invocation image, and an index naming both.
+    let bundle = json!({"schemaVersion": "v1.2.0", "name": "hello", "version": "0.1.0",
+        "description": "a bundle", "invocationImages": [{"imageType": "docker", "image": "hello:0.1.0"}]});
+    let bundle_bytes = serde_json::to_vec(&bundle).unwrap();
+    let config = s.push_blob("t/hello", &bundle_bytes).await;
+    let config_manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.cnab.config.v1+json", "digest": config.to_string(), "size": bundle_bytes.len()},
+        "layers": []});
+    let config_digest = put(&s, "t/hello", "cfg", OCI_MANIFEST, &config_manifest).await;
+    let config_size = serde_json::to_vec(&config_manifest).unwrap().len();
+    let image: Value = serde_json::from_slice(&s.image_manifest("t/hello", &[b"invocation"]).await).unwrap();
+    let image_digest = put(&s, "t/hello", "inv", OCI_MANIFEST, &image).await;
+    let image_size = serde_json::to_vec(&image).unwrap().len();
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+    "annotations": {"io.cnab.runtime_version": "v1.0.0", "org.opencontainers.artifactType": "application/vnd.cnab.manifest.v1"},
+    "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": config_digest.to_string(), "size": config_size,
+         "annotations": {"io.cnab.manifest.type": "config"}},
+        {"mediaType": OCI_MANIFEST, "digest": image_digest.to_string(), "size": image_size,
+         "annotations": {"io.cnab.manifest.type": "invocation"}},
+    ]});
+    put(&s, "t/hello", "0.1.0", "application/vnd.oci.image.index.v1+json", &index).await;
+    // The tags of the parts go; the bundle is then the one artifact.
+    for tag in ["cfg", "inv"] {
+        let resp = s
+            .client
+            .delete(s.url(&format!("/api/v2.0/projects/t/repositories/hello/artifacts/{tag}/tags/{tag}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let (total, artifacts) = get_json(&s, "/api/v2.0/projects/t/repositories/hello/artifacts").await;
+    assert_eq!(total, "1", "{artifacts}");
+    let a = &artifacts[0];
+    assert_eq!(a["type"], "CNAB");
+    assert_eq!(a["extra_attrs"], bundle);
+    assert_eq!(a["references"].as_array().unwrap().len(), 2);
+}

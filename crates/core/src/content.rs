@@ -165,6 +165,23 @@ pub fn cosign_tag_subject(tag: &str) -> Option<(String, &'static str)> {
     Some((digest.as_str().to_string(), kind))
 }
 
+/// The artifact type of a CNAB bundle, which `cnab-to-oci` names in the index's
+/// `org.opencontainers.artifactType` annotation.
+const CNAB_MANIFEST: &str = "application/vnd.cnab.manifest.v1";
+
+/// For a CNAB bundle's index, the descriptor of its manifest holding the bundle's config.
+fn cnab_config_manifest(parsed: &manifest::ParsedManifest) -> Option<&manifest::Descriptor> {
+    let annotations = parsed.annotations.as_ref()?;
+    let cnab = annotations.get("org.opencontainers.artifactType").map(String::as_str) == Some(CNAB_MANIFEST)
+        || annotations.contains_key("io.cnab.runtime_version");
+    if !cnab {
+        return None;
+    }
+    parsed.manifests.iter().find(|d| {
+        d.annotations.as_ref().and_then(|a| a.get("io.cnab.manifest.type")).map(String::as_str) == Some("config")
+    })
+}
+
 fn refused(r: PolicyRefusal) -> RegistryError {
     RegistryError::Refused { refusal: r.refusal, message: r.message }
 }
@@ -354,6 +371,9 @@ impl Content {
         self.check(&change).await?;
         if let Some(config) = &parsed.config {
             record.extra_attrs = self.extra_attrs(config).await?;
+        } else if let Some(config_manifest) = cnab_config_manifest(&parsed) {
+            record.artifact_type = Some(CNAB_MANIFEST);
+            record.extra_attrs = self.cnab_extra_attrs(config_manifest).await?;
         }
         let repo = match existing {
             Some(repo) => repo,
@@ -368,17 +388,37 @@ impl Content {
         Ok((digest, parsed.subject))
     }
 
+    /// Harbor's `extra_attrs` of a CNAB bundle: those of the config of its manifest that
+    /// `cnab-to-oci` marks `io.cnab.manifest.type: config` (the bundle's `bundle.json`), which
+    /// the repository was checked to hold.
+    async fn cnab_extra_attrs(&self, config_manifest: &manifest::Descriptor) -> Result<Option<String>, RegistryError> {
+        const MOST: i64 = 1 << 20;
+        let Ok(digest) = Digest::parse(&config_manifest.digest) else { return Ok(None) };
+        if !(0..=MOST).contains(&config_manifest.size) {
+            return Ok(None);
+        }
+        let bytes =
+            crate::registry::fold_blob(self.store.as_ref(), &digest, Vec::new(), |b, c| b.extend_from_slice(c)).await?;
+        let Ok(inner) = manifest::parse(&bytes, Some(&config_manifest.media_type)) else { return Ok(None) };
+        match &inner.config {
+            Some(config) => self.extra_attrs(config).await,
+            None => Ok(None),
+        }
+    }
+
     /// Harbor's `extra_attrs` of an artifact with this config (whose blob the repository was
     /// checked to hold): an image's architecture, os, author, created and runtime config; a
-    /// Helm chart's `Chart.yaml` fields (its config is that file as JSON). Other artifacts, and
+    /// Helm chart's `Chart.yaml` fields (its config is that file as JSON), a CNAB bundle's `bundle.json`
+    /// (whole, as Harbor shows it). Other artifacts, and
     /// configs too large or not JSON, have none.
     async fn extra_attrs(&self, config: &manifest::Descriptor) -> Result<Option<String>, RegistryError> {
         const IMAGE_CONFIGS: &[&str] =
             &["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
-        const CHART_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+        const WHOLE_CONFIGS: &[&str] =
+            &["application/vnd.cncf.helm.config.v1+json", "application/vnd.cnab.config.v1+json"];
         const MOST: i64 = 1 << 20;
         let image = IMAGE_CONFIGS.contains(&config.media_type.as_str());
-        if !(image || config.media_type == CHART_CONFIG) || !(0..=MOST).contains(&config.size) {
+        if !(image || WHOLE_CONFIGS.contains(&config.media_type.as_str())) || !(0..=MOST).contains(&config.size) {
             return Ok(None);
         }
         let Ok(digest) = Digest::parse(&config.digest) else { return Ok(None) };
