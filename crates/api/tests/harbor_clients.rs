@@ -103,3 +103,42 @@ async fn paths_not_served_answer_harbors_error_body() {
         assert!(body["errors"][0]["message"].as_str().unwrap().contains(path), "{body}");
     }
 }
+
+#[tokio::test]
+async fn robots_are_decided_by_their_own_permissions_on_the_rest_api() {
+    let (_d, s) = server().await;
+    s.push_image("t/app", "v1", &[b"a"]).await;
+    let robot = |name: &str, access: &[(&str, &str)]| {
+        let access: Vec<Value> = access.iter().map(|(r, a)| json!({"resource": r, "action": a})).collect();
+        json!({"name": name, "level": "project", "duration": -1,
+            "permissions": [{"kind": "project", "namespace": "t", "access": access}]})
+    };
+    let create = |body: Value| {
+        let (client, url) = (s.client.clone(), s.url("/api/v2.0/robots"));
+        async move {
+            let created: Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
+            client_as(created["name"].as_str().unwrap(), created["secret"].as_str().unwrap())
+        }
+    };
+    // `t` is private: what harbor-cli's robot lists and reads with.
+    let reader = create(robot(
+        "reader",
+        &[("repository", "list"), ("repository", "read"), ("artifact", "list"), ("artifact", "read")],
+    ))
+    .await;
+    let resp = reader.get(s.url("/api/v2.0/projects/t/repositories")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let repos: Vec<Value> = resp.json().await.unwrap();
+    assert_eq!(repos.iter().map(|r| r["name"].as_str().unwrap()).collect::<Vec<_>>(), ["t/app"]);
+    let resp = reader.get(s.url("/api/v2.0/projects/t/repositories/app/artifacts")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = reader.get(s.url("/api/v2.0/projects/t/repositories/app/artifacts/v1")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    // What it was not given, it may not do.
+    let resp = reader.delete(s.url("/api/v2.0/projects/t/repositories/app/artifacts/v1")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // A robot that may only pull sees no listing, as in Harbor.
+    let puller = create(robot("puller", &[("repository", "pull")])).await;
+    let resp = puller.get(s.url("/api/v2.0/projects/t/repositories")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
