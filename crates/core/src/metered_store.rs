@@ -8,7 +8,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use berth_oci::range::ByteRange;
 use berth_oci::{Algorithm, Digest, Hasher};
-use berth_store::{Appended, BlobBody, BlobStore, ByteStream, StoreError, UploadState};
+use berth_store::{Appended, BlobBody, BlobPrefix, BlobStore, BlobWalk, ByteStream, StoreError, UploadState};
 use bytes::Bytes;
 
 pub struct MeteredStore {
@@ -53,6 +53,12 @@ impl BlobStore for MeteredStore {
 
     async fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
         self.timed("Delete", self.inner.delete(digest)).await
+    }
+
+    /// Not timed: a walk is a stream that lives as long as its consumer wants (Distribution's
+    /// `Walk` is not among its timed actions either).
+    fn walk_blobs(&self, prefix: &BlobPrefix) -> BlobWalk {
+        self.inner.walk_blobs(prefix)
     }
 
     async fn upload_start(&self, id: &str) -> Result<UploadState, StoreError> {

@@ -13,7 +13,7 @@ use berth_core::identity::Identities;
 use berth_db::Db;
 use berth_oci::range::ByteRange;
 use berth_oci::{Algorithm, Digest, ErrorCode, Hasher, RepositoryName};
-use berth_store::{Appended, BlobBody, BlobStore, ByteStream, FsStore, StoreError, UploadState};
+use berth_store::{Appended, BlobBody, BlobPrefix, BlobStore, BlobWalk, ByteStream, FsStore, StoreError, UploadState};
 use bytes::Bytes;
 
 /// The filesystem driver, whose `upload_commit` can be made to publish and then never answer:
@@ -40,6 +40,10 @@ impl BlobStore for StallAfterPublish {
     }
     async fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
         self.inner.delete(digest).await
+    }
+
+    fn walk_blobs(&self, prefix: &BlobPrefix) -> BlobWalk {
+        self.inner.walk_blobs(prefix)
     }
     async fn upload_start(&self, id: &str) -> Result<UploadState, StoreError> {
         self.inner.upload_start(id).await

@@ -29,7 +29,7 @@ use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use serde::{Deserialize, Serialize};
 
-use crate::{Appended, BlobBody, BlobStore, ByteStream, StoreError, UploadState};
+use crate::{Appended, BlobBody, BlobPrefix, BlobStore, BlobWalk, ByteStream, StoreError, StoredBlob, UploadState};
 
 /// The smallest part object stores accept (but for the last): S3's and GCS's 5 MiB.
 const MIN_PART: usize = 5 << 20;
@@ -461,6 +461,29 @@ impl BlobStore for CloudStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(backend(e)),
         }
+    }
+
+    fn walk_blobs(&self, prefix: &BlobPrefix) -> BlobWalk {
+        let mut dir = self.root.clone().join("blobs").join(prefix.algorithm().as_str());
+        if let Some(shard) = prefix.shard() {
+            dir = dir.join(shard);
+        }
+        let prefix = prefix.clone();
+        let listed = self.objects.list(Some(&dir));
+        Box::pin(listed.filter_map(move |meta| {
+            let found = match meta {
+                Ok(meta) => {
+                    let key = meta.location.as_ref();
+                    let mut segments = key.rsplit('/');
+                    let (name, shard) = (segments.next().unwrap_or(""), segments.next().unwrap_or(""));
+                    prefix
+                        .covers(shard, name)
+                        .map(|digest| Ok(StoredBlob { digest, size: meta.size, modified: meta.last_modified.into() }))
+                }
+                Err(e) => Some(Err(backend(e))),
+            };
+            std::future::ready(found)
+        }))
     }
 
     async fn upload_start(&self, id: &str) -> Result<UploadState, StoreError> {

@@ -20,7 +20,10 @@ use futures_util::{StreamExt, TryStreamExt};
 use opendal::{ErrorKind, Operator};
 use serde::{Deserialize, Serialize};
 
-use crate::{Appended, BlobBody, BlobStore, ByteStream, OssOptions, S3Options, StoreError, SwiftOptions, UploadState};
+use crate::{
+    Appended, BlobBody, BlobPrefix, BlobStore, BlobWalk, ByteStream, OssOptions, S3Options, StoreError, StoredBlob,
+    SwiftOptions, UploadState,
+};
 
 /// OpenDAL's writer sends parts of this size within one request.
 const WRITE_CHUNK: usize = 8 << 20;
@@ -194,6 +197,50 @@ impl BlobStore for DalStore {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(backend(e)),
         }
+    }
+
+    fn walk_blobs(&self, prefix: &BlobPrefix) -> BlobWalk {
+        let mut dir = format!("blobs/{}/", prefix.algorithm().as_str());
+        if let Some(shard) = prefix.shard() {
+            dir.push_str(shard);
+            dir.push('/');
+        }
+        let op = self.op.clone();
+        let prefix = prefix.clone();
+        let walk = async move {
+            let lister = match op.lister_with(&dir).recursive(true).await {
+                Ok(lister) => lister,
+                Err(e) if e.kind() == ErrorKind::NotFound => return futures_util::stream::empty().boxed(),
+                Err(e) => return futures_util::stream::once(std::future::ready(Err(backend(e)))).boxed(),
+            };
+            lister
+                .filter_map(move |entry| {
+                    let (op, prefix) = (op.clone(), prefix.clone());
+                    async move {
+                        let entry = match entry {
+                            Ok(entry) => entry,
+                            Err(e) => return Some(Err(backend(e))),
+                        };
+                        let mut segments = entry.path().rsplit('/');
+                        let (name, shard) = (segments.next().unwrap_or(""), segments.next().unwrap_or(""));
+                        let digest = prefix.covers(shard, name)?;
+                        // A listing that leaves out the time (some services do) is asked again:
+                        // a blob of unknown age must never look old to a sweep.
+                        let meta = match entry.metadata().last_modified() {
+                            Some(_) => entry.metadata().clone(),
+                            None => match op.stat(entry.path()).await {
+                                Ok(meta) => meta,
+                                Err(e) if e.kind() == ErrorKind::NotFound => return None,
+                                Err(e) => return Some(Err(backend(e))),
+                            },
+                        };
+                        let modified = meta.last_modified().map(std::time::SystemTime::from)?;
+                        Some(Ok(StoredBlob { digest, size: meta.content_length(), modified }))
+                    }
+                })
+                .boxed()
+        };
+        Box::pin(futures_util::stream::once(walk).flatten())
     }
 
     async fn upload_start(&self, id: &str) -> Result<UploadState, StoreError> {

@@ -14,7 +14,7 @@ use berth_oci::{Algorithm, Digest, Hasher};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::{Appended, BlobBody, BlobStore, ByteStream, StoreError, UploadState};
+use crate::{Appended, BlobBody, BlobPrefix, BlobStore, BlobWalk, ByteStream, StoreError, StoredBlob, UploadState};
 
 /// Writes are coalesced to this size: large writes are what the kernel and the disk like.
 const WRITE_BUFFER: usize = 512 << 10;
@@ -198,6 +198,20 @@ impl BlobStore for FsStore {
         }
     }
 
+    fn walk_blobs(&self, prefix: &BlobPrefix) -> BlobWalk {
+        // A blocking thread reads the directories and hands entries over a small channel, so
+        // that the walk holds one shard's names at most and waits when the consumer does.
+        let dir = self.root.join("blobs").join(prefix.algorithm().as_str());
+        let prefix = prefix.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<StoredBlob, StoreError>>(256);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = walk_dir(&dir, &prefix, &tx) {
+                let _ = tx.blocking_send(Err(e.into()));
+            }
+        });
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+    }
+
     async fn upload_start(&self, id: &str) -> Result<UploadState, StoreError> {
         let path = self.upload_path(id)?;
         blocking(move || {
@@ -375,6 +389,53 @@ impl BlobStore for FsStore {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Sends every blob under `dir` (`blobs/<algorithm>`) that `prefix` covers; stops early when the
+/// walk's consumer has gone.
+fn walk_dir(
+    dir: &Path,
+    prefix: &BlobPrefix,
+    tx: &tokio::sync::mpsc::Sender<Result<StoredBlob, StoreError>>,
+) -> io::Result<()> {
+    let shards: Vec<String> = match prefix.shard() {
+        Some(shard) => vec![shard.to_string()],
+        None => match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                let mut names = Vec::new();
+                for entry in entries {
+                    names.push(entry?.file_name().to_string_lossy().into_owned());
+                }
+                names
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        },
+    };
+    for shard in shards {
+        let entries = match std::fs::read_dir(dir.join(&shard)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(digest) = prefix.covers(&shard, &name.to_string_lossy()) else { continue };
+            // A blob deleted since the directory was read is simply not there.
+            let meta = match entry.metadata() {
+                Ok(meta) if meta.is_file() => meta,
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let blob = StoredBlob { digest, size: meta.len(), modified: meta.modified()? };
+            if tx.blocking_send(Ok(blob)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -126,6 +126,61 @@ impl BlobBody {
     }
 }
 
+/// Which published blobs a walk covers: one algorithm's, those whose hex starts with a given
+/// (possibly empty) prefix. A GC walks shard by shard (`sha256`, `00` to `ff`), so that it can
+/// run shards in parallel and resume after the last one it finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobPrefix {
+    algorithm: Algorithm,
+    hex: String,
+}
+
+impl BlobPrefix {
+    /// Every blob of `algorithm`.
+    pub fn all(algorithm: Algorithm) -> BlobPrefix {
+        BlobPrefix { algorithm, hex: String::new() }
+    }
+
+    /// The blobs of `algorithm` whose hex starts with `hex`; `None` unless `hex` is lowercase
+    /// hex no longer than a digest's.
+    pub fn new(algorithm: Algorithm, hex: &str) -> Option<BlobPrefix> {
+        let valid =
+            hex.len() <= algorithm.hex_len() && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        valid.then(|| BlobPrefix { algorithm, hex: hex.to_string() })
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The one shard (two hex digits) the prefix lies in, when it names one.
+    pub fn shard(&self) -> Option<&str> {
+        self.hex.get(..2)
+    }
+
+    /// Whether the blob named `<shard>/<name>` in this algorithm's directory is covered: the
+    /// digest it names, if it is a well-formed blob name in its right shard.
+    pub(crate) fn covers(&self, shard: &str, name: &str) -> Option<Digest> {
+        if !name.starts_with(&self.hex) || name.get(..2) != Some(shard) {
+            return None;
+        }
+        Digest::parse(&format!("{}:{name}", self.algorithm.as_str())).ok()
+    }
+}
+
+/// A published blob, as a walk finds it in storage.
+#[derive(Clone, Debug)]
+pub struct StoredBlob {
+    pub digest: Digest,
+    pub size: u64,
+    /// When it was written: a sweep leaves what is younger than its time window alone.
+    pub modified: std::time::SystemTime,
+}
+
+/// The blobs a walk finds, streamed (in no particular order), so that memory stays flat
+/// whatever the store holds.
+pub type BlobWalk = Pin<Box<dyn Stream<Item = Result<StoredBlob, StoreError>> + Send>>;
+
 /// A storage backend.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
@@ -144,6 +199,10 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Removes a blob; removing an absent blob is not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), StoreError>;
+
+    /// Every published blob under `prefix` (Distribution's `Walk`): what GC compares with what
+    /// the database names. Objects that are not well-formed blob names are skipped.
+    fn walk_blobs(&self, prefix: &BlobPrefix) -> BlobWalk;
 
     /// Prepares storage for a new upload session; returns its first state.
     async fn upload_start(&self, id: &str) -> Result<UploadState, StoreError>;

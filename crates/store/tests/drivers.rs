@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use berth_oci::range::ByteRange;
 use berth_oci::{Algorithm, Digest, Hasher};
-use berth_store::{AzureOptions, BlobBody, BlobStore, ByteStream, CloudStore, FsStore, S3Options, StoreError};
+use berth_store::{
+    AzureOptions, BlobBody, BlobPrefix, BlobStore, ByteStream, CloudStore, FsStore, S3Options, StoreError, StoredBlob,
+};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -426,4 +428,107 @@ async fn a_bucket_that_does_not_exist_fails_the_check() {
     options.bucket = "bucket".into();
     options.secret_key = Some("wrong".into());
     assert!(CloudStore::s3(&options).unwrap().check().await.is_err());
+}
+
+async fn walked(store: &dyn BlobStore, prefix: &BlobPrefix) -> Vec<StoredBlob> {
+    let mut found: Vec<StoredBlob> = store.walk_blobs(prefix).map(|b| b.unwrap()).collect().await;
+    found.sort_by(|a, b| a.digest.as_str().cmp(b.digest.as_str()));
+    found
+}
+
+fn digests_of(blobs: &[StoredBlob]) -> Vec<String> {
+    blobs.iter().map(|b| b.digest.as_str().to_string()).collect()
+}
+
+#[tokio::test]
+async fn every_blob_is_walked_by_prefix_and_nothing_else() {
+    for backend in backends().await {
+        let store = (backend.open)();
+        let before = std::time::SystemTime::now() - Duration::from_secs(60);
+        let mut put: Vec<(Digest, usize)> = Vec::new();
+        for i in 0..40u8 {
+            let bytes = pattern(100 + i as usize, i);
+            let d = Digest::sha256_of(&bytes);
+            store.put(&d, Bytes::from(bytes)).await.unwrap();
+            put.push((d, 100 + i as usize));
+        }
+        // A blob published from an upload is one too; an upload in progress is not.
+        let mut session = Session::start(store.as_ref()).await;
+        session.append(store.as_ref(), vec![Bytes::from(pattern(3000, 77))]).await;
+        let published = session.digest();
+        store.upload_commit(&session.id, session.offset, &session.state, &published).await.unwrap();
+        put.push((published, 3000));
+        let pending = Session::start(store.as_ref()).await;
+        let sha512 = Digest::of(Algorithm::Sha512, b"sha512 blob");
+        store.put(&sha512, Bytes::from_static(b"sha512 blob")).await.unwrap();
+        put.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+
+        let all = walked(store.as_ref(), &BlobPrefix::all(Algorithm::Sha256)).await;
+        assert_eq!(
+            digests_of(&all),
+            put.iter().map(|(d, _)| d.as_str().to_string()).collect::<Vec<_>>(),
+            "{}",
+            backend.name
+        );
+        for (blob, (_, size)) in all.iter().zip(&put) {
+            assert_eq!(blob.size, *size as u64, "{}: {}", backend.name, blob.digest);
+            assert!(blob.modified > before, "{}: {:?} is not when it was written", backend.name, blob.modified);
+        }
+        let other = walked(store.as_ref(), &BlobPrefix::all(Algorithm::Sha512)).await;
+        assert_eq!(digests_of(&other), [sha512.as_str().to_string()], "{}", backend.name);
+
+        // A shard, and a prefix within one.
+        let first = put[0].0.hex().to_string();
+        for len in [1, 2, 3, 64] {
+            let prefix = BlobPrefix::new(Algorithm::Sha256, &first[..len]).unwrap();
+            let expected: Vec<String> = put
+                .iter()
+                .filter(|(d, _)| d.hex().starts_with(&first[..len]))
+                .map(|(d, _)| d.as_str().to_string())
+                .collect();
+            assert_eq!(digests_of(&walked(store.as_ref(), &prefix).await), expected, "{}: prefix {len}", backend.name);
+        }
+        // Deleted, it is not walked.
+        store.delete(&put[0].0).await.unwrap();
+        let all = walked(store.as_ref(), &BlobPrefix::all(Algorithm::Sha256)).await;
+        assert_eq!(all.len(), put.len() - 1, "{}", backend.name);
+        assert!(!digests_of(&all).contains(&put[0].0.as_str().to_string()), "{}", backend.name);
+        // A walk that is dropped half way stops (and leaves the store usable).
+        let mut walk = store.walk_blobs(&BlobPrefix::all(Algorithm::Sha256));
+        assert!(walk.next().await.is_some());
+        drop(walk);
+        store.upload_abort(&pending.id, &pending.state).await.unwrap();
+        store.check().await.unwrap();
+    }
+}
+
+#[test]
+fn prefixes_are_hex_within_a_digest() {
+    assert!(BlobPrefix::new(Algorithm::Sha256, "").is_some());
+    assert!(BlobPrefix::new(Algorithm::Sha256, "0a").is_some());
+    assert!(BlobPrefix::new(Algorithm::Sha256, &"f".repeat(64)).is_some());
+    assert!(BlobPrefix::new(Algorithm::Sha256, &"f".repeat(65)).is_none());
+    assert!(BlobPrefix::new(Algorithm::Sha512, &"f".repeat(128)).is_some());
+    for bad in ["0A", "zz", "../", "a/b"] {
+        assert!(BlobPrefix::new(Algorithm::Sha256, bad).is_none(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn the_filesystem_walk_skips_what_is_not_a_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let d = Digest::sha256_of(b"real");
+    store.put(&d, Bytes::from_static(b"real")).await.unwrap();
+    let shard = dir.path().join("blobs/sha256").join(&d.hex()[..2]);
+    // A stray name, a blob in the wrong shard, a directory where a blob would be.
+    std::fs::write(shard.join("not-a-digest"), b"x").unwrap();
+    let misplaced = Digest::sha256_of(b"misplaced");
+    let wrong_shard = if &misplaced.hex()[..2] == "00" { "01" } else { "00" };
+    std::fs::create_dir_all(dir.path().join("blobs/sha256").join(wrong_shard)).unwrap();
+    std::fs::write(dir.path().join("blobs/sha256").join(wrong_shard).join(misplaced.hex()), b"misplaced").unwrap();
+    std::fs::create_dir_all(shard.join(format!("{}x", &d.hex()[..63]))).unwrap();
+    std::fs::write(dir.path().join("blobs/sha256/README"), b"not a shard").unwrap();
+    let all = walked(&store, &BlobPrefix::all(Algorithm::Sha256)).await;
+    assert_eq!(digests_of(&all), [d.as_str().to_string()]);
 }
