@@ -141,7 +141,8 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
 
 /// Tables left out of a copy, on purpose.
 /// The project counters are not copied either: the target's triggers count the copied rows; nor
-/// the history of audit purges.
+/// the history of audit purges, nor jobs (a copy is made with the registry stopped; what was
+/// queued is queued again by what queues it).
 pub const NOT_COPIED: &[&str] = &[
     "schema_migrations",
     "uploads",
@@ -151,6 +152,7 @@ pub const NOT_COPIED: &[&str] = &[
     "project_artifact_stats",
     "project_content",
     "purge_audit_runs",
+    "jobs",
 ];
 
 /// Tables whose `id` is generated, whose sequences must follow the copied ids.

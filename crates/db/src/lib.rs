@@ -7,6 +7,7 @@
 pub mod audit;
 mod copy;
 mod identity;
+pub mod jobs;
 mod labels;
 mod listing;
 mod maintenance;

@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_usernames_without_case.sql"),
     migration!(16, "0016_accessories_and_tag_ids.sql"),
     migration!(17, "0017_artifact_icons.sql"),
+    migration!(18, "0018_jobs.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -1,0 +1,231 @@
+//! The job service on SQLite or (with `BERTH_TEST_DATABASE=postgres`) PostgreSQL: each job
+//! runs once across replicas, a dead holder's job is taken over, failures are retried with
+//! backoff, fatal ones are not, and a stop reaches a running job.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_db::Db;
+use berth_db::jobs::status;
+use berth_jobs::{JobContext, JobError, JobService, JobSettings, Worker};
+
+struct TestDb {
+    db: Db,
+    _dir: tempfile::TempDir,
+}
+
+async fn open() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = if std::env::var("BERTH_TEST_DATABASE").as_deref() == Ok("postgres") {
+        let admin = std::env::var("BERTH_TEST_POSTGRES_URL")
+            .expect("BERTH_TEST_DATABASE=postgres needs BERTH_TEST_POSTGRES_URL");
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        berth_db::create_postgres_database(&admin, &format!("berth_test_{}_{nanos}", std::process::id())).await.unwrap()
+    } else {
+        format!("sqlite://{}?mode=rwc", dir.path().join("berth.db").display())
+    };
+    TestDb { db: Db::connect(&url, 8).await.unwrap(), _dir: dir }
+}
+
+fn fast() -> JobSettings {
+    JobSettings {
+        lease: Duration::from_millis(600),
+        poll: Duration::from_millis(20),
+        backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(400),
+    }
+}
+
+/// Counts its runs per job; fails as the job's parameters say.
+#[derive(Default)]
+struct Counting {
+    runs: Mutex<HashMap<i64, Vec<i64>>>,
+}
+
+#[async_trait]
+impl Worker for Counting {
+    fn kind(&self) -> &'static str {
+        "COUNTING"
+    }
+
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        self.runs.lock().unwrap().entry(job.id).or_default().push(job.attempt);
+        job.log(&format!("attempt {}", job.attempt)).await?;
+        let fail_until = job.parameters["fail_until"].as_i64().unwrap_or(0);
+        if job.parameters["fatal"].as_bool() == Some(true) {
+            return Err(JobError::Fatal("cannot be done".into()));
+        }
+        if job.attempt <= fail_until {
+            return Err(JobError::Retry(format!("not yet ({})", job.attempt)));
+        }
+        if job.parameters["until_stopped"].as_bool() == Some(true) {
+            while !job.stop_requested() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            return Err(JobError::Stopped);
+        }
+        Ok(())
+    }
+}
+
+fn service(db: &Db, worker: &Arc<Counting>) -> Arc<JobService> {
+    let mut s = JobService::new(db.clone(), fast());
+    s.register(worker.clone());
+    Arc::new(s)
+}
+
+async fn until_ended(db: &Db, id: i64) -> berth_db::jobs::JobRow {
+    for _ in 0..300 {
+        let job = db.job(id).await.unwrap().unwrap();
+        if job.finished_at.is_some() {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("job {id} did not end: {:?}", db.job(id).await.unwrap());
+}
+
+#[tokio::test]
+async fn each_job_runs_once_across_replicas() {
+    let t = open().await;
+    let worker = Arc::new(Counting::default());
+    let replicas: Vec<_> = (0..3).map(|_| service(&t.db, &worker)).collect();
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(replicas[0].enqueue("COUNTING", &serde_json::json!({}), 3).await.unwrap());
+    }
+    let runners: Vec<_> = replicas.iter().flat_map(|r| [r.clone().spawn(), r.clone().spawn()]).collect();
+    for id in &ids {
+        let job = until_ended(&t.db, *id).await;
+        assert_eq!(job.status, status::SUCCESS);
+        assert_eq!(job.attempts, 1);
+        assert!(job.log.contains("attempt 1"), "{}", job.log);
+    }
+    for r in runners {
+        r.abort();
+    }
+    let runs = worker.runs.lock().unwrap();
+    assert_eq!(runs.len(), 30);
+    assert!(runs.values().all(|attempts| attempts == &[1]), "a job ran twice: {runs:?}");
+}
+
+#[tokio::test]
+async fn a_dead_holders_job_is_taken_over_when_its_lease_ends() {
+    let t = open().await;
+    let worker = Arc::new(Counting::default());
+    let survivor = service(&t.db, &worker);
+    let id = survivor.enqueue("COUNTING", &serde_json::json!({}), 3).await.unwrap();
+    // A replica claims it and dies: no heartbeat, no end.
+    let claimed = t.db.claim_job("dead-replica", &["COUNTING"], berth_db::now_millis(), 300).await.unwrap().unwrap();
+    assert_eq!(claimed.id, id);
+    assert_eq!(survivor.run_one().await.unwrap(), None, "held, and the lease is still good");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(survivor.run_one().await.unwrap(), Some(id), "taken over");
+    let job = t.db.job(id).await.unwrap().unwrap();
+    assert_eq!((job.status.as_str(), job.attempts), (status::SUCCESS, 2));
+    // What the dead one would still write is refused.
+    assert!(!t.db.append_job_log(id, "dead-replica", "late\n").await.unwrap());
+    assert!(!t.db.finish_job(id, "dead-replica", &berth_db::jobs::JobOutcome::Error).await.unwrap());
+    assert_eq!(t.db.job(id).await.unwrap().unwrap().status, status::SUCCESS);
+}
+
+#[tokio::test]
+async fn a_long_job_keeps_its_lease_by_heartbeat() {
+    let t = open().await;
+    struct Slow;
+    #[async_trait]
+    impl Worker for Slow {
+        fn kind(&self) -> &'static str {
+            "SLOW"
+        }
+        async fn run(&self, _job: &JobContext) -> Result<(), JobError> {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Ok(())
+        }
+    }
+    let mut a = JobService::new(t.db.clone(), fast());
+    a.register(Arc::new(Slow));
+    let a = Arc::new(a);
+    let id = a.enqueue("SLOW", &serde_json::json!({}), 1).await.unwrap();
+    let running = tokio::spawn({
+        let a = a.clone();
+        async move { a.run_one().await.unwrap() }
+    });
+    // Well past the 600 ms lease, another replica finds nothing to take over.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let claimed = t.db.claim_job("other", &["SLOW"], berth_db::now_millis(), 600).await.unwrap();
+    assert!(claimed.is_none(), "the lease was renewed, so the job is not up for takeover");
+    assert_eq!(running.await.unwrap(), Some(id));
+    assert_eq!(t.db.job(id).await.unwrap().unwrap().status, status::SUCCESS);
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_backoff_and_fatal_ones_are_not() {
+    let t = open().await;
+    let worker = Arc::new(Counting::default());
+    let s = service(&t.db, &worker);
+    let flaky = s.enqueue("COUNTING", &serde_json::json!({"fail_until": 2}), 5).await.unwrap();
+    let hopeless = s.enqueue("COUNTING", &serde_json::json!({"fail_until": 10}), 3).await.unwrap();
+    let fatal = s.enqueue("COUNTING", &serde_json::json!({"fatal": true}), 5).await.unwrap();
+    let runner = s.clone().spawn();
+    let job = until_ended(&t.db, flaky).await;
+    assert_eq!((job.status.as_str(), job.attempts), (status::SUCCESS, 3));
+    assert!(job.log.contains("attempt 2 failed: not yet (2)"), "{}", job.log);
+    let job = until_ended(&t.db, hopeless).await;
+    assert_eq!((job.status.as_str(), job.attempts), (status::ERROR, 3), "no attempt beyond max_attempts");
+    let job = until_ended(&t.db, fatal).await;
+    assert_eq!((job.status.as_str(), job.attempts), (status::ERROR, 1));
+    runner.abort();
+    let runs = worker.runs.lock().unwrap();
+    assert_eq!(runs[&flaky], [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_retry_is_not_claimed_before_its_backoff_ends() {
+    let t = open().await;
+    let id = t.db.enqueue_job("COUNTING", "{}", 3).await.unwrap();
+    let now = berth_db::now_millis();
+    t.db.claim_job("a", &["COUNTING"], now, 1000).await.unwrap().unwrap();
+    let retry = berth_db::jobs::JobOutcome::Retry { run_after: now + 10_000 };
+    assert!(t.db.finish_job(id, "a", &retry).await.unwrap());
+    let job = t.db.job(id).await.unwrap().unwrap();
+    assert_eq!((job.status.as_str(), job.finished_at), (status::PENDING, None));
+    assert!(t.db.claim_job("b", &["COUNTING"], now + 9_999, 1000).await.unwrap().is_none());
+    let again = t.db.claim_job("b", &["COUNTING"], now + 10_001, 1000).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (id, 2));
+    // Other kinds are not this runner's.
+    t.db.enqueue_job("OTHER", "{}", 1).await.unwrap();
+    assert!(t.db.claim_job("b", &["COUNTING"], now + 10_500, 1000).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_stop_ends_a_pending_job_at_once_and_reaches_a_running_one() {
+    let t = open().await;
+    let worker = Arc::new(Counting::default());
+    let s = service(&t.db, &worker);
+    let pending = s.enqueue("COUNTING", &serde_json::json!({}), 1).await.unwrap();
+    assert_eq!(t.db.request_job_stop(pending).await.unwrap(), Some(true));
+    assert_eq!(t.db.job(pending).await.unwrap().unwrap().status, status::STOPPED);
+    assert_eq!(t.db.request_job_stop(999_999).await.unwrap(), None);
+
+    let long = s.enqueue("COUNTING", &serde_json::json!({"until_stopped": true}), 1).await.unwrap();
+    let runner = s.clone().spawn();
+    for _ in 0..100 {
+        if t.db.job(long).await.unwrap().unwrap().status == status::RUNNING {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(t.db.request_job_stop(long).await.unwrap(), Some(true));
+    let job = until_ended(&t.db, long).await;
+    assert_eq!(job.status, status::STOPPED);
+    runner.abort();
+    assert!(!worker.runs.lock().unwrap().contains_key(&pending), "a stopped pending job never runs");
+    // Ended jobs are pruned by count.
+    assert_eq!(t.db.prune_jobs("COUNTING", 1, 0).await.unwrap(), 1);
+    let (left, total) = t.db.jobs_of_kind("COUNTING", 10, 0).await.unwrap();
+    assert_eq!((left.len(), total), (1, 1));
+    assert_eq!(left[0].id, long);
+}
