@@ -6,6 +6,7 @@ use std::time::Duration;
 
 pub use berth_db::PurgeRunRow;
 use berth_db::{Db, DbError};
+use berth_jobs::schedule::{self, Cron};
 
 use crate::Refusal;
 
@@ -111,121 +112,19 @@ pub struct PurgeSchedule {
 }
 
 impl PurgeSchedule {
-    /// The next time it fires after `after` (seconds since the epoch), within a year.
+    /// The next time it fires after `after` (seconds since the epoch).
     pub fn next_after(&self, after: i64) -> Option<i64> {
-        let cron = Cron::parse(&self.cron).ok()?;
-        // Minute by minute, then the seconds of the first minute that matches.
-        let mut minute = after - after.rem_euclid(60);
-        for _ in 0..(366 * 24 * 60) {
-            if cron.matches_minute(minute)
-                && let Some(t) = (minute..minute + 60).find(|t| *t > after && cron.fields[0][(t - minute) as usize])
-            {
-                return Some(t);
-            }
-            minute += 60;
-        }
-        None
+        Cron::parse(&self.cron).ok()?.next_after(after)
     }
 }
 
-/// A six-field cron expression as Harbor writes them (`sec min hour day-of-month month
-/// day-of-week`, UTC): `*`, numbers, ranges, lists and steps. Day of month and day of week,
-/// when both are restricted, match when either does (as cron does).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cron {
-    fields: [Vec<bool>; 6],
-    dom_any: bool,
-    dow_any: bool,
-}
-
-const CRON_RANGES: [(u32, u32); 6] = [(0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 6)];
-
-impl Cron {
-    pub fn parse(expr: &str) -> Result<Cron, PurgeError> {
-        let invalid = || PurgeError::Invalid(format!("cron {expr:?} is not six fields of sec min hour dom month dow"));
-        let parts: Vec<&str> = expr.split_whitespace().collect();
-        if parts.len() != 6 {
-            return Err(invalid());
-        }
-        let mut fields: [Vec<bool>; 6] = Default::default();
-        for (i, part) in parts.iter().enumerate() {
-            let (lo, hi) = CRON_RANGES[i];
-            let mut allowed = vec![false; hi as usize + 1];
-            for item in part.split(',') {
-                let (range, step) = match item.split_once('/') {
-                    Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(invalid)?),
-                    None => (item, 1),
-                };
-                let (start, end) = match range {
-                    "*" | "?" => (lo, hi),
-                    r => match r.split_once('-') {
-                        Some((a, b)) => (a.parse().map_err(|_| invalid())?, b.parse().map_err(|_| invalid())?),
-                        None => {
-                            let v: u32 = r.parse().map_err(|_| invalid())?;
-                            (v, if item.contains('/') { hi } else { v })
-                        }
-                    },
-                };
-                // Sunday as 7 too.
-                let (start, end) = if i == 5 && end == 7 { (start.min(6), 6) } else { (start, end) };
-                if start < lo || end > hi || start > end {
-                    return Err(invalid());
-                }
-                for v in (start..=end).step_by(step as usize) {
-                    allowed[v as usize] = true;
-                }
-                if i == 5 && range.ends_with('7') && !range.contains('*') {
-                    allowed[0] = true;
-                }
-            }
-            fields[i] = allowed;
-        }
-        Ok(Cron { dom_any: parts[3] == "*" || parts[3] == "?", dow_any: parts[5] == "*" || parts[5] == "?", fields })
-    }
-
-    /// Whether the cron fires at `t` (seconds since the epoch, UTC).
-    pub fn matches(&self, t: i64) -> bool {
-        self.fields[0][t.rem_euclid(60) as usize] && self.matches_minute(t)
-    }
-
-    /// Whether the minute of `t` is one the cron fires in (every field but the seconds).
-    fn matches_minute(&self, t: i64) -> bool {
-        let (_, month, day, rem) = crate::time::civil(t);
-        let days = t.div_euclid(86_400);
-        let dow = (days + 4).rem_euclid(7) as usize;
-        let at = |i: usize, v: i64| self.fields[i].get(v as usize).copied().unwrap_or(false);
-        let time = at(1, rem % 3600 / 60) && at(2, rem / 3600) && at(4, month);
-        let dom = at(3, day);
-        let dow = self.fields[5][dow];
-        let date = match (self.dom_any, self.dow_any) {
-            (true, true) => true,
-            (false, true) => dom,
-            (true, false) => dow,
-            (false, false) => dom || dow,
-        };
-        time && date
-    }
-}
-
-/// The cron of a schedule type (Harbor's presets), or the given one for `Custom`/`Schedule`.
+/// The cron of a standing schedule (Harbor's presets, or `Custom`'s own).
 fn cron_of(kind: &str, cron: Option<&str>) -> Result<String, PurgeError> {
-    Ok(match kind {
-        "Hourly" => "0 0 * * * *".into(),
-        "Daily" => "0 0 0 * * *".into(),
-        "Weekly" => "0 0 0 * * 0".into(),
-        "Custom" | "Schedule" => {
-            let cron = cron
-                .filter(|c| !c.trim().is_empty())
-                .ok_or_else(|| PurgeError::Invalid("a Custom schedule needs a cron expression".into()))?;
-            Cron::parse(cron)?;
-            cron.trim().to_string()
-        }
-        other => {
-            return Err(PurgeError::Invalid(format!(
-                "schedule type {other:?} is not Hourly, Daily, Weekly, Custom, Manual or None"
-            )));
-        }
-    })
+    match schedule::cron_of(kind, cron) {
+        Ok(Some(cron)) => Ok(cron),
+        Ok(None) => Err(PurgeError::Invalid(format!("schedule type {kind:?} has no cron"))),
+        Err(e) => Err(PurgeError::Invalid(e.to_string())),
+    }
 }
 
 #[derive(Clone)]
@@ -317,7 +216,7 @@ impl AuditPurge {
         let last_text = self.db.setting(LAST_FIRED_KEY).await?;
         let last = last_text.as_deref().and_then(|t| t.parse::<i64>().ok()).unwrap_or(now_secs);
         let from = last.max(now_secs - MOST_CATCH_UP_SECONDS) + 1;
-        if !(from..=now_secs).any(|t| cron.matches(t)) {
+        if !cron.fires_within(from, now_secs) {
             return Ok(None);
         }
         if !self.db.compare_and_set_setting(LAST_FIRED_KEY, last_text.as_deref(), &now_secs.to_string()).await? {
@@ -345,20 +244,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cron_fields() {
-        // 2023-11-14T22:13:20Z, a Tuesday.
+    fn a_schedule_knows_its_next_time() {
+        // 2023-11-14T22:13:20Z.
         let t = 1_700_000_000;
-        assert!(Cron::parse("* * * * * *").unwrap().matches(t));
-        assert!(Cron::parse("20 13 22 * * *").unwrap().matches(t));
-        assert!(!Cron::parse("0 0 * * * *").unwrap().matches(t));
-        assert!(Cron::parse("*/10 */13 20-23 14 11 *").unwrap().matches(t));
-        assert!(Cron::parse("20 13 22 * * 2").unwrap().matches(t));
-        assert!(!Cron::parse("20 13 22 * * 0,6").unwrap().matches(t));
-        assert!(Cron::parse("20 13 22 1 * 2").unwrap().matches(t), "day of month or of week");
-        assert!(Cron::parse("0 0 0 * * 7").unwrap().matches(1_699_747_200), "Sunday as 7");
-        for bad in ["* * * * *", "60 * * * * *", "a * * * * *", "*/0 * * * * *", "5-1 * * * * *"] {
-            assert!(Cron::parse(bad).is_err(), "{bad}");
-        }
         let hourly = PurgeSchedule {
             kind: "Hourly".into(),
             cron: "0 0 * * * *".into(),
@@ -371,6 +259,9 @@ mod tests {
         assert_eq!(every_ten_seconds.next_after(t), Some(1_700_000_010));
         let february_30 = PurgeSchedule { cron: "0 0 0 30 2 *".into(), ..hourly };
         assert_eq!(february_30.next_after(t), None, "a cron that never fires has no next time");
+        assert!(cron_of("Custom", Some("every minute")).is_err());
+        assert!(cron_of("Manual", None).is_err(), "not a standing schedule");
+        assert_eq!(cron_of("Daily", None).unwrap(), "0 0 0 * * *");
     }
 
     #[test]

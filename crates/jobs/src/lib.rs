@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+pub mod schedule;
+
 use async_trait::async_trait;
 use berth_db::jobs::{JobOutcome, JobRow, Renewal};
 use berth_db::{Db, DbError, now_millis};
