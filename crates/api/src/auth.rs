@@ -201,8 +201,9 @@ impl HarborAuth {
 
     /// The subject a token's grant rests on, if it still does: the same user or robot (by id),
     /// with the same credential, still usable, and (for `repo`) the same project (by id); what
-    /// the subject may still do there is decided by the caller, from the policy. Every lookup is answered from the caches,
-    /// which writes on any replica invalidate, so a revoked grant ends within a second.
+    /// the subject may still do there the caller decides from the policy. Every lookup is
+    /// answered from the caches, which writes on any replica invalidate, so a revoked grant ends
+    /// within a second.
     async fn token_still_holds(&self, claims: &Claims, repo: Option<&str>) -> Result<Option<Subject>, ApiError> {
         // A token without what it was issued against is not one of ours (or predates this
         // check): the client asks for a new one.

@@ -123,7 +123,7 @@ pub struct Content {
 }
 
 impl Content {
-    /// A blob's bytes, whole (for small ones: icons).
+    /// A blob's bytes, whole (for small ones, whose size the caller has bounded: configs, icons).
     pub(crate) async fn read_blob(&self, digest: &Digest) -> Result<bytes::Bytes, RegistryError> {
         let bytes =
             crate::registry::fold_blob(self.store.as_ref(), digest, Vec::new(), |b, c| b.extend_from_slice(c)).await?;
@@ -397,8 +397,7 @@ impl Content {
         if !(0..=MOST).contains(&config_manifest.size) {
             return Ok(None);
         }
-        let bytes =
-            crate::registry::fold_blob(self.store.as_ref(), &digest, Vec::new(), |b, c| b.extend_from_slice(c)).await?;
+        let bytes = self.read_blob(&digest).await?;
         let Ok(inner) = manifest::parse(&bytes, Some(&config_manifest.media_type)) else { return Ok(None) };
         match &inner.config {
             Some(config) => self.extra_attrs(config).await,
@@ -422,8 +421,7 @@ impl Content {
             return Ok(None);
         }
         let Ok(digest) = Digest::parse(&config.digest) else { return Ok(None) };
-        let bytes =
-            crate::registry::fold_blob(self.store.as_ref(), &digest, Vec::new(), |b, c| b.extend_from_slice(c)).await?;
+        let bytes = self.read_blob(&digest).await?;
         let Ok(serde_json::Value::Object(doc)) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             return Ok(None);
         };

@@ -79,15 +79,21 @@ impl Projects {
             return Ok(Icon { content_type: "image/svg+xml".into(), content: Bytes::from_static(bytes) });
         }
         let not_found = || ProjectError::NotFound(format!("icon {digest}"));
+        let mut readable = false;
         for project in self.db.icon_projects(parsed.as_str()).await? {
-            let Some(access) = self.access.project_by_id(subject, project).await? else { continue };
-            if !access.allows(subject, berth_auth::rbac::Resource::Repository, berth_auth::rbac::Action::Pull) {
-                continue;
+            if let Some(access) = self.access.project_by_id(subject, project).await?
+                && access.allows(subject, berth_auth::rbac::Resource::Repository, berth_auth::rbac::Action::Pull)
+            {
+                readable = true;
+                break;
             }
-            let content = self.content.read_blob(&parsed).await?;
-            let Some(content_type) = sniff(&content) else { continue };
-            return Ok(Icon { content_type: content_type.into(), content });
         }
-        Err(not_found())
+        if !readable {
+            return Err(not_found());
+        }
+        // Content is addressed by digest: the same bytes whichever project holds them.
+        let content = self.content.read_blob(&parsed).await?;
+        let content_type = sniff(&content).ok_or_else(not_found)?;
+        Ok(Icon { content_type: content_type.into(), content })
     }
 }

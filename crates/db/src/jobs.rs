@@ -175,8 +175,9 @@ impl Db {
     /// `owner`'s (taken over), which then writes nothing.
     pub async fn finish_job(&self, id: i64, owner: &str, outcome: &JobOutcome) -> Result<bool, DbError> {
         let now = now_millis();
-        // A retry with no attempt left is an error.
-        let (retry_status, run_after) = match outcome {
+        // The status asked for; a retry with no attempt left (or with a stop asked for) ends
+        // the job instead, in the statement below.
+        let (asked, run_after) = match outcome {
             JobOutcome::Success => (status::SUCCESS, None),
             JobOutcome::Retry { run_after } => (status::PENDING, Some(*run_after)),
             JobOutcome::Error => (status::ERROR, None),
@@ -191,7 +192,7 @@ impl Db {
                  THEN NULL ELSE $3 END \
              WHERE id = $4 AND lease_owner = $5 AND status = 'Running'",
         )
-        .bind(retry_status)
+        .bind(asked)
         .bind(run_after)
         .bind(now)
         .bind(id)
