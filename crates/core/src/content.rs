@@ -379,11 +379,20 @@ impl Content {
             Some(repo) => repo,
             None => self.ensure_repository(name).await?,
         };
-        // Bytes first: a manifest row never points at content that is not there.
-        self.store.put(&digest, bytes.clone()).await?;
-        let stored = self.db.put_manifest(repo, &record, &tags).await;
+        // Bytes first: a manifest row never points at content that is not there. Pinned
+        // while written, so that a collection does not take them before the row names them.
+        let pin = self.db.pin_blob(digest.as_str()).await?;
+        let stored = match self.store.put(&digest, bytes.clone()).await {
+            Ok(()) => self.db.put_manifest(repo, &record, &tags, &pin).await.map_err(refused),
+            Err(e) => Err(e.into()),
+        };
         self.caches.changed(Change::Repository(name.as_str().to_string())).await;
-        stored.map_err(refused)?;
+        if let Err(e) = stored {
+            if let Err(unpinned) = self.db.unpin_blob(&pin).await {
+                tracing::warn!(digest = %digest, error = %unpinned, "a failed write's pin was left");
+            }
+            return Err(e);
+        }
         self.publish(change, Vec::new());
         Ok((digest, parsed.subject))
     }

@@ -43,7 +43,10 @@ impl RegistryError {
 
 impl From<DbError> for RegistryError {
     fn from(e: DbError) -> Self {
-        RegistryError::Internal(e.to_string())
+        match e {
+            DbError::Busy(message) => RegistryError::Refused { refusal: crate::Refusal::Busy, message },
+            other => RegistryError::Internal(other.to_string()),
+        }
     }
 }
 

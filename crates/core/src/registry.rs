@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::cache::{Caches, Coherence};
 use crate::pulls::PullRecorder;
+use berth_db::gc::BlobPin;
 use berth_db::{Db, ManifestRow, UploadRow};
 use berth_oci::manifest::Descriptor;
 use berth_oci::range::ByteRange;
@@ -140,6 +141,12 @@ impl Registry {
         &self.db
     }
 
+    /// The blob store, for the garbage collector's sweep (it walks and deletes what no row
+    /// names; everything else reaches storage through the registry's own operations).
+    pub fn store(&self) -> &Arc<dyn BlobStore> {
+        &self.store
+    }
+
     /// Total and free bytes of the blob volume, where the storage backend has one.
     pub async fn storage_capacity(&self) -> Result<Option<(u64, u64)>, RegistryError> {
         Ok(self.store.capacity().await?)
@@ -242,7 +249,10 @@ impl Registry {
             return Ok(None);
         }
         let repo = self.ensure_repository(name).await?;
-        self.db.link_blob(repo, digest.as_str(), size).await?;
+        // A blob a collection condemned since the lookup is not mounted: the client uploads it.
+        if !self.db.link_stored_blob(repo, digest.as_str()).await? {
+            return Ok(None);
+        }
         Ok(Some(size as u64))
     }
 
@@ -287,17 +297,19 @@ impl Registry {
             ));
         }
         let repo = self.ensure_repository(name).await?;
-        match self.store.put(digest, bytes).await {
-            Ok(()) => {}
-            Err(StoreError::DigestMismatch { actual, .. }) => {
-                return Err(RegistryError::client(
-                    ErrorCode::DigestInvalid,
-                    format!("uploaded content has digest {actual}, not {digest}"),
-                ));
-            }
-            Err(e) => return Err(e.into()),
+        let pin = self.db.pin_blob(digest.as_str()).await?;
+        let stored = match self.store.put(digest, bytes).await {
+            Ok(()) => self.db.link_blob(repo, digest.as_str(), len as i64, &pin).await.map_err(RegistryError::from),
+            Err(StoreError::DigestMismatch { actual, .. }) => Err(RegistryError::client(
+                ErrorCode::DigestInvalid,
+                format!("uploaded content has digest {actual}, not {digest}"),
+            )),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = stored {
+            self.unpin(&pin).await;
+            return Err(e);
         }
-        self.db.link_blob(repo, digest.as_str(), len as i64).await?;
         Ok(len)
     }
 
@@ -420,7 +432,12 @@ impl Registry {
             match self.store.upload_rehash(id, offset, &state, digest.algorithm()).await {
                 Ok(d) => d,
                 Err(StoreError::UploadNotFound(_)) => {
-                    return self.finish_interrupted(row, digest).await;
+                    let pin = self.db.pin_blob(digest.as_str()).await?;
+                    let finished = self.finish_interrupted(row, digest, &pin).await;
+                    if finished.is_err() {
+                        self.unpin(&pin).await;
+                    }
+                    return finished;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -448,16 +465,24 @@ impl Registry {
             let now = self.upload_row(name, id).await?;
             return Err(RegistryError::UploadOutOfOrder { offset: now.offset as u64 });
         }
-        match self.store.upload_commit(id, offset, &state, digest).await {
-            Ok(()) => {}
-            Err(StoreError::UploadNotFound(_)) => {
-                let row = self.upload_row(name, id).await?;
-                return self.finish_interrupted(row, digest).await;
-            }
-            Err(e) => return Err(e.into()),
+        let pin = self.db.pin_blob(digest.as_str()).await?;
+        let committed = match self.store.upload_commit(id, offset, &state, digest).await {
+            Ok(()) => self
+                .db
+                .complete_upload(id, row.repository_id, digest.as_str(), offset as i64, &pin)
+                .await
+                .map(|()| offset)
+                .map_err(RegistryError::from),
+            Err(StoreError::UploadNotFound(_)) => match self.upload_row(name, id).await {
+                Ok(row) => self.finish_interrupted(row, digest, &pin).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e.into()),
+        };
+        if committed.is_err() {
+            self.unpin(&pin).await;
         }
-        self.db.complete_upload(id, row.repository_id, digest.as_str(), offset as i64).await?;
-        Ok(offset)
+        committed
     }
 
     /// A finish whose bytes were published before the process stopped (or the request was
@@ -466,7 +491,9 @@ impl Registry {
     /// record has its length and its hash state: the stored blob must have that length, and
     /// its digest in the session's algorithm must be the one the recorded state finishes to.
     /// Anything else is a digest the client names without having sent its bytes.
-    async fn finish_interrupted(&self, row: UploadRow, digest: &Digest) -> Result<u64, RegistryError> {
+    /// `pin` is held on `digest` (taken before its bytes are looked at, so that a collection
+    /// cannot delete them after the look).
+    async fn finish_interrupted(&self, row: UploadRow, digest: &Digest, pin: &BlobPin) -> Result<u64, RegistryError> {
         let received = Self::restore_hasher(&row)?.finish();
         let foreign = || {
             RegistryError::client(
@@ -488,8 +515,16 @@ impl Registry {
         if stored != received {
             return Err(foreign());
         }
-        self.db.complete_upload(&row.id, row.repository_id, digest.as_str(), size as i64).await?;
+        self.db.complete_upload(&row.id, row.repository_id, digest.as_str(), size as i64, pin).await?;
         Ok(size)
+    }
+
+    /// Removes the pin of a write that failed; one left behind only delays a collection of
+    /// its digest by `db::gc::PIN_LEASE_MS`.
+    pub(crate) async fn unpin(&self, pin: &BlobPin) {
+        if let Err(e) = self.db.unpin_blob(pin).await {
+            tracing::warn!(digest = %pin.digest, error = %e, "a failed write's pin was left");
+        }
     }
 
     /// The digest in `algorithm` of the blob stored under `digest`.

@@ -67,6 +67,19 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
         ("robot_permissions", &[("robot_id", I), ("kind", T), ("namespace", T), ("resource", T), ("action", T)]),
         ("settings", &[("name", T), ("value", T)]),
         (
+            "job_schedules",
+            &[
+                ("job_type", T),
+                ("cron_type", T),
+                ("cron", T),
+                ("parameters", T),
+                ("paused", I),
+                ("last_fired", I),
+                ("created_at", I),
+                ("updated_at", I),
+            ],
+        ),
+        (
             "repositories",
             &[
                 ("id", I),
@@ -153,6 +166,9 @@ pub const NOT_COPIED: &[&str] = &[
     "project_content",
     "purge_audit_runs",
     "jobs",
+    "blob_pins",
+    "blob_tombstones",
+    "released_manifests",
 ];
 
 /// Tables whose `id` is generated, whose sequences must follow the copied ids.

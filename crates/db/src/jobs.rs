@@ -36,10 +36,14 @@ pub struct JobRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// What the job recorded of its progress (JSON; empty before it records any).
+    pub progress: String,
+    /// Harbor's execution trigger: `MANUAL` or `SCHEDULE`.
+    pub trigger: String,
 }
 
 const JOB_COLUMNS: &str = "id, kind, parameters, status, attempts, max_attempts, run_after, lease_owner, \
-    lease_until, stop_requested, log, created_at, updated_at, finished_at";
+    lease_until, stop_requested, log, created_at, updated_at, finished_at, progress, trigger_kind";
 
 fn job_row(r: &sqlx::any::AnyRow) -> Result<JobRow, sqlx::Error> {
     Ok(JobRow {
@@ -57,6 +61,8 @@ fn job_row(r: &sqlx::any::AnyRow) -> Result<JobRow, sqlx::Error> {
         created_at: r.try_get(11)?,
         updated_at: r.try_get(12)?,
         finished_at: r.try_get(13)?,
+        progress: r.try_get(14)?,
+        trigger: r.try_get(15)?,
     })
 }
 
@@ -85,17 +91,29 @@ pub enum Renewal {
 impl Db {
     /// Queues a job; returns its id.
     pub async fn enqueue_job(&self, kind: &str, parameters: &str, max_attempts: i64) -> Result<i64, DbError> {
+        self.enqueue_triggered_job(kind, parameters, max_attempts, "MANUAL").await
+    }
+
+    /// Queues a job that `trigger` (`MANUAL`, `SCHEDULE`) started; returns its id.
+    pub async fn enqueue_triggered_job(
+        &self,
+        kind: &str,
+        parameters: &str,
+        max_attempts: i64,
+        trigger: &str,
+    ) -> Result<i64, DbError> {
         let now = now_millis();
         let mut w = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (kind, parameters, status, attempts, max_attempts, run_after, created_at, updated_at) \
-             VALUES ($1, $2, $3, 0, $4, $5, $5, $5) RETURNING id",
+            "INSERT INTO jobs (kind, parameters, status, attempts, max_attempts, run_after, created_at, updated_at, \
+             trigger_kind) VALUES ($1, $2, $3, 0, $4, $5, $5, $5, $6) RETURNING id",
         )
         .bind(kind)
         .bind(parameters)
         .bind(status::PENDING)
         .bind(max_attempts.max(1))
         .bind(now)
+        .bind(trigger)
         .fetch_one(&mut *w.tx)
         .await?;
         w.commit().await?;
@@ -164,6 +182,20 @@ impl Db {
             "UPDATE jobs SET log = log || $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND status = $5",
         )
         .bind(text)
+        .bind(now_millis())
+        .bind(id)
+        .bind(owner)
+        .bind(status::RUNNING);
+        Ok(self.write_one(q).await? == 1)
+    }
+
+    /// Records the progress of job `id` (JSON), if `owner` still holds it: what a takeover
+    /// resumes from.
+    pub async fn save_job_progress(&self, id: i64, owner: &str, progress: &str) -> Result<bool, DbError> {
+        let q = sqlx::query(
+            "UPDATE jobs SET progress = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND status = $5",
+        )
+        .bind(progress)
         .bind(now_millis())
         .bind(id)
         .bind(owner)

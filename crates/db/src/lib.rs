@@ -6,6 +6,7 @@
 
 pub mod audit;
 mod copy;
+pub mod gc;
 mod identity;
 pub mod jobs;
 mod labels;
@@ -51,6 +52,9 @@ pub enum DbError {
     InvalidQuery(String),
     #[error("unsupported database URL {0:?}")]
     UnsupportedUrl(String),
+    /// Refused for now, to be tried again (a garbage collection is deleting the digest).
+    #[error("{0}")]
+    Busy(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

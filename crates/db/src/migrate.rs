@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(16, "0016_accessories_and_tag_ids.sql"),
     migration!(17, "0017_artifact_icons.sql"),
     migration!(18, "0018_jobs.sql"),
+    migration!(19, "0019_garbage_collection.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -4,6 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::audit::AuditEvent;
+use crate::gc::BlobPin;
 use crate::listing::{Arg, Field, Kind, Listing, Source};
 use crate::{Db, DbError, ListQuery, now_millis};
 
@@ -781,13 +782,46 @@ impl Db {
         .await?)
     }
 
-    /// Records that a stored blob exists and that the repository may serve it.
+    /// Records that a blob just written under `pin` exists and that the repository may serve
+    /// it; the pin goes in the same transaction.
     #[tracing::instrument(level = "info", skip_all)]
-    pub async fn link_blob(&self, repository_id: i64, digest: &str, size: i64) -> Result<(), DbError> {
+    pub async fn link_blob(&self, repository_id: i64, digest: &str, size: i64, pin: &BlobPin) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
+        w.lock_digests_shared(self.dialect, &[digest]).await?;
         link_blob_in(&mut w.tx, repository_id, digest, size).await?;
+        w.release_pin(Some(pin)).await?;
         w.commit().await?;
         Ok(())
+    }
+
+    /// Lets the repository serve a blob already stored (a mount), if it still is: a blob a
+    /// collection has condemned meanwhile is not linked. Returns whether it was.
+    #[tracing::instrument(level = "info", skip_all)]
+    pub async fn link_stored_blob(&self, repository_id: i64, digest: &str) -> Result<bool, DbError> {
+        let mut w = self.begin_write().await?;
+        w.lock_digests_shared(self.dialect, &[digest]).await?;
+        let linked = sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, created_at) \
+             SELECT $1, b.digest, $3 FROM blobs b WHERE b.digest = $2 \
+             AND NOT EXISTS (SELECT 1 FROM blob_tombstones t WHERE t.digest = b.digest) ON CONFLICT DO NOTHING",
+        )
+        .bind(repository_id)
+        .bind(digest)
+        .bind(now_millis())
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        let held = linked > 0 || {
+            let there: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+                    .bind(repository_id)
+                    .bind(digest)
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
+            there.is_some()
+        };
+        w.commit().await?;
+        Ok(held)
     }
 
     /// Removes a blob from a repository. Returns whether it was there.
@@ -884,10 +918,19 @@ impl Db {
     /// Ends an upload whose bytes were published as `digest`: the session goes, the blob is
     /// linked to the repository, in one transaction.
     #[tracing::instrument(level = "info", skip_all)]
-    pub async fn complete_upload(&self, id: &str, repository_id: i64, digest: &str, size: i64) -> Result<(), DbError> {
+    pub async fn complete_upload(
+        &self,
+        id: &str,
+        repository_id: i64,
+        digest: &str,
+        size: i64,
+        pin: &BlobPin,
+    ) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
+        w.lock_digests_shared(self.dialect, &[digest]).await?;
         sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
         link_blob_in(&mut w.tx, repository_id, digest, size).await?;
+        w.release_pin(Some(pin)).await?;
         w.commit().await?;
         Ok(())
     }
@@ -932,10 +975,15 @@ impl Db {
         repository_id: i64,
         m: &NewManifest<'_>,
         tags: &[&str],
+        pin: &BlobPin,
     ) -> Result<(), PutManifestError> {
         let mut w = self.begin_write().await?;
+        // Before the check: a collection deciding on a child waits, or has decided (db::gc).
+        let children: Vec<&str> = m.blobs.iter().chain(m.manifests.iter()).map(|(d, _)| *d).collect();
+        w.lock_digests_shared(self.dialect, &children).await?;
         // Checked again inside the write: a child deleted since the caller's check is caught.
         check_children(&mut w.tx, repository_id, m).await?;
+        w.release_pin(Some(pin)).await?;
         let now = now_millis();
         let existing: Option<i64> =
             sqlx::query_scalar("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")

@@ -60,22 +60,30 @@ async fn manifests_need_their_blobs_and_tags_follow_them() {
     let p = project(&db, "p", false).await;
     let repo = db.ensure_repository("p/app", p).await.unwrap();
     assert_eq!(db.ensure_repository("p/app", p).await.unwrap(), repo);
-    let err = db.put_manifest(repo, &manifest(M, vec![(A, 1), (B, 2)]), &["v1"]).await.unwrap_err();
+    let err = db
+        .put_manifest(repo, &manifest(M, vec![(A, 1), (B, 2)]), &["v1"], &db.pin_blob(M).await.unwrap())
+        .await
+        .unwrap_err();
     assert!(matches!(err, PutManifestError::MissingChild(d) if d == A));
     assert!(db.manifest_by_tag(repo, "v1").await.unwrap().is_none());
 
-    db.link_blob(repo, A, 1).await.unwrap();
-    db.link_blob(repo, B, 2).await.unwrap();
+    db.link_blob(repo, A, 1, &db.pin_blob(A).await.unwrap()).await.unwrap();
+    db.link_blob(repo, B, 2, &db.pin_blob(B).await.unwrap()).await.unwrap();
     // A descriptor whose size is not the blob's is refused, before and inside the write.
     let wrong = manifest(M, vec![(A, 1), (B, 99999)]);
     assert!(matches!(
         db.check_manifest_children(repo, &wrong).await.unwrap_err(),
         PutManifestError::SizeMismatch { declared: 99999, actual: 2, .. }
     ));
-    assert!(matches!(db.put_manifest(repo, &wrong, &["v1"]).await.unwrap_err(), PutManifestError::SizeMismatch { .. }));
-    db.put_manifest(repo, &manifest(M, vec![(A, 1), (B, 2)]), &["v1", "latest"]).await.unwrap();
+    assert!(matches!(
+        db.put_manifest(repo, &wrong, &["v1"], &db.pin_blob(M).await.unwrap()).await.unwrap_err(),
+        PutManifestError::SizeMismatch { .. }
+    ));
+    db.put_manifest(repo, &manifest(M, vec![(A, 1), (B, 2)]), &["v1", "latest"], &db.pin_blob(M).await.unwrap())
+        .await
+        .unwrap();
     // Idempotent: the same manifest again, with one more tag.
-    db.put_manifest(repo, &manifest(M, vec![(A, 1), (B, 2)]), &["v2"]).await.unwrap();
+    db.put_manifest(repo, &manifest(M, vec![(A, 1), (B, 2)]), &["v2"], &db.pin_blob(M).await.unwrap()).await.unwrap();
     assert_eq!(db.tags(repo, 10, None).await.unwrap(), ["latest", "v1", "v2"]);
     assert_eq!(db.tags(repo, 1, Some("latest")).await.unwrap(), ["v1"]);
     assert_eq!(db.manifest_by_tag(repo, "v1").await.unwrap().unwrap().digest, M);
@@ -117,7 +125,7 @@ async fn uploads_advance_only_from_the_recorded_offset() {
     assert!(!db.advance_upload("u1", 0, 20, &[5], b"other").await.unwrap());
     let got = db.upload("u1").await.unwrap().unwrap();
     assert_eq!((got.offset, got.hash_state, got.store_state), (10, vec![4], b"parts".to_vec()));
-    db.complete_upload("u1", repo, A, 10).await.unwrap();
+    db.complete_upload("u1", repo, A, 10, &db.pin_blob(A).await.unwrap()).await.unwrap();
     assert!(db.upload("u1").await.unwrap().is_none());
     assert_eq!(db.repository_blob_size(repo, A).await.unwrap(), Some(10));
     assert_eq!(db.repositories_with_blob(A).await.unwrap(), ["p/app"]);
@@ -128,15 +136,15 @@ async fn referrers_filter_by_artifact_type() {
     let (_d, db) = open().await;
     let p = project(&db, "p", false).await;
     let repo = db.ensure_repository("p/app", p).await.unwrap();
-    db.link_blob(repo, A, 1).await.unwrap();
+    db.link_blob(repo, A, 1, &db.pin_blob(A).await.unwrap()).await.unwrap();
     let mut sig = manifest(B, vec![(A, 1)]);
     sig.subject_digest = Some(M);
     sig.artifact_type = Some("application/sig");
-    db.put_manifest(repo, &sig, &[]).await.unwrap();
+    db.put_manifest(repo, &sig, &[], &db.pin_blob(M).await.unwrap()).await.unwrap();
     let mut sbom = manifest(A, vec![(A, 1)]);
     sbom.subject_digest = Some(M);
     sbom.artifact_type = Some("application/sbom");
-    db.put_manifest(repo, &sbom, &[]).await.unwrap();
+    db.put_manifest(repo, &sbom, &[], &db.pin_blob(M).await.unwrap()).await.unwrap();
     assert_eq!(db.referrers(repo, M, None).await.unwrap().len(), 2);
     let only = db.referrers(repo, M, Some("application/sig")).await.unwrap();
     assert_eq!(only.len(), 1);

@@ -62,6 +62,10 @@ pub struct JobContext {
     pub parameters: serde_json::Value,
     /// This claim's number, from 1.
     pub attempt: i64,
+    /// What an earlier claim recorded with [`JobContext::save_progress`] (`Null` if nothing).
+    pub progress: serde_json::Value,
+    /// Harbor's trigger of the execution: `MANUAL` or `SCHEDULE`.
+    pub trigger: String,
     db: Db,
     owner: String,
     stop: Arc<AtomicBool>,
@@ -77,6 +81,20 @@ impl JobContext {
             // The claim is gone (taken over after a lost lease): nothing more of ours counts.
             Err(JobError::Stopped)
         }
+    }
+
+    /// Records how far the job got, for a takeover or a retry to resume from.
+    pub async fn save_progress(&self, progress: &serde_json::Value) -> Result<(), JobError> {
+        if self.db.save_job_progress(self.id, &self.owner, &progress.to_string()).await? {
+            Ok(())
+        } else {
+            Err(JobError::Stopped)
+        }
+    }
+
+    /// The database the job works on.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     /// Whether a stop was asked for, or the claim was lost: a long job checks it between steps.
@@ -156,21 +174,24 @@ impl JobService {
             id: job.id,
             parameters: serde_json::from_str(&job.parameters).unwrap_or(serde_json::Value::Null),
             attempt: job.attempts,
+            progress: serde_json::from_str(&job.progress).unwrap_or(serde_json::Value::Null),
+            trigger: job.trigger.clone(),
             db: self.db.clone(),
             owner: self.owner.clone(),
             stop: stop.clone(),
         };
         let lost = Arc::new(AtomicBool::new(false));
-        let heartbeat = tokio::spawn(heartbeat(
+        // Aborted when this future ends or is dropped: a runner that is gone renews nothing.
+        let _heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
             self.db.clone(),
             job.id,
             self.owner.clone(),
             self.settings.lease,
             stop,
             lost.clone(),
-        ));
+        )));
         let result = worker.run(&context).await;
-        heartbeat.abort();
+        drop(_heartbeat);
         if lost.load(Ordering::Relaxed) {
             tracing::warn!(job = job.id, kind = %job.kind, "the job's lease was lost; another replica has it");
             return Ok(());
@@ -211,6 +232,14 @@ impl JobService {
                 tokio::time::sleep(self.settings.poll).await;
             }
         })
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
