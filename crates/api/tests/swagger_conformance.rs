@@ -342,6 +342,19 @@ async fn served_operations_answer_as_documented() {
     c.call(M::PUT, "/api/v2.0/system/purgeaudit/schedule", Some(hourly), 200).await;
     c.call(M::GET, "/api/v2.0/system/purgeaudit/schedule", None, 200).await;
 
+    // Garbage collection.
+    let manual = json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});
+    c.call(M::POST, "/api/v2.0/system/gc/schedule", Some(manual), 201).await;
+    let runs = c.call(M::GET, "/api/v2.0/system/gc", None, 200).await;
+    let run = runs[0]["id"].as_i64().unwrap();
+    c.call(M::GET, &format!("/api/v2.0/system/gc/{run}"), None, 200).await;
+    c.call(M::GET, &format!("/api/v2.0/system/gc/{run}/log"), None, 200).await;
+    c.call(M::PUT, &format!("/api/v2.0/system/gc/{run}"), None, 200).await;
+    let weekly = json!({"schedule": {"type": "Weekly", "cron": "0 0 0 * * 0"}, "parameters": {"workers": 3}});
+    c.call(M::POST, "/api/v2.0/system/gc/schedule", Some(weekly.clone()), 201).await;
+    c.call(M::PUT, "/api/v2.0/system/gc/schedule", Some(weekly), 200).await;
+    c.call(M::GET, "/api/v2.0/system/gc/schedule", None, 200).await;
+
     assert!(c.errors.is_empty(), "swagger conformance:\n{}", c.errors.join("\n"));
 
     // Every operation the router serves (anything but the answer for a path it does not

@@ -30,6 +30,7 @@ pub struct Config {
     pub log: Log,
     pub token: Token,
     pub maintenance: Maintenance,
+    pub gc: Gc,
     pub login: Login,
     pub audit: Audit,
     pub metrics: Metrics,
@@ -220,6 +221,23 @@ impl Maintenance {
             upload_max_age: Duration::from_secs(self.upload_max_age_seconds),
             lease_ttl: Duration::from_secs(self.lease_seconds.max(1)),
         }
+    }
+}
+
+/// Garbage collection (Harbor's `GC_TIME_WINDOW_HOURS` and execution retention).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Gc {
+    /// Content younger than this is never collected: the longest a push may take between
+    /// uploading a blob and pushing the manifest that references it.
+    pub time_window_hours: i64,
+    /// Executions kept in the history (Harbor: 50).
+    pub history_count: i64,
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Gc { time_window_hours: berth_gc::DEFAULT_TIME_WINDOW_HOURS, history_count: 50 }
     }
 }
 
@@ -768,6 +786,7 @@ impl Default for Config {
             log: Log::default(),
             token: Token::default(),
             maintenance: Maintenance::default(),
+            gc: Gc::default(),
             login: Login::default(),
             audit: Audit::default(),
             metrics: Metrics::default(),

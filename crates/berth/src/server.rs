@@ -239,6 +239,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let holder = format!("{}-{}", std::process::id(), berth_auth::secret::random_alphanumeric(12)?);
     let maintenance =
         tokio::spawn(berth_core::maintenance::run(registry.clone(), config.maintenance.settings(), holder.clone()));
+    // The job service: two runners on this replica (a long collection does not hold up the
+    // rest), and the scheduler, whose firings are claimed in the database (once per cluster).
+    anyhow::ensure!(config.gc.time_window_hours >= 0, "gc.time_window_hours must be 0 or more");
+    let mut jobs = berth_jobs::JobService::new(db.clone(), berth_jobs::JobSettings::default());
+    jobs.register(Arc::new(berth_gc::GarbageCollector::new(registry.clone(), config.gc.time_window_hours)));
+    let jobs = Arc::new(jobs);
+    let job_runners = [jobs.clone().spawn(), jobs.clone().spawn()];
+    let scheduler = berth_jobs::scheduler::Scheduler::new(db.clone()).spawn(std::time::Duration::from_secs(10));
+    let history = tokio::spawn(prune_job_history(db.clone(), config.gc.history_count));
     // The audit purge's schedule, looked at every 30 s by every replica (each scheduled time
     // is claimed in the database, so it runs once).
     let purge_schedule =
@@ -273,6 +282,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         users: berth_core::users::Users::new(db.clone(), caches.clone()).with_password_workers(password_workers),
         robots: berth_core::robots::Robots::new(db.clone()).with_caches(caches.clone()),
         external_url: config.external_url.clone(),
+        gc_time_window_hours: config.gc.time_window_hours,
     });
     let registry_for_shutdown = registry.clone();
     let metrics_port = match config.metrics.addr(&config.http.addr).filter(|_| config.metrics.enabled) {
@@ -299,6 +309,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     pull_flusher.abort();
     maintenance.abort();
     purge_schedule.abort();
+    scheduler.abort();
+    history.abort();
+    // A job cut off here is taken over when its lease ends, by this replica restarted or
+    // another, and resumes from its last checkpoint.
+    for runner in job_runners {
+        runner.abort();
+    }
     if let Some(m) = metrics_port {
         m.abort();
     }
@@ -309,6 +326,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     db.close().await;
     Ok(())
+}
+
+/// Keeps the history of collections to `keep` executions (Harbor's retention), hourly.
+async fn prune_job_history(db: Db, keep: i64) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        ticker.tick().await;
+        if let Err(e) = db.prune_jobs(berth_gc::JOB_KIND, keep.max(1), i64::MIN).await {
+            tracing::warn!(error = %e, "could not prune the history of collections");
+        }
+    }
 }
 
 /// `berth admin audit verify`: the audit log's chain, walked.

@@ -16,6 +16,7 @@ mod migrate;
 mod purge;
 mod registry;
 mod robots;
+pub mod schedules;
 mod stats;
 
 use std::str::FromStr;

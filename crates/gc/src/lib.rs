@@ -16,6 +16,8 @@
 //! Every phase records how far it got in the job's progress, so a collection killed at any
 //! moment is taken over (or retried) and resumes there; each step is safe to repeat.
 
+pub mod collections;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub mod schedule;
+pub mod scheduler;
 
 use async_trait::async_trait;
 use berth_db::jobs::{JobOutcome, JobRow, Renewal};

@@ -229,3 +229,42 @@ async fn a_stop_ends_a_pending_job_at_once_and_reaches_a_running_one() {
     assert_eq!((left.len(), total), (1, 1));
     assert_eq!(left[0].id, long);
 }
+
+/// A schedule fires once per scheduled time however many replicas look, queues its job with
+/// the schedule's parameters and the trigger `SCHEDULE`, and not while paused.
+#[tokio::test]
+async fn a_schedule_fires_once_across_replicas() {
+    let t = open().await;
+    let db = &t.db;
+    db.set_job_schedule("COUNTING", "Custom", "0 * * * * *", r#"{"n":1}"#).await.unwrap();
+    let set_at = db.job_schedule("COUNTING").await.unwrap().unwrap().last_fired;
+    let replicas: Vec<berth_jobs::scheduler::Scheduler> =
+        (0..3).map(|_| berth_jobs::scheduler::Scheduler::new(db.clone())).collect();
+    // Two minutes on: one firing (the newest time owed), whoever looks.
+    let later = set_at + 120;
+    let fired: Vec<Vec<i64>> = futures_util::future::join_all(replicas.iter().map(|r| r.tick(later)))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let all: Vec<i64> = fired.into_iter().flatten().collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    let job = db.job(all[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (job.kind.as_str(), job.parameters.as_str(), job.trigger.as_str()),
+        ("COUNTING", r#"{"n":1}"#, "SCHEDULE")
+    );
+    assert!(replicas[0].tick(later).await.unwrap().is_empty(), "the same time fires once");
+    assert!(replicas[0].tick(later + 30).await.unwrap().is_empty(), "no minute began since");
+    db.pause_job_schedules(Some("COUNTING"), true).await.unwrap();
+    assert!(replicas[1].tick(later + 600).await.unwrap().is_empty(), "paused");
+    db.pause_job_schedules(Some("COUNTING"), false).await.unwrap();
+    let resumed_at = db.job_schedule("COUNTING").await.unwrap().unwrap().last_fired;
+    assert!(replicas[1].tick(resumed_at + 5).await.unwrap().len() <= 1);
+    assert_eq!(
+        replicas[2].tick(resumed_at + 61).await.unwrap().len() + replicas[1].tick(resumed_at + 61).await.unwrap().len(),
+        1
+    );
+    assert!(db.delete_job_schedule("COUNTING").await.unwrap());
+    assert!(replicas[0].tick(resumed_at + 3600).await.unwrap().is_empty());
+}

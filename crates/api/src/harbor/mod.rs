@@ -30,6 +30,7 @@ use crate::auth::{ApiAuthError, HarborAuth};
 mod additions;
 mod artifact;
 mod audit;
+mod gc;
 mod health;
 mod icon;
 mod labels;
@@ -59,6 +60,9 @@ pub struct HarborApi {
     pub users: Users,
     pub robots: Robots,
     pub external_url: Option<String>,
+    /// Hours of content a collection leaves alone when its parameters name none
+    /// (`gc.time_window_hours`, Harbor's `GC_TIME_WINDOW_HOURS`).
+    pub gc_time_window_hours: i64,
 }
 
 /// An error in Harbor's shape.
@@ -179,6 +183,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(labels::routes())
         .merge(audit::routes())
         .merge(purge::routes())
+        .merge(gc::routes())
         .merge(additions::routes())
         .route("/api/v2.0/{*rest}", any(unknown_operation))
         .with_state(api)
@@ -343,6 +348,15 @@ fn with_location(mut resp: Response, location: &str) -> Response {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     resp
+}
+
+/// Harbor's `ScheduleObj`: a standing schedule's type, cron and next time.
+#[derive(serde::Serialize)]
+struct ScheduleObj {
+    #[serde(rename = "type")]
+    kind: String,
+    cron: String,
+    next_scheduled_time: Option<String>,
 }
 
 /// 201 Created with an empty body and the new resource's `Location`, as Harbor answers creations.

@@ -11,7 +11,7 @@ use berth_core::purge::{AuditPurge, PurgeRunRow, PurgeSchedule};
 use http::{Method, StatusCode, header};
 use serde::Serialize;
 
-use super::{ApiResult, Caller, HarborApi, HarborError, Query, created, json, paged, paging};
+use super::{ApiResult, Caller, HarborApi, HarborError, Query, ScheduleObj, created, json, paged, paging};
 use crate::time::rfc3339_millis;
 
 pub(super) fn routes() -> Router<Arc<HarborApi>> {
@@ -52,15 +52,6 @@ struct ExecHistory {
     deleted: bool,
     creation_time: String,
     update_time: String,
-}
-
-/// Harbor's `ScheduleObj`.
-#[derive(Serialize)]
-struct ScheduleObj {
-    #[serde(rename = "type")]
-    kind: String,
-    cron: String,
-    next_scheduled_time: Option<String>,
 }
 
 fn run_json(r: &PurgeRunRow) -> ExecHistory {

@@ -36,6 +36,8 @@ pub struct TestServer {
     pub registry: Arc<Registry>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// The job service's runner.
+    jobs: JoinHandle<()>,
 }
 
 impl TestServer {
@@ -78,7 +80,15 @@ impl TestServer {
             users: berth_core::users::Users::new(db.clone(), caches.clone()),
             robots: berth_core::robots::Robots::new(db.clone()).with_caches(caches),
             external_url: None,
+            gc_time_window_hours: 2,
         });
+        // The job service, as the binary runs it: collections queued through the API run.
+        let mut jobs = berth_jobs::JobService::new(
+            db.clone(),
+            berth_jobs::JobSettings { poll: std::time::Duration::from_millis(50), ..Default::default() },
+        );
+        jobs.register(Arc::new(berth_gc::GarbageCollector::new(registry.clone(), 2)));
+        let jobs = Arc::new(jobs).spawn();
         let authorizer: Arc<dyn Authorizer> = authorizer.unwrap_or_else(|| auth.clone());
         let app = berth_api::router(registry.clone(), authorizer, Some(auth), Some(harbor), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -93,11 +103,12 @@ impl TestServer {
         });
         let client = client_as("admin", ADMIN_PASSWORD);
         let anon = http_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        TestServer { base, client, anon, db, registry, stop: Some(stop), task: Some(task) }
+        TestServer { base, client, anon, db, registry, stop: Some(stop), task: Some(task), jobs }
     }
 
     /// Stops the server gracefully and waits until it has stopped.
     pub async fn stop(mut self) {
+        self.jobs.abort();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
