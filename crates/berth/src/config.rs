@@ -31,6 +31,7 @@ pub struct Config {
     pub token: Token,
     pub maintenance: Maintenance,
     pub gc: Gc,
+    pub jobs: Jobs,
     pub login: Login,
     pub audit: Audit,
     pub metrics: Metrics,
@@ -238,6 +239,30 @@ pub struct Gc {
 impl Default for Gc {
     fn default() -> Self {
         Gc { time_window_hours: berth_gc::DEFAULT_TIME_WINDOW_HOURS, history_count: 50 }
+    }
+}
+
+/// The job service (GC now; retention, scans, replication to come).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Jobs {
+    /// How long a replica's claim of a job lasts unrenewed (renewed every third of it): the
+    /// longest a job waits for another replica after its runner dies.
+    pub lease_seconds: u64,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs { lease_seconds: 30 }
+    }
+}
+
+impl Jobs {
+    pub fn settings(&self) -> berth_jobs::JobSettings {
+        berth_jobs::JobSettings {
+            lease: std::time::Duration::from_secs(self.lease_seconds.max(1)),
+            ..Default::default()
+        }
     }
 }
 
@@ -787,6 +812,7 @@ impl Default for Config {
             token: Token::default(),
             maintenance: Maintenance::default(),
             gc: Gc::default(),
+            jobs: Jobs::default(),
             login: Login::default(),
             audit: Audit::default(),
             metrics: Metrics::default(),

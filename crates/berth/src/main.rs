@@ -1,5 +1,6 @@
 //! The `berth` binary: configuration, start-up and shutdown.
 
+mod gc;
 mod migrate;
 mod server;
 
@@ -37,6 +38,25 @@ enum AdminCommand {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run a garbage collection now and follow it to its end (a progress bar on standard
+    /// error, the log and a summary on standard output); exits with status 1 unless it
+    /// succeeds. Pushes and pulls go on meanwhile: the registry need not be stopped.
+    Gc(GcCommandArgs),
+}
+
+#[derive(clap::Args)]
+struct GcCommandArgs {
+    #[command(flatten)]
+    installation: InstallationArgs,
+    /// Count what would be deleted; delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Delete untagged artifacts first (with their accessories).
+    #[arg(long)]
+    delete_untagged: bool,
+    /// Deletions from storage at once, 1 to 10.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +132,16 @@ fn main() -> anyhow::Result<()> {
             let target = Config::load_file_only(&args.to)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(migrate::run(&source, &target))
+        }
+        Command::Admin(AdminCommand::Gc(args)) => {
+            let overrides = Overrides { data_dir: args.installation.data_dir, http: None };
+            let config = Config::load(args.installation.config.as_deref(), overrides)?;
+            let gc = gc::GcArgs { dry_run: args.dry_run, delete_untagged: args.delete_untagged, workers: args.workers };
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            if !runtime.block_on(gc::run(&config, &gc))? {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Admin(AdminCommand::Audit(AuditCommand::Verify(args))) => {
             let config = Config::load(args.config.as_deref(), Overrides { data_dir: args.data_dir, http: None })?;

@@ -242,7 +242,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The job service: two runners on this replica (a long collection does not hold up the
     // rest), and the scheduler, whose firings are claimed in the database (once per cluster).
     anyhow::ensure!(config.gc.time_window_hours >= 0, "gc.time_window_hours must be 0 or more");
-    let mut jobs = berth_jobs::JobService::new(db.clone(), berth_jobs::JobSettings::default());
+    let mut jobs = berth_jobs::JobService::new(db.clone(), config.jobs.settings());
     jobs.register(Arc::new(berth_gc::GarbageCollector::new(registry.clone(), config.gc.time_window_hours)));
     let jobs = Arc::new(jobs);
     let job_runners = [jobs.clone().spawn(), jobs.clone().spawn()];
@@ -348,7 +348,7 @@ pub async fn verify_audit_chain(config: &Config) -> anyhow::Result<berth_core::a
 }
 
 /// The embedded SQLite database in the data directory, or the external PostgreSQL one.
-async fn open_database(config: &Config) -> anyhow::Result<Db> {
+pub(crate) async fn open_database(config: &Config) -> anyhow::Result<Db> {
     match config.database.kind {
         DatabaseKind::Embedded => {
             Db::open_sqlite(&config.data_dir.join("berth.db")).await.context("opening the embedded database")
