@@ -181,23 +181,22 @@ impl Db {
         let digests: Vec<&str> = links.iter().map(|(_, d)| d.as_str()).collect();
         let mut w = self.begin_write().await?;
         let locked = self.try_lock_digests(&mut w, &digests).await?;
-        let mut removed = 0;
-        for (repo, digest) in links {
-            if !locked.contains(&lock_key(digest)) {
-                continue;
-            }
-            removed += sqlx::query(
-                "DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2 AND created_at < $3 \
-                 AND NOT EXISTS (SELECT 1 FROM manifest_children c JOIN manifests m ON m.id = c.manifest_id \
-                     WHERE m.repository_id = $1 AND c.digest = $2)",
-            )
-            .bind(*repo)
-            .bind(digest)
-            .bind(before)
-            .execute(&mut *w.tx)
-            .await?
-            .rows_affected();
+        let held: Vec<&(i64, String)> = links.iter().filter(|(_, d)| locked.contains(&lock_key(d))).collect();
+        if held.is_empty() {
+            return Ok(0);
         }
+        // One statement for the batch: the links as (repository, digest) rows.
+        let pairs = (0..held.len()).map(|i| format!("(${}, ${})", 2 + 2 * i, 3 + 2 * i)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "DELETE FROM repository_blobs WHERE created_at < $1 AND (repository_id, digest) IN (VALUES {pairs}) \
+             AND NOT EXISTS (SELECT 1 FROM manifest_children c JOIN manifests m ON m.id = c.manifest_id \
+                 WHERE m.repository_id = repository_blobs.repository_id AND c.digest = repository_blobs.digest)"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before);
+        for (repo, digest) in &held {
+            q = q.bind(*repo).bind(digest.as_str());
+        }
+        let removed = q.execute(&mut *w.tx).await?.rows_affected();
         w.commit().await?;
         Ok(removed)
     }

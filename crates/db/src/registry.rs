@@ -803,7 +803,8 @@ impl Db {
         let linked = sqlx::query(
             "INSERT INTO repository_blobs (repository_id, digest, created_at) \
              SELECT $1, b.digest, $3 FROM blobs b WHERE b.digest = $2 \
-             AND NOT EXISTS (SELECT 1 FROM blob_tombstones t WHERE t.digest = b.digest) ON CONFLICT DO NOTHING",
+             AND NOT EXISTS (SELECT 1 FROM blob_tombstones t WHERE t.digest = b.digest) \
+             ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at",
         )
         .bind(repository_id)
         .bind(digest)
@@ -1203,14 +1204,20 @@ async fn link_blob_in(
     size: i64,
 ) -> Result<(), sqlx::Error> {
     let now = now_millis();
-    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-        .bind(digest)
-        .bind(size)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    // A blob pushed again is young again: the time window a collection leaves alone runs from
+    // its last push (or its link could be collected before the manifest that follows it).
     sqlx::query(
-        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
+    )
+    .bind(digest)
+    .bind(size)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at",
     )
     .bind(repository_id)
     .bind(digest)

@@ -39,6 +39,8 @@ const ALGORITHMS: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
 /// How often a collection records its progress by default (each record is a write): a
 /// takeover repeats at most this much work.
 pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+/// Shards listed at once (object stores answer a listing in tens of milliseconds).
+const PARALLEL_WALKS: usize = 8;
 /// Shards of the sweep: 256 per algorithm.
 pub const SHARDS: usize = 256 * ALGORITHMS.len();
 
@@ -204,6 +206,27 @@ pub fn report_of(progress: &str) -> Option<GcReport> {
     serde_json::from_str::<Progress>(progress).ok().map(|p| p.report)
 }
 
+/// What shard `index` holds that was written before `before` (what a collection may take).
+async fn walk_shard(
+    store: &dyn berth_store::BlobStore,
+    index: usize,
+    before: std::time::SystemTime,
+) -> Result<Vec<StoredBlob>, JobError> {
+    let algorithm = ALGORITHMS[index / 256];
+    let shard = format!("{:02x}", index % 256);
+    let Some(prefix) = BlobPrefix::new(algorithm, &shard) else { return Ok(Vec::new()) };
+    let mut walk = store.walk_blobs(&prefix);
+    let mut found = Vec::new();
+    while let Some(blob) = walk.next().await {
+        let blob = blob.map_err(|e| JobError::Retry(format!("walking {}/{shard}: {e}", algorithm.as_str())))?;
+        // Bytes written since the cutoff may be a push whose row is not written yet.
+        if blob.modified < before {
+            found.push(blob);
+        }
+    }
+    Ok(found)
+}
+
 /// Adds what was (or would be) deleted to the report; sizes as storage gave them.
 fn count(deleted: &[berth_db::gc::Condemned], sizes: &HashMap<&str, u64>, report: &mut GcReport) {
     for c in deleted {
@@ -235,12 +258,15 @@ impl Collection<'_> {
         berth_db::now_millis() - self.params.time_window * 3_600_000
     }
 
+    fn checkpoint_due(&self) -> bool {
+        self.last_checkpoint.lock().map(|t| t.elapsed() >= self.checkpoint_every).unwrap_or(true)
+    }
+
     /// Records the progress at most every `checkpoint_every` (`force`: now), and stops
     /// here when a stop was asked for.
     async fn checkpoint(&self, progress: &Progress, force: bool) -> Result<(), JobError> {
         let stop = self.job.stop_requested();
-        let due = self.last_checkpoint.lock().map(|t| t.elapsed() >= self.checkpoint_every).unwrap_or(true);
-        if force || due || stop {
+        if force || stop || self.checkpoint_due() {
             let value = serde_json::to_value(progress).map_err(|e| JobError::Fatal(e.to_string()))?;
             self.job.save_progress(&value).await?;
             if let Ok(mut t) = self.last_checkpoint.lock() {
@@ -264,10 +290,8 @@ impl Collection<'_> {
         if !progress.links_done {
             self.unlink_stale(progress).await?;
         }
-        while progress.report.shards_swept < SHARDS {
-            self.sweep_shard(progress.report.shards_swept, &mut progress.report).await?;
-            progress.report.shards_swept += 1;
-            self.checkpoint(progress, progress.report.shards_swept == SHARDS).await?;
+        if progress.report.shards_swept < SHARDS {
+            self.sweep(progress).await?;
         }
         if !progress.rows_done {
             self.rows_without_bytes(progress).await?;
@@ -342,27 +366,35 @@ impl Collection<'_> {
         self.checkpoint(progress, true).await
     }
 
-    /// Sweeps shard `index` of storage.
-    async fn sweep_shard(&self, index: usize, report: &mut GcReport) -> Result<(), JobError> {
-        let algorithm = ALGORITHMS[index / 256];
-        let shard = format!("{:02x}", index % 256);
-        let Some(prefix) = BlobPrefix::new(algorithm, &shard) else { return Ok(()) };
+    /// Sweeps storage from the first shard not swept yet: [`PARALLEL_WALKS`] shards listed at
+    /// once (in order), their candidates gathered across shards into batches of [`BATCH`],
+    /// and the progress recorded only up to a shard whose candidates were all dealt with.
+    async fn sweep(&self, progress: &mut Progress) -> Result<(), JobError> {
         let before = self.cutoff();
         let before_time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(before.max(0) as u64);
-        let mut walk = self.registry.store().walk_blobs(&prefix);
-        let mut batch: Vec<StoredBlob> = Vec::new();
-        while let Some(found) = walk.next().await {
-            let found = found.map_err(|e| JobError::Retry(format!("walking {algorithm:?}/{shard}: {e}")))?;
-            // Bytes written since the cutoff may be a push whose row is not written yet.
-            if found.modified >= before_time {
-                continue;
-            }
-            batch.push(found);
-            if batch.len() >= BATCH {
-                self.collect(&std::mem::take(&mut batch), before, report).await?;
+        let store = self.registry.store().clone();
+        let mut walks = std::pin::pin!(
+            futures_util::stream::iter(progress.report.shards_swept..SHARDS)
+                .map(|index| {
+                    let store = store.clone();
+                    async move { (index, walk_shard(store.as_ref(), index, before_time).await) }
+                })
+                .buffered(PARALLEL_WALKS)
+        );
+        let mut pending: Vec<StoredBlob> = Vec::new();
+        while let Some((index, found)) = walks.next().await {
+            pending.extend(found?);
+            let last = index + 1 == SHARDS;
+            if pending.len() >= BATCH || last || self.checkpoint_due() {
+                for batch in pending.chunks(BATCH) {
+                    self.collect(batch, before, &mut progress.report).await?;
+                }
+                pending.clear();
+                progress.report.shards_swept = index + 1;
+                self.checkpoint(progress, last).await?;
             }
         }
-        self.collect(&batch, before, report).await
+        Ok(())
     }
 
     /// Condemns what of `found` is garbage, deletes its bytes, buries it.

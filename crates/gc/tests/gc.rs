@@ -367,6 +367,9 @@ async fn pushes_racing_collections_never_lose_an_acknowledged_manifest() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 env.gc(zero_window()).await;
                 runs += 1;
+                // A breath between collections, or with a zero window every push's layers are
+                // collected before its manifest arrives (refused, so safe, but nothing to check).
+                tokio::time::sleep(Duration::from_millis(120)).await;
             }
             runs
         })
@@ -378,7 +381,7 @@ async fn pushes_racing_collections_never_lose_an_acknowledged_manifest() {
             // What each tag holds now, as acknowledged.
             let mut live: HashMap<String, (Digest, Vec<Digest>)> = HashMap::new();
             let (mut acknowledged, mut refused) = (0, 0);
-            for round in 0..40 {
+            for round in 0..60 {
                 let repo = format!("p/app{}", p % 2);
                 let tag = format!("t{p}-{}", round % 3);
                 let unique = format!("layer {p} {}", round % 5).into_bytes();
@@ -390,7 +393,12 @@ async fn pushes_racing_collections_never_lose_an_acknowledged_manifest() {
                     }
                     // A blob collected between its upload and the manifest: refused, never
                     // acknowledged; the client pushes again.
-                    Err(_) => refused += 1,
+                    Err(e) => {
+                        if refused == 0 {
+                            eprintln!("refused: {e}");
+                        }
+                        refused += 1
+                    }
                 }
                 if round % 4 == 3 {
                     // Delete one, so that its content becomes garbage and is pushed again.
@@ -421,8 +429,9 @@ async fn pushes_racing_collections_never_lose_an_acknowledged_manifest() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let runs = collector.await.unwrap();
-    assert!(runs >= 2, "collections ran {runs} times");
-    assert!(acknowledged > 80, "{acknowledged} pushes acknowledged");
+    eprintln!("{acknowledged} pushes acknowledged, {runs} collections");
+    assert!(acknowledged > 40, "{acknowledged} pushes acknowledged");
+    assert!(runs >= 5, "only {runs} collections raced the pushes");
     // And after one more collection, with nothing racing it.
     env.gc(zero_window()).await;
     for live in finals {
