@@ -278,18 +278,16 @@ impl Db {
             bind_all(format!("DELETE FROM blobs WHERE digest IN ({list})")).execute(&mut *w.tx).await?;
             // Pins that no longer count (their writers died), cleared with their digest.
             bind_all(format!("DELETE FROM blob_pins WHERE digest IN ({list})")).execute(&mut *w.tx).await?;
-            let now = now_millis();
+            // One statement for the batch's tombstones.
+            let rows = (0..condemned.len()).map(|i| format!("(${}, $1, $2)", i + 3)).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "INSERT INTO blob_tombstones (digest, job_id, marked_at) VALUES {rows} ON CONFLICT (digest) DO NOTHING"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job_id).bind(now_millis());
             for c in &condemned {
-                sqlx::query(
-                    "INSERT INTO blob_tombstones (digest, job_id, marked_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (digest) DO NOTHING",
-                )
-                .bind(&c.digest)
-                .bind(job_id)
-                .bind(now)
-                .execute(&mut *w.tx)
-                .await?;
+                q = q.bind(c.digest.clone());
             }
+            q.execute(&mut *w.tx).await?;
         }
         w.commit().await?;
         Ok(condemned)

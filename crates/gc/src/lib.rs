@@ -288,10 +288,16 @@ impl Collection<'_> {
             self.delete_untagged(progress).await?;
         }
         if !progress.links_done {
+            let t = std::time::Instant::now();
             self.unlink_stale(progress).await?;
+            self.job
+                .log(&format!("{} unreferenced links in {} ms", progress.report.purged_links, t.elapsed().as_millis()))
+                .await?;
         }
         if progress.report.shards_swept < SHARDS {
+            let t = std::time::Instant::now();
             self.sweep(progress).await?;
+            self.job.log(&format!("swept storage in {} ms", t.elapsed().as_millis())).await?;
         }
         if !progress.rows_done {
             self.rows_without_bytes(progress).await?;

@@ -31,6 +31,7 @@ END;
 -- Finding unreferenced content: links older than a time, and blob references by digest.
 CREATE INDEX repository_blobs_by_time ON repository_blobs(created_at);
 CREATE INDEX blobs_by_time ON blobs(created_at);
+CREATE INDEX manifests_by_digest ON manifests(digest);
 
 -- What a running job has recorded of its progress (JSON), so that a takeover resumes.
 ALTER TABLE jobs ADD COLUMN progress TEXT NOT NULL DEFAULT '';
