@@ -240,8 +240,11 @@ async fn a_schedule_fires_once_across_replicas() {
     let set_at = db.job_schedule("COUNTING").await.unwrap().unwrap().last_fired;
     let replicas: Vec<berth_jobs::scheduler::Scheduler> =
         (0..3).map(|_| berth_jobs::scheduler::Scheduler::new(db.clone())).collect();
-    // Two minutes on: one firing (the newest time owed), whoever looks.
-    let later = set_at + 120;
+    // Times are chosen from minute boundaries, never from the clock's second, so that what
+    // fires does not depend on when the test runs. One second into the minute two minutes on:
+    // one firing (the newest time owed), whoever looks.
+    let minute = |t: i64| t - t.rem_euclid(60);
+    let later = minute(set_at) + 121;
     let fired: Vec<Vec<i64>> = futures_util::future::join_all(replicas.iter().map(|r| r.tick(later)))
         .await
         .into_iter()
@@ -260,9 +263,11 @@ async fn a_schedule_fires_once_across_replicas() {
     assert!(replicas[1].tick(later + 600).await.unwrap().is_empty(), "paused");
     db.pause_job_schedules(Some("COUNTING"), false).await.unwrap();
     let resumed_at = db.job_schedule("COUNTING").await.unwrap().unwrap().last_fired;
-    assert!(replicas[1].tick(resumed_at + 5).await.unwrap().len() <= 1);
+    // Resumed: nothing owed within the resumed minute, one firing once the next one begins.
+    let next_minute = minute(resumed_at) + 60;
+    assert!(replicas[1].tick(next_minute - 1).await.unwrap().is_empty(), "nothing owed for the pause");
     assert_eq!(
-        replicas[2].tick(resumed_at + 61).await.unwrap().len() + replicas[1].tick(resumed_at + 61).await.unwrap().len(),
+        replicas[2].tick(next_minute + 1).await.unwrap().len() + replicas[1].tick(next_minute + 1).await.unwrap().len(),
         1
     );
     assert!(db.delete_job_schedule("COUNTING").await.unwrap());
