@@ -330,7 +330,7 @@ async fn purges_by_hand_and_on_a_schedule_with_dry_run() {
     let resp = purge(manual).await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     let location = header(&resp, "location").to_string();
-    let run: Value = s.client.get(s.url(&location)).send().await.unwrap().json().await.unwrap();
+    let run = s.wait_ended(&location).await;
     assert_eq!((run["job_kind"].as_str(), run["job_status"].as_str()), (Some("MANUAL"), Some("Success")));
     let log = s.client.get(s.url(&format!("{location}/log"))).send().await.unwrap().text().await.unwrap();
     assert!(log.contains(&format!("dry run: {created} audit records")), "{log}");
@@ -339,14 +339,18 @@ async fn purges_by_hand_and_on_a_schedule_with_dry_run() {
     // For real: project creations go, the artifact's stays; the chain still verifies.
     let real = serde_json::json!({"schedule": {"type": "Manual"},
         "parameters": {"audit_retention_hour": 0, "include_event_types": "create_project", "dry_run": false}});
-    assert_eq!(purge(real).await.unwrap().status(), StatusCode::CREATED);
+    let resp = purge(real).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    s.wait_ended(header(&resp, "location")).await;
     assert_eq!(count("operation%3Dcreate,resource_type%3Dproject").await, 0);
     assert_eq!(count("operation%3Dcreate,resource_type%3Dartifact").await, 1);
     assert!(s.db.verify_audit_chain().await.unwrap().problems.is_empty());
     // Retention keeps what is younger.
     let keep = serde_json::json!({"schedule": {"type": "Manual"},
         "parameters": {"audit_retention_hour": 1, "include_operations": "create", "dry_run": false}});
-    assert_eq!(purge(keep).await.unwrap().status(), StatusCode::CREATED);
+    let resp = purge(keep).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    s.wait_ended(header(&resp, "location")).await;
     assert_eq!(count("operation%3Dcreate,resource_type%3Dartifact").await, 1);
 
     // A schedule fires once per scheduled second, however many replicas tick.
@@ -358,12 +362,16 @@ async fn purges_by_hand_and_on_a_schedule_with_dry_run() {
     assert_eq!(schedule["schedule"]["type"], "Custom");
     assert!(schedule["schedule"]["next_scheduled_time"].is_string(), "{schedule}");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let replicas = [berth_core::purge::AuditPurge::new(s.db.clone()), berth_core::purge::AuditPurge::new(s.db.clone())];
+    let replicas =
+        [berth_jobs::scheduler::Scheduler::new(s.db.clone()), berth_jobs::scheduler::Scheduler::new(s.db.clone())];
     let now = berth_core::time::now_millis() / 1000;
     let (a, b) = tokio::join!(replicas[0].tick(now), replicas[1].tick(now));
-    assert_eq!(a.unwrap().is_some() as u8 + b.unwrap().is_some() as u8, 1, "one replica runs it");
+    let fired: Vec<i64> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    assert_eq!(fired.len(), 1, "one replica queues it: {fired:?}");
+    let run = s.wait_ended(&format!("/api/v2.0/system/purgeaudit/{}", fired[0])).await;
+    assert_eq!((run["job_kind"].as_str(), run["job_status"].as_str()), (Some("SCHEDULE"), Some("Success")));
     assert_eq!(count("operation%3Dcreate,resource_type%3Dartifact").await, 0);
-    assert!(replicas[0].tick(now).await.unwrap().is_none(), "the same second does not fire twice");
+    assert!(replicas[0].tick(now).await.unwrap().is_empty(), "the same second does not fire twice");
 
     let history: Vec<Value> =
         s.client.get(s.url("/api/v2.0/system/purgeaudit")).send().await.unwrap().json().await.unwrap();
@@ -372,7 +380,7 @@ async fn purges_by_hand_and_on_a_schedule_with_dry_run() {
     let none = serde_json::json!({"schedule": {"type": "None"}});
     let resp = s.client.put(s.url("/api/v2.0/system/purgeaudit/schedule")).json(&none).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(replicas[0].tick(now + 5).await.unwrap().is_none(), "no schedule, no run");
+    assert!(replicas[0].tick(now + 5).await.unwrap().is_empty(), "no schedule, no run");
     let resp = s.client.get(s.url("/api/v2.0/system/purgeaudit/999")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }

@@ -8,15 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 async fn wait_done(s: &TestServer, id: &str) -> Value {
-    for _ in 0..400 {
-        let v: Value =
-            s.client.get(s.url(&format!("/api/v2.0/system/gc/{id}"))).send().await.unwrap().json().await.unwrap();
-        if ["Success", "Error", "Stopped"].contains(&v["job_status"].as_str().unwrap_or_default()) {
-            return v;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("GC execution {id} did not end");
+    s.wait_ended(&format!("/api/v2.0/system/gc/{id}")).await
 }
 
 #[tokio::test]

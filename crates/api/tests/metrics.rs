@@ -204,3 +204,61 @@ async fn the_metrics_port_is_open_and_the_main_port_can_be() {
     assert!(value(&samples, "harbor_project_total", &[("public", "false")]).unwrap() >= 1.0);
     s.stop().await;
 }
+
+/// Harbor's job service metrics: the queues' sizes and waits and the schedules, cluster-wide
+/// from the database; the runs this replica ended, by kind and outcome; the jobs running per
+/// kind and pool.
+#[tokio::test]
+async fn the_job_service_shows_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ApiOptions {
+        metrics: Some(MetricsOptions { path: "/metrics".into(), require_admin: true }),
+        ..Default::default()
+    };
+    let s = TestServer::start_with_options(dir.path(), None, &options).await;
+    let gc = [("type", "GARBAGE_COLLECTION")];
+    let m = scrape(&s, &s.client, false).await;
+    assert_eq!(value(&m, "harbor_task_queue_size", &gc), Some(0.0));
+    assert_eq!(value(&m, "harbor_task_queue_latency", &gc), Some(0.0));
+    assert_eq!(value(&m, "harbor_task_scheduled_total", &[]), Some(0.0));
+
+    // A collection waiting in a paused queue.
+    let pause = serde_json::json!({"action": "pause"});
+    let resp = s.client.put(s.url("/api/v2.0/jobservice/queues/GARBAGE_COLLECTION")).json(&pause).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let manual = serde_json::json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});
+    let resp = s.client.post(s.url("/api/v2.0/system/gc/schedule")).json(&manual).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let location = header(&resp, "location").to_string();
+    let weekly = serde_json::json!({"schedule": {"type": "Weekly", "cron": "0 0 0 * * 0"}, "parameters": {}});
+    let resp = s.client.put(s.url("/api/v2.0/system/gc/schedule")).json(&weekly).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let m = scrape(&s, &s.client, false).await;
+    assert_eq!(value(&m, "harbor_task_queue_size", &gc), Some(1.0));
+    assert!(value(&m, "harbor_task_queue_latency", &gc).unwrap() >= 1.0);
+    assert_eq!(value(&m, "harbor_task_scheduled_total", &[]), Some(1.0));
+
+    // Resumed, it runs, and the run is counted with its time.
+    let resume = serde_json::json!({"action": "resume"});
+    let resp =
+        s.client.put(s.url("/api/v2.0/jobservice/queues/GARBAGE_COLLECTION")).json(&resume).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(s.wait_ended(&location).await["job_status"], "Success");
+    // A job running on the pool, held by hand (no worker of the pool runs its kind).
+    let pools: Vec<serde_json::Value> =
+        s.client.get(s.url("/api/v2.0/jobservice/pools")).send().await.unwrap().json().await.unwrap();
+    let pool = pools[0]["worker_pool_id"].as_str().unwrap().to_string();
+    let held = s.db.enqueue_job("HELD_TEST", "{}", 1).await.unwrap();
+    let claimed = s.db.claim_job(&format!("{pool}-0"), &["HELD_TEST"], berth_db::now_millis(), 60_000).await.unwrap();
+    assert_eq!(claimed.map(|j| j.id), Some(held));
+    for openmetrics in [false, true] {
+        let m = scrape(&s, &s.client, openmetrics).await;
+        let succeeded = [("type", "GARBAGE_COLLECTION"), ("status", "Success")];
+        assert_eq!(value(&m, "harbor_jobservice_task_total", &succeeded), Some(1.0));
+        assert_eq!(value(&m, "harbor_jobservice_task_process_time_seconds_count", &succeeded), Some(1.0));
+        assert_eq!(value(&m, "harbor_task_queue_size", &gc), Some(0.0));
+        assert_eq!(value(&m, "harbor_task_concurrency", &[("type", "HELD_TEST"), ("pool", &pool)]), Some(1.0));
+    }
+    s.stop().await;
+}

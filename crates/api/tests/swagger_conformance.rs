@@ -355,6 +355,22 @@ async fn served_operations_answer_as_documented() {
     c.call(M::PUT, "/api/v2.0/system/gc/schedule", Some(weekly), 200).await;
     c.call(M::GET, "/api/v2.0/system/gc/schedule", None, 200).await;
 
+    // The job service's dashboard and the schedules.
+    let pools = c.call(M::GET, "/api/v2.0/jobservice/pools", None, 200).await;
+    let pool = pools[0]["worker_pool_id"].as_str().unwrap().to_string();
+    c.call(M::GET, &format!("/api/v2.0/jobservice/pools/{pool}/workers"), None, 200).await;
+    c.call(M::GET, "/api/v2.0/jobservice/pools/nope/workers", None, 404).await;
+    c.call(M::GET, &format!("/api/v2.0/jobservice/jobs/{run}/log"), None, 200).await;
+    c.call(M::PUT, &format!("/api/v2.0/jobservice/jobs/{run}"), Some(json!({})), 200).await;
+    c.call(M::PUT, "/api/v2.0/jobservice/jobs/999999", Some(json!({})), 404).await;
+    c.call(M::PUT, "/api/v2.0/jobservice/queues/all", Some(json!({"action": "pause"})), 200).await;
+    c.call(M::GET, "/api/v2.0/jobservice/queues", None, 200).await;
+    c.call(M::PUT, "/api/v2.0/jobservice/queues/all", Some(json!({"action": "resume"})), 200).await;
+    c.call(M::PUT, "/api/v2.0/jobservice/queues/all", Some(json!({"action": "explode"})), 422).await;
+    c.call(M::GET, "/api/v2.0/schedules", None, 200).await;
+    c.call(M::GET, "/api/v2.0/schedules/all/paused", None, 200).await;
+    c.call(M::GET, "/api/v2.0/schedules/GARBAGE_COLLECTION/paused", None, 400).await;
+
     assert!(c.errors.is_empty(), "swagger conformance:\n{}", c.errors.join("\n"));
 
     // Every operation the router serves (anything but the answer for a path it does not

@@ -101,6 +101,7 @@ pub enum Resource {
     Registry,
     Replication,
     GarbageCollection,
+    JobserviceMonitor,
 }
 
 const RESOURCES: &[(Resource, &str)] = &[
@@ -134,6 +135,7 @@ const RESOURCES: &[(Resource, &str)] = &[
     (Resource::Registry, "registry"),
     (Resource::Replication, "replication"),
     (Resource::GarbageCollection, "garbage-collection"),
+    (Resource::JobserviceMonitor, "jobservice-monitor"),
 ];
 
 named_by_table!(Resource, RESOURCES);
@@ -335,6 +337,7 @@ pub const ROBOT_SYSTEM_PERMISSIONS: &[(Resource, &[Action])] = &[
     (Resource::Replication, &[Read, Create, List]),
     (Resource::Registry, &[Read, Create, Delete, List, Update]),
     (Resource::GarbageCollection, &[Read, Create, List, Update, Stop]),
+    (Resource::JobserviceMonitor, &[List, Stop]),
     (Resource::Scanner, &[Read, Create, Delete, List, Update]),
     (Resource::Label, &[Read, Create, Delete, Update]),
     (Resource::Catalog, &[Read]),

@@ -196,31 +196,56 @@ impl Audit {
     }
 }
 
-/// Housekeeping one replica at a time does, under a lease in the database.
+/// Housekeeping: the job service's `HOUSEKEEPING` job, fired once per cluster by a standing
+/// schedule.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Maintenance {
-    /// How often it runs.
+    /// How often it runs: a number of seconds that divides a minute, an hour or a day (the
+    /// schedule is a cron, so that every replica fires it at the same times).
     pub interval_seconds: u64,
     /// Upload sessions untouched for longer are purged (Distribution's default: a week).
     pub upload_max_age_seconds: u64,
-    /// How long the lease lasts unrenewed: the longest the work waits after its holder dies.
-    pub lease_seconds: u64,
+    /// Gone: housekeeping runs under the job service's lease (`jobs.lease_seconds`). Refused
+    /// when set, so that a configuration that names it is not silently ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<u64>,
 }
 
 impl Default for Maintenance {
     fn default() -> Self {
-        Maintenance { interval_seconds: 3600, upload_max_age_seconds: 7 * 24 * 3600, lease_seconds: 30 }
+        Maintenance { interval_seconds: 3600, upload_max_age_seconds: 7 * 24 * 3600, lease_seconds: None }
     }
 }
 
 impl Maintenance {
-    pub fn settings(&self) -> berth_core::maintenance::MaintenanceSettings {
+    /// The schedule's cron (six fields, seconds first) for `interval_seconds`.
+    pub fn cron(&self) -> anyhow::Result<String> {
+        if self.lease_seconds.is_some() {
+            anyhow::bail!("maintenance.lease_seconds is gone: housekeeping is a job, held under jobs.lease_seconds");
+        }
+        let n = self.interval_seconds;
+        let divides = |unit: u64| n > 0 && unit.is_multiple_of(n);
+        Ok(match n {
+            _ if divides(60) => format!("*/{n} * * * * *"),
+            _ if n.is_multiple_of(60) && divides(3600) => format!("0 */{} * * * *", n / 60),
+            _ if n.is_multiple_of(3600) && divides(86_400) => format!("0 0 */{} * * *", n / 3600),
+            _ => anyhow::bail!(
+                "maintenance.interval_seconds must divide a minute, an hour or a day (1-60, 120, 300, ..., 3600, \
+                 7200, ..., 86400), not {n}"
+            ),
+        })
+    }
+
+    pub fn settings(&self, jobs: &Jobs, gc: &Gc) -> berth_core::maintenance::MaintenanceSettings {
         use std::time::Duration;
         berth_core::maintenance::MaintenanceSettings {
-            interval: Duration::from_secs(self.interval_seconds.max(1)),
             upload_max_age: Duration::from_secs(self.upload_max_age_seconds),
-            lease_ttl: Duration::from_secs(self.lease_seconds.max(1)),
+            history_count: jobs.history_count.max(1),
+            history_counts: vec![(berth_gc::JOB_KIND.to_string(), gc.history_count.max(1))],
+            history_max_age: Duration::from_secs(jobs.history_max_age_days.saturating_mul(86_400)),
+            // Three missed heartbeats and a margin.
+            pool_silence: Duration::from_secs(jobs.lease_seconds.max(1).saturating_mul(3).max(60)),
         }
     }
 }
@@ -232,7 +257,7 @@ pub struct Gc {
     /// Content younger than this is never collected: the longest a push may take between
     /// uploading a blob and pushing the manifest that references it.
     pub time_window_hours: i64,
-    /// Executions kept in the history (Harbor: 50).
+    /// Executions kept in the history (Harbor: 50); other jobs keep `jobs.history_count`.
     pub history_count: i64,
 }
 
@@ -249,11 +274,17 @@ pub struct Jobs {
     /// How long a replica's claim of a job lasts unrenewed (renewed every third of it): the
     /// longest a job waits for another replica after its runner dies.
     pub lease_seconds: u64,
+    /// Runners on each replica: jobs one replica runs at once.
+    pub runners: usize,
+    /// Ended jobs kept per kind (collections keep `gc.history_count`).
+    pub history_count: i64,
+    /// Ended jobs older than this many days are deleted whatever their count.
+    pub history_max_age_days: u64,
 }
 
 impl Default for Jobs {
     fn default() -> Self {
-        Jobs { lease_seconds: 30 }
+        Jobs { lease_seconds: 30, runners: 2, history_count: 50, history_max_age_days: 90 }
     }
 }
 
@@ -921,6 +952,31 @@ impl Config {
 #[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_housekeeping_interval_becomes_a_cron_or_is_refused() {
+        let cron = |n: u64| Maintenance { interval_seconds: n, ..Default::default() }.cron();
+        for (n, expected) in [
+            (1, "*/1 * * * * *"),
+            (30, "*/30 * * * * *"),
+            (60, "*/60 * * * * *"),
+            (300, "0 */5 * * * *"),
+            (3600, "0 */60 * * * *"),
+            (7200, "0 0 */2 * * *"),
+            (86_400, "0 0 */24 * * *"),
+        ] {
+            assert_eq!(cron(n).unwrap(), expected, "{n}");
+            // Every one fires every n seconds.
+            let c = berth_jobs::schedule::Cron::parse(expected).unwrap();
+            let start = 1_700_006_400; // a midnight, UTC
+            assert_eq!(c.next_after(start).unwrap() - start, n as i64, "{expected}");
+        }
+        for n in [0, 7, 90, 5000, 100_000] {
+            assert!(cron(n).is_err(), "{n}");
+        }
+        let gone = Maintenance { lease_seconds: Some(30), ..Default::default() };
+        assert!(gone.cron().unwrap_err().to_string().contains("jobs.lease_seconds"));
+    }
 
     #[test]
     fn file_then_environment_then_flags() {

@@ -236,22 +236,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let cache_follower = tokio::spawn(caches.clone().follow());
     let pulls = registry.pulls().clone();
     let pull_flusher = tokio::spawn(async move { pulls.run(std::time::Duration::from_secs(1)).await });
-    let holder = format!("{}-{}", std::process::id(), berth_auth::secret::random_alphanumeric(12)?);
-    let maintenance =
-        tokio::spawn(berth_core::maintenance::run(registry.clone(), config.maintenance.settings(), holder.clone()));
-    // The job service: two runners on this replica (a long collection does not hold up the
-    // rest), and the scheduler, whose firings are claimed in the database (once per cluster).
+    // The job service: a pool of runners on this replica (a long collection does not hold up
+    // the rest), and the scheduler, whose firings are claimed in the database (once per
+    // cluster). Every kind of background work is a job: collections, audit purges, housekeeping.
     anyhow::ensure!(config.gc.time_window_hours >= 0, "gc.time_window_hours must be 0 or more");
+    let housekeeping_cron = config.maintenance.cron()?;
     let mut jobs = berth_jobs::JobService::new(db.clone(), config.jobs.settings());
     jobs.register(Arc::new(berth_gc::GarbageCollector::new(registry.clone(), config.gc.time_window_hours)));
-    let jobs = Arc::new(jobs);
-    let job_runners = [jobs.clone().spawn(), jobs.clone().spawn()];
-    let scheduler = berth_jobs::scheduler::Scheduler::new(db.clone()).spawn(std::time::Duration::from_secs(10));
-    let history = tokio::spawn(prune_job_history(db.clone(), config.gc.history_count));
-    // The audit purge's schedule, looked at every 30 s by every replica (each scheduled time
-    // is claimed in the database, so it runs once).
-    let purge_schedule =
-        tokio::spawn(berth_core::purge::AuditPurge::new(db.clone()).run_scheduler(std::time::Duration::from_secs(30)));
+    jobs.register(Arc::new(berth_core::purge::PurgeAuditWorker::new(db.clone())));
+    jobs.register(Arc::new(berth_core::maintenance::Housekeeping::new(
+        registry.clone(),
+        config.maintenance.settings(&config.jobs, &config.gc),
+    )));
+    db.ensure_job_schedule(berth_core::maintenance::JOB_KIND, "Custom", &housekeeping_cron, "{}")
+        .await
+        .context("setting the housekeeping schedule")?;
+    let job_pool = Arc::new(jobs).start(config.jobs.runners.max(1)).await.context("starting the job service")?;
+    let scheduler = berth_jobs::scheduler::Scheduler::new(db.clone()).spawn(std::time::Duration::from_secs(1));
     config.metrics.check()?;
     let limits = config.http.limits()?;
     let metrics = config.metrics.enabled.then(|| berth_api::MetricsOptions {
@@ -283,6 +284,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         robots: berth_core::robots::Robots::new(db.clone()).with_caches(caches.clone()),
         external_url: config.external_url.clone(),
         gc_time_window_hours: config.gc.time_window_hours,
+        job_lease: config.jobs.settings().lease,
     });
     let registry_for_shutdown = registry.clone();
     let metrics_port = match config.metrics.addr(&config.http.addr).filter(|_| config.metrics.enabled) {
@@ -307,36 +309,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     berth_api::serve(listener, app, limits, shutdown_signal()).await?;
     tracing::info!("in-flight requests finished; closing the database");
     pull_flusher.abort();
-    maintenance.abort();
-    purge_schedule.abort();
     scheduler.abort();
-    history.abort();
     // A job cut off here is taken over when its lease ends, by this replica restarted or
     // another, and resumes from its last checkpoint.
-    for runner in job_runners {
-        runner.abort();
-    }
+    job_pool.stop().await;
     if let Some(m) = metrics_port {
         m.abort();
     }
     cache_follower.abort();
-    berth_core::maintenance::release(&registry_for_shutdown, &holder).await;
     if let Err(e) = registry_for_shutdown.pulls().flush().await {
         tracing::warn!(error = %e, "pull statistics of the last second were not written");
     }
     db.close().await;
     Ok(())
-}
-
-/// Keeps the history of collections to `keep` executions (Harbor's retention), hourly.
-async fn prune_job_history(db: Db, keep: i64) {
-    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        ticker.tick().await;
-        if let Err(e) = db.prune_jobs(berth_gc::JOB_KIND, keep.max(1), i64::MIN).await {
-            tracing::warn!(error = %e, "could not prune the history of collections");
-        }
-    }
 }
 
 /// `berth admin audit verify`: the audit log's chain, walked.

@@ -426,11 +426,11 @@ async fn replicas_share_the_database_tokens_and_uploads() {
     }
 }
 
-/// Maintenance runs on one replica at a time: the lease holder's death hands it to another
-/// within the lease time, which then purges upload sessions abandoned for longer than the
-/// configured age.
+/// Housekeeping is a job of the job service, fired by its schedule once per cluster: with one
+/// replica of two killed, the survivor runs it and purges upload sessions abandoned for longer
+/// than the configured age; the dead replica's pool leaves `/jobservice/pools` within its lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn maintenance_moves_to_a_surviving_replica_and_purges_abandoned_uploads() {
+async fn housekeeping_runs_on_a_surviving_replica_and_purges_abandoned_uploads() {
     let Some(admin_url) = postgres_url() else { return };
     let shared = tempfile::tempdir().unwrap();
     let mut env = external_database_env(&admin_url).await;
@@ -438,17 +438,46 @@ async fn maintenance_moves_to_a_surviving_replica_and_purges_abandoned_uploads()
         ("BERTH_STORAGE__FILESYSTEM__ROOT", shared.path().to_str().unwrap()),
         ("BERTH_MAINTENANCE__INTERVAL_SECONDS", "1"),
         ("BERTH_MAINTENANCE__UPLOAD_MAX_AGE_SECONDS", "2"),
-        ("BERTH_MAINTENANCE__LEASE_SECONDS", "2"),
+        ("BERTH_JOBS__LEASE_SECONDS", "2"),
     ] {
         env.push((k.to_string(), v.to_string()));
     }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = Berth::start_with(dir_a.path(), &env);
-    assert!(a.wait_for_log("holding the maintenance lease", Duration::from_secs(5)).await);
     let b = Berth::start_with(dir_b.path(), &env);
-
     let client = common::http();
+    let pools = || async {
+        let resp =
+            client.get(b.url("/api/v2.0/jobservice/pools")).header("authorization", ADMIN_BASIC).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json::<Vec<serde_json::Value>>().await.unwrap().len()
+    };
+    let until_pools = |n: usize| async move {
+        for _ in 0..100 {
+            if pools().await == n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert!(until_pools(2).await, "both replicas' pools are listed");
+    let schedules: Vec<serde_json::Value> = client
+        .get(b.url("/api/v2.0/schedules"))
+        .header("authorization", ADMIN_BASIC)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        schedules.iter().any(|s| s["vendor_type"] == "HOUSEKEEPING" && s["cron"] == "*/1 * * * * *"),
+        "{schedules:?}"
+    );
+
+    a.kill();
     let resp = client
         .post(b.url("/v2/library/abandoned/blobs/uploads/"))
         .header("authorization", ADMIN_BASIC)
@@ -457,17 +486,10 @@ async fn maintenance_moves_to_a_surviving_replica_and_purges_abandoned_uploads()
         .unwrap();
     assert_eq!(resp.status(), 202);
     let location = resp.headers()["location"].to_str().unwrap().to_string();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(!b.log().iter().any(|l| l.contains("holding the maintenance lease")), "one holder at a time");
-
-    a.kill();
-    assert!(
-        b.wait_for_log("holding the maintenance lease", Duration::from_secs(5)).await,
-        "the survivor takes the lease over within the lease time"
-    );
-    assert!(b.wait_for_log("purged abandoned upload sessions", Duration::from_secs(10)).await);
+    assert!(b.wait_for_log("purged abandoned upload sessions", Duration::from_secs(15)).await);
     let resp = client.get(b.url(&location)).header("authorization", ADMIN_BASIC).send().await.unwrap();
     assert_eq!(resp.status(), 404, "the abandoned session is gone");
+    assert!(until_pools(1).await, "the killed replica's pool leaves the list");
 }
 
 /// Redis is reported by readiness but not required: with it down the replica is `degraded`,

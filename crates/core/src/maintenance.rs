@@ -1,32 +1,43 @@
-//! Housekeeping that one replica of a cluster does at a time, under a lease in the database:
-//! purging upload sessions abandoned for longer than a configured age (Distribution's upload
-//! purging) and portal sessions that have ended. When the holder dies, its lease expires and
-//! another replica takes the work over.
+//! Housekeeping, the `HOUSEKEEPING` job of the job service, fired by a standing schedule once
+//! per cluster: purging upload sessions abandoned for longer than a configured age
+//! (Distribution's upload purging), portal sessions that have ended, the history of ended jobs
+//! beyond its count or age, and the job pools of replicas that stopped beating.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_jobs::{JobContext, JobError, Worker};
 
 use crate::{Registry, RegistryError};
 
-const LEASE: &str = "maintenance";
+/// The job's kind.
+pub const JOB_KIND: &str = "HOUSEKEEPING";
+/// Attempts a run gets (the next scheduled one tries again anyway).
+pub const ATTEMPTS: i64 = 2;
 
 #[derive(Clone, Debug)]
 pub struct MaintenanceSettings {
-    /// How often the work runs.
-    pub interval: Duration,
     /// Upload sessions untouched for longer are purged.
     pub upload_max_age: Duration,
-    /// How long a lease lasts without renewal: the longest another replica waits after the
-    /// holder dies. Renewed every third of it.
-    pub lease_ttl: Duration,
+    /// Ended jobs kept per kind (Harbor keeps 50 collections), but for the kinds named in
+    /// `history_counts`.
+    pub history_count: i64,
+    pub history_counts: Vec<(String, i64)>,
+    /// Ended jobs older than this are deleted whatever their count.
+    pub history_max_age: Duration,
+    /// A job pool whose heartbeat is older than this is gone.
+    pub pool_silence: Duration,
 }
 
 impl Default for MaintenanceSettings {
     fn default() -> Self {
         MaintenanceSettings {
-            interval: Duration::from_secs(3600),
             upload_max_age: Duration::from_secs(7 * 24 * 3600),
-            lease_ttl: Duration::from_secs(30),
+            history_count: 50,
+            history_counts: Vec::new(),
+            history_max_age: Duration::from_secs(90 * 24 * 3600),
+            pool_silence: Duration::from_secs(300),
         }
     }
 }
@@ -53,50 +64,49 @@ impl Registry {
     }
 }
 
-/// Holds the maintenance lease while it can and does the work when due, until dropped.
-/// `holder` names this replica in the lease table (unique per process).
-pub async fn run(registry: Arc<Registry>, settings: MaintenanceSettings, holder: String) {
-    let ttl_ms = settings.lease_ttl.as_millis() as i64;
-    let mut tick = tokio::time::interval((settings.lease_ttl / 3).max(Duration::from_millis(100)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (mut holding, mut last_run): (bool, Option<Instant>) = (false, None);
-    loop {
-        tick.tick().await;
-        let held = match registry.db().hold_lease(LEASE, &holder, ttl_ms).await {
-            Ok(held) => held,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not renew the maintenance lease");
-                false
-            }
-        };
-        if held != holding {
-            if held {
-                tracing::info!(%holder, "holding the maintenance lease");
-            } else {
-                tracing::info!(%holder, "no longer holding the maintenance lease");
-            }
-            holding = held;
-        }
-        if !held || last_run.is_some_and(|t| t.elapsed() < settings.interval) {
-            continue;
-        }
-        last_run = Some(Instant::now());
-        match registry.purge_stale_uploads(settings.upload_max_age).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "purged abandoned upload sessions"),
-            Err(e) => tracing::warn!(error = %e, "purging upload sessions failed"),
-        }
-        match registry.db().delete_expired_sessions().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "deleted ended portal sessions"),
-            Err(e) => tracing::warn!(error = %e, "deleting ended sessions failed"),
-        }
+/// The `HOUSEKEEPING` job. Each step is idempotent, so a takeover simply does it again.
+pub struct Housekeeping {
+    registry: Arc<Registry>,
+    settings: MaintenanceSettings,
+}
+
+impl Housekeeping {
+    pub fn new(registry: Arc<Registry>, settings: MaintenanceSettings) -> Housekeeping {
+        Housekeeping { registry, settings }
     }
 }
 
-/// Gives the lease up at shutdown, so that another replica takes over at once.
-pub async fn release(registry: &Registry, holder: &str) {
-    if let Err(e) = registry.db().release_lease(LEASE, holder).await {
-        tracing::warn!(error = %e, "could not release the maintenance lease");
+#[async_trait]
+impl Worker for Housekeeping {
+    fn kind(&self) -> &'static str {
+        JOB_KIND
+    }
+
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        let db = self.registry.db();
+        let retry = |e: RegistryError| JobError::Retry(e.to_string());
+        let uploads = self.registry.purge_stale_uploads(self.settings.upload_max_age).await.map_err(retry)?;
+        if uploads > 0 {
+            tracing::info!(purged = uploads, "purged abandoned upload sessions");
+        }
+        let sessions = db.delete_expired_sessions().await?;
+        let now = berth_db::now_millis();
+        let ended_before = now - self.settings.history_max_age.as_millis() as i64;
+        let mut jobs = 0;
+        for kind in db.job_kinds().await? {
+            let keep = self
+                .settings
+                .history_counts
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map_or(self.settings.history_count, |(_, n)| *n);
+            jobs += db.prune_jobs(&kind, keep.max(1), ended_before).await?;
+        }
+        let pools = db.remove_job_pools(None, now - self.settings.pool_silence.as_millis() as i64).await?;
+        job.log(&format!(
+            "purged {uploads} abandoned upload sessions, {sessions} ended portal sessions, {jobs} ended jobs, \
+             {pools} silent job pools"
+        ))
+        .await
     }
 }

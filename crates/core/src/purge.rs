@@ -1,24 +1,27 @@
-//! Purging the audit log by age and event type (Harbor's `/system/purgeaudit`): at once, or on
-//! a schedule that one replica at a time fires (each scheduled second is claimed in the database
-//! with a compare-and-set, so a time fires once however many replicas look).
+//! Purging the audit log by age and event type (Harbor's `/system/purgeaudit`): a
+//! `PURGE_AUDIT_LOG` job of the job service, queued at once or by its standing schedule (which
+//! the job service's scheduler fires once per cluster).
 
-use std::time::Duration;
-
-pub use berth_db::PurgeRunRow;
+use async_trait::async_trait;
+pub use berth_db::jobs::JobRow;
+pub use berth_db::schedules::ScheduleRow;
 use berth_db::{Db, DbError};
-use berth_jobs::schedule::{self, Cron};
+use berth_jobs::schedule;
+use berth_jobs::{JobContext, JobError, Worker};
 
 use crate::Refusal;
 
-const SCHEDULE_KEY: &str = "purge_audit_schedule";
-const LAST_FIRED_KEY: &str = "purge_audit_last_fired";
-/// How far back a replica looks for a missed scheduled time (one down longer skips to now).
-const MOST_CATCH_UP_SECONDS: i64 = 3600;
+/// Harbor's job name.
+pub const JOB_KIND: &str = "PURGE_AUDIT_LOG";
+/// Attempts a purge gets.
+const ATTEMPTS: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PurgeError {
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -27,6 +30,7 @@ impl crate::Refuses for PurgeError {
     fn refusal(&self) -> Refusal {
         match self {
             PurgeError::Invalid(_) => Refusal::Invalid,
+            PurgeError::NotFound(_) => Refusal::NotFound,
             PurgeError::Db(_) => Refusal::Internal,
         }
     }
@@ -91,30 +95,12 @@ impl PurgeParams {
         Ok(PurgeParams { retention_hours, event_types, dry_run })
     }
 
-    fn to_json(&self) -> serde_json::Value {
+    pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "audit_retention_hour": self.retention_hours,
             "include_event_types": self.event_types.join(","),
             "dry_run": self.dry_run,
         })
-    }
-}
-
-/// A standing schedule.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PurgeSchedule {
-    /// `Hourly`, `Daily`, `Weekly` or `Custom`.
-    pub kind: String,
-    pub cron: String,
-    pub parameters: serde_json::Value,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl PurgeSchedule {
-    /// The next time it fires after `after` (seconds since the epoch).
-    pub fn next_after(&self, after: i64) -> Option<i64> {
-        Cron::parse(&self.cron).ok()?.next_after(after)
     }
 }
 
@@ -127,6 +113,7 @@ fn cron_of(kind: &str, cron: Option<&str>) -> Result<String, PurgeError> {
     }
 }
 
+/// Purges as Harbor's API asks: runs queued, listed, stopped; the schedule.
 #[derive(Clone)]
 pub struct AuditPurge {
     db: Db,
@@ -137,105 +124,84 @@ impl AuditPurge {
         AuditPurge { db }
     }
 
-    /// Runs a purge now and records the run (`job_kind`: `MANUAL` or `SCHEDULE`); returns its id.
-    pub async fn run(&self, job_kind: &str, params: &PurgeParams) -> Result<i64, PurgeError> {
-        let id = self.db.start_purge_run(job_kind, &params.to_json().to_string()).await?;
-        let before = crate::time::now_millis() - params.retention_hours * 3_600_000;
-        let (status, log) = match self.db.purge_audit_logs(before, Some(&params.event_types), params.dry_run).await {
-            Ok(n) if params.dry_run => (
-                "Success",
-                format!(
-                    "dry run: {n} audit records older than {} hours of types [{}] would be purged",
-                    params.retention_hours,
-                    params.event_types.join(",")
-                ),
-            ),
-            Ok(n) => (
-                "Success",
-                format!(
-                    "{n} audit records older than {} hours of types [{}] purged",
-                    params.retention_hours,
-                    params.event_types.join(",")
-                ),
-            ),
-            Err(e) => ("Error", format!("purge failed: {e}")),
-        };
-        tracing::info!(run = id, status, "{log}");
-        self.db.finish_purge_run(id, status, &log).await?;
-        Ok(id)
+    /// Queues a purge now; returns its id.
+    pub async fn run_now(&self, params: &PurgeParams) -> Result<i64, PurgeError> {
+        Ok(self.db.enqueue_job(JOB_KIND, &params.to_json().to_string(), ATTEMPTS).await?)
     }
 
-    pub async fn run_info(&self, id: i64) -> Result<Option<PurgeRunRow>, PurgeError> {
-        Ok(self.db.purge_run(id).await?)
+    pub async fn run_info(&self, id: i64) -> Result<JobRow, PurgeError> {
+        match self.db.job(id).await? {
+            Some(job) if job.kind == JOB_KIND => Ok(job),
+            _ => Err(PurgeError::NotFound(format!("purge run {id} not found"))),
+        }
     }
 
-    pub async fn runs(&self, limit: i64, offset: i64) -> Result<(Vec<PurgeRunRow>, i64), PurgeError> {
-        Ok(self.db.purge_runs(limit, offset).await?)
+    /// Runs, newest first, and how many there are.
+    pub async fn runs(&self, limit: i64, offset: i64) -> Result<(Vec<JobRow>, i64), PurgeError> {
+        Ok(self.db.jobs_of_kind(JOB_KIND, limit, offset).await?)
     }
 
-    /// Stops a run still going; a run that has ended (or none by that id) is left as it is.
+    /// Stops a run still going; a run that has ended is left as it ended.
     pub async fn stop(&self, id: i64) -> Result<(), PurgeError> {
-        self.db.finish_purge_run(id, "Stopped", "stopped by request").await?;
+        self.run_info(id).await?;
+        self.db.request_job_stop(id).await?;
         Ok(())
     }
 
-    pub async fn schedule(&self) -> Result<Option<PurgeSchedule>, PurgeError> {
-        let Some(text) = self.db.setting(SCHEDULE_KEY).await? else { return Ok(None) };
-        Ok(serde_json::from_str(&text).ok())
+    pub async fn schedule(&self) -> Result<Option<ScheduleRow>, PurgeError> {
+        Ok(self.db.job_schedule(JOB_KIND).await?)
     }
 
     /// Sets the schedule from Harbor's body (`schedule.type`, `schedule.cron`, `parameters`):
-    /// `Manual` runs at once (the run's id is returned), `None` removes the schedule.
+    /// `Manual` queues a run at once (its id is returned), `None` removes the schedule.
     pub async fn set_schedule(&self, body: &serde_json::Value) -> Result<Option<i64>, PurgeError> {
         let kind = body["schedule"]["type"].as_str().unwrap_or_default();
         if kind == "None" {
-            self.db.set_setting(SCHEDULE_KEY, "").await?;
+            self.db.delete_job_schedule(JOB_KIND).await?;
             return Ok(None);
         }
         let params = PurgeParams::from_json(&body["parameters"])?;
         if kind == "Manual" {
-            return Ok(Some(self.run("MANUAL", &params).await?));
+            return Ok(Some(self.run_now(&params).await?));
         }
         let cron = cron_of(kind, body["schedule"]["cron"].as_str())?;
-        let now = crate::time::now_millis();
-        let created_at = self.schedule().await?.map_or(now, |s| s.created_at);
-        let schedule =
-            PurgeSchedule { kind: kind.to_string(), cron, parameters: params.to_json(), created_at, updated_at: now };
-        let text = serde_json::to_string(&schedule).map_err(|e| PurgeError::Invalid(e.to_string()))?;
-        // Times before the change are not owed a run.
-        self.db.set_setting(LAST_FIRED_KEY, &(now / 1000).to_string()).await?;
-        self.db.set_setting(SCHEDULE_KEY, &text).await?;
+        self.db.set_job_schedule(JOB_KIND, kind, &cron, &params.to_json().to_string()).await?;
         Ok(None)
     }
+}
 
-    /// Runs the schedule's purge if a scheduled second has passed since the last fired one and
-    /// this replica claims it first. Returns the run's id.
-    pub async fn tick(&self, now_secs: i64) -> Result<Option<i64>, PurgeError> {
-        let Some(schedule) = self.schedule().await? else { return Ok(None) };
-        let Ok(cron) = Cron::parse(&schedule.cron) else { return Ok(None) };
-        let last_text = self.db.setting(LAST_FIRED_KEY).await?;
-        let last = last_text.as_deref().and_then(|t| t.parse::<i64>().ok()).unwrap_or(now_secs);
-        let from = last.max(now_secs - MOST_CATCH_UP_SECONDS) + 1;
-        if !cron.fires_within(from, now_secs) {
-            return Ok(None);
-        }
-        if !self.db.compare_and_set_setting(LAST_FIRED_KEY, last_text.as_deref(), &now_secs.to_string()).await? {
-            return Ok(None);
-        }
-        let params = PurgeParams::from_json(&schedule.parameters)?;
-        Ok(Some(self.run("SCHEDULE", &params).await?))
+/// The `PURGE_AUDIT_LOG` job: one statement per purge, so it is safe to run again.
+pub struct PurgeAuditWorker {
+    db: Db,
+}
+
+impl PurgeAuditWorker {
+    pub fn new(db: Db) -> PurgeAuditWorker {
+        PurgeAuditWorker { db }
+    }
+}
+
+#[async_trait]
+impl Worker for PurgeAuditWorker {
+    fn kind(&self) -> &'static str {
+        JOB_KIND
     }
 
-    /// Looks at the schedule every `every`, for as long as the process runs.
-    pub async fn run_scheduler(self, every: Duration) {
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            if let Err(e) = self.tick(crate::time::now_millis() / 1000).await {
-                tracing::warn!(error = %e, "scheduled audit purge failed");
-            }
-        }
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        let params = PurgeParams::from_json(&job.parameters).map_err(|e| JobError::Fatal(e.to_string()))?;
+        let before = crate::time::now_millis() - params.retention_hours * 3_600_000;
+        let types = params.event_types.join(",");
+        let n = self.db.purge_audit_logs(before, Some(&params.event_types), params.dry_run).await?;
+        let line = if params.dry_run {
+            format!(
+                "dry run: {n} audit records older than {} hours of types [{types}] would be purged",
+                params.retention_hours
+            )
+        } else {
+            format!("{n} audit records older than {} hours of types [{types}] purged", params.retention_hours)
+        };
+        tracing::info!(job = job.id, "{line}");
+        job.log(&line).await
     }
 }
 
@@ -244,21 +210,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_schedule_knows_its_next_time() {
-        // 2023-11-14T22:13:20Z.
-        let t = 1_700_000_000;
-        let hourly = PurgeSchedule {
-            kind: "Hourly".into(),
-            cron: "0 0 * * * *".into(),
-            parameters: serde_json::Value::Null,
-            created_at: 0,
-            updated_at: 0,
-        };
-        assert_eq!(hourly.next_after(t), Some(1_700_002_800));
-        let every_ten_seconds = PurgeSchedule { cron: "*/10 * * * * *".into(), ..hourly.clone() };
-        assert_eq!(every_ten_seconds.next_after(t), Some(1_700_000_010));
-        let february_30 = PurgeSchedule { cron: "0 0 0 30 2 *".into(), ..hourly };
-        assert_eq!(february_30.next_after(t), None, "a cron that never fires has no next time");
+    fn standing_schedules_need_a_cron() {
         assert!(cron_of("Custom", Some("every minute")).is_err());
         assert!(cron_of("Manual", None).is_err(), "not a standing schedule");
         assert_eq!(cron_of("Daily", None).unwrap(), "0 0 0 * * *");

@@ -87,6 +87,40 @@ impl Registry {
         if let Ok(n) = sessions {
             enc.gauge_family("berth_upload_sessions", "Upload sessions open on all replicas", &[], &[(vec![], n)]);
         }
+        self.encode_job_metrics(enc).await?;
+        Ok(())
+    }
+
+    /// Harbor's job service gauges, for the whole cluster (every replica answers the same):
+    /// pending jobs and how long the oldest has waited per kind, standing schedules, and the
+    /// jobs running per kind and pool.
+    async fn encode_job_metrics(&self, enc: &mut Encoder) -> Result<(), RegistryError> {
+        let (queues, schedules, running) =
+            tokio::join!(self.db().job_queues(), self.db().job_schedules(), self.db().running_jobs());
+        let (queues, schedules, running) = (queues?, schedules?, running?);
+        let now = crate::time::now_millis();
+        let sizes: Vec<_> = queues.iter().map(|q| (vec![q.kind.clone()], q.pending)).collect();
+        enc.gauge_family("harbor_task_queue_size", "Total number of tasks", &["type"], &sizes);
+        let latency: Vec<_> = queues
+            .iter()
+            .map(|q| (vec![q.kind.clone()], q.oldest_due.map_or(0, |due| ((now - due) / 1000).max(0))))
+            .collect();
+        enc.gauge_family("harbor_task_queue_latency", "how much time the task need to wait", &["type"], &latency);
+        let scheduled = schedules.iter().filter(|s| !s.paused).count() as i64;
+        enc.gauge_family("harbor_task_scheduled_total", "total number of scheduled job", &[], &[(vec![], scheduled)]);
+        // A runner is `<pool id>-<runner number>`: its pool is what precedes the last dash.
+        let mut concurrency: std::collections::BTreeMap<(String, String), i64> = Default::default();
+        for job in &running {
+            let pool = job.runner.rsplit_once('-').map_or(job.runner.as_str(), |(pool, _)| pool);
+            *concurrency.entry((job.kind.clone(), pool.to_string())).or_default() += 1;
+        }
+        let concurrency: Vec<_> = concurrency.into_iter().map(|((kind, pool), n)| (vec![kind, pool], n)).collect();
+        enc.gauge_family(
+            "harbor_task_concurrency",
+            "Total number of concurrency on a pool",
+            &["type", "pool"],
+            &concurrency,
+        );
         Ok(())
     }
 }

@@ -69,6 +69,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
         (
             "job_schedules",
             &[
+                ("id", I),
                 ("job_type", T),
                 ("cron_type", T),
                 ("cron", T),
@@ -154,26 +155,36 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
 
 /// Tables left out of a copy, on purpose.
 /// The project counters are not copied either: the target's triggers count the copied rows; nor
-/// the history of audit purges, nor jobs (a copy is made with the registry stopped; what was
-/// queued is queued again by what queues it).
+/// jobs, their history or their queues' pauses (a copy is made with the registry stopped; what
+/// was queued is queued again by what queues it), nor the pools of replicas that ran them.
 pub const NOT_COPIED: &[&str] = &[
     "schema_migrations",
     "uploads",
     "sessions",
-    "leases",
     "project_stats",
     "project_artifact_stats",
     "project_content",
-    "purge_audit_runs",
     "jobs",
+    "job_queues",
+    "job_pools",
     "blob_pins",
     "blob_tombstones",
     "released_manifests",
 ];
 
 /// Tables whose `id` is generated, whose sequences must follow the copied ids.
-const GENERATED_IDS: &[&str] =
-    &["users", "projects", "project_members", "robots", "repositories", "manifests", "tags", "labels", "audit_log"];
+const GENERATED_IDS: &[&str] = &[
+    "users",
+    "projects",
+    "project_members",
+    "robots",
+    "repositories",
+    "manifests",
+    "tags",
+    "labels",
+    "audit_log",
+    "job_schedules",
+];
 
 const BATCH: i64 = 500;
 

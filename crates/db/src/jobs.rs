@@ -121,7 +121,8 @@ impl Db {
     }
 
     /// Claims the oldest job of one of `kinds` that is due, or whose holder's lease ran out
-    /// (`now`, ms), for `owner` until `now + lease_ms`; `None` when there is none.
+    /// (`now`, ms), for `owner` until `now + lease_ms`; `None` when there is none. A paused
+    /// queue's jobs wait (a running one taken over included).
     pub async fn claim_job(
         &self,
         owner: &str,
@@ -135,8 +136,9 @@ impl Db {
         let lock = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(
             "UPDATE jobs SET status = $1, lease_owner = $2, lease_until = $3, attempts = attempts + 1, \
-             updated_at = $4 WHERE id = (SELECT id FROM jobs WHERE kind IN ({kinds}) AND \
-             ((status = $5 AND run_after <= $4) OR (status = $1 AND lease_until < $4)) \
+             updated_at = $4, started_at = $4 WHERE id = (SELECT id FROM jobs WHERE kind IN ({kinds}) AND \
+             ((status = $5 AND run_after <= $4) OR (status = $1 AND lease_until < $4)) AND \
+             kind NOT IN (SELECT kind FROM job_queues WHERE paused <> 0) \
              ORDER BY id LIMIT 1{lock}) RETURNING {JOB_COLUMNS}",
             kinds = placeholders(6, kinds.len()),
         );
@@ -280,6 +282,11 @@ impl Db {
         let total: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = $1").bind(kind).fetch_one(&self.pool).await?;
         Ok((rows.iter().map(job_row).collect::<Result<_, _>>()?, total))
+    }
+
+    /// The kinds of the jobs stored.
+    pub async fn job_kinds(&self) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT kind FROM jobs ORDER BY kind").fetch_all(&self.pool).await?)
     }
 
     /// Deletes the ended jobs of `kind` beyond the newest `keep`, and those ended before

@@ -8,12 +8,12 @@ pub mod audit;
 mod copy;
 pub mod gc;
 mod identity;
+pub mod job_queues;
 pub mod jobs;
 mod labels;
 mod listing;
 mod maintenance;
 mod migrate;
-mod purge;
 mod registry;
 mod robots;
 pub mod schedules;
@@ -31,7 +31,6 @@ pub use copy::{NOT_COPIED, TableCount};
 pub use identity::{MemberRow, NewUser, ProjectRow, UserRow};
 pub use labels::{LabelRow, LabelScope};
 pub use listing::{ListQuery, Match};
-pub use purge::PurgeRunRow;
 pub use registry::{
     ArtifactRow, ArtifactScope, DeletedArtifact, ManifestRow, NewManifest, PutManifestError, REFERRERS_TAG_INDEX,
     RepositoryRow, TagRow, UploadRow,
@@ -83,6 +82,12 @@ impl Db {
 
     /// Connects to `sqlite://...` or `postgres://...` and brings the schema up to date.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+        let db = Db::connect_unmigrated(url, max_connections).await?;
+        migrate::run(&db).await?;
+        Ok(db)
+    }
+
+    async fn connect_unmigrated(url: &str, max_connections: u32) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
@@ -114,9 +119,7 @@ impl Db {
             .connect_with(options)
             .await?;
         let write_turn = (dialect == Dialect::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let db = Db { pool, dialect, write_turn, audit_settings: Default::default() };
-        migrate::run(&db).await?;
-        Ok(db)
+        Ok(Db { pool, dialect, write_turn, audit_settings: Default::default() })
     }
 
     pub fn dialect(&self) -> Dialect {

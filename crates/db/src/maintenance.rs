@@ -1,41 +1,11 @@
-//! Cluster-wide housekeeping: leases for work that one replica at a time must do, and the
-//! queries of that work (stale upload sessions, expired portal sessions).
+//! The queries of housekeeping (the job service's `HOUSEKEEPING` job): stale upload sessions,
+//! expired portal sessions.
 
 use sqlx::Row;
 
 use crate::{Db, DbError, now_millis};
 
 impl Db {
-    /// Takes or renews the lease `name` for `holder` until `ttl_ms` from now. True when
-    /// `holder` has it: it was free, expired, or already `holder`'s.
-    #[tracing::instrument(level = "info", skip_all)]
-    pub async fn hold_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, DbError> {
-        let now = now_millis();
-        let done = self
-            .write_one(
-                sqlx::query(
-                    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-                     WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
-                )
-                .bind(name)
-                .bind(holder)
-                .bind(now + ttl_ms)
-                .bind(now),
-            )
-            .await?;
-        Ok(done == 1)
-    }
-
-    /// Gives a lease up, if `holder` has it, so that another replica need not wait it out.
-    #[tracing::instrument(level = "info", skip_all)]
-    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), DbError> {
-        self.write_one(sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2").bind(name).bind(holder))
-            .await?;
-        Ok(())
-    }
-
-    /// Ids of upload sessions untouched since `before` (milliseconds), at most `limit`.
     /// Upload sessions untouched since `before`, oldest first: each id with the storage
     /// driver's state, which says what to delete.
     #[tracing::instrument(level = "info", skip_all)]

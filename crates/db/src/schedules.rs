@@ -10,6 +10,7 @@ use crate::{Db, DbError, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleRow {
+    pub id: i64,
     pub job_type: String,
     /// Harbor's `ScheduleObj.type`: `Hourly`, `Daily`, `Weekly`, `Custom`.
     pub cron_type: String,
@@ -23,18 +24,19 @@ pub struct ScheduleRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "job_type, cron_type, cron, parameters, paused, last_fired, created_at, updated_at";
+const COLUMNS: &str = "id, job_type, cron_type, cron, parameters, paused, last_fired, created_at, updated_at";
 
 fn schedule_row(r: &sqlx::any::AnyRow) -> Result<ScheduleRow, sqlx::Error> {
     Ok(ScheduleRow {
-        job_type: r.try_get(0)?,
-        cron_type: r.try_get(1)?,
-        cron: r.try_get(2)?,
-        parameters: r.try_get(3)?,
-        paused: r.try_get::<i64, _>(4)? != 0,
-        last_fired: r.try_get(5)?,
-        created_at: r.try_get(6)?,
-        updated_at: r.try_get(7)?,
+        id: r.try_get(0)?,
+        job_type: r.try_get(1)?,
+        cron_type: r.try_get(2)?,
+        cron: r.try_get(3)?,
+        parameters: r.try_get(4)?,
+        paused: r.try_get::<i64, _>(5)? != 0,
+        last_fired: r.try_get(6)?,
+        created_at: r.try_get(7)?,
+        updated_at: r.try_get(8)?,
     })
 }
 
@@ -60,21 +62,51 @@ impl Db {
         cron: &str,
         parameters: &str,
     ) -> Result<(), DbError> {
+        self.upsert_job_schedule(job_type, cron_type, cron, parameters, false).await?;
+        Ok(())
+    }
+
+    /// Sets the schedule of `job_type` unless it already has this cron and these parameters:
+    /// what each replica does at start for a schedule of its own configuration, which must not
+    /// forget when it last fired. Whether it changed.
+    pub async fn ensure_job_schedule(
+        &self,
+        job_type: &str,
+        cron_type: &str,
+        cron: &str,
+        parameters: &str,
+    ) -> Result<bool, DbError> {
+        Ok(self.upsert_job_schedule(job_type, cron_type, cron, parameters, true).await? > 0)
+    }
+
+    async fn upsert_job_schedule(
+        &self,
+        job_type: &str,
+        cron_type: &str,
+        cron: &str,
+        parameters: &str,
+        only_if_changed: bool,
+    ) -> Result<u64, DbError> {
         let now = now_millis();
-        let q = sqlx::query(
+        let condition = if only_if_changed {
+            " WHERE job_schedules.cron <> excluded.cron OR job_schedules.parameters <> excluded.parameters"
+        } else {
+            ""
+        };
+        let sql = format!(
             "INSERT INTO job_schedules (job_type, cron_type, cron, parameters, paused, last_fired, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, 0, $5, $6, $6) ON CONFLICT (job_type) DO UPDATE SET cron_type = excluded.cron_type, \
              cron = excluded.cron, parameters = excluded.parameters, last_fired = excluded.last_fired, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(job_type)
-        .bind(cron_type)
-        .bind(cron)
-        .bind(parameters)
-        .bind(now / 1000)
-        .bind(now);
-        self.write_one(q).await?;
-        Ok(())
+             updated_at = excluded.updated_at{condition}"
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(job_type)
+            .bind(cron_type)
+            .bind(cron)
+            .bind(parameters)
+            .bind(now / 1000)
+            .bind(now);
+        self.write_one(q).await
     }
 
     /// Removes the schedule of `job_type`; whether there was one.

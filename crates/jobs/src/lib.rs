@@ -16,14 +16,19 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
+pub mod monitor;
 pub mod schedule;
 pub mod scheduler;
 
+pub use berth_db::jobs::JobRow;
+pub use berth_db::schedules::ScheduleRow;
+
 use async_trait::async_trait;
-use berth_db::jobs::{JobOutcome, JobRow, Renewal};
+use berth_db::job_queues::PoolRow;
+use berth_db::jobs::{JobOutcome, Renewal, status};
 use berth_db::{Db, DbError, now_millis};
 
 /// How a job's run went wrong.
@@ -127,23 +132,38 @@ impl Default for JobSettings {
     }
 }
 
-/// This replica's runner of jobs: the workers it has, and the name it claims under.
+/// This replica's pool of job runners: the workers it has, and the pool's name (Harbor's
+/// worker pool id). Each runner claims under `<pool id>-<runner number>` (Harbor's worker id).
 pub struct JobService {
     db: Db,
-    owner: String,
+    pool_id: String,
     workers: HashMap<&'static str, Arc<dyn Worker>>,
     settings: JobSettings,
+    /// The number the next spawned runner takes.
+    next_runner: AtomicUsize,
 }
 
 impl JobService {
     pub fn new(db: Db, settings: JobSettings) -> JobService {
-        let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        JobService { db, owner, workers: HashMap::new(), settings }
+        let pool_id = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        JobService { db, pool_id, workers: HashMap::new(), settings, next_runner: AtomicUsize::new(0) }
     }
 
-    /// The name this runner's claims carry.
-    pub fn owner(&self) -> &str {
-        &self.owner
+    /// The pool's name.
+    pub fn pool_id(&self) -> &str {
+        &self.pool_id
+    }
+
+    /// The name runner `n` of this pool claims under.
+    pub fn runner_name(&self, n: usize) -> String {
+        format!("{}-{n}", self.pool_id)
+    }
+
+    /// The kinds of job this pool runs.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<&'static str> = self.workers.keys().copied().collect();
+        kinds.sort_unstable();
+        kinds
     }
 
     pub fn register(&mut self, worker: Arc<dyn Worker>) {
@@ -155,20 +175,24 @@ impl JobService {
         self.db.enqueue_job(kind, &parameters.to_string(), max_attempts).await
     }
 
-    /// Claims one due job of a registered kind and runs it to its end; the job's id, or `None`
-    /// when there was nothing to do.
+    /// Claims one due job of a registered kind as runner 0 and runs it to its end; the job's
+    /// id, or `None` when there was nothing to do.
     pub async fn run_one(&self) -> Result<Option<i64>, DbError> {
-        let kinds: Vec<&str> = self.workers.keys().copied().collect();
+        self.run_one_as(&self.runner_name(0)).await
+    }
+
+    async fn run_one_as(&self, runner: &str) -> Result<Option<i64>, DbError> {
+        let kinds = self.kinds();
         let lease_ms = self.settings.lease.as_millis() as i64;
-        let Some(job) = self.db.claim_job(&self.owner, &kinds, now_millis(), lease_ms).await? else {
+        let Some(job) = self.db.claim_job(runner, &kinds, now_millis(), lease_ms).await? else {
             return Ok(None);
         };
         let id = job.id;
-        self.run_claimed(job).await?;
+        self.run_claimed(job, runner).await?;
         Ok(Some(id))
     }
 
-    async fn run_claimed(&self, job: JobRow) -> Result<(), DbError> {
+    async fn run_claimed(&self, job: JobRow, runner: &str) -> Result<(), DbError> {
         let Some(worker) = self.workers.get(job.kind.as_str()).cloned() else { return Ok(()) };
         let stop = Arc::new(AtomicBool::new(job.stop_requested));
         let context = JobContext {
@@ -178,7 +202,7 @@ impl JobService {
             progress: serde_json::from_str(&job.progress).unwrap_or(serde_json::Value::Null),
             trigger: job.trigger.clone(),
             db: self.db.clone(),
-            owner: self.owner.clone(),
+            owner: runner.to_string(),
             stop: stop.clone(),
         };
         let lost = Arc::new(AtomicBool::new(false));
@@ -186,11 +210,12 @@ impl JobService {
         let _heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
             self.db.clone(),
             job.id,
-            self.owner.clone(),
+            runner.to_string(),
             self.settings.lease,
             stop,
             lost.clone(),
         )));
+        let began = Instant::now();
         let result = worker.run(&context).await;
         drop(_heartbeat);
         if lost.load(Ordering::Relaxed) {
@@ -205,10 +230,20 @@ impl JobService {
         };
         if let Err(e) = &result {
             let line = format!("{} attempt {} failed: {e}\n", now_millis(), job.attempts);
-            self.db.append_job_log(job.id, &self.owner, &line).await?;
+            self.db.append_job_log(job.id, runner, &line).await?;
             tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed");
         }
-        self.db.finish_job(job.id, &self.owner, &outcome).await?;
+        self.db.finish_job(job.id, runner, &outcome).await?;
+        // Harbor's task metrics count each run by how it ended; a failed run that will be
+        // retried counts as an error, since it was one.
+        let ended = match outcome {
+            JobOutcome::Success => status::SUCCESS,
+            JobOutcome::Stopped => status::STOPPED,
+            JobOutcome::Error | JobOutcome::Retry { .. } => status::ERROR,
+        };
+        let m = berth_metrics::metrics();
+        m.job_tasks.get(&[job.kind.as_str(), ended]).inc();
+        m.job_process_time.get(&[job.kind.as_str(), ended]).observe(began.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -220,12 +255,41 @@ impl JobService {
         base.saturating_mul(1i64 << doublings).min(cap)
     }
 
-    /// Runs jobs until the process ends: one at a time on this runner (start several for
-    /// concurrency), looking again every `poll` when idle, and at once after a job.
+    /// Starts this replica's pool: `runners` runners, the pool's heartbeat (what
+    /// `/jobservice/pools` lists), and the queues of its kinds made known.
+    pub async fn start(self: Arc<Self>, runners: usize) -> Result<JobPool, DbError> {
+        self.db.ensure_job_queues(&self.kinds()).await?;
+        let row = PoolRow {
+            pool_id: self.pool_id.clone(),
+            pid: i64::from(std::process::id()),
+            host: host_name(),
+            concurrency: runners as i64,
+            started_at: now_millis(),
+            heartbeat_at: now_millis(),
+        };
+        self.db.beat_job_pool(&row).await?;
+        let mut tasks: Vec<tokio::task::JoinHandle<()>> = (0..runners).map(|_| self.clone().spawn()).collect();
+        let (db, every) = (self.db.clone(), self.settings.lease / 3);
+        tasks.push(tokio::spawn(async move {
+            let mut row = row;
+            loop {
+                tokio::time::sleep(every).await;
+                row.heartbeat_at = now_millis();
+                if let Err(e) = db.beat_job_pool(&row).await {
+                    tracing::warn!(error = %e, "could not record the job pool's heartbeat");
+                }
+            }
+        }));
+        Ok(JobPool { service: self, tasks })
+    }
+
+    /// Runs jobs until the process ends as the next runner of this pool: one at a time (spawn
+    /// several for concurrency), looking again every `poll` when idle, and at once after a job.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let runner = self.runner_name(self.next_runner.fetch_add(1, Ordering::Relaxed));
         tokio::spawn(async move {
             loop {
-                match self.run_one().await {
+                match self.run_one_as(&runner).await {
                     Ok(Some(_)) => continue,
                     Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "the job service could not claim work"),
@@ -234,6 +298,35 @@ impl JobService {
             }
         })
     }
+}
+
+/// A started pool: its runners and heartbeat, until [`JobPool::stop`].
+pub struct JobPool {
+    service: Arc<JobService>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl JobPool {
+    /// Stops the runners (a job cut off is taken over when its lease ends, and resumes from
+    /// what it recorded) and takes the pool off the list.
+    pub async fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Err(e) = self.service.db.remove_job_pools(Some(&self.service.pool_id), 0).await {
+            tracing::warn!(error = %e, "could not take the job pool off the list");
+        }
+    }
+}
+
+/// This machine's name, for the pool list (Harbor shows the host of each pool).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

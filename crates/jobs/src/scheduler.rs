@@ -27,6 +27,10 @@ impl Scheduler {
     /// Fires what is due at `now` (seconds since the epoch); the jobs it queued.
     pub async fn tick(&self, now: i64) -> Result<Vec<i64>, DbError> {
         let mut fired = Vec::new();
+        // Harbor pauses every schedule at once by pausing the scheduler's queue.
+        if self.db.job_queue_paused(berth_db::job_queues::SCHEDULER_QUEUE).await? {
+            return Ok(fired);
+        }
         for s in self.db.job_schedules().await? {
             if s.paused {
                 continue;

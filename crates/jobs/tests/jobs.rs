@@ -273,3 +273,73 @@ async fn a_schedule_fires_once_across_replicas() {
     assert!(db.delete_job_schedule("COUNTING").await.unwrap());
     assert!(replicas[0].tick(resumed_at + 3600).await.unwrap().is_empty());
 }
+
+/// A started pool is listed with its heartbeat and runners, names its runners in the claims it
+/// makes, counts its runs in Harbor's task metrics, and leaves the list when stopped; a paused
+/// queue's jobs wait for its resumption, and a stopped queue's pending jobs end.
+#[tokio::test]
+async fn a_pool_is_listed_while_it_runs_and_queues_pause() {
+    let t = open().await;
+    let worker = Arc::new(Counting::default());
+    let s = service(&t.db, &worker);
+    let pool_id = s.pool_id().to_string();
+    let succeeded = || berth_metrics::metrics().job_tasks.get(&["COUNTING", "Success"]).get();
+    let before = succeeded();
+    let pool = s.clone().start(2).await.unwrap();
+    let pools = t.db.job_pools(0).await.unwrap();
+    assert_eq!(pools.len(), 1);
+    assert_eq!((pools[0].pool_id.as_str(), pools[0].concurrency), (pool_id.as_str(), 2));
+    let queues = t.db.job_queues().await.unwrap();
+    assert_eq!(queues.iter().map(|q| q.kind.as_str()).collect::<Vec<_>>(), ["COUNTING"], "made known at start");
+
+    // A job held by the pool names the runner that holds it.
+    let long = s.enqueue("COUNTING", &serde_json::json!({"until_stopped": true}), 1).await.unwrap();
+    let runner = loop {
+        if let Some(job) = t.db.running_jobs().await.unwrap().into_iter().find(|j| j.id == long) {
+            break job.runner;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(runner == format!("{pool_id}-0") || runner == format!("{pool_id}-1"), "{runner}");
+    t.db.request_job_stop(long).await.unwrap();
+    assert_eq!(until_ended(&t.db, long).await.status, status::STOPPED);
+
+    // Paused: due jobs wait; resumed: they run.
+    t.db.set_job_queue_paused(Some("COUNTING"), true).await.unwrap();
+    let waiting = s.enqueue("COUNTING", &serde_json::json!({}), 1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(t.db.job(waiting).await.unwrap().unwrap().status, status::PENDING);
+    let q = t.db.job_queues().await.unwrap().remove(0);
+    assert!(q.paused && q.pending == 1 && q.oldest_due.is_some(), "{q:?}");
+    t.db.set_job_queue_paused(None, false).await.unwrap();
+    assert_eq!(until_ended(&t.db, waiting).await.status, status::SUCCESS);
+    assert!(succeeded() > before, "the run is counted in harbor_jobservice_task_total");
+
+    // Stopped: pending jobs end without running.
+    t.db.set_job_queue_paused(None, true).await.unwrap();
+    let doomed = s.enqueue("COUNTING", &serde_json::json!({}), 1).await.unwrap();
+    assert_eq!(t.db.stop_pending_jobs(Some("COUNTING")).await.unwrap(), 1);
+    assert_eq!(t.db.job(doomed).await.unwrap().unwrap().status, status::STOPPED);
+    assert!(!worker.runs.lock().unwrap().contains_key(&doomed));
+
+    pool.stop().await;
+    assert!(t.db.job_pools(0).await.unwrap().is_empty(), "a stopped pool leaves the list");
+}
+
+/// A schedule from configuration, set again by each replica at start, keeps its last firing
+/// while its cron and parameters are unchanged, and is replaced when they change.
+#[tokio::test]
+async fn a_configured_schedule_set_again_keeps_its_last_firing() {
+    let t = open().await;
+    let db = &t.db;
+    assert!(db.ensure_job_schedule("COUNTING", "Custom", "0 0 * * * *", "{}").await.unwrap());
+    let fired = berth_jobs::scheduler::Scheduler::new(db.clone());
+    let first = db.job_schedule("COUNTING").await.unwrap().unwrap();
+    let hour = first.last_fired - first.last_fired.rem_euclid(3600) + 3600;
+    assert_eq!(fired.tick(hour).await.unwrap().len(), 1);
+    assert!(!db.ensure_job_schedule("COUNTING", "Custom", "0 0 * * * *", "{}").await.unwrap(), "a restart");
+    assert_eq!(db.job_schedule("COUNTING").await.unwrap().unwrap().last_fired, hour, "remembered");
+    assert!(db.ensure_job_schedule("COUNTING", "Custom", "0 */5 * * * *", "{}").await.unwrap(), "reconfigured");
+    let changed = db.job_schedule("COUNTING").await.unwrap().unwrap();
+    assert_eq!((changed.cron.as_str(), changed.id), ("0 */5 * * * *", first.id));
+}

@@ -51,6 +51,11 @@ pub struct Metrics {
     /// `berth_audit_forward_sent_total`, `berth_audit_forward_queued`.
     pub audit_forward_sent: Counter,
     pub audit_forward_queued: Gauge,
+    /// `harbor_jobservice_task_total{type, status}`: job runs by kind and how they ended
+    /// (`Success`, `Error`, `Stopped`; a failed run that will be retried is an `Error`).
+    pub job_tasks: Family<Counter>,
+    /// `harbor_jobservice_task_process_time_seconds{type, status}`: how long runs took.
+    pub job_process_time: Family<Summary>,
     start_time_seconds: f64,
 }
 
@@ -147,6 +152,18 @@ impl Metrics {
             audit_forward_dropped: Counter::default(),
             audit_forward_sent: Counter::default(),
             audit_forward_queued: Gauge::default(),
+            job_tasks: Family::new(
+                "harbor_jobservice_task",
+                "The number of processed tasks",
+                &["type", "status"],
+                Counter::default,
+            ),
+            job_process_time: Family::new(
+                "harbor_jobservice_task_process_time_seconds",
+                "The time duration of the task process time",
+                &["type", "status"],
+                Summary::default,
+            ),
             start_time_seconds,
         }
     }
@@ -165,6 +182,8 @@ impl Metrics {
         self.storage_action.encode(enc);
         self.storage_cache.encode(enc);
         self.limit_refusals.encode(enc);
+        self.job_tasks.encode(enc);
+        self.job_process_time.encode(enc);
         let counters = [
             ("berth_http_received_bytes", "Request body bytes received.", &self.received_bytes),
             ("berth_http_sent_bytes", "Response body bytes sent.", &self.sent_bytes),

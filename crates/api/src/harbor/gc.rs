@@ -4,18 +4,15 @@
 
 use std::sync::Arc;
 
+use super::execution::ExecHistory;
+use super::{ApiResult, Caller, HarborApi, HarborError, Query, created, json, paged, paging};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use berth_gc::collections::{Collections, GcError, JobRow, ScheduleRow};
+use berth_gc::collections::{Collections, GcError, JobRow};
 use berth_gc::{JOB_KIND, report_of};
-use berth_jobs::schedule::Cron;
 use http::{Method, StatusCode, header};
-use serde::Serialize;
-
-use super::{ApiResult, Caller, HarborApi, HarborError, Query, ScheduleObj, created, json, paged, paging};
-use crate::time::rfc3339_millis;
 
 pub(super) fn routes() -> Router<Arc<HarborApi>> {
     Router::new()
@@ -23,25 +20,6 @@ pub(super) fn routes() -> Router<Arc<HarborApi>> {
         .route("/api/v2.0/system/gc/schedule", get(get_schedule).post(set_schedule).put(set_schedule))
         .route("/api/v2.0/system/gc/{gc_id}", get(execution).put(stop))
         .route("/api/v2.0/system/gc/{gc_id}/log", get(log))
-}
-
-/// Harbor's `GCHistory`: an execution, or (with its `schedule`) the schedule.
-#[derive(Serialize)]
-struct GcHistory {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<i64>,
-    job_name: &'static str,
-    job_kind: String,
-    /// The parameters, and once it has run, what it freed and purged (as Harbor's
-    /// `extra_attrs`: `freed_space`, `purged_blobs`, `purged_manifests`).
-    job_parameters: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    job_status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    schedule: Option<ScheduleObj>,
-    deleted: bool,
-    creation_time: String,
-    update_time: String,
 }
 
 impl From<GcError> for HarborError {
@@ -59,7 +37,9 @@ fn gc_id(id: &str) -> Result<i64, HarborError> {
     id.parse().map_err(|_| HarborError::bad_request(format!("gc_id {id:?} is not a number")))
 }
 
-fn execution_json(job: &JobRow) -> GcHistory {
+/// Harbor's `GCHistory`: the parameters, and once it has run, what it freed and purged (as
+/// Harbor's `extra_attrs`: `freed_space`, `purged_blobs`, `purged_manifests`).
+fn execution_json(job: &JobRow) -> ExecHistory {
     let mut parameters: serde_json::Value =
         serde_json::from_str(&job.parameters).unwrap_or(serde_json::Value::Object(Default::default()));
     if let (Some(report), serde_json::Value::Object(map)) = (report_of(&job.progress), &mut parameters) {
@@ -68,24 +48,14 @@ fn execution_json(job: &JobRow) -> GcHistory {
         map.insert("purged_manifests".into(), report.purged_manifests.into());
         map.insert("purged_artifacts".into(), report.purged_artifacts.into());
     }
-    GcHistory {
-        id: Some(job.id),
-        job_name: JOB_KIND,
-        job_kind: job.trigger.clone(),
-        job_parameters: parameters.to_string(),
-        job_status: Some(job.status.clone()),
-        schedule: None,
-        deleted: false,
-        creation_time: rfc3339_millis(job.created_at),
-        update_time: rfc3339_millis(job.updated_at),
-    }
+    ExecHistory::of_job(JOB_KIND, job, parameters.to_string())
 }
 
 async fn history(State(api): State<Arc<HarborApi>>, caller: Caller, Query(q): Query) -> ApiResult {
     let gc = admin(&api, &caller)?;
     let (page, size) = paging(&q)?;
     let (jobs, total) = gc.history(size, (page - 1) * size).await?;
-    let body: Vec<GcHistory> = jobs.iter().map(execution_json).collect();
+    let body: Vec<ExecHistory> = jobs.iter().map(execution_json).collect();
     Ok(paged(json(body)?, "/api/v2.0/system/gc", &q, page, size, total))
 }
 
@@ -106,28 +76,10 @@ async fn stop(State(api): State<Arc<HarborApi>>, caller: Caller, Path(id): Path<
     Ok(StatusCode::OK.into_response())
 }
 
-fn schedule_json(s: &ScheduleRow) -> GcHistory {
-    let next = Cron::parse(&s.cron)
-        .ok()
-        .and_then(|c| c.next_after(berth_core::time::now_millis() / 1000))
-        .map(|t| rfc3339_millis(t * 1000));
-    GcHistory {
-        id: None,
-        job_name: JOB_KIND,
-        job_kind: "SCHEDULE".into(),
-        job_parameters: s.parameters.clone(),
-        job_status: None,
-        schedule: Some(ScheduleObj { kind: s.cron_type.clone(), cron: s.cron.clone(), next_scheduled_time: next }),
-        deleted: false,
-        creation_time: rfc3339_millis(s.created_at),
-        update_time: rfc3339_millis(s.updated_at),
-    }
-}
-
 async fn get_schedule(State(api): State<Arc<HarborApi>>, caller: Caller) -> ApiResult {
     let gc = admin(&api, &caller)?;
     match gc.schedule().await? {
-        Some(s) => json(schedule_json(&s)),
+        Some(s) => json(ExecHistory::of_schedule(JOB_KIND, &s)),
         None => json(serde_json::json!({})),
     }
 }

@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use berth_auth::rbac::Subject;
+use berth_auth::rbac::{Action, Policy, Resource, Subject};
 use berth_core::identity::Identities;
 use berth_core::projects::{ProjectError, ProjectRef, Projects};
 use berth_core::query::ListQuery;
@@ -30,9 +30,11 @@ use crate::auth::{ApiAuthError, HarborAuth};
 mod additions;
 mod artifact;
 mod audit;
+mod execution;
 mod gc;
 mod health;
 mod icon;
+mod jobservice;
 mod labels;
 mod member;
 mod operations;
@@ -44,6 +46,7 @@ mod project_metadata;
 mod purge;
 mod repository;
 mod robot;
+mod schedule;
 mod search;
 mod statistic;
 mod systeminfo;
@@ -63,6 +66,8 @@ pub struct HarborApi {
     /// Hours of content a collection leaves alone when its parameters name none
     /// (`gc.time_window_hours`, Harbor's `GC_TIME_WINDOW_HOURS`).
     pub gc_time_window_hours: i64,
+    /// The job service's lease (`jobs.lease_seconds`): a pool silent for longer is gone.
+    pub job_lease: std::time::Duration,
 }
 
 /// An error in Harbor's shape.
@@ -184,6 +189,8 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(audit::routes())
         .merge(purge::routes())
         .merge(gc::routes())
+        .merge(jobservice::routes())
+        .merge(schedule::routes())
         .merge(additions::routes())
         .route("/api/v2.0/{*rest}", any(unknown_operation))
         .with_state(api)
@@ -273,6 +280,20 @@ impl Caller {
                 StatusCode::FORBIDDEN,
                 "FORBIDDEN",
                 format!("only system administrators may {what}"),
+            ));
+        }
+        Ok(subject)
+    }
+
+    /// The caller, who must be a system administrator or a system robot given `action` on
+    /// `resource` (401 when anonymous, else 403 naming what was refused).
+    fn system(&self, resource: Resource, action: Action) -> Result<&Subject, HarborError> {
+        let subject = self.signed_in()?;
+        if !Policy::allows_system(subject, resource, action) {
+            return Err(HarborError::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                format!("{action} on {resource} is for system administrators and robots given it"),
             ));
         }
         Ok(subject)

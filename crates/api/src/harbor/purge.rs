@@ -3,16 +3,14 @@
 
 use std::sync::Arc;
 
+use super::execution::ExecHistory;
+use super::{ApiResult, Caller, HarborApi, HarborError, Query, created, json, paged, paging};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use berth_core::purge::{AuditPurge, PurgeRunRow, PurgeSchedule};
+use berth_core::purge::{AuditPurge, JOB_KIND, JobRow};
 use http::{Method, StatusCode, header};
-use serde::Serialize;
-
-use super::{ApiResult, Caller, HarborApi, HarborError, Query, ScheduleObj, created, json, paged, paging};
-use crate::time::rfc3339_millis;
 
 pub(super) fn routes() -> Router<Arc<HarborApi>> {
     Router::new()
@@ -37,50 +35,8 @@ fn run_id(id: &str) -> Result<i64, HarborError> {
     id.parse().map_err(|_| HarborError::bad_request(format!("purge_id {id:?} is not a number")))
 }
 
-/// Harbor's `ExecHistory`: a run, or (with its `schedule`) the schedule.
-#[derive(Serialize)]
-struct ExecHistory {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<i64>,
-    job_name: &'static str,
-    job_kind: String,
-    job_parameters: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    job_status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    schedule: Option<ScheduleObj>,
-    deleted: bool,
-    creation_time: String,
-    update_time: String,
-}
-
-fn run_json(r: &PurgeRunRow) -> ExecHistory {
-    ExecHistory {
-        id: Some(r.id),
-        job_name: "PURGE_AUDIT_LOG",
-        job_kind: r.job_kind.clone(),
-        job_parameters: r.parameters.clone(),
-        job_status: Some(r.status.clone()),
-        schedule: None,
-        deleted: false,
-        creation_time: rfc3339_millis(r.created_at),
-        update_time: rfc3339_millis(r.updated_at),
-    }
-}
-
-fn schedule_json(s: &PurgeSchedule) -> ExecHistory {
-    let next = s.next_after(berth_core::time::now_millis() / 1000).map(|t| rfc3339_millis(t * 1000));
-    ExecHistory {
-        id: None,
-        job_name: "PURGE_AUDIT_LOG",
-        job_kind: "SCHEDULE".into(),
-        job_parameters: s.parameters.to_string(),
-        job_status: None,
-        schedule: Some(ScheduleObj { kind: s.kind.clone(), cron: s.cron.clone(), next_scheduled_time: next }),
-        deleted: false,
-        creation_time: rfc3339_millis(s.created_at),
-        update_time: rfc3339_millis(s.updated_at),
-    }
+fn run_json(job: &JobRow) -> ExecHistory {
+    ExecHistory::of_job(JOB_KIND, job, job.parameters.clone())
 }
 
 async fn list_runs(State(api): State<Arc<HarborApi>>, caller: Caller, Query(q): Query) -> ApiResult {
@@ -91,11 +47,8 @@ async fn list_runs(State(api): State<Arc<HarborApi>>, caller: Caller, Query(q): 
     Ok(paged(json(body)?, "/api/v2.0/system/purgeaudit", &q, page, size, total))
 }
 
-async fn found(purge: &AuditPurge, id: &str) -> Result<PurgeRunRow, HarborError> {
-    purge
-        .run_info(run_id(id)?)
-        .await?
-        .ok_or_else(|| HarborError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("purge run {id} not found")))
+async fn found(purge: &AuditPurge, id: &str) -> Result<JobRow, HarborError> {
+    Ok(purge.run_info(run_id(id)?).await?)
 }
 
 async fn get_run(State(api): State<Arc<HarborApi>>, caller: Caller, Path(id): Path<String>) -> ApiResult {
@@ -106,12 +59,11 @@ async fn get_run(State(api): State<Arc<HarborApi>>, caller: Caller, Path(id): Pa
 async fn run_log(State(api): State<Arc<HarborApi>>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     let purge = admin(&api, &caller)?;
     let run = found(&purge, &id).await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", run.log)).into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], run.log).into_response())
 }
 
 async fn stop_run(State(api): State<Arc<HarborApi>>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     let purge = admin(&api, &caller)?;
-    found(&purge, &id).await?;
     purge.stop(run_id(&id)?).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -119,7 +71,7 @@ async fn stop_run(State(api): State<Arc<HarborApi>>, caller: Caller, Path(id): P
 async fn get_schedule(State(api): State<Arc<HarborApi>>, caller: Caller) -> ApiResult {
     let purge = admin(&api, &caller)?;
     match purge.schedule().await? {
-        Some(s) => json(schedule_json(&s)),
+        Some(s) => json(ExecHistory::of_schedule(JOB_KIND, &s)),
         None => json(serde_json::json!({})),
     }
 }

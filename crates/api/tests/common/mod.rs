@@ -24,6 +24,8 @@ pub const ADMIN_PASSWORD: &str = "Harbor12345";
 /// Projects every test server has besides `library`: `t` (private, for most tests), `open` and
 /// `secret` (for policy tests).
 pub const PROJECTS: [&str; 3] = ["t", "open", "secret"];
+/// The job service's lease in tests: a pool beats every third of it.
+pub const JOB_LEASE: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub struct TestServer {
     pub base: String,
@@ -36,8 +38,8 @@ pub struct TestServer {
     pub registry: Arc<Registry>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    /// The job service's runner.
-    jobs: JoinHandle<()>,
+    /// The job service's pool of runners.
+    jobs: Option<berth_jobs::JobPool>,
 }
 
 impl TestServer {
@@ -81,14 +83,22 @@ impl TestServer {
             robots: berth_core::robots::Robots::new(db.clone()).with_caches(caches),
             external_url: None,
             gc_time_window_hours: 2,
+            job_lease: JOB_LEASE,
         });
-        // The job service, as the binary runs it: collections queued through the API run.
+        // The job service, as the binary runs it: collections and purges queued through the
+        // API run.
         let mut jobs = berth_jobs::JobService::new(
             db.clone(),
-            berth_jobs::JobSettings { poll: std::time::Duration::from_millis(50), ..Default::default() },
+            berth_jobs::JobSettings {
+                poll: std::time::Duration::from_millis(50),
+                lease: JOB_LEASE,
+                ..Default::default()
+            },
         );
         jobs.register(Arc::new(berth_gc::GarbageCollector::new(registry.clone(), 2)));
-        let jobs = Arc::new(jobs).spawn();
+        jobs.register(Arc::new(berth_core::purge::PurgeAuditWorker::new(db.clone())));
+        jobs.register(Arc::new(berth_core::maintenance::Housekeeping::new(registry.clone(), Default::default())));
+        let jobs = Some(Arc::new(jobs).start(2).await.unwrap());
         let authorizer: Arc<dyn Authorizer> = authorizer.unwrap_or_else(|| auth.clone());
         let app = berth_api::router(registry.clone(), authorizer, Some(auth), Some(harbor), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -106,9 +116,24 @@ impl TestServer {
         TestServer { base, client, anon, db, registry, stop: Some(stop), task: Some(task), jobs }
     }
 
+    /// Waits until the job execution at `path` (an API path answering Harbor's `ExecHistory`)
+    /// has ended; its body.
+    pub async fn wait_ended(&self, path: &str) -> serde_json::Value {
+        for _ in 0..400 {
+            let v: serde_json::Value = self.client.get(self.url(path)).send().await.unwrap().json().await.unwrap();
+            if ["Success", "Error", "Stopped"].contains(&v["job_status"].as_str().unwrap_or_default()) {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the execution at {path} did not end");
+    }
+
     /// Stops the server gracefully and waits until it has stopped.
     pub async fn stop(mut self) {
-        self.jobs.abort();
+        if let Some(jobs) = self.jobs.take() {
+            jobs.stop().await;
+        }
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }

@@ -60,6 +60,15 @@ async def call(name, coro):
     return result
 
 
+async def ended(get, id):
+    """Waits until the job execution `id` has ended (polls are not counted as calls)."""
+    for _ in range(400):
+        if (await get(id)).job_status in ("Success", "Error", "Stopped"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"execution {id} did not end")
+
+
 async def refused(name, coro, exc):
     global calls
     try:
@@ -172,13 +181,29 @@ async def main():
     await call("create_purge_job_schedule", c.create_purge_job_schedule(manual))
     history = await call("get_purge_job_history", c.get_purge_job_history())
     run = history[0].id
-    await call("get_purge_job", c.get_purge_job(run))
+    # A purge is a job: queued, then run by the job service.
+    await ended(c.get_purge_job, run)
+    job = await call("get_purge_job", c.get_purge_job(run))
+    assert job.job_status == "Success", job
     assert "dry run" in await call("get_purge_job_log", c.get_purge_job_log(run))
     await call("stop_purge_job", c.stop_purge_job(run))
     hourly = Schedule(schedule=ScheduleObj(type="Hourly", cron="0 0 * * * *"),
                       parameters={"audit_retention_hour": 168, "include_event_types": "create_project", "dry_run": True})
     await call("update_purge_job_schedule", c.update_purge_job_schedule(hourly))
     await call("get_purge_job_schedule", c.get_purge_job_schedule())
+
+    # garbage collection
+    dry = Schedule(schedule=ScheduleObj(type="Manual"), parameters={"dry_run": True, "workers": 2})
+    await call("create_gc_schedule", c.create_gc_schedule(dry))
+    gc = (await call("get_gc_jobs", c.get_gc_jobs()))[0].id
+    await ended(c.get_gc_job, gc)
+    job = await call("get_gc_job", c.get_gc_job(gc))
+    assert job.job_status == "Success", job
+    assert any("dry-run garbage collection" in line for line in await call("get_gc_log", c.get_gc_log(gc)))
+    weekly = Schedule(schedule=ScheduleObj(type="Weekly", cron="0 0 0 * * 0"), parameters={"delete_untagged": False})
+    await call("update_gc_schedule", c.update_gc_schedule(weekly))
+    schedule = await call("get_gc_schedule", c.get_gc_schedule())
+    assert schedule.schedule.cron == "0 0 0 * * 0", schedule
 
     # deletions
     await call("delete_artifact", c.delete_artifact("team", "copied", digest))
