@@ -55,6 +55,11 @@ impl BlobStore for MeteredStore {
         self.timed("Delete", self.inner.delete(digest)).await
     }
 
+    /// Timed as one `DeleteMany` per call (a GC batch).
+    async fn delete_many(&self, digests: &[Digest], concurrency: usize) -> Result<(), StoreError> {
+        self.timed("DeleteMany", self.inner.delete_many(digests, concurrency)).await
+    }
+
     /// Not timed: a walk is a stream that lives as long as its consumer wants (Distribution's
     /// `Walk` is not among its timed actions either).
     fn walk_blobs(&self, prefix: &BlobPrefix) -> BlobWalk {

@@ -463,6 +463,21 @@ impl BlobStore for CloudStore {
         }
     }
 
+    async fn delete_many(&self, digests: &[Digest], concurrency: usize) -> Result<(), StoreError> {
+        // object_store's bulk delete: S3's DeleteObjects (1,000 keys a request), Azure's blob
+        // batch; GCS deletes one by one inside it.
+        let _ = concurrency;
+        let paths: Vec<object_store::Result<Path>> = digests.iter().map(|d| Ok(self.blob_path(d))).collect();
+        let mut deleted = self.objects.delete_stream(futures_util::stream::iter(paths).boxed());
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Ok(())
+    }
+
     fn walk_blobs(&self, prefix: &BlobPrefix) -> BlobWalk {
         let mut dir = self.root.clone().join("blobs").join(prefix.algorithm().as_str());
         if let Some(shard) = prefix.shard() {

@@ -198,6 +198,31 @@ impl BlobStore for FsStore {
         }
     }
 
+    async fn delete_many(&self, digests: &[Digest], concurrency: usize) -> Result<(), StoreError> {
+        // A share of the list per blocking thread: a task per file would cost more than the
+        // unlink itself.
+        let paths: Vec<PathBuf> = digests.iter().map(|d| self.blob_path(d)).collect();
+        let share = paths.len().div_ceil(concurrency.max(1)).max(1);
+        let tasks: Vec<_> = paths
+            .chunks(share)
+            .map(|chunk| {
+                let chunk = chunk.to_vec();
+                blocking(move || {
+                    for path in chunk {
+                        match std::fs::remove_file(&path) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        futures_util::future::try_join_all(tasks).await?;
+        Ok(())
+    }
+
     fn walk_blobs(&self, prefix: &BlobPrefix) -> BlobWalk {
         // A blocking thread reads the directories and hands entries over a small channel, so
         // that the walk holds one shard's names at most and waits when the consumer does.

@@ -200,6 +200,26 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes a blob; removing an absent blob is not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), StoreError>;
 
+    /// Removes blobs (GC's sweep), `concurrency` deletions at once; absent ones are no error.
+    /// This default deletes one by one; a driver with a cheaper way overrides it (a bulk
+    /// delete request, or one blocking thread per share of the list rather than one per file).
+    async fn delete_many(&self, digests: &[Digest], concurrency: usize) -> Result<(), StoreError> {
+        use futures_util::StreamExt;
+        let mut running = futures_util::stream::FuturesUnordered::new();
+        for digest in digests {
+            if running.len() >= concurrency.max(1)
+                && let Some(done) = running.next().await
+            {
+                done?;
+            }
+            running.push(self.delete(digest));
+        }
+        while let Some(done) = running.next().await {
+            done?;
+        }
+        Ok(())
+    }
+
     /// Every published blob under `prefix` (Distribution's `Walk`): what GC compares with what
     /// the database names. Objects that are not well-formed blob names are skipped.
     fn walk_blobs(&self, prefix: &BlobPrefix) -> BlobWalk;

@@ -17,7 +17,7 @@ use berth_store::{
     AzureOptions, BlobBody, BlobPrefix, BlobStore, ByteStream, CloudStore, FsStore, S3Options, StoreError, StoredBlob,
 };
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 const MIB: usize = 1 << 20;
 
@@ -397,6 +397,41 @@ async fn whole_blobs_are_verified_and_deleted() {
             assert!(refused.is_err(), "{}: {id:?} accepted", backend.name);
         }
         store.check().await.unwrap();
+    }
+}
+
+/// GC's deletions in bulk: every one named goes (absent ones are no error), nothing else does.
+#[tokio::test]
+async fn blobs_are_deleted_in_bulk() {
+    for backend in backends().await {
+        let store = (backend.open)();
+        let blobs: Vec<(Digest, Vec<u8>)> = (0..1003u32)
+            .map(|i| {
+                let bytes = format!("bulk {i} of {}", backend.name).into_bytes();
+                (Digest::sha256_of(&bytes), bytes)
+            })
+            .collect();
+        futures_util::stream::iter(&blobs)
+            .map(|(d, b)| store.put(d, Bytes::from(b.clone())))
+            .buffer_unordered(32)
+            .try_collect::<Vec<()>>()
+            .await
+            .unwrap();
+        // All but the last, and one never stored; more than one bulk request's worth.
+        let mut doomed: Vec<Digest> = blobs[..1002].iter().map(|(d, _)| d.clone()).collect();
+        doomed.push(Digest::sha256_of(b"never stored"));
+        for concurrency in [4, 4] {
+            store.delete_many(&doomed, concurrency).await.unwrap_or_else(|e| panic!("{}: {e}", backend.name));
+        }
+        let left: Vec<Option<u64>> = futures_util::stream::iter(&blobs[..1002])
+            .map(|(d, _)| store.stat(d))
+            .buffered(32)
+            .try_collect()
+            .await
+            .unwrap();
+        assert!(left.iter().all(Option::is_none), "{}: some kept", backend.name);
+        let (kept, bytes) = &blobs[1002];
+        assert_eq!(read_all(store.get(kept, None).await.unwrap()).await, *bytes, "{}", backend.name);
     }
 }
 
