@@ -42,6 +42,12 @@ panel("Audit forwarding", [
     ("sum(berth_audit_forward_queued)", "queued"),
     ("sum(rate(berth_audit_forward_sent_total[$__rate_interval]))", "sent/s"),
     ("sum(increase(berth_audit_forward_dropped_total[$__rate_interval]))", "dropped")])
+panel("Jobs waiting and their wait", [
+    ("max by (type) (harbor_task_queue_size)", "{{type}} waiting"),
+    ("max by (type) (harbor_task_queue_latency)", "{{type}} oldest wait (s)"),
+])
+panel("Job runs by outcome", [("sum by (type, status) (increase(harbor_jobservice_task_total[$__rate_interval]))", "{{type}} {{status}}")])
+panel("Jobs running by replica pool", [("max by (type, pool) (harbor_task_concurrency)", "{{type}} on {{pool}}")])
 panel("Memory", [("process_resident_memory_bytes", "{{instance}}")], "bytes")
 panel("CPU", [("rate(process_cpu_seconds_total[$__rate_interval])", "{{instance}}")], "percentunit")
 
