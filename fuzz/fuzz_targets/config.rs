@@ -10,7 +10,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = config.http.limits();
     let _ = config.login.throttle();
     let _ = config.metrics.check();
-    let _ = config.maintenance.settings();
+    let _ = config.maintenance.settings(&config.jobs, &config.gc);
+    let _ = config.maintenance.cron();
     let _ = config.trace.url();
     // Not the keys that name files to read (`*_file`): a fuzzer's `/dev/zero` would read on;
     // nor `audit.settings()`, which starts the syslog forwarder (a task of the runtime).
