@@ -13,8 +13,6 @@ use crate::{Registry, RegistryError};
 
 /// The job's kind.
 pub const JOB_KIND: &str = "HOUSEKEEPING";
-/// Attempts a run gets (the next scheduled one tries again anyway).
-pub const ATTEMPTS: i64 = 2;
 
 #[derive(Clone, Debug)]
 pub struct MaintenanceSettings {
@@ -102,7 +100,7 @@ impl Worker for Housekeeping {
                 .map_or(self.settings.history_count, |(_, n)| *n);
             jobs += db.prune_jobs(&kind, keep.max(1), ended_before).await?;
         }
-        let pools = db.remove_job_pools(None, now - self.settings.pool_silence.as_millis() as i64).await?;
+        let pools = db.remove_silent_job_pools(now - self.settings.pool_silence.as_millis() as i64).await?;
         job.log(&format!(
             "purged {uploads} abandoned upload sessions, {sessions} ended portal sessions, {jobs} ended jobs, \
              {pools} silent job pools"

@@ -3,11 +3,9 @@
 //! the job service's scheduler fires once per cluster).
 
 use async_trait::async_trait;
-pub use berth_db::jobs::JobRow;
-pub use berth_db::schedules::ScheduleRow;
 use berth_db::{Db, DbError};
 use berth_jobs::schedule;
-use berth_jobs::{JobContext, JobError, Worker};
+use berth_jobs::{JobContext, JobError, JobRow, ScheduleRow, Worker};
 
 use crate::Refusal;
 

@@ -108,11 +108,9 @@ impl Registry {
         enc.gauge_family("harbor_task_queue_latency", "how much time the task need to wait", &["type"], &latency);
         let scheduled = schedules.iter().filter(|s| !s.paused).count() as i64;
         enc.gauge_family("harbor_task_scheduled_total", "total number of scheduled job", &[], &[(vec![], scheduled)]);
-        // A runner is `<pool id>-<runner number>`: its pool is what precedes the last dash.
         let mut concurrency: std::collections::BTreeMap<(String, String), i64> = Default::default();
         for job in &running {
-            let pool = job.runner.rsplit_once('-').map_or(job.runner.as_str(), |(pool, _)| pool);
-            *concurrency.entry((job.kind.clone(), pool.to_string())).or_default() += 1;
+            *concurrency.entry((job.kind.clone(), berth_jobs::pool_of(&job.runner).to_string())).or_default() += 1;
         }
         let concurrency: Vec<_> = concurrency.into_iter().map(|((kind, pool), n)| (vec![kind, pool], n)).collect();
         enc.gauge_family(

@@ -99,8 +99,7 @@ impl Db {
     /// known queue but the scheduler's.
     pub async fn set_job_queue_paused(&self, kind: Option<&str>, paused: bool) -> Result<u64, DbError> {
         let now = now_millis();
-        let mut w = self.begin_write().await?;
-        let changed = match kind {
+        let q = match kind {
             Some(kind) => sqlx::query(
                 "INSERT INTO job_queues (kind, paused, updated_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (kind) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at",
@@ -112,12 +111,8 @@ impl Db {
                 .bind(i64::from(paused))
                 .bind(now)
                 .bind(SCHEDULER_QUEUE),
-        }
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
-        w.commit().await?;
-        Ok(changed)
+        };
+        self.write_one(q).await
     }
 
     /// Stops every pending job of `kind` (or of every kind); how many.
@@ -173,14 +168,15 @@ impl Db {
             .map_err(DbError::from)
     }
 
-    /// Forgets pool `pool_id` (its replica stopped), or every pool silent since before
-    /// `silent_before` (ms); how many went.
-    pub async fn remove_job_pools(&self, pool_id: Option<&str>, silent_before: i64) -> Result<u64, DbError> {
-        let q = match pool_id {
-            Some(id) => sqlx::query("DELETE FROM job_pools WHERE pool_id = $1").bind(id),
-            None => sqlx::query("DELETE FROM job_pools WHERE heartbeat_at < $1").bind(silent_before),
-        };
-        self.write_one(q).await
+    /// Forgets pool `pool_id`: its replica stopped.
+    pub async fn remove_job_pool(&self, pool_id: &str) -> Result<(), DbError> {
+        self.write_one(sqlx::query("DELETE FROM job_pools WHERE pool_id = $1").bind(pool_id)).await?;
+        Ok(())
+    }
+
+    /// Forgets every pool silent since before `silent_before` (ms); how many went.
+    pub async fn remove_silent_job_pools(&self, silent_before: i64) -> Result<u64, DbError> {
+        self.write_one(sqlx::query("DELETE FROM job_pools WHERE heartbeat_at < $1").bind(silent_before)).await
     }
 
     /// The jobs running now, with their runners, oldest first.

@@ -156,7 +156,7 @@ impl JobService {
 
     /// The name runner `n` of this pool claims under.
     pub fn runner_name(&self, n: usize) -> String {
-        format!("{}-{n}", self.pool_id)
+        runner_name(&self.pool_id, n)
     }
 
     /// The kinds of job this pool runs.
@@ -300,6 +300,16 @@ impl JobService {
     }
 }
 
+/// The name runner `n` of pool `pool_id` claims under (Harbor's worker id).
+pub fn runner_name(pool_id: &str, n: impl std::fmt::Display) -> String {
+    format!("{pool_id}-{n}")
+}
+
+/// The pool of a runner named by [`runner_name`].
+pub fn pool_of(runner: &str) -> &str {
+    runner.rsplit_once('-').map_or(runner, |(pool, _)| pool)
+}
+
 /// A started pool: its runners and heartbeat, until [`JobPool::stop`].
 pub struct JobPool {
     service: Arc<JobService>,
@@ -313,7 +323,7 @@ impl JobPool {
         for task in &self.tasks {
             task.abort();
         }
-        if let Err(e) = self.service.db.remove_job_pools(Some(&self.service.pool_id), 0).await {
+        if let Err(e) = self.service.db.remove_job_pool(&self.service.pool_id).await {
             tracing::warn!(error = %e, "could not take the job pool off the list");
         }
     }

@@ -39,6 +39,15 @@ impl QueueAction {
     }
 }
 
+/// Harbor's job ids are strings; Berth's are numbers, so another string names no job.
+fn job_id(id: &str) -> Result<i64, MonitorError> {
+    id.parse().map_err(|_| job_not_found(id))
+}
+
+fn job_not_found(id: &str) -> MonitorError {
+    MonitorError::NotFound(format!("job {id} not found"))
+}
+
 /// A runner of a pool, and what it runs now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunnerState {
@@ -77,7 +86,7 @@ impl Monitor {
         let mut out = Vec::new();
         for pool in pools {
             for n in 0..pool.concurrency {
-                let id = format!("{}-{n}", pool.pool_id);
+                let id = crate::runner_name(&pool.pool_id, n);
                 let job = running.iter().find(|j| j.runner == id).cloned();
                 out.push(RunnerState { id, pool_id: pool.pool_id.clone(), job });
             }
@@ -85,21 +94,17 @@ impl Monitor {
         Ok(out)
     }
 
-    async fn job(&self, id: &str) -> Result<JobRow, MonitorError> {
-        let not_found = || MonitorError::NotFound(format!("job {id} not found"));
-        let id: i64 = id.parse().map_err(|_| not_found())?;
-        self.db.job(id).await?.ok_or_else(not_found)
-    }
-
     /// Asks job `id` to stop (one that has ended stays as it ended).
     pub async fn stop_job(&self, id: &str) -> Result<(), MonitorError> {
-        let job = self.job(id).await?;
-        self.db.request_job_stop(job.id).await?;
-        Ok(())
+        match self.db.request_job_stop(job_id(id)?).await? {
+            Some(_) => Ok(()),
+            None => Err(job_not_found(id)),
+        }
     }
 
     pub async fn job_log(&self, id: &str) -> Result<String, MonitorError> {
-        Ok(self.job(id).await?.log)
+        let job: Option<JobRow> = self.db.job(job_id(id)?).await?;
+        job.map(|j| j.log).ok_or_else(|| job_not_found(id))
     }
 
     /// Every job kind's queue.

@@ -463,10 +463,9 @@ impl BlobStore for CloudStore {
         }
     }
 
-    async fn delete_many(&self, digests: &[Digest], concurrency: usize) -> Result<(), StoreError> {
-        // object_store's bulk delete: S3's DeleteObjects (1,000 keys a request), Azure's blob
-        // batch; GCS deletes one by one inside it.
-        let _ = concurrency;
+    async fn delete_many(&self, digests: &[Digest], _concurrency: usize) -> Result<(), StoreError> {
+        // object_store's bulk delete, which sets its own concurrency: S3's DeleteObjects (1,000
+        // keys a request), Azure's blob batch; GCS deletes one by one inside it.
         let paths: Vec<object_store::Result<Path>> = digests.iter().map(|d| Ok(self.blob_path(d))).collect();
         let mut deleted = self.objects.delete_stream(futures_util::stream::iter(paths).boxed());
         while let Some(result) = deleted.next().await {

@@ -124,6 +124,14 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Io(io::Error::other(e)))?
 }
 
+/// Removes a file; one already gone is no error (deleting a blob twice is allowed).
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
 #[async_trait]
 impl BlobStore for FsStore {
     fn provider_name(&self) -> &'static str {
@@ -191,11 +199,8 @@ impl BlobStore for FsStore {
     }
 
     async fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
-        match tokio::fs::remove_file(self.blob_path(digest)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        let path = self.blob_path(digest);
+        blocking(move || Ok(remove_if_present(&path)?)).await
     }
 
     async fn delete_many(&self, digests: &[Digest], concurrency: usize) -> Result<(), StoreError> {
@@ -209,11 +214,7 @@ impl BlobStore for FsStore {
                 let chunk = chunk.to_vec();
                 blocking(move || {
                     for path in chunk {
-                        match std::fs::remove_file(&path) {
-                            Ok(()) => {}
-                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                            Err(e) => return Err(e.into()),
-                        }
+                        remove_if_present(&path)?;
                     }
                     Ok(())
                 })

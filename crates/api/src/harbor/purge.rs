@@ -9,7 +9,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use berth_core::purge::{AuditPurge, JOB_KIND, JobRow};
+use berth_core::purge::{AuditPurge, JOB_KIND};
+use berth_jobs::JobRow;
 use http::{Method, StatusCode, header};
 
 pub(super) fn routes() -> Router<Arc<HarborApi>> {
