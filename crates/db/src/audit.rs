@@ -213,9 +213,14 @@ impl WriteTx<'_> {
         self.audit.push(record);
     }
 
-    /// Inserts the transaction's audit records, chained, then commits.
+    /// Inserts the jobs the transaction's events trigger and its audit records, chained, then
+    /// commits.
     pub(crate) async fn commit(mut self) -> Result<(), DbError> {
         let mut records = std::mem::take(&mut self.audit);
+        // Before the audit settings filter: a job follows the change, not its record.
+        for request in crate::jobs::triggered(&self.triggers, records.iter().map(|r| &r.event)) {
+            crate::jobs::insert_job(&mut self.tx, &request, crate::jobs::TRIGGER_EVENT).await?;
+        }
         let settings = self.settings.get();
         if let Some(settings) = settings {
             records.retain(|r| !settings.disabled.contains(&r.event.event_type()));

@@ -5,7 +5,9 @@
 //! takes `FOR UPDATE SKIP LOCKED`, so replicas claiming at once take different jobs without
 //! waiting on each other; on SQLite the writer's turn makes the statement the only writer.
 
-use crate::{Db, DbError, Dialect, now_millis, placeholders};
+use std::sync::{Arc, RwLock};
+
+use crate::{AuditEvent, Db, DbError, Dialect, now_millis, placeholders};
 use sqlx::Row;
 
 /// Harbor's statuses of a job's execution.
@@ -88,7 +90,70 @@ pub enum Renewal {
     Lost,
 }
 
+/// A job that a change asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRequest {
+    pub kind: String,
+    /// JSON.
+    pub parameters: String,
+    pub max_attempts: i64,
+}
+
+/// Decides which jobs a change causes, from the event the change records (every audited
+/// write records one, whether or not the audit log keeps it). The jobs are inserted in the
+/// change's own transaction: a committed change always has its jobs, and one rolled back
+/// leaves none (Harbor's execution trigger `EVENT`).
+pub trait JobTrigger: Send + Sync {
+    fn jobs_for(&self, event: &AuditEvent) -> Vec<JobRequest>;
+}
+
+/// Harbor's trigger of an execution a change caused.
+pub const TRIGGER_EVENT: &str = "EVENT";
+
+pub(crate) type SharedTriggers = Arc<RwLock<Vec<Arc<dyn JobTrigger>>>>;
+
+/// Inserts a pending job in `tx`; returns its id.
+pub(crate) async fn insert_job(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    request: &JobRequest,
+    trigger: &str,
+) -> Result<i64, DbError> {
+    let now = now_millis();
+    Ok(sqlx::query_scalar(
+        "INSERT INTO jobs (kind, parameters, status, attempts, max_attempts, run_after, created_at, updated_at, \
+         trigger_kind) VALUES ($1, $2, $3, 0, $4, $5, $5, $5, $6) RETURNING id",
+    )
+    .bind(&request.kind)
+    .bind(&request.parameters)
+    .bind(status::PENDING)
+    .bind(request.max_attempts.max(1))
+    .bind(now)
+    .bind(trigger)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// The jobs `triggers` ask for on `events`.
+pub(crate) fn triggered<'e>(
+    triggers: &SharedTriggers,
+    events: impl Iterator<Item = &'e AuditEvent>,
+) -> Vec<JobRequest> {
+    let Ok(triggers) = triggers.read() else { return Vec::new() };
+    if triggers.is_empty() {
+        return Vec::new();
+    }
+    events.flat_map(|e| triggers.iter().flat_map(move |t| t.jobs_for(e))).collect()
+}
+
 impl Db {
+    /// Adds a trigger: from now on, every audited change of this handle (and its clones) is
+    /// committed with the jobs the trigger asks for.
+    pub fn add_job_trigger(&self, trigger: Arc<dyn JobTrigger>) {
+        if let Ok(mut triggers) = self.job_triggers.write() {
+            triggers.push(trigger);
+        }
+    }
+
     /// Queues a job; returns its id.
     pub async fn enqueue_job(&self, kind: &str, parameters: &str, max_attempts: i64) -> Result<i64, DbError> {
         self.enqueue_triggered_job(kind, parameters, max_attempts, "MANUAL").await
@@ -102,20 +167,9 @@ impl Db {
         max_attempts: i64,
         trigger: &str,
     ) -> Result<i64, DbError> {
-        let now = now_millis();
+        let request = JobRequest { kind: kind.to_string(), parameters: parameters.to_string(), max_attempts };
         let mut w = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (kind, parameters, status, attempts, max_attempts, run_after, created_at, updated_at, \
-             trigger_kind) VALUES ($1, $2, $3, 0, $4, $5, $5, $5, $6) RETURNING id",
-        )
-        .bind(kind)
-        .bind(parameters)
-        .bind(status::PENDING)
-        .bind(max_attempts.max(1))
-        .bind(now)
-        .bind(trigger)
-        .fetch_one(&mut *w.tx)
-        .await?;
+        let id = insert_job(&mut w.tx, &request, trigger).await?;
         w.commit().await?;
         Ok(id)
     }

@@ -71,6 +71,7 @@ pub struct Db {
     /// concurrent transactions that begin by reading.
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
     audit_settings: audit::SharedSettings,
+    job_triggers: jobs::SharedTriggers,
 }
 
 impl Db {
@@ -119,7 +120,7 @@ impl Db {
             .connect_with(options)
             .await?;
         let write_turn = (dialect == Dialect::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Db { pool, dialect, write_turn, audit_settings: Default::default() })
+        Ok(Db { pool, dialect, write_turn, audit_settings: Default::default(), job_triggers: Default::default() })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -155,16 +156,24 @@ impl Db {
             None => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _turn: turn, audit: Vec::new(), settings: self.audit_settings.clone() })
+        Ok(WriteTx {
+            tx,
+            _turn: turn,
+            audit: Vec::new(),
+            settings: self.audit_settings.clone(),
+            triggers: self.job_triggers.clone(),
+        })
     }
 }
 
-/// A writing transaction: SQLite's writer turn, and the audit records it will commit with.
+/// A writing transaction: SQLite's writer turn, and the audit records (and the jobs they
+/// trigger) it will commit with.
 struct WriteTx<'a> {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
     audit: Vec<audit::AuditRecord>,
     settings: audit::SharedSettings,
+    triggers: jobs::SharedTriggers,
 }
 
 /// A uniqueness violation as [`DbError::Conflict`] naming `what`; other errors as they are.

@@ -343,3 +343,50 @@ async fn a_configured_schedule_set_again_keeps_its_last_firing() {
     let changed = db.job_schedule("COUNTING").await.unwrap().unwrap();
     assert_eq!((changed.cron.as_str(), changed.id), ("0 */5 * * * *", first.id));
 }
+
+/// Asks for a `COUNTING` job for each project created.
+struct OnProjectCreated;
+
+impl berth_db::jobs::JobTrigger for OnProjectCreated {
+    fn jobs_for(&self, event: &berth_db::AuditEvent) -> Vec<berth_db::jobs::JobRequest> {
+        if event.event_type() != "create_project" {
+            return Vec::new();
+        }
+        let parameters = serde_json::json!({ "project": event.resource }).to_string();
+        vec![berth_db::jobs::JobRequest { kind: "COUNTING".into(), parameters, max_attempts: 1 }]
+    }
+}
+
+#[tokio::test]
+async fn a_change_commits_with_the_jobs_it_triggers_and_a_refused_one_with_none() {
+    let t = open().await;
+    // The audit log keeps no record of project creation: the job follows the change anyway.
+    t.db.configure_audit(berth_db::AuditSettings { disabled: vec!["create_project".into()], ..Default::default() });
+    t.db.add_job_trigger(Arc::new(OnProjectCreated));
+    let owner =
+        t.db.create_user(&berth_db::NewUser {
+            username: "owner",
+            email: None,
+            realname: "",
+            comment: "",
+            password_hash: "x",
+            sysadmin: false,
+        })
+        .await
+        .unwrap();
+    t.db.create_project("alpha", owner, &[]).await.unwrap();
+    // Refused (the name is taken): rolled back, and with it any job.
+    assert!(t.db.create_project("alpha", owner, &[]).await.is_err());
+    let (jobs, total) = t.db.jobs_of_kind("COUNTING", 10, 0).await.unwrap();
+    assert_eq!(total, 1, "{jobs:?}");
+    assert_eq!(jobs[0].trigger, berth_db::jobs::TRIGGER_EVENT);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&jobs[0].parameters).unwrap()["project"], "alpha");
+    // Creating a user triggers nothing.
+    assert_eq!(t.db.job_kinds().await.unwrap(), vec!["COUNTING".to_string()]);
+
+    let counting = Arc::new(Counting::default());
+    let mut service = JobService::new(t.db.clone(), fast());
+    service.register(counting.clone());
+    assert_eq!(service.run_one().await.unwrap(), Some(jobs[0].id));
+    assert_eq!(until_ended(&t.db, jobs[0].id).await.status, status::SUCCESS);
+}
