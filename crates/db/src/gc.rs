@@ -100,23 +100,6 @@ fn json_list(dialect: Dialect, param: usize) -> String {
     }
 }
 
-/// Parameter `$param`, a JSON array of `[repository id, digest]` pairs, as a table of columns
-/// `r` and `d`.
-fn json_pairs(dialect: Dialect, param: usize) -> String {
-    match dialect {
-        Dialect::Sqlite => format!(
-            "(SELECT json_extract(value, '$[0]') AS r, json_extract(value, '$[1]') AS d FROM json_each(${param}))"
-        ),
-        Dialect::Postgres => {
-            format!("(SELECT (value->>0)::bigint AS r, value->>1 AS d FROM json_array_elements(${param}::json))")
-        }
-    }
-}
-
-fn json_pairs_of(pairs: &[&(i64, String)]) -> String {
-    serde_json::Value::from(pairs.iter().map(|(r, d)| serde_json::json!([r, d])).collect::<Vec<_>>()).to_string()
-}
-
 fn json_strings(items: &[&str]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
 }
@@ -203,31 +186,55 @@ impl Db {
     }
 
     /// Removes the links of `links` that are still stale, each checked again under its
-    /// digest's lock (one a writer holds is left for the next collection). Returns how many.
-    pub async fn unlink_stale(&self, links: &[(i64, String)], before: i64) -> Result<u64, DbError> {
+    /// digest's lock (one a writer holds is left for the next collection), and condemns for
+    /// collection `job_id`, in the same transaction, those of their digests that nothing holds
+    /// any more (as [`Db::condemn`] does: the caller deletes their bytes next, then buries
+    /// them). Returns how many links went, and what was condemned. `links` in (repository,
+    /// digest) order, as [`Db::stale_links`] gives them. `buried`: digests of an earlier batch
+    /// whose bytes are gone, buried in the same transaction (a commit saved).
+    pub async fn unlink_stale(
+        &self,
+        job_id: i64,
+        links: &[(i64, String)],
+        before: i64,
+        buried: &[&str],
+    ) -> Result<(u64, Vec<Condemned>), DbError> {
         let digests: Vec<&str> = links.iter().map(|(_, d)| d.as_str()).collect();
         let mut w = self.begin_write().await?;
+        self.bury_in(&mut w, buried).await?;
         let locked = self.try_lock_digests(&mut w, &digests).await?;
         let held: Vec<&(i64, String)> = links.iter().filter(|(_, d)| locked.contains(&lock_key(d))).collect();
         if held.is_empty() {
-            return Ok(0);
+            w.commit().await?;
+            return Ok((0, Vec::new()));
         }
-        // One statement for the batch: the links as (repository, digest) rows.
+        // A statement per repository, whose digests its primary key finds one by one (a list
+        // of (repository, digest) pairs is matched on the repository alone: a scan of all its
+        // links for every batch).
         let sql = format!(
-            "DELETE FROM repository_blobs WHERE created_at < $1 AND (repository_id, digest) IN \
-                 (SELECT r, d FROM {} AS p) \
+            "DELETE FROM repository_blobs WHERE repository_id = $1 AND created_at < $2 \
+             AND digest IN (SELECT column1 FROM {} AS l) \
              AND NOT EXISTS (SELECT 1 FROM manifest_children c JOIN manifests m ON m.id = c.manifest_id \
                  WHERE m.repository_id = repository_blobs.repository_id AND c.digest = repository_blobs.digest)",
-            json_pairs(self.dialect, 2)
+            json_list(self.dialect, 3)
         );
-        let removed = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(before)
-            .bind(json_pairs_of(&held))
-            .execute(&mut *w.tx)
-            .await?
-            .rows_affected();
+        let mut removed = 0;
+        for group in held.chunk_by(|a, b| a.0 == b.0) {
+            let names: Vec<&str> = group.iter().map(|(_, d)| d.as_str()).collect();
+            removed += sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(group[0].0)
+                .bind(before)
+                .bind(json_strings(&names))
+                .execute(&mut *w.tx)
+                .await?
+                .rows_affected();
+        }
+        let mut unlinked: Vec<&str> = held.iter().map(|(_, d)| d.as_str()).collect();
+        unlinked.sort_unstable();
+        unlinked.dedup();
+        let condemned = self.condemn_locked(&mut w, job_id, &unlinked, before).await?;
         w.commit().await?;
-        Ok(removed)
+        Ok((removed, condemned))
     }
 
     /// The exclusive locks of a collection on `digests`' keys, tried without waiting; the keys
@@ -296,22 +303,41 @@ impl Db {
 
     /// Condemns those of `digests` that are garbage, for collection `job_id`: under their
     /// locks, checked again, their rows deleted and tombstones left, in one transaction. The
-    /// caller deletes their bytes next, then [`Db::bury`]s them.
-    pub async fn condemn(&self, job_id: i64, digests: &[&str], before: i64) -> Result<Vec<Condemned>, DbError> {
-        if digests.is_empty() {
+    /// caller deletes their bytes next, then [`Db::bury`]s them (or passes them as `buried`
+    /// to the next call, which buries them in its transaction).
+    pub async fn condemn(
+        &self,
+        job_id: i64,
+        digests: &[&str],
+        before: i64,
+        buried: &[&str],
+    ) -> Result<Vec<Condemned>, DbError> {
+        if digests.is_empty() && buried.is_empty() {
             return Ok(Vec::new());
         }
         let mut w = self.begin_write().await?;
+        self.bury_in(&mut w, buried).await?;
         let locked = self.try_lock_digests(&mut w, digests).await?;
         let held: Vec<&str> = digests.iter().copied().filter(|d| locked.contains(&lock_key(d))).collect();
-        if held.is_empty() {
-            return Ok(Vec::new());
-        }
+        let condemned =
+            if held.is_empty() { Vec::new() } else { self.condemn_locked(&mut w, job_id, &held, before).await? };
+        w.commit().await?;
+        Ok(condemned)
+    }
+
+    /// [`Db::condemn`]'s work in `w`, whose locks on `digests` are held.
+    async fn condemn_locked(
+        &self,
+        w: &mut WriteTx<'_>,
+        job_id: i64,
+        digests: &[&str],
+        before: i64,
+    ) -> Result<Vec<Condemned>, DbError> {
         let sql = format!("{CANDIDATES} FROM {} AS v WHERE {GARBAGE}", json_list(self.dialect, 3));
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(before)
             .bind(now_millis() - PIN_LEASE_MS)
-            .bind(json_strings(&held))
+            .bind(json_strings(digests))
             .fetch_all(&mut *w.tx)
             .await?;
         let condemned: Vec<Condemned> = rows.iter().map(condemned_row).collect::<Result<_, _>>()?;
@@ -338,7 +364,6 @@ impl Db {
                 .execute(&mut *w.tx)
                 .await?;
         }
-        w.commit().await?;
         Ok(condemned)
     }
 
@@ -348,13 +373,22 @@ impl Db {
         if digests.is_empty() {
             return Ok(());
         }
-        let (names, list) = (json_strings(digests), json_list(self.dialect, 1));
         let mut w = self.begin_write().await?;
+        self.bury_in(&mut w, digests).await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// [`Db::bury`] in `w`.
+    async fn bury_in(&self, w: &mut WriteTx<'_>, digests: &[&str]) -> Result<(), DbError> {
+        if digests.is_empty() {
+            return Ok(());
+        }
+        let (names, list) = (json_strings(digests), json_list(self.dialect, 1));
         for table in ["blob_tombstones", "released_manifests"] {
             let sql = format!("DELETE FROM {table} WHERE digest IN (SELECT column1 FROM {list} AS l)");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&names).execute(&mut *w.tx).await?;
         }
-        w.commit().await?;
         Ok(())
     }
 
