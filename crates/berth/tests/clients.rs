@@ -209,6 +209,48 @@ fn fails(cmd: &mut Command) -> String {
 }
 
 #[test]
+fn skopeo_cannot_move_an_immutable_tag() {
+    if !have("skopeo") || !have("umoci") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let berth = Berth::start(data.path());
+    umoci_image(work.path(), "v1");
+    let image = format!("{}:v1", work.path().join("layout").display());
+    let src = format!("oci:{image}");
+    let remote = format!("docker://{}/library/app:release-1", berth.addr);
+    let copy = |to: &str| {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--dest-tls-verify=false", "--dest-creds", ADMIN_CREDS, &src, to]);
+        cmd
+    };
+    let inspect = || {
+        run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", "--creds", ADMIN_CREDS, &remote]))
+    };
+    run(&mut copy(&remote));
+    let first = inspect();
+    api(
+        &berth,
+        "POST",
+        "/api/v2.0/projects/library/immutabletagrules",
+        json!({
+            "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "release-*"}],
+            "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]},
+        }),
+    );
+    // The same image again moves nothing.
+    run(&mut copy(&remote));
+    // Another image is refused under the immutable tag, and the tag still names the first.
+    run(Command::new("umoci").args(["config", "--image", &image, "--config.env", "CHANGED=1"]));
+    let err = fails(&mut copy(&remote));
+    assert!(err.contains("configured as immutable"), "{err}");
+    assert_eq!(inspect(), first);
+    // A tag no rule selects takes it.
+    run(&mut copy(&format!("docker://{}/library/app:latest", berth.addr)));
+}
+
+#[test]
 fn real_clients_log_in_and_are_refused_where_roles_forbid() {
     if !have("docker") || !have("podman") || !have("skopeo") || !have("umoci") {
         return;
@@ -324,5 +366,5 @@ fn harborapi_drives_every_served_operation() {
     let berth = Berth::start(data.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/harborapi_all.py");
     let out = run(Command::new("python3").arg(script).arg(&berth.addr).arg(ADMIN_PASSWORD));
-    assert!(out.contains("harborapi ok 81"), "{out}");
+    assert!(out.contains("harborapi ok 88"), "{out}");
 }

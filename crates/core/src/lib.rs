@@ -14,6 +14,7 @@ mod error;
 pub mod health;
 pub mod icons;
 pub mod identity;
+pub mod immutable;
 pub mod labels;
 pub mod maintenance;
 mod metered_store;

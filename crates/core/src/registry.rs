@@ -89,6 +89,8 @@ impl Registry {
         let caches = Caches::new(coherence, None);
         let store = crate::metered_store::MeteredStore::wrap(store);
         let content = crate::content::Content::new(db.clone(), store.clone(), caches.clone());
+        // Immutable tags are Harbor's rule for every project: held at the door from the start.
+        content.add_policy(std::sync::Arc::new(crate::immutable::Immutability::new(db.clone())));
         Registry {
             db,
             store,

@@ -131,6 +131,20 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
         ),
         ("artifact_labels", &[("manifest_id", I), ("label_id", I), ("created_at", I)]),
         (
+            "immutable_tag_rules",
+            &[
+                ("id", I),
+                ("project_id", I),
+                ("priority", I),
+                ("disabled", I),
+                ("repository_decoration", T),
+                ("repository_pattern", T),
+                ("tag_decoration", T),
+                ("tag_pattern", T),
+                ("created_at", I),
+            ],
+        ),
+        (
             "audit_log",
             &[
                 ("id", I),
@@ -182,6 +196,7 @@ const GENERATED_IDS: &[&str] = &[
     "manifests",
     "tags",
     "labels",
+    "immutable_tag_rules",
     "audit_log",
     "job_schedules",
 ];

@@ -8,6 +8,7 @@ pub mod audit;
 mod copy;
 pub mod gc;
 mod identity;
+pub mod immutable;
 pub mod job_queues;
 pub mod jobs;
 mod labels;

@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(18, "0018_jobs.sql"),
     migration!(19, "0019_garbage_collection.sql"),
     migration!(20, "0020_job_service.sql"),
+    migration!(21, "0021_immutable_tag_rules.sql"),
 ];
 
 /// The newest schema version this build knows.

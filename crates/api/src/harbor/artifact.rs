@@ -229,13 +229,14 @@ fn artifact(a: &ArtifactView) -> Artifact {
     }
 }
 
-/// Harbor's `with_*` switches of artifact reads. `with_signature`, `with_immutable_status`,
-/// `with_scan_overview` and `with_sbom_overview` are accepted (as Harbor, they must be
-/// booleans); what they add comes with content trust, immutability and scanning.
+/// Harbor's `with_*` switches of artifact reads. `with_signature`, `with_scan_overview` and
+/// `with_sbom_overview` are accepted (as Harbor, they must be booleans); what they add comes
+/// with content trust and scanning.
 struct ArtifactDetail {
     tags: bool,
     labels: bool,
     accessories: bool,
+    immutable_status: bool,
 }
 
 fn switch(q: &[(String, String)], key: &str, default: bool) -> Result<bool, HarborError> {
@@ -249,13 +250,14 @@ fn switch(q: &[(String, String)], key: &str, default: bool) -> Result<bool, Harb
 
 impl ArtifactDetail {
     fn of(q: &[(String, String)]) -> Result<ArtifactDetail, HarborError> {
-        for accepted in ["with_signature", "with_immutable_status", "with_scan_overview", "with_sbom_overview"] {
+        for accepted in ["with_signature", "with_scan_overview", "with_sbom_overview"] {
             switch(q, accepted, false)?;
         }
         Ok(ArtifactDetail {
             tags: switch(q, "with_tag", true)?,
             labels: switch(q, "with_label", false)?,
             accessories: switch(q, "with_accessory", false)?,
+            immutable_status: switch(q, "with_immutable_status", false)?,
         })
     }
 }
@@ -273,12 +275,23 @@ async fn artifacts(
         None
     };
     let accessories = if detail.accessories { Some(api.projects.accessories_of(views).await?) } else { None };
+    let mut immutable = Vec::with_capacity(views.len());
+    for a in views.iter().filter(|_| detail.immutable_status && detail.tags) {
+        let names: Vec<&str> = a.tags.iter().map(|t| t.name.as_str()).collect();
+        immutable.push(api.projects.immutable_tags(&a.repository_name, &names).await?);
+    }
     Ok(views
         .iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(i, a)| {
             let mut out = artifact(a);
             if !detail.tags {
                 out.tags = None;
+            }
+            if let (Some(tags), Some(flags)) = (out.tags.as_mut(), immutable.get(i)) {
+                for (t, flag) in tags.iter_mut().zip(flags) {
+                    t.immutable = *flag;
+                }
             }
             if let Some(labels) = &labels {
                 out.labels =
@@ -367,8 +380,15 @@ async fn list_artifact_tags(
     let filter = list_query(&q)?;
     let tags = filter_tags(&a.tags, &filter)?;
     let total = tags.len() as i64;
-    let body: Vec<Tag> =
+    let mut body: Vec<Tag> =
         tags.iter().skip(((page - 1) * size) as usize).take(size as usize).map(|t| tag(&a, t)).collect();
+    if switch(&q, "with_immutable_status", false)? {
+        let names: Vec<&str> = body.iter().map(|t| t.name.as_str()).collect();
+        let flags = api.projects.immutable_tags(&a.repository_name, &names).await?;
+        for (t, flag) in body.iter_mut().zip(flags) {
+            t.immutable = flag;
+        }
+    }
     let path = format!("/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}/tags");
     Ok(paged(axum::Json(body).into_response(), &path, &q, page, size, total))
 }

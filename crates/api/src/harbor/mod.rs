@@ -34,6 +34,7 @@ mod execution;
 mod gc;
 mod health;
 mod icon;
+mod immutable;
 mod jobservice;
 mod labels;
 mod member;
@@ -186,6 +187,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(artifact::routes())
         .merge(icon::routes())
         .merge(labels::routes())
+        .merge(immutable::routes())
         .merge(audit::routes())
         .merge(purge::routes())
         .merge(gc::routes())

@@ -13,6 +13,8 @@ import httpx
 from harborapi import HarborAsyncClient
 from harborapi.exceptions import NotFound, PreconditionFailed
 from harborapi.models import (
+    ImmutableRule,
+    ImmutableSelector,
     Label,
     ProjectMetadata,
     ProjectReq,
@@ -162,6 +164,28 @@ async def main():
     await call("get_artifact_build_history", c.get_artifact_build_history("library", "app", "v1"))
     await call("get_artifact_vulnerability_reports", c.get_artifact_vulnerability_reports("library", "app", "v1"))
     await call("copy_artifact", c.copy_artifact("team", "copied", f"library/app@{digest}"))
+
+    # immutable tag rules: "stable" cannot be deleted while a rule holds it
+    rule = ImmutableRule(
+        tag_selectors=[ImmutableSelector(kind="doublestar", decoration="matches", pattern="stable")],
+        scope_selectors={"repository": [ImmutableSelector(kind="doublestar", decoration="repoMatches", pattern="**")]},
+    )
+    await call("create_artifact_tag", c.create_artifact_tag("library", "app", "v1", Tag(name="stable")))
+    await call("create_project_immutable_tag_rule", c.create_project_immutable_tag_rule("library", rule))
+    rules = await call("get_project_immutable_tag_rules", c.get_project_immutable_tag_rules("library"))
+    rule_id = rules[0].id
+    try:
+        await c.delete_artifact_tag("library", "app", "v1", "stable")
+        raise AssertionError("an immutable tag was deleted")
+    except PreconditionFailed as e:
+        assert "configured as immutable" in str(e), e
+    tags = await c.get_artifact_tags("library", "app", "v1", with_immutable_status=True)
+    assert [t.immutable for t in tags if t.name == "stable"] == [True], tags
+    rule.priority = 1
+    await call("update_project_immutable_tag_rule", c.update_project_immutable_tag_rule("library", rule_id, rule))
+    await call("enable_project_immutable_tagrule", c.enable_project_immutable_tagrule("library", rule_id, False))
+    await call("delete_artifact_tag", c.delete_artifact_tag("library", "app", "v1", "stable"))
+    await call("delete_project_immutable_tag_rule", c.delete_project_immutable_tag_rule("library", rule_id))
 
     # labels
     await call("create_label", c.create_label(Label(name="prod", color="#ff0000", scope="g")))
