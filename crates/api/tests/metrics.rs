@@ -179,6 +179,15 @@ async fn a_known_sequence_shows_in_the_metrics() {
     let m = scrape(&s, &s.client, false).await;
     let left = (config + 3 + 3 + m1.len()) as f64;
     assert_eq!(value(&m, "harbor_project_quota_usage_byte", &[met[0]]), Some(left));
+    // A limit set shows as the project's quota.
+    let quotas: Vec<serde_json::Value> =
+        s.client.get(s.url("/api/v2.0/quotas?page_size=100")).send().await.unwrap().json().await.unwrap();
+    let id = quotas.iter().find(|q| q["ref"]["name"] == "met").unwrap()["id"].as_i64().unwrap();
+    let resp =
+        s.client.put(s.url(&format!("/api/v2.0/quotas/{id}"))).json(&serde_json::json!({"hard": {"storage": 1 << 30}}));
+    assert_eq!(resp.send().await.unwrap().status(), StatusCode::OK);
+    let m = scrape(&s, &s.client, false).await;
+    assert_eq!(value(&m, "harbor_project_quota_byte", &[met[0]]), Some(f64::from(1u32 << 30)));
     s.stop().await;
 }
 

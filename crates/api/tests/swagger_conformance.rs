@@ -314,6 +314,16 @@ async fn served_operations_answer_as_documented() {
     c.call(M::DELETE, &format!("/api/v2.0/users/{uid}"), None, 200).await;
     c.call(M::DELETE, "/api/v2.0/projects/conf", None, 200).await;
 
+    // Quotas.
+    let quotas = c.call(M::GET, "/api/v2.0/quotas?reference=project&sort=-used.storage", None, 200).await;
+    let quota_id = quotas[0]["id"].as_i64().unwrap_or(0);
+    c.call(M::GET, &format!("/api/v2.0/quotas/{quota_id}"), None, 200).await;
+    c.call(M::PUT, &format!("/api/v2.0/quotas/{quota_id}"), Some(json!({"hard": {"storage": -1}})), 200).await;
+    let admin = c.s.client.clone();
+    c.call_as(&admin, M::PUT, &format!("/api/v2.0/quotas/{quota_id}"), Some(json!({"hard": {"storage": 0}})), 400)
+        .await;
+    c.call_as(&admin, M::GET, "/api/v2.0/quotas/99999", None, 404).await;
+
     // Immutable tag rules.
     let rules = "/api/v2.0/projects/library/immutabletagrules";
     let rule = json!({

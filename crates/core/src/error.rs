@@ -45,6 +45,7 @@ impl From<DbError> for RegistryError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Busy(message) => RegistryError::Refused { refusal: crate::Refusal::Busy, message },
+            DbError::QuotaExceeded(message) => RegistryError::Refused { refusal: crate::Refusal::Forbidden, message },
             other => RegistryError::Internal(other.to_string()),
         }
     }

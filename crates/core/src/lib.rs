@@ -22,6 +22,7 @@ pub mod projects;
 pub mod pulls;
 pub mod purge;
 pub mod query;
+pub mod quotas;
 mod registry;
 pub mod robots;
 pub mod shared;

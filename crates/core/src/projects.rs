@@ -38,6 +38,7 @@ impl From<DbError> for ProjectError {
         match e {
             DbError::Conflict(what) => ProjectError::Conflict(format!("{what} already exists")),
             DbError::InvalidQuery(why) => ProjectError::Invalid(why),
+            DbError::QuotaExceeded(message) => ProjectError::Policy(crate::Refusal::Forbidden, message),
             other => ProjectError::Internal(other.to_string()),
         }
     }
@@ -188,11 +189,14 @@ impl Projects {
     }
 
     /// Creates a project owned by the caller, who becomes its project admin.
+    /// Creates a project owned by the caller. `storage_limit` (bytes, -1 for none) is Harbor's:
+    /// only system administrators may set it; without it the quota is unlimited.
     pub async fn create(
         &self,
         subject: &Subject,
         name: &str,
         mut metadata: BTreeMap<String, String>,
+        storage_limit: Option<i64>,
     ) -> Result<i64, ProjectError> {
         let Some(owner) = user_id(subject) else {
             return Err(match subject {
@@ -206,9 +210,15 @@ impl Projects {
         }
         validate_name(name)?;
         validate_metadata(&metadata)?;
+        if let Some(limit) = storage_limit {
+            if !Policy::allows_system(subject, rbac::Resource::Quota, rbac::Action::Update) {
+                return Err(ProjectError::Forbidden("only system administrators may set storage_limit".into()));
+            }
+            crate::quotas::validate_storage(limit)?;
+        }
         metadata.entry("public".into()).or_insert_with(|| "false".into());
         let entries: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let created = self.db.create_project(name, owner, &entries).await;
+        let created = self.db.create_project_with_quota(name, owner, &entries, storage_limit.unwrap_or(-1)).await;
         self.caches.changed(Change::Project(name.to_string())).await;
         Ok(created?)
     }

@@ -45,8 +45,7 @@ impl Registry {
             &["project_name"],
             &usage,
         );
-        // Berth has no quotas yet: every project's is Harbor's default, -1 (unlimited).
-        let quotas: Vec<_> = projects.iter().map(|p| (vec![p.name.clone()], -1i64)).collect();
+        let quotas: Vec<_> = projects.iter().map(|p| (vec![p.name.clone()], p.quota)).collect();
         enc.gauge_family("harbor_project_quota_byte", "The quota of a project", &["project_name"], &quotas);
         let pulls: Vec<_> = projects.iter().map(|p| (vec![p.name.clone()], p.pulls)).collect();
         enc.gauge_family("harbor_artifact_pulled", "The pull number of an artifact", &["project_name"], &pulls);

@@ -34,6 +34,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
         ),
         ("projects", &[("id", I), ("name", T), ("owner_id", I), ("created_at", I), ("updated_at", I)]),
         ("project_metadata", &[("project_id", I), ("name", T), ("value", T)]),
+        ("project_quotas", &[("id", I), ("project_id", I), ("hard_storage", I), ("created_at", I), ("updated_at", I)]),
         (
             "project_members",
             &[
@@ -197,6 +198,7 @@ const GENERATED_IDS: &[&str] = &[
     "tags",
     "labels",
     "immutable_tag_rules",
+    "project_quotas",
     "audit_log",
     "job_schedules",
 ];

@@ -143,7 +143,13 @@ async fn insert_user(tx: &mut Tx, u: &NewUser<'_>) -> Result<i64, DbError> {
 }
 
 /// A project with its metadata, its owner as project admin.
-async fn insert_project(tx: &mut Tx, name: &str, owner_id: i64, metadata: &[(&str, &str)]) -> Result<i64, DbError> {
+async fn insert_project(
+    tx: &mut Tx,
+    name: &str,
+    owner_id: i64,
+    metadata: &[(&str, &str)],
+    storage_limit: i64,
+) -> Result<i64, DbError> {
     let now = now_millis();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO projects (name, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id",
@@ -168,6 +174,14 @@ async fn insert_project(tx: &mut Tx, name: &str, owner_id: i64, metadata: &[(&st
     )
     .bind(id)
     .bind(owner_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO project_quotas (project_id, hard_storage, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+    )
+    .bind(id)
+    .bind(storage_limit)
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -209,7 +223,7 @@ impl Db {
             Err(DbError::Conflict(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let project_id = insert_project(&mut w.tx, project, id, metadata).await?;
+        let project_id = insert_project(&mut w.tx, project, id, metadata, -1).await?;
         w.audit(AuditEvent::new("create", "user", admin.username));
         w.audit(AuditEvent::new("create", "project", project).in_project(project_id));
         w.commit().await?;
@@ -348,8 +362,19 @@ impl Db {
     /// Creates a project with its metadata, its owner as project admin, in one transaction.
     #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_project(&self, name: &str, owner_id: i64, metadata: &[(&str, &str)]) -> Result<i64, DbError> {
+        self.create_project_with_quota(name, owner_id, metadata, -1).await
+    }
+
+    /// A project whose storage quota is `storage_limit` bytes (-1: none).
+    pub async fn create_project_with_quota(
+        &self,
+        name: &str,
+        owner_id: i64,
+        metadata: &[(&str, &str)],
+        storage_limit: i64,
+    ) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
-        let id = insert_project(&mut w.tx, name, owner_id, metadata).await?;
+        let id = insert_project(&mut w.tx, name, owner_id, metadata, storage_limit).await?;
         w.audit(AuditEvent::new("create", "project", name).in_project(id));
         w.commit().await?;
         Ok(id)

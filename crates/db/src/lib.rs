@@ -15,6 +15,7 @@ mod labels;
 mod listing;
 mod maintenance;
 mod migrate;
+pub mod quotas;
 mod registry;
 mod robots;
 pub mod schedules;
@@ -56,6 +57,9 @@ pub enum DbError {
     /// Refused for now, to be tried again (a garbage collection is deleting the digest).
     #[error("{0}")]
     Busy(String),
+    /// The write would take its project past its storage quota; nothing was recorded.
+    #[error("{0}")]
+    QuotaExceeded(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -44,6 +44,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(19, "0019_garbage_collection.sql"),
     migration!(20, "0020_job_service.sql"),
     migration!(21, "0021_immutable_tag_rules.sql"),
+    migration!(22, "0022_project_quotas.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -660,6 +660,7 @@ impl Db {
     #[tracing::instrument(level = "info", skip_all)]
     pub async fn copy_manifest(&self, from_repo: i64, to_repo: i64, digest: &str) -> Result<Option<i64>, DbError> {
         let mut w = self.begin_write().await?;
+        let quota = w.quota_guard(self.dialect, to_repo).await?;
         // Walk the manifest graph breadth first; copying in reverse order puts children first.
         let mut order: Vec<String> = vec![digest.to_string()];
         let mut i = 0;
@@ -742,6 +743,7 @@ impl Db {
             };
             top = Some(id);
         }
+        w.quota_check(quota).await?;
         w.commit().await?;
         Ok(top)
     }
@@ -788,7 +790,9 @@ impl Db {
     pub async fn link_blob(&self, repository_id: i64, digest: &str, size: i64, pin: &BlobPin) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
         w.lock_digests_shared(self.dialect, &[digest]).await?;
+        let quota = w.quota_guard(self.dialect, repository_id).await?;
         link_blob_in(&mut w.tx, repository_id, digest, size).await?;
+        w.quota_check(quota).await?;
         w.release_pin(Some(pin)).await?;
         w.commit().await?;
         Ok(())
@@ -800,6 +804,7 @@ impl Db {
     pub async fn link_stored_blob(&self, repository_id: i64, digest: &str) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         w.lock_digests_shared(self.dialect, &[digest]).await?;
+        let quota = w.quota_guard(self.dialect, repository_id).await?;
         let linked = sqlx::query(
             "INSERT INTO repository_blobs (repository_id, digest, created_at) \
              SELECT $1, b.digest, $3 FROM blobs b WHERE b.digest = $2 \
@@ -821,6 +826,7 @@ impl Db {
                     .await?;
             there.is_some()
         };
+        w.quota_check(quota).await?;
         w.commit().await?;
         Ok(held)
     }
@@ -929,8 +935,10 @@ impl Db {
     ) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
         w.lock_digests_shared(self.dialect, &[digest]).await?;
+        let quota = w.quota_guard(self.dialect, repository_id).await?;
         sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
         link_blob_in(&mut w.tx, repository_id, digest, size).await?;
+        w.quota_check(quota).await?;
         w.release_pin(Some(pin)).await?;
         w.commit().await?;
         Ok(())
@@ -982,6 +990,7 @@ impl Db {
         // Before the check: a collection deciding on a child waits, or has decided (db::gc).
         let children: Vec<&str> = m.blobs.iter().chain(m.manifests.iter()).map(|(d, _)| *d).collect();
         w.lock_digests_shared(self.dialect, &children).await?;
+        let quota = w.quota_guard(self.dialect, repository_id).await?;
         // Checked again inside the write: a child deleted since the caller's check is caught.
         check_children(&mut w.tx, repository_id, m).await?;
         w.release_pin(Some(pin)).await?;
@@ -1067,6 +1076,7 @@ impl Db {
             None => format!("{name}@{}", m.digest),
         };
         w.audit(AuditEvent::new("create", "artifact", resource).in_project(project_id));
+        w.quota_check(quota).await?;
         w.commit().await?;
         Ok(())
     }

@@ -15,6 +15,8 @@ pub struct ProjectStats {
     pub pulls: i64,
     /// Bytes of the distinct blobs and manifests its repositories hold (Harbor's quota usage).
     pub bytes: i64,
+    /// The storage quota in bytes; -1: none.
+    pub quota: i64,
     /// Artifacts by Harbor's type (IMAGE, CHART, UNKNOWN), types with none left out.
     pub artifacts: Vec<(String, i64)>,
 }
@@ -34,8 +36,9 @@ impl Db {
     pub async fn project_stats(&self) -> Result<Vec<ProjectStats>, DbError> {
         let rows = sqlx::query(
             "SELECT p.id, p.name, CASE WHEN pub.value = 'true' THEN 1 ELSE 0 END, s.repositories, s.members, s.pulls, \
-             s.bytes \
+             s.bytes, COALESCE(q.hard_storage, -1) \
              FROM projects p JOIN project_stats s ON s.project_id = p.id \
+             LEFT JOIN project_quotas q ON q.project_id = p.id \
              LEFT JOIN project_metadata pub ON pub.project_id = p.id AND pub.name = 'public' \
              ORDER BY p.id",
         )
@@ -52,6 +55,7 @@ impl Db {
                 members: r.try_get(4)?,
                 pulls: r.try_get(5)?,
                 bytes: r.try_get(6)?,
+                quota: r.try_get(7)?,
                 artifacts: Vec::new(),
             });
         }

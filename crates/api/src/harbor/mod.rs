@@ -45,6 +45,7 @@ mod portal;
 mod project;
 mod project_metadata;
 mod purge;
+mod quota;
 mod repository;
 mod robot;
 mod schedule;
@@ -188,6 +189,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(icon::routes())
         .merge(labels::routes())
         .merge(immutable::routes())
+        .merge(quota::routes())
         .merge(audit::routes())
         .merge(purge::routes())
         .merge(gc::routes())

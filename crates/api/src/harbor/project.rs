@@ -122,6 +122,9 @@ struct ProjectReq {
     public: Option<bool>,
     #[serde(default)]
     metadata: Option<BTreeMap<String, Option<String>>>,
+    /// Bytes, -1 for none: system administrators only.
+    #[serde(default)]
+    storage_limit: Option<i64>,
 }
 
 async fn create_project(
@@ -135,7 +138,7 @@ async fn create_project(
     if let Some(public) = req.public {
         metadata.entry("public".into()).or_insert_with(|| public.to_string());
     }
-    let id = api.projects.create(&caller.subject, &req.project_name, metadata).await?;
+    let id = api.projects.create(&caller.subject, &req.project_name, metadata, req.storage_limit).await?;
     let by_name =
         parts.headers.get("x-resource-name-in-location").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "true");
     let location =

@@ -18,6 +18,8 @@ from harborapi.models import (
     Label,
     ProjectMetadata,
     ProjectReq,
+    QuotaUpdateReq,
+    ResourceList,
     Repository,
     RobotCreate,
     RobotPermission,
@@ -164,6 +166,14 @@ async def main():
     await call("get_artifact_build_history", c.get_artifact_build_history("library", "app", "v1"))
     await call("get_artifact_vulnerability_reports", c.get_artifact_vulnerability_reports("library", "app", "v1"))
     await call("copy_artifact", c.copy_artifact("team", "copied", f"library/app@{digest}"))
+
+    # quotas: a limit set on team, read back with its usage
+    team_id = (await c.get_project("team")).project_id
+    quotas = await call("get_quotas", c.get_quotas(reference="project", reference_id=str(team_id)))
+    assert len(quotas) == 1 and quotas[0].hard.root["storage"] == -1, quotas
+    await call("update_quota", c.update_quota(quotas[0].id, QuotaUpdateReq(hard=ResourceList({"storage": 1 << 30}))))
+    quota = await call("get_quota", c.get_quota(quotas[0].id))
+    assert quota.hard.root["storage"] == 1 << 30 and quota.used.root["storage"] >= 0, quota
 
     # immutable tag rules: "stable" cannot be deleted while a rule holds it
     rule = ImmutableRule(

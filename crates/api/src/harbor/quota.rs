@@ -1,0 +1,112 @@
+//! Harbor's `quota` tag: `/quotas` (projects' storage quotas and usage).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use berth_core::quotas::QuotaRow;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ApiResult, Caller, HarborApi, HarborError, Query, json, json_body, list_query, ok, paged, paging, query_get,
+};
+use crate::time::rfc3339_millis;
+
+pub(super) fn routes() -> Router<Arc<HarborApi>> {
+    Router::new()
+        .route("/api/v2.0/quotas", get(list_quotas))
+        .route("/api/v2.0/quotas/{id}", get(get_quota).put(update_quota))
+}
+
+/// Harbor's `ResourceList`: storage only (count quotas went in Harbor 2.0).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceList {
+    storage: i64,
+}
+
+/// Harbor's `QuotaRefObject` for a project.
+#[derive(Serialize)]
+struct QuotaRef {
+    id: i64,
+    name: String,
+    owner_name: String,
+}
+
+/// Harbor's `Quota`.
+#[derive(Serialize)]
+struct Quota {
+    id: i64,
+    #[serde(rename = "ref")]
+    reference: QuotaRef,
+    hard: ResourceList,
+    used: ResourceList,
+    creation_time: String,
+    update_time: String,
+}
+
+impl From<&QuotaRow> for Quota {
+    fn from(q: &QuotaRow) -> Quota {
+        Quota {
+            id: q.id,
+            reference: QuotaRef { id: q.project_id, name: q.project_name.clone(), owner_name: q.owner_name.clone() },
+            hard: ResourceList { storage: q.hard_storage },
+            used: ResourceList { storage: q.used_storage },
+            creation_time: rfc3339_millis(q.created_at),
+            update_time: rfc3339_millis(q.updated_at),
+        }
+    }
+}
+
+fn quota_id(raw: &str) -> Result<i64, HarborError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| HarborError::bad_request("id must be a positive integer"))
+}
+
+/// `reference` (only `project`), `reference_id`, `sort` (`hard.storage`, `used.storage`, with
+/// `-` for descending), paging.
+async fn list_quotas(State(api): State<Arc<HarborApi>>, caller: Caller, Query(q): Query) -> ApiResult {
+    let (page, size) = paging(&q)?;
+    if let Some(reference) = query_get(&q, "reference").filter(|r| !r.is_empty())
+        && reference != "project"
+    {
+        return Err(HarborError::bad_request(format!("reference {reference:?}: quotas are of projects only")));
+    }
+    let reference_id = match query_get(&q, "reference_id").filter(|r| !r.is_empty()) {
+        None => None,
+        Some(id) => Some(
+            id.parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| HarborError::bad_request("reference_id must be a positive integer"))?,
+        ),
+    };
+    let (quotas, total) = api.projects.quotas(&caller.subject, reference_id, &list_query(&q)?, page, size).await?;
+    let body: Vec<Quota> = quotas.iter().map(Quota::from).collect();
+    Ok(paged(json(body)?, "/api/v2.0/quotas", &q, page, size, total))
+}
+
+async fn get_quota(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, caller: Caller) -> ApiResult {
+    json(Quota::from(&api.projects.quota(&caller.subject, quota_id(&id)?).await?))
+}
+
+/// Harbor's `QuotaUpdateReq`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaUpdateReq {
+    hard: ResourceList,
+}
+
+async fn update_quota(
+    State(api): State<Arc<HarborApi>>,
+    Path(id): Path<String>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let req: QuotaUpdateReq = json_body(&body)?;
+    api.projects.set_quota(&caller.subject, quota_id(&id)?, req.hard.storage).await?;
+    ok()
+}

@@ -1,0 +1,165 @@
+//! Project quotas (Harbor's one resource, `storage`), and the check that keeps a project's
+//! usage under its limit, exactly, however many replicas write at once.
+//!
+//! Usage is `project_stats.bytes`, which triggers keep as links and manifests come and go (a
+//! blob counted once per project). A write that adds content to a repository opens a
+//! [`QuotaGuard`] after its digest locks: on PostgreSQL it locks the project's `project_stats`
+//! row, so writers to one project take turns from there to their commit (SQLite's writer turn
+//! does this already), reads the usage and the limit, and after its inserts checks that the
+//! usage did not grow past the limit; if it did, the write fails and its transaction rolls
+//! back with nothing recorded. A write that adds no bytes (content the project holds already)
+//! passes even when an administrator set the limit below the usage, as in Harbor.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::listing::{Arg, Field, Kind, Listing, Source};
+use crate::{Db, DbError, Dialect, ListQuery, WriteTx, now_millis};
+
+/// Harbor's largest limit: 1024 TiB.
+pub const MAX_STORAGE: i64 = 1 << 50;
+
+/// A project's quota with its usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub project_name: String,
+    pub owner_name: String,
+    /// Bytes; -1: unlimited.
+    pub hard_storage: i64,
+    pub used_storage: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "q.id, q.project_id, p.name, COALESCE(u.username, ''), q.hard_storage, \
+    COALESCE(s.bytes, 0), q.created_at, q.updated_at";
+const FROM: &str = "FROM project_quotas q JOIN projects p ON p.id = q.project_id \
+    LEFT JOIN users u ON u.id = p.owner_id LEFT JOIN project_stats s ON s.project_id = q.project_id";
+
+/// What `sort` may name (Harbor sorts quotas by `hard.storage` and `used.storage`).
+const FIELDS: &[Field] = &[
+    Field { key: "id", source: Source::Column("q.id"), kind: Kind::Int, sortable: true },
+    Field { key: "creation_time", source: Source::Column("q.created_at"), kind: Kind::Time, sortable: true },
+    Field { key: "update_time", source: Source::Column("q.updated_at"), kind: Kind::Time, sortable: true },
+    Field { key: "hard.storage", source: Source::Column("q.hard_storage"), kind: Kind::Int, sortable: true },
+    Field { key: "used.storage", source: Source::Column("COALESCE(s.bytes, 0)"), kind: Kind::Int, sortable: true },
+];
+
+fn quota_row(r: &AnyRow) -> Result<QuotaRow, sqlx::Error> {
+    Ok(QuotaRow {
+        id: r.try_get(0)?,
+        project_id: r.try_get(1)?,
+        project_name: r.try_get(2)?,
+        owner_name: r.try_get(3)?,
+        hard_storage: r.try_get(4)?,
+        used_storage: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+        updated_at: r.try_get(7)?,
+    })
+}
+
+/// Bytes as Harbor's messages give them (`1.5 MiB`).
+pub fn human_bytes(n: i64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// A write's hold on its project's quota, from before its inserts to its commit.
+pub(crate) struct QuotaGuard {
+    project_id: i64,
+    before: i64,
+    hard: i64,
+}
+
+impl WriteTx<'_> {
+    /// Opens the quota check of a write into `repository_id`; `None` when its project has no
+    /// limit (nothing to lock or check).
+    pub(crate) async fn quota_guard(
+        &mut self,
+        dialect: Dialect,
+        repository_id: i64,
+    ) -> Result<Option<QuotaGuard>, DbError> {
+        let limit: Option<(i64, i64)> = sqlx::query(
+            "SELECT q.project_id, q.hard_storage FROM repositories r JOIN project_quotas q ON q.project_id = r.project_id \
+             WHERE r.id = $1",
+        )
+        .bind(repository_id)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
+        .transpose()?;
+        let Some((project_id, hard)) = limit.filter(|(_, hard)| *hard >= 0) else { return Ok(None) };
+        let lock = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
+        let sql = format!("SELECT bytes FROM project_stats WHERE project_id = $1{lock}");
+        let before: Option<i64> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(project_id).fetch_optional(&mut *self.tx).await?;
+        Ok(Some(QuotaGuard { project_id, before: before.unwrap_or(0), hard }))
+    }
+
+    /// Refuses the write if it took its project's usage past the limit.
+    pub(crate) async fn quota_check(&mut self, guard: Option<QuotaGuard>) -> Result<(), DbError> {
+        let Some(g) = guard else { return Ok(()) };
+        let after: Option<i64> = sqlx::query_scalar("SELECT bytes FROM project_stats WHERE project_id = $1")
+            .bind(g.project_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let after = after.unwrap_or(0);
+        if after > g.before && after > g.hard {
+            return Err(DbError::QuotaExceeded(format!(
+                "Quota exceeded when processing the request of adding {} of storage resource, which when updated to \
+                 current usage of {} will exceed the configured upper limit of {}.",
+                human_bytes(after - g.before),
+                human_bytes(g.before),
+                human_bytes(g.hard)
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Quotas, of one project when `project_id` is given, ordered by `query`'s sort (by id
+    /// otherwise): a page and the total.
+    pub async fn list_quotas(
+        &self,
+        project_id: Option<i64>,
+        query: &ListQuery,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<QuotaRow>, i64), DbError> {
+        let from = format!("{FROM} WHERE ($1 = 0 OR q.project_id = $1)");
+        let listing = Listing {
+            columns: COLUMNS,
+            from: &from,
+            fixed: vec![Arg::Int(project_id.unwrap_or(0))],
+            fields: FIELDS,
+            default_order: "q.id",
+            tie_break: "q.id",
+        };
+        let (rows, total) = self.list_page(&listing, query, limit, offset).await?;
+        Ok((rows.iter().map(quota_row).collect::<Result<_, _>>()?, total))
+    }
+
+    pub async fn quota(&self, id: i64) -> Result<Option<QuotaRow>, DbError> {
+        let sql = format!("SELECT {COLUMNS} {FROM} WHERE q.id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(quota_row).transpose()?)
+    }
+
+    /// Sets a quota's limit (bytes, -1 for none). Returns whether it exists.
+    pub async fn set_quota(&self, id: i64, hard_storage: i64) -> Result<bool, DbError> {
+        let q = sqlx::query("UPDATE project_quotas SET hard_storage = $1, updated_at = $2 WHERE id = $3")
+            .bind(hard_storage)
+            .bind(now_millis())
+            .bind(id);
+        Ok(self.write_one(q).await? == 1)
+    }
+}
