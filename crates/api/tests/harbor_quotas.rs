@@ -67,6 +67,7 @@ async fn the_limit_is_held_at_every_write_and_usage_is_exact() {
     refused_by_quota(resp.await.unwrap()).await;
     let head = s.client.head(s.url(&format!("/v2/capped/app/blobs/{digest}"))).send().await.unwrap();
     assert_eq!(head.status(), StatusCode::NOT_FOUND);
+    assert_eq!(s.registry.store().stat(&digest).await.unwrap(), None, "refused before its bytes were written");
     assert_eq!(used(&s, pid).await, after_first);
     // The same by a chunked upload, refused at its end.
     let resp = s.client.post(s.url("/v2/capped/app/blobs/uploads/")).send().await.unwrap();
@@ -75,6 +76,7 @@ async fn the_limit_is_held_at_every_write_and_usage_is_exact() {
     let resp = s.client.put(s.url(&format!("{location}{sep}digest={digest}"))).body(big.clone()).send();
     let resp = resp.await.unwrap();
     refused_by_quota(resp).await;
+    assert_eq!(s.registry.store().stat(&digest).await.unwrap(), None, "refused before its bytes were published");
     assert_eq!(used(&s, pid).await, after_first);
 
     // A mount of a blob another project holds.

@@ -299,6 +299,8 @@ impl Registry {
             ));
         }
         let repo = self.ensure_repository(name).await?;
+        // Refused by the quota before the bytes are written, not only after.
+        self.db.quota_allows(repo, digest.as_str(), len as i64).await?;
         let pin = self.db.pin_blob(digest.as_str()).await?;
         let stored = match self.store.put(digest, bytes).await {
             Ok(()) => self.db.link_blob(repo, digest.as_str(), len as i64, &pin).await.map_err(RegistryError::from),
@@ -467,6 +469,8 @@ impl Registry {
             let now = self.upload_row(name, id).await?;
             return Err(RegistryError::UploadOutOfOrder { offset: now.offset as u64 });
         }
+        // Refused by the quota before the bytes are published, not only after.
+        self.db.quota_allows(row.repository_id, digest.as_str(), offset as i64).await?;
         let pin = self.db.pin_blob(digest.as_str()).await?;
         let committed = match self.store.upload_commit(id, offset, &state, digest).await {
             Ok(()) => self

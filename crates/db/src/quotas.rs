@@ -113,19 +113,48 @@ impl WriteTx<'_> {
             .await?;
         let after = after.unwrap_or(0);
         if after > g.before && after > g.hard {
-            return Err(DbError::QuotaExceeded(format!(
-                "Quota exceeded when processing the request of adding {} of storage resource, which when updated to \
-                 current usage of {} will exceed the configured upper limit of {}.",
-                human_bytes(after - g.before),
-                human_bytes(g.before),
-                human_bytes(g.hard)
-            )));
+            return Err(exceeded(after - g.before, g.before, g.hard));
         }
         Ok(())
     }
 }
 
+/// Harbor's refusal.
+fn exceeded(adding: i64, usage: i64, hard: i64) -> DbError {
+    DbError::QuotaExceeded(format!(
+        "Quota exceeded when processing the request of adding {} of storage resource, which when updated to \
+         current usage of {} will exceed the configured upper limit of {}.",
+        human_bytes(adding),
+        human_bytes(usage),
+        human_bytes(hard)
+    ))
+}
+
 impl Db {
+    /// Whether `size` more bytes under `digest` fit the quota of `repository_id`'s project, by
+    /// the usage now: asked before bytes are written, so that a push the quota refuses leaves
+    /// nothing in storage either. Only a forecast (a concurrent push may take the room): the
+    /// writing transaction's [`QuotaGuard`] decides.
+    pub async fn quota_allows(&self, repository_id: i64, digest: &str, size: i64) -> Result<(), DbError> {
+        let row = sqlx::query(
+            "SELECT q.hard_storage, COALESCE(s.bytes, 0), \
+               CASE WHEN EXISTS (SELECT 1 FROM project_content c WHERE c.project_id = q.project_id AND c.digest = $2) \
+               THEN 1 ELSE 0 END \
+             FROM repositories r JOIN project_quotas q ON q.project_id = r.project_id \
+             LEFT JOIN project_stats s ON s.project_id = q.project_id WHERE r.id = $1",
+        )
+        .bind(repository_id)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(()) };
+        let (hard, used, held): (i64, i64, i32) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        if hard >= 0 && held == 0 && used + size > hard {
+            return Err(exceeded(size, used, hard));
+        }
+        Ok(())
+    }
+
     /// Quotas, of one project when `project_id` is given, ordered by `query`'s sort (by id
     /// otherwise): a page and the total.
     pub async fn list_quotas(
