@@ -360,12 +360,12 @@ impl Db {
     // ---- projects
 
     /// Creates a project with its metadata, its owner as project admin, in one transaction.
-    #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_project(&self, name: &str, owner_id: i64, metadata: &[(&str, &str)]) -> Result<i64, DbError> {
         self.create_project_with_quota(name, owner_id, metadata, -1).await
     }
 
     /// A project whose storage quota is `storage_limit` bytes (-1: none).
+    #[tracing::instrument(name = "create_project", level = "info", skip_all)]
     pub async fn create_project_with_quota(
         &self,
         name: &str,

@@ -45,6 +45,7 @@ fn rule_row(r: &AnyRow) -> Result<ImmutableRuleRow, sqlx::Error> {
 impl Db {
     /// Adds a rule (its `id` and `project_id` as given are ignored); a conflict if the
     /// project has the same selectors already.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_immutable_rule(&self, rule: &ImmutableRuleRow) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
@@ -68,6 +69,7 @@ impl Db {
     }
 
     /// Changes rule `rule.id` of project `rule.project_id`. Returns whether it exists.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn update_immutable_rule(&self, rule: &ImmutableRuleRow) -> Result<bool, DbError> {
         let mut w = self.begin_write().await?;
         let done = sqlx::query(
@@ -90,6 +92,7 @@ impl Db {
     }
 
     /// Deletes rule `id` of `project_id`. Returns whether it existed.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn delete_immutable_rule(&self, project_id: i64, id: i64) -> Result<bool, DbError> {
         let q =
             sqlx::query("DELETE FROM immutable_tag_rules WHERE id = $1 AND project_id = $2").bind(id).bind(project_id);
@@ -97,6 +100,7 @@ impl Db {
     }
 
     /// Rule `id` of `project_id`.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn immutable_rule(&self, project_id: i64, id: i64) -> Result<Option<ImmutableRuleRow>, DbError> {
         let sql = format!("SELECT {COLUMNS} FROM immutable_tag_rules r WHERE r.id = $1 AND r.project_id = $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(project_id).fetch_optional(&self.pool).await?;
@@ -105,6 +109,7 @@ impl Db {
 
     /// A project's rules, filtered and ordered by `query` (by priority, then id): a page and
     /// the total.
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn list_immutable_rules(
         &self,
         project_id: i64,
@@ -125,6 +130,7 @@ impl Db {
     }
 
     /// The enabled rules of the project that holds `repository` (its first path component).
+    #[tracing::instrument(level = "info", skip_all)]
     pub async fn immutable_rules_for(&self, repository: &str) -> Result<Vec<ImmutableRuleRow>, DbError> {
         let project = repository.split('/').next().unwrap_or(repository);
         let sql = format!(
