@@ -192,3 +192,68 @@ async fn quotas_are_set_by_administrators_within_harbors_range() {
     let usage: Vec<i64> = sorted.as_array().unwrap().iter().map(|q| q["used"]["storage"].as_i64().unwrap()).collect();
     assert!(usage.windows(2).all(|w| w[0] >= w[1]) && usage[0] > 0, "{usage:?}");
 }
+
+async fn put_manifest(s: &TestServer, repo: &str, reference: &str, body: &[u8]) -> reqwest::Response {
+    let url = s.url(&format!("/v2/{repo}/manifests/{reference}"));
+    s.client.put(url).header("content-type", OCI_MANIFEST).body(body.to_vec()).send().await.unwrap()
+}
+
+/// Refused as over the per-repository limit of 2 `what`s, with `/v2`'s code (`DENIED`) or the
+/// REST API's (`FORBIDDEN`).
+async fn refused_per_repository(resp: reqwest::Response, what: &str, code: &str) {
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!((status, &body["errors"][0]["code"]), (StatusCode::FORBIDDEN, &json!(code)), "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("upper limit of 2 {what}s per repository")), "{message}");
+}
+
+#[tokio::test]
+async fn repositories_are_limited_in_tags_and_artifacts_beyond_harbor() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let pid = create_project(&s, json!({"project_name": "few"})).await;
+    let quota_id = quota_of(&s, pid).await["id"].as_i64().unwrap();
+    let limits = json!({"hard": {"tags_per_repository": 2, "artifacts_per_repository": 2}});
+    let resp = s.client.put(s.url(&format!("/api/v2.0/quotas/{quota_id}"))).json(&limits).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let hard = quota_of(&s, pid).await["hard"].clone();
+    assert_eq!(hard, json!({"storage": -1, "tags_per_repository": 2, "artifacts_per_repository": 2}));
+
+    let (a1, m1) = s.push_image("few/app", "v1", &[b"first"]).await;
+    let (a2, _) = s.push_image("few/app", "v2", &[b"second"]).await;
+    // A third tag, by a push or through Harbor's API: refused, and not there.
+    refused_per_repository(put_manifest(&s, "few/app", "v3", &m1).await, "tag", "DENIED").await;
+    let resp =
+        s.client.post(s.url("/api/v2.0/projects/few/repositories/app/artifacts/v1/tags")).json(&json!({"name": "v3"}));
+    refused_per_repository(resp.send().await.unwrap(), "tag", "FORBIDDEN").await;
+    assert_eq!(s.client.get(s.url("/v2/few/app/manifests/v3")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    // Moving a tag adds none; the artifact it left, untagged, still counts.
+    assert_eq!(put_manifest(&s, "few/app", "v2", &m1).await.status(), StatusCode::CREATED);
+    let m3 = s.image_manifest("few/app", &[b"third"]).await;
+    let d3 = berth_oci::Digest::sha256_of(&m3);
+    refused_per_repository(put_manifest(&s, "few/app", &d3.to_string(), &m3).await, "artifact", "DENIED").await;
+    // Each repository counts its own.
+    s.push_image("few/other", "v1", &[b"first"]).await;
+    s.push_image("few/other", "v2", &[b"second"]).await;
+    // Deleting makes room.
+    let resp = s.client.delete(s.url(&format!("/v2/few/app/manifests/{a2}"))).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(put_manifest(&s, "few/app", &d3.to_string(), &m3).await.status(), StatusCode::CREATED);
+    let _ = a1;
+
+    // Lifted, the limits are gone from the quota; storage stayed as it was.
+    let limits = json!({"hard": {"tags_per_repository": -1, "artifacts_per_repository": -1}});
+    let resp = s.client.put(s.url(&format!("/api/v2.0/quotas/{quota_id}"))).json(&limits).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(quota_of(&s, pid).await["hard"], json!({"storage": -1}));
+    assert_eq!(put_manifest(&s, "few/app", "v3", &m1).await.status(), StatusCode::CREATED);
+    for bad in [
+        json!({"hard": {"tags_per_repository": 0}}),
+        json!({"hard": {"artifacts_per_repository": -5}}),
+        json!({"hard": {}}),
+    ] {
+        let resp = s.client.put(s.url(&format!("/api/v2.0/quotas/{quota_id}"))).json(&bad).send().await.unwrap();
+        assert_error(resp, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
+    }
+}

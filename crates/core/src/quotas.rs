@@ -4,7 +4,7 @@
 
 use berth_auth::rbac::{self, Policy, Subject};
 use berth_db::ListQuery;
-pub use berth_db::quotas::{MAX_STORAGE, QuotaRow};
+pub use berth_db::quotas::{MAX_STORAGE, QuotaLimits, QuotaRow};
 
 use crate::projects::{ProjectError, ProjectRef, Projects};
 
@@ -56,15 +56,24 @@ impl Projects {
         Ok(quota)
     }
 
-    /// Sets a quota's storage limit: system administrators. A limit below the usage is
-    /// allowed (as in Harbor): writes that add bytes are refused until usage falls under it.
-    pub async fn set_quota(&self, subject: &Subject, id: i64, hard_storage: i64) -> Result<(), ProjectError> {
+    /// Sets a quota's limits (those not given stay): system administrators. A limit below the
+    /// usage is allowed (as in Harbor): writes that add to it are refused until it falls under.
+    pub async fn set_quota(&self, subject: &Subject, id: i64, limits: &QuotaLimits) -> Result<(), ProjectError> {
         system(subject, rbac::Action::Update)?;
-        validate_storage(hard_storage)?;
-        if self.db.set_quota(id, hard_storage).await? {
-            Ok(())
-        } else {
-            Err(ProjectError::NotFound(format!("quota {id}")))
+        if let Some(storage) = limits.storage {
+            validate_storage(storage)?;
         }
+        for (name, count) in [
+            ("tags_per_repository", limits.tags_per_repository),
+            ("artifacts_per_repository", limits.artifacts_per_repository),
+        ] {
+            if count.is_some_and(|n| n != -1 && n < 1) {
+                return Err(ProjectError::Invalid(format!("{name} must be -1 (unlimited) or at least 1")));
+            }
+        }
+        if limits == &QuotaLimits::default() {
+            return Err(ProjectError::Invalid("hard names no limit to set".into()));
+        }
+        if self.db.set_quota(id, limits).await? { Ok(()) } else { Err(ProjectError::NotFound(format!("quota {id}"))) }
     }
 }

@@ -34,7 +34,18 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
         ),
         ("projects", &[("id", I), ("name", T), ("owner_id", I), ("created_at", I), ("updated_at", I)]),
         ("project_metadata", &[("project_id", I), ("name", T), ("value", T)]),
-        ("project_quotas", &[("id", I), ("project_id", I), ("hard_storage", I), ("created_at", I), ("updated_at", I)]),
+        (
+            "project_quotas",
+            &[
+                ("id", I),
+                ("project_id", I),
+                ("hard_storage", I),
+                ("created_at", I),
+                ("updated_at", I),
+                ("hard_tags_per_repository", I),
+                ("hard_artifacts_per_repository", I),
+            ],
+        ),
         (
             "project_members",
             &[

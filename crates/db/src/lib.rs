@@ -4,6 +4,17 @@
 //! SQL both understand and run through sqlx's `Any` driver; only DDL differs per dialect, in
 //! `migrations/<dialect>/`. The database is the truth for what exists; storage holds bytes.
 
+/// The condition on `m` that makes a manifest an artifact of its own in Harbor's listings: not
+/// an accessory, and tagged or not the child of an index in its repository. (A macro, defined
+/// before the modules that use it, so that `concat!` can splice it into their SQL.)
+macro_rules! top_level {
+    () => {
+        "m.accessory_of IS NULL AND (EXISTS (SELECT 1 FROM tags tt WHERE tt.manifest_id = m.id) \
+         OR NOT EXISTS (SELECT 1 FROM manifest_children pc JOIN manifests pm ON pm.id = pc.manifest_id \
+         WHERE pc.kind = 'manifest' AND pc.digest = m.digest AND pm.repository_id = m.repository_id))"
+    };
+}
+
 pub mod audit;
 mod copy;
 pub mod gc;

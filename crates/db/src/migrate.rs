@@ -45,6 +45,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(20, "0020_job_service.sql"),
     migration!(21, "0021_immutable_tag_rules.sql"),
     migration!(22, "0022_project_quotas.sql"),
+    migration!(23, "0023_repository_limits.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -100,16 +100,6 @@ pub struct RepositoryRow {
     pub updated_at: i64,
 }
 
-/// The condition on `m` that makes a manifest an artifact of its own in Harbor's listings: not
-/// an accessory, and tagged or not the child of an index in its repository.
-macro_rules! top_level {
-    () => {
-        "m.accessory_of IS NULL AND (EXISTS (SELECT 1 FROM tags tt WHERE tt.manifest_id = m.id) \
-         OR NOT EXISTS (SELECT 1 FROM manifest_children pc JOIN manifests pm ON pm.id = pc.manifest_id \
-         WHERE pc.kind = 'manifest' AND pc.digest = m.digest AND pm.repository_id = m.repository_id))"
-    };
-}
-
 /// What `q` and `sort` may name when listing repositories.
 const REPOSITORY_FIELDS: &[Field] = &[
     Field { key: "name", source: Source::Column("r.name"), kind: Kind::Text, sortable: true },
@@ -624,14 +614,20 @@ impl Db {
     /// Points a tag at a manifest, moving it if it exists.
     #[tracing::instrument(level = "info", skip_all)]
     pub async fn put_tag(&self, repository_id: i64, name: &str, manifest_id: i64) -> Result<(), DbError> {
-        self.write_one(sqlx::query(
+        let mut w = self.begin_write().await?;
+        let quota = w.quota_guard(self.dialect, repository_id).await?;
+        sqlx::query(
             "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
         )
         .bind(repository_id)
         .bind(name)
         .bind(manifest_id)
-        .bind(now_millis())).await?;
+        .bind(now_millis())
+        .execute(&mut *w.tx)
+        .await?;
+        w.quota_check(quota).await?;
+        w.commit().await?;
         Ok(())
     }
 
@@ -639,6 +635,7 @@ impl Db {
     #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_tag(&self, repository_id: i64, name: &str, manifest_id: i64) -> Result<(), DbError> {
         let mut w = self.begin_write().await?;
+        let quota = w.quota_guard(self.dialect, repository_id).await?;
         sqlx::query("INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4)")
             .bind(repository_id)
             .bind(name)
@@ -650,6 +647,7 @@ impl Db {
                 sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict(format!("the tag {name}")),
                 _ => DbError::Sqlx(e),
             })?;
+        w.quota_check(quota).await?;
         w.commit().await?;
         Ok(())
     }

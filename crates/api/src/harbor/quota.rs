@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use berth_core::quotas::QuotaRow;
+use berth_core::quotas::{QuotaLimits, QuotaRow};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -19,11 +19,17 @@ pub(super) fn routes() -> Router<Arc<HarborApi>> {
         .route("/api/v2.0/quotas/{id}", get(get_quota).put(update_quota))
 }
 
-/// Harbor's `ResourceList`: storage only (count quotas went in Harbor 2.0).
-#[derive(Serialize, Deserialize)]
+/// Harbor's `ResourceList`: `storage` (count quotas went in Harbor 2.0), and, beyond Harbor,
+/// the per-repository limits when set.
+#[derive(Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ResourceList {
-    storage: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    storage: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tags_per_repository: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    artifacts_per_repository: Option<i64>,
 }
 
 /// Harbor's `QuotaRefObject` for a project.
@@ -51,8 +57,12 @@ impl From<&QuotaRow> for Quota {
         Quota {
             id: q.id,
             reference: QuotaRef { id: q.project_id, name: q.project_name.clone(), owner_name: q.owner_name.clone() },
-            hard: ResourceList { storage: q.hard_storage },
-            used: ResourceList { storage: q.used_storage },
+            hard: ResourceList {
+                storage: Some(q.hard_storage),
+                tags_per_repository: Some(q.hard_tags_per_repository).filter(|n| *n >= 0),
+                artifacts_per_repository: Some(q.hard_artifacts_per_repository).filter(|n| *n >= 0),
+            },
+            used: ResourceList { storage: Some(q.used_storage), ..ResourceList::default() },
             creation_time: rfc3339_millis(q.created_at),
             update_time: rfc3339_millis(q.updated_at),
         }
@@ -107,6 +117,11 @@ async fn update_quota(
     body: axum::body::Bytes,
 ) -> ApiResult {
     let req: QuotaUpdateReq = json_body(&body)?;
-    api.projects.set_quota(&caller.subject, quota_id(&id)?, req.hard.storage).await?;
+    let limits = QuotaLimits {
+        storage: req.hard.storage,
+        tags_per_repository: req.hard.tags_per_repository,
+        artifacts_per_repository: req.hard.artifacts_per_repository,
+    };
+    api.projects.set_quota(&caller.subject, quota_id(&id)?, &limits).await?;
     ok()
 }
