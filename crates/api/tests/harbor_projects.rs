@@ -183,6 +183,26 @@ async fn project_lifecycle() {
 }
 
 #[tokio::test]
+async fn keys_of_a_project_request_are_taken_or_refused_never_ignored() {
+    let (_d, s) = server().await;
+    for body in [
+        json!({"project_name": "p1", "registry_id": 1}),
+        json!({"project_name": "p1", "cve_allowlist": {"items": [{"cve_id": "CVE-2024-1"}]}}),
+        json!({"project_name": "p1", "count_limit": 10}),
+    ] {
+        let resp = s.client.post(s.url("/api/v2.0/projects")).json(&body).send().await.unwrap();
+        harbor_error(resp, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
+    }
+    let resp = s.client.head(s.url("/api/v2.0/projects?project_name=p1")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "a refused request made no project");
+    // What Harbor's clients send when they set none of them.
+    let body =
+        json!({"project_name": "p1", "registry_id": null, "cve_allowlist": {"items": []}, "storage_limit": null});
+    let resp = s.client.post(s.url("/api/v2.0/projects")).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn project_creation_can_be_restricted_to_admins() {
     let (_d, s) = server().await;
     s.db.set_setting("project_creation_restriction", "adminonly").await.unwrap();

@@ -115,7 +115,9 @@ async fn project_exists(State(api): State<Arc<HarborApi>>, Query(q): Query) -> A
     Ok((status, Body::empty()).into_response())
 }
 
+/// Harbor's `ProjectReq`: every key it has is taken or refused, and no other is accepted.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProjectReq {
     project_name: String,
     #[serde(default)]
@@ -125,6 +127,26 @@ struct ProjectReq {
     /// Bytes, -1 for none: system administrators only.
     #[serde(default)]
     storage_limit: Option<i64>,
+    /// Only an empty one: CVE allowlists come with scanning.
+    #[serde(default)]
+    cve_allowlist: Option<serde_json::Value>,
+    /// Only none: proxy cache projects are not served yet.
+    #[serde(default)]
+    registry_id: Option<i64>,
+}
+
+impl ProjectReq {
+    /// Refuses what Berth cannot do yet rather than store it and do nothing.
+    fn check_unsupported(&self) -> Result<(), HarborError> {
+        if self.registry_id.is_some() {
+            return Err(HarborError::bad_request("proxy cache projects (registry_id) are not supported yet"));
+        }
+        let items = self.cve_allowlist.as_ref().and_then(|a| a.get("items")).and_then(|i| i.as_array());
+        if items.is_some_and(|i| !i.is_empty()) {
+            return Err(HarborError::bad_request("CVE allowlists are not supported until scanning is"));
+        }
+        Ok(())
+    }
 }
 
 async fn create_project(
@@ -134,6 +156,7 @@ async fn create_project(
     body: axum::body::Bytes,
 ) -> ApiResult {
     let req: ProjectReq = json_body(&body)?;
+    req.check_unsupported()?;
     let mut metadata = metadata_of(req.metadata);
     if let Some(public) = req.public {
         metadata.entry("public".into()).or_insert_with(|| public.to_string());
