@@ -220,7 +220,7 @@ async fn repositories_are_limited_in_tags_and_artifacts_beyond_harbor() {
     let hard = quota_of(&s, pid).await["hard"].clone();
     assert_eq!(hard, json!({"storage": -1, "tags_per_repository": 2, "artifacts_per_repository": 2}));
 
-    let (a1, m1) = s.push_image("few/app", "v1", &[b"first"]).await;
+    let (_, m1) = s.push_image("few/app", "v1", &[b"first"]).await;
     let (a2, _) = s.push_image("few/app", "v2", &[b"second"]).await;
     // A third tag, by a push or through Harbor's API: refused, and not there.
     refused_per_repository(put_manifest(&s, "few/app", "v3", &m1).await, "tag", "DENIED").await;
@@ -240,7 +240,6 @@ async fn repositories_are_limited_in_tags_and_artifacts_beyond_harbor() {
     let resp = s.client.delete(s.url(&format!("/v2/few/app/manifests/{a2}"))).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(put_manifest(&s, "few/app", &d3.to_string(), &m3).await.status(), StatusCode::CREATED);
-    let _ = a1;
 
     // Lifted, the limits are gone from the quota; storage stayed as it was.
     let limits = json!({"hard": {"tags_per_repository": -1, "artifacts_per_repository": -1}});

@@ -117,6 +117,10 @@ fn refused(repository: &str, tag: &str, what: &str) -> PolicyRefusal {
 #[async_trait::async_trait]
 impl ContentPolicy for Immutability {
     async fn check(&self, change: &ContentChange) -> Result<(), PolicyRefusal> {
+        // Most pushes by digest (an index's children, signatures) touch no tag: no rules to read.
+        if change.tags().is_empty() && !matches!(change, ContentChange::DeleteRepository { .. }) {
+            return Ok(());
+        }
         let repository = change.repository();
         let rules = RuleSet::of(&self.db, repository).await.map_err(internal)?;
         if rules.0.is_empty() {
@@ -171,30 +175,10 @@ impl Immutability {
     }
 }
 
-/// A rule as a request gives it.
-pub struct ImmutableRuleReq {
-    pub priority: i64,
-    pub disabled: bool,
-    pub repository_decoration: String,
-    pub repository_pattern: String,
-    pub tag_decoration: String,
-    pub tag_pattern: String,
-}
-
-impl ImmutableRuleReq {
-    fn row(self, project_id: i64, id: i64) -> Result<ImmutableRuleRow, ProjectError> {
-        let row = ImmutableRuleRow {
-            id,
-            project_id,
-            priority: self.priority,
-            disabled: self.disabled,
-            repository_decoration: self.repository_decoration,
-            repository_pattern: self.repository_pattern,
-            tag_decoration: self.tag_decoration,
-            tag_pattern: self.tag_pattern,
-        };
-        ImmutableRule::compile(row).map(|r| r.row).map_err(ProjectError::Invalid)
-    }
+/// `rule` checked and compiled, as rule `id` of project `project_id` (whatever the request
+/// said of those).
+fn checked(rule: ImmutableRuleRow, project_id: i64, id: i64) -> Result<ImmutableRuleRow, ProjectError> {
+    ImmutableRule::compile(ImmutableRuleRow { id, project_id, ..rule }).map(|r| r.row).map_err(ProjectError::Invalid)
 }
 
 impl Projects {
@@ -237,10 +221,10 @@ impl Projects {
         &self,
         subject: &Subject,
         project: &ProjectRef<'_>,
-        req: ImmutableRuleReq,
+        rule: ImmutableRuleRow,
     ) -> Result<i64, ProjectError> {
         let project_id = self.immutable_access(subject, project, rbac::Action::Create).await?;
-        Ok(self.db.create_immutable_rule(&req.row(project_id, 0)?).await?)
+        Ok(self.db.create_immutable_rule(&checked(rule, project_id, 0)?).await?)
     }
 
     pub async fn update_immutable_rule(
@@ -248,10 +232,10 @@ impl Projects {
         subject: &Subject,
         project: &ProjectRef<'_>,
         id: i64,
-        req: ImmutableRuleReq,
+        rule: ImmutableRuleRow,
     ) -> Result<(), ProjectError> {
         let project_id = self.immutable_access(subject, project, rbac::Action::Update).await?;
-        if self.db.update_immutable_rule(&req.row(project_id, id)?).await? {
+        if self.db.update_immutable_rule(&checked(rule, project_id, id)?).await? {
             Ok(())
         } else {
             Err(ProjectError::NotFound(format!("immutable tag rule {id}")))
@@ -272,10 +256,21 @@ impl Projects {
         }
     }
 
-    /// Which of `tags` of `repository` are immutable (Harbor's `with_immutable_status`).
-    pub async fn immutable_tags(&self, repository: &str, tags: &[&str]) -> Result<Vec<bool>, ProjectError> {
-        let rules = RuleSet::of(&self.db, repository).await.map_err(ProjectError::Internal)?;
-        Ok(tags.iter().map(|t| rules.immutable(repository, t)).collect())
+    /// For each (repository, tags) of `artifacts`, which of its tags are immutable (Harbor's
+    /// `with_immutable_status`): each project's rules read once, however many artifacts.
+    pub async fn immutable_tags(&self, artifacts: &[(&str, Vec<&str>)]) -> Result<Vec<Vec<bool>>, ProjectError> {
+        let mut rules: std::collections::HashMap<&str, RuleSet> = std::collections::HashMap::new();
+        let mut flags = Vec::with_capacity(artifacts.len());
+        for (repository, tags) in artifacts {
+            let project = repository.split('/').next().unwrap_or(repository);
+            if !rules.contains_key(project) {
+                let set = RuleSet::of(&self.db, repository).await.map_err(ProjectError::Internal)?;
+                rules.insert(project, set);
+            }
+            let set = &rules[project];
+            flags.push(tags.iter().map(|t| set.immutable(repository, t)).collect());
+        }
+        Ok(flags)
     }
 }
 

@@ -43,7 +43,7 @@ fn rule_row(r: &AnyRow) -> Result<ImmutableRuleRow, sqlx::Error> {
 }
 
 impl Db {
-    /// Adds a rule (its `id` and `project_id` as given are ignored); a conflict if the
+    /// Adds a rule to project `rule.project_id` (`rule.id` is ignored); a conflict if the
     /// project has the same selectors already.
     #[tracing::instrument(level = "info", skip_all)]
     pub async fn create_immutable_rule(&self, rule: &ImmutableRuleRow) -> Result<i64, DbError> {

@@ -86,7 +86,7 @@ const ARTIFACTS_IN_REPOSITORY: &str =
     concat!("SELECT COUNT(*) FROM manifests m WHERE m.repository_id = $1 AND ", top_level!());
 
 /// Bytes as Harbor's messages give them (`1.5 MiB`).
-pub fn human_bytes(n: i64) -> String {
+fn human_bytes(n: i64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = n as f64;
     let mut unit = 0;

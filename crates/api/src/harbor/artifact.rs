@@ -275,11 +275,15 @@ async fn artifacts(
         None
     };
     let accessories = if detail.accessories { Some(api.projects.accessories_of(views).await?) } else { None };
-    let mut immutable = Vec::with_capacity(views.len());
-    for a in views.iter().filter(|_| detail.immutable_status && detail.tags) {
-        let names: Vec<&str> = a.tags.iter().map(|t| t.name.as_str()).collect();
-        immutable.push(api.projects.immutable_tags(&a.repository_name, &names).await?);
-    }
+    let immutable = if detail.immutable_status && detail.tags {
+        let tagged: Vec<(&str, Vec<&str>)> = views
+            .iter()
+            .map(|a| (a.repository_name.as_str(), a.tags.iter().map(|t| t.name.as_str()).collect()))
+            .collect();
+        api.projects.immutable_tags(&tagged).await?
+    } else {
+        Vec::new()
+    };
     Ok(views
         .iter()
         .enumerate()
@@ -384,8 +388,8 @@ async fn list_artifact_tags(
         tags.iter().skip(((page - 1) * size) as usize).take(size as usize).map(|t| tag(&a, t)).collect();
     if switch(&q, "with_immutable_status", false)? {
         let names: Vec<&str> = body.iter().map(|t| t.name.as_str()).collect();
-        let flags = api.projects.immutable_tags(&a.repository_name, &names).await?;
-        for (t, flag) in body.iter_mut().zip(flags) {
+        let flags = api.projects.immutable_tags(&[(&a.repository_name, names)]).await?;
+        for (t, flag) in body.iter_mut().zip(flags.into_iter().flatten()) {
             t.immutable = flag;
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, put};
-use berth_core::immutable::{ImmutableRuleReq, ImmutableRuleRow};
+use berth_core::immutable::ImmutableRuleRow;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -121,7 +121,7 @@ fn one_selector(list: &[ImmutableSelector], what: &str) -> Result<(String, Strin
 impl RuleJson {
     /// The rule this body describes, keys it leaves out taken from `current` (an update), or
     /// required (a creation).
-    fn into_req(self, current: Option<&ImmutableRuleRow>) -> Result<ImmutableRuleReq, HarborError> {
+    fn into_rule(self, current: Option<&ImmutableRuleRow>) -> Result<ImmutableRuleRow, HarborError> {
         if self.action.as_deref().is_some_and(|a| a != ACTION) {
             return Err(HarborError::bad_request(format!("action must be {ACTION}")));
         }
@@ -146,7 +146,10 @@ impl RuleJson {
             (None, Some(c)) => (c.repository_decoration.clone(), c.repository_pattern.clone()),
             (None, None) => return Err(HarborError::bad_request("scope_selectors.repository is required")),
         };
-        Ok(ImmutableRuleReq {
+        Ok(ImmutableRuleRow {
+            // The project's and the path's, set by the service.
+            id: 0,
+            project_id: 0,
             priority: self.priority.or(current.map(|c| c.priority)).unwrap_or(0),
             disabled: self.disabled.or(current.map(|c| c.disabled)).unwrap_or(false),
             repository_decoration: repository.0,
@@ -185,7 +188,7 @@ async fn create_rule(
 ) -> ApiResult {
     let req: RuleJson = json_body(&body)?;
     let id =
-        api.projects.create_immutable_rule(&caller.subject, &caller.project(&project), req.into_req(None)?).await?;
+        api.projects.create_immutable_rule(&caller.subject, &caller.project(&project), req.into_rule(None)?).await?;
     Ok(created(&format!("/api/v2.0/projects/{project}/immutabletagrules/{id}")))
 }
 
@@ -203,7 +206,7 @@ async fn update_rule(
     }
     let project = caller.project(&project);
     let current = api.projects.immutable_rule(&caller.subject, &project, id).await?;
-    api.projects.update_immutable_rule(&caller.subject, &project, id, req.into_req(Some(&current))?).await?;
+    api.projects.update_immutable_rule(&caller.subject, &project, id, req.into_rule(Some(&current))?).await?;
     ok()
 }
 
