@@ -59,6 +59,8 @@ pub struct HarborAuth {
     tokens: Arc<TokenIssuer>,
     /// `external_url` when configured; otherwise the realm is built from the request's Host.
     external_url: Option<String>,
+    /// Tokens' lifetime (`token_expiration`).
+    settings: berth_core::settings::SystemSettings,
 }
 
 fn parse_basic(value: &str) -> Option<(String, String)> {
@@ -91,8 +93,18 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 impl HarborAuth {
-    pub fn new(identities: Identities, tokens: Arc<TokenIssuer>, external_url: Option<String>) -> HarborAuth {
-        HarborAuth { identities, tokens, external_url: external_url.map(|u| u.trim_end_matches('/').to_string()) }
+    pub fn new(
+        identities: Identities,
+        tokens: Arc<TokenIssuer>,
+        settings: berth_core::settings::SystemSettings,
+        external_url: Option<String>,
+    ) -> HarborAuth {
+        HarborAuth {
+            identities,
+            tokens,
+            settings,
+            external_url: external_url.map(|u| u.trim_end_matches('/').to_string()),
+        }
     }
 
     /// The token service's URL: under `external_url`, else under the address the client
@@ -137,7 +149,7 @@ impl HarborAuth {
             return Err(Refused::Credentials("unsupported Authorization header"));
         };
         let source = crate::client::client_addr(&request.extensions);
-        let result = if user.starts_with(berth_core::robots::ROBOT_PREFIX) {
+        let result = if berth_core::robots::is_robot_name(&user) {
             self.identities.authenticate_robot(&user, &pass, source).await
         } else {
             self.identities.authenticate_user(&user, &pass, source).await
@@ -520,7 +532,8 @@ pub async fn token(State(auth): State<Arc<HarborAuth>>, req: Parts) -> Response 
         Subject::Anonymous => String::new(),
         Subject::User { name, .. } | Subject::Robot { name, .. } => name.clone(),
     };
-    match auth.tokens.issue(&name, access, against) {
+    let lifetime = std::time::Duration::from_secs(auth.settings.get().token_expiration_minutes * 60);
+    match auth.tokens.issue_for(&name, access, against, lifetime) {
         Ok(t) => axum::Json(serde_json::json!({
             "token": t.token,
             "access_token": t.token,

@@ -11,6 +11,7 @@ mod handlers;
 pub mod harbor;
 mod limit;
 mod observe;
+mod read_only;
 mod route;
 mod scrape;
 mod serve;
@@ -55,6 +56,7 @@ pub fn router(
         .with_state(registry.clone());
     let scrape = options.metrics.as_ref().map(|m| scrape::route(registry.clone(), token_service.clone(), m));
     let uploads = limit::PerKey::new(options.max_uploads_per_client);
+    let settings = registry.settings().clone();
     let state = AppState { registry, authorizer, limiter, uploads };
     let v2 = Router::new()
         .route("/v2", any(handlers::dispatch))
@@ -78,7 +80,8 @@ pub fn router(
     };
     // Every request: its id and span, its metrics, and the audit operator (anonymous until
     // authentication names it, so that the records of its writes say who and from where).
-    app.layer(axum::middleware::from_fn(observe::observe))
+    app.layer(axum::middleware::from_fn_with_state(settings, read_only::guard))
+        .layer(axum::middleware::from_fn(observe::observe))
 }
 
 /// Liveness: the process can still serve. It does not look at dependencies, so that an

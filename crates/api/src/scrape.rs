@@ -72,8 +72,15 @@ async fn scrape(State(state): State<ScrapeState>, parts: Parts) -> Response {
         tracing::warn!(error = %e, "metrics: reading the project counters failed");
         return (StatusCode::SERVICE_UNAVAILABLE, "the database did not answer\n").into_response();
     }
-    let info =
-        [(vec!["db_auth".to_string(), crate::harbor::HARBOR_API_VERSION.to_string(), "false".to_string()], 1i64)];
+    let self_registration = state.registry.settings().get().self_registration.to_string();
+    let info = [(
+        vec![
+            berth_core::settings::AUTH_MODE.to_string(),
+            crate::harbor::HARBOR_API_VERSION.to_string(),
+            self_registration,
+        ],
+        1i64,
+    )];
     enc.gauge_family(
         "harbor_system_info",
         "Information of Harbor system",

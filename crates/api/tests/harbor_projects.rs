@@ -205,7 +205,7 @@ async fn keys_of_a_project_request_are_taken_or_refused_never_ignored() {
 #[tokio::test]
 async fn project_creation_can_be_restricted_to_admins() {
     let (_d, s) = server().await;
-    s.db.set_setting("project_creation_restriction", "adminonly").await.unwrap();
+    s.configure(json!({"project_creation_restriction": "adminonly"})).await;
     let alice = s.user("alice").await;
     let resp = alice.post(s.url("/api/v2.0/projects")).json(&json!({"project_name": "mine"})).send().await.unwrap();
     harbor_error(resp, StatusCode::FORBIDDEN, "FORBIDDEN").await;

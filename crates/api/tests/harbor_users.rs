@@ -73,7 +73,7 @@ async fn creating_users_checks_every_field_and_who_asks() {
         StatusCode::UNAUTHORIZED
     );
     // With self-registration on, anyone may sign up.
-    s.db.set_setting("self_registration", "true").await.unwrap();
+    s.configure(json!({"self_registration": true})).await;
     assert_eq!(s.anon.post(s.url("/api/v2.0/users")).json(&body).send().await.unwrap().status(), StatusCode::CREATED);
     assert_eq!(
         client_as("carol", "Carol12345").get(s.url("/api/v2.0/users/current")).send().await.unwrap().status(),

@@ -324,6 +324,12 @@ async fn served_operations_answer_as_documented() {
         .await;
     c.call_as(&admin, M::GET, "/api/v2.0/quotas/99999", None, 404).await;
 
+    // The system configuration.
+    c.call(M::GET, "/api/v2.0/configurations", None, 200).await;
+    c.call(M::PUT, "/api/v2.0/configurations", Some(json!({"banner_message": ""})), 200).await;
+    c.call_as(&admin, M::PUT, "/api/v2.0/configurations", Some(json!({"token_expiration": 0})), 400).await;
+    c.call(M::GET, "/api/v2.0/internalconfig", None, 200).await;
+
     // Immutable tag rules.
     let rules = "/api/v2.0/projects/library/immutabletagrules";
     let rule = json!({

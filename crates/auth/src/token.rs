@@ -218,12 +218,24 @@ impl TokenIssuer {
         self.lifetime
     }
 
-    /// Signs a token for `subject` with the given grants.
+    /// Signs a token for `subject` with the given grants, living the issuer's lifetime.
     pub fn issue(
         &self,
         subject: &str,
         access: Vec<AccessEntry>,
         against: IssuedAgainst,
+    ) -> Result<IssuedToken, TokenError> {
+        self.issue_for(subject, access, against, self.lifetime)
+    }
+
+    /// Signs a token for `subject` with the given grants, living `lifetime` (the
+    /// `token_expiration` setting, which may change while the issuer lives).
+    pub fn issue_for(
+        &self,
+        subject: &str,
+        access: Vec<AccessEntry>,
+        against: IssuedAgainst,
+        lifetime: Duration,
     ) -> Result<IssuedToken, TokenError> {
         if access.len() > MAX_SCOPES {
             return Err(TokenError::Invalid(format!("at most {MAX_SCOPES} scopes in one token")));
@@ -234,7 +246,7 @@ impl TokenIssuer {
             iss: ISSUER.into(),
             sub: subject.into(),
             aud: SERVICE.into(),
-            exp: iat + self.lifetime.as_secs(),
+            exp: iat + lifetime.as_secs(),
             nbf: iat,
             iat,
             jti: crate::secret::random_alphanumeric(16).map_err(|e| TokenError::Random(e.to_string()))?,
@@ -242,7 +254,7 @@ impl TokenIssuer {
             berth: Some(against),
         };
         let token = self.sign(&claims)?;
-        Ok(IssuedToken { token, expires_in: self.lifetime.as_secs(), issued_at: now })
+        Ok(IssuedToken { token, expires_in: lifetime.as_secs(), issued_at: now })
     }
 
     /// A compact JWS (ES256) of `claims`. Signed with ring, not through jsonwebtoken's RustCrypto

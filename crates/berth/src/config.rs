@@ -36,6 +36,55 @@ pub struct Config {
     pub audit: Audit,
     pub metrics: Metrics,
     pub trace: Trace,
+    pub settings: SettingsFile,
+}
+
+/// Harbor's run-time settings (`/configurations`, `berth_core::settings::KEYS`) by their Harbor
+/// names: the values they start at until changed through the API, and the keys `pinned` to
+/// the file's value (which the API then refuses to change). `token.expiration_minutes` and
+/// `audit.*` are the starting values of `token_expiration` and the audit keys; a key here wins
+/// over them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SettingsFile {
+    pub pinned: Vec<String>,
+    #[serde(flatten)]
+    pub values: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl Config {
+    /// The starting values and pins of the system configuration, checked as the API checks
+    /// a change.
+    pub fn starting_settings(&self) -> anyhow::Result<berth_core::settings::StartingSettings> {
+        let mut start = berth_core::settings::StartingSettings::default();
+        let audit = &self.audit;
+        let legacy = [
+            ("token_expiration", serde_json::Value::from(self.token.expiration_minutes), "token.expiration_minutes"),
+            (
+                "disabled_audit_log_event_types",
+                serde_json::Value::from(audit.disabled_audit_log_event_types.join(",")),
+                "audit.disabled_audit_log_event_types",
+            ),
+            ("pull_audit_log_disable", audit.pull_audit_log_disable.into(), "audit.pull_audit_log_disable"),
+            (
+                "audit_log_forward_endpoint",
+                audit.audit_log_forward_endpoint.clone().unwrap_or_default().into(),
+                "audit.audit_log_forward_endpoint",
+            ),
+            ("skip_audit_log_database", audit.skip_audit_log_database.into(), "audit.skip_audit_log_database"),
+        ];
+        for (name, value, file_key) in legacy {
+            start.set(name, &value).map_err(|e| anyhow::anyhow!("{file_key}: {e}"))?;
+        }
+        for (name, value) in &self.settings.values {
+            start.set(name, value).map_err(|e| anyhow::anyhow!("settings.{name}: {e}"))?;
+        }
+        for name in &self.settings.pinned {
+            start.pin(name).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        start.check().map_err(|e| anyhow::anyhow!("settings: {e}"))?;
+        Ok(start)
+    }
 }
 
 /// OpenTelemetry traces over OTLP/HTTP (Harbor's `trace` settings): a span per request, per
@@ -165,34 +214,15 @@ impl Default for Audit {
 }
 
 impl Audit {
-    pub fn settings(&self) -> anyhow::Result<berth_core::audit::AuditSettings> {
-        let mut disabled = self.disabled_audit_log_event_types.clone();
-        if let Some(unknown) = disabled.iter().find(|t| !berth_core::audit::EVENT_TYPES.contains(&t.as_str())) {
-            anyhow::bail!("audit.disabled_audit_log_event_types: unknown event type {unknown:?}");
-        }
-        if self.pull_audit_log_disable {
-            disabled.push("pull_artifact".into());
-        }
-        anyhow::ensure!(
-            !self.skip_audit_log_database || self.audit_log_forward_endpoint.is_some(),
-            "audit.skip_audit_log_database needs audit.audit_log_forward_endpoint: the records would go nowhere"
-        );
-        let forward = match &self.audit_log_forward_endpoint {
-            Some(endpoint) => {
-                let ca = match &self.forward_ca_file {
-                    Some(path) => Some(
-                        std::fs::read(path)
-                            .with_context(|| format!("reading audit.forward_ca_file {}", path.display()))?,
-                    ),
-                    None => None,
-                };
-                let sink = berth_core::audit::SyslogAuditSink::start(endpoint, self.forward_buffer_lines, ca)
-                    .map_err(|e| anyhow::anyhow!("audit.audit_log_forward_endpoint: {e}"))?;
-                Some(sink as std::sync::Arc<dyn berth_core::audit::AuditSink>)
+    /// How the forward endpoint (whichever the settings name) is reached.
+    pub fn forward_options(&self) -> anyhow::Result<berth_core::settings::ForwardOptions> {
+        let ca_pem = match &self.forward_ca_file {
+            Some(path) => {
+                Some(std::fs::read(path).with_context(|| format!("reading audit.forward_ca_file {}", path.display()))?)
             }
             None => None,
         };
-        Ok(berth_core::audit::AuditSettings { disabled, forward, skip_database: self.skip_audit_log_database })
+        Ok(berth_core::settings::ForwardOptions { buffer_lines: self.forward_buffer_lines, ca_pem })
     }
 }
 
@@ -848,6 +878,7 @@ impl Default for Config {
             audit: Audit::default(),
             metrics: Metrics::default(),
             trace: Trace::default(),
+            settings: SettingsFile::default(),
         }
     }
 }

@@ -209,9 +209,9 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     prepare_data_dir(&config.data_dir)?;
     let db = open_database(&config).await?;
-    db.configure_audit(config.audit.settings()?);
+    let starting_settings = config.starting_settings()?;
+    let forward_options = config.audit.forward_options()?;
     let password_workers = config.login.password_workers()?;
-    bootstrap_identities(&db, &config, &password_workers).await?;
     let store = config.storage.open(&config.data_dir)?;
     let shared = match config.redis.kind {
         RedisKind::None => None,
@@ -224,7 +224,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             Some(shared)
         }
     };
-    let mut registry = Registry::new(db.clone(), store);
+    let mut registry = Registry::new(db.clone(), store).with_settings(starting_settings, forward_options);
     if config.storage.redirect {
         registry = registry.with_blob_redirect(std::time::Duration::from_secs(config.storage.redirect_seconds.max(1)));
     }
@@ -232,8 +232,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         registry = registry.with_shared(shared.clone());
     }
     let registry = Arc::new(registry);
+    // Before any write: the settings decide what the audit log keeps.
+    registry.settings().reload().await.context("reading the system configuration")?;
+    bootstrap_identities(&db, &config, &password_workers).await?;
     let caches = registry.caches().clone();
     let cache_follower = tokio::spawn(caches.clone().follow());
+    let settings_follower = tokio::spawn(registry.settings().clone().follow(caches.clone()));
     let pulls = registry.pulls().clone();
     let pull_flusher = tokio::spawn(async move { pulls.run(std::time::Duration::from_secs(1)).await });
     // The job service: a pool of runners on this replica (a long collection does not hold up
@@ -242,6 +246,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     anyhow::ensure!(config.gc.time_window_hours >= 0, "gc.time_window_hours must be 0 or more");
     let housekeeping_cron = config.maintenance.cron()?;
     let mut jobs = berth_jobs::JobService::new(db.clone(), config.jobs.settings());
+    jobs.refuse_changes_while(registry.settings().read_only_gate());
     jobs.register(Arc::new(berth_gc::GarbageCollector::new(registry.clone(), config.gc.time_window_hours)));
     jobs.register(Arc::new(berth_core::purge::PurgeAuditWorker::new(db.clone())));
     jobs.register(Arc::new(berth_core::maintenance::Housekeeping::new(
@@ -274,14 +279,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     .with_caches(caches.clone())
     .with_password_workers(password_workers.clone());
-    let auth = Arc::new(berth_api::auth::HarborAuth::new(identities.clone(), tokens, config.external_url.clone()));
+    let auth = Arc::new(berth_api::auth::HarborAuth::new(
+        identities.clone(),
+        tokens,
+        registry.settings().clone(),
+        config.external_url.clone(),
+    ));
     let harbor = Arc::new(berth_api::harbor::HarborApi {
         auth: auth.clone(),
         registry: registry.clone(),
         identities,
         projects: berth_core::projects::Projects::new(&registry),
-        users: berth_core::users::Users::new(db.clone(), caches.clone()).with_password_workers(password_workers),
-        robots: berth_core::robots::Robots::new(db.clone()).with_caches(caches.clone()),
+        users: berth_core::users::Users::new(&registry).with_password_workers(password_workers),
+        robots: berth_core::robots::Robots::new(&registry),
         external_url: config.external_url.clone(),
         gc_time_window_hours: config.gc.time_window_hours,
         job_lease: config.jobs.settings().lease,
@@ -317,6 +327,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         m.abort();
     }
     cache_follower.abort();
+    settings_follower.abort();
     if let Err(e) = registry_for_shutdown.pulls().flush().await {
         tracing::warn!(error = %e, "pull statistics of the last second were not written");
     }

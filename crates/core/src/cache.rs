@@ -63,6 +63,8 @@ pub enum Change {
     Project(String),
     /// A repository's existence, tags or manifests.
     Repository(String),
+    /// The system configuration (`/configurations`).
+    Settings,
     /// Anything (a user deleted, whose id may be reused, or made administrator or not; a
     /// password changed; a robot changed, re-keyed or deleted).
     All,
@@ -73,6 +75,7 @@ impl Change {
         match self {
             Change::Project(name) => format!("p {name}"),
             Change::Repository(name) => format!("r {name}"),
+            Change::Settings => "s".into(),
             Change::All => "*".into(),
         }
     }
@@ -82,6 +85,7 @@ impl Change {
             Some(("p", name)) => Some(Change::Project(name.into())),
             Some(("r", name)) => Some(Change::Repository(name.into())),
             _ if message == "*" => Some(Change::All),
+            _ if message == "s" => Some(Change::Settings),
             _ => None,
         }
     }
@@ -152,6 +156,9 @@ struct Inner {
     ttl_coherent: Duration,
     ttl_incoherent: Duration,
     shared: Option<crate::shared::SharedState>,
+    /// Counts the settings changes heard of (and resubscriptions, after which some may have
+    /// been missed): the system configuration reloads when it moves.
+    settings_changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// The caches of one process; clones share them.
@@ -180,6 +187,7 @@ impl Caches {
                 ttl_coherent,
                 ttl_incoherent,
                 shared,
+                settings_changes: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -340,7 +348,11 @@ impl Caches {
             Change::Repository(name) => {
                 entries.repositories.remove(name);
             }
+            Change::Settings => {
+                self.inner.settings_changes.send_modify(|n| *n += 1);
+            }
             Change::All => {
+                self.inner.settings_changes.send_modify(|n| *n += 1);
                 entries.projects.clear();
                 entries.users.clear();
                 entries.robots.clear();
@@ -388,6 +400,17 @@ impl Caches {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+
+    /// Moves whenever the system configuration may have changed, here or on another replica.
+    pub fn settings_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.settings_changes.subscribe()
+    }
+
+    /// How long an answer may live: after this, what another replica changed shows even if
+    /// no message told of it.
+    pub fn max_age(&self) -> Duration {
+        self.ttl()
     }
 
     /// Whether changes from other replicas are being received (always true when alone).

@@ -131,6 +131,8 @@ pub struct Projects {
     pub(crate) access: AccessLookup,
     /// Where every change to a repository's content goes.
     pub(crate) content: Content,
+    /// Who may create projects, and their default quota.
+    pub(crate) settings: crate::settings::SystemSettings,
 }
 
 pub(crate) fn user_id(subject: &Subject) -> Option<i64> {
@@ -148,6 +150,7 @@ impl Projects {
         Projects {
             access: AccessLookup::new(db.clone(), Some(caches.clone())),
             content: registry.content().clone(),
+            settings: registry.settings().clone(),
             db,
             caches,
         }
@@ -204,8 +207,8 @@ impl Projects {
                 _ => ProjectError::Forbidden("only users can create projects".into()),
             });
         };
-        let restriction = self.db.setting("project_creation_restriction").await?;
-        if restriction.as_deref() == Some("adminonly") && !subject.is_sysadmin() {
+        let settings = self.settings.get();
+        if settings.admin_only_project_creation() && !subject.is_sysadmin() {
             return Err(ProjectError::Forbidden("only system administrators may create projects".into()));
         }
         validate_name(name)?;
@@ -218,14 +221,11 @@ impl Projects {
         }
         metadata.entry("public".into()).or_insert_with(|| "false".into());
         let entries: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let created = self.db.create_project_with_quota(name, owner, &entries, storage_limit.unwrap_or(-1)).await;
+        // Harbor's default quota (`storage_per_project`) for a project made without a limit.
+        let limit = storage_limit.unwrap_or(settings.storage_per_project);
+        let created = self.db.create_project_with_quota(name, owner, &entries, limit).await;
         self.caches.changed(Change::Project(name.to_string())).await;
         Ok(created?)
-    }
-
-    /// A system setting, such as `project_creation_restriction`.
-    pub async fn setting(&self, name: &str) -> Result<Option<String>, ProjectError> {
-        Ok(self.db.setting(name).await?)
     }
 
     /// Whether a project of that name exists (Harbor's `HEAD /projects`).

@@ -33,6 +33,8 @@ pub struct Registry {
     content: crate::content::Content,
     /// Bytes of whole-blob uploads held in memory at once (see `blob_upload_whole`).
     whole_blob_budget: Arc<tokio::sync::Semaphore>,
+    /// The system configuration.
+    settings: crate::settings::SystemSettings,
 }
 
 /// The largest blob a monolithic upload receives into memory and stores with one write.
@@ -80,6 +82,7 @@ fn upload_unknown(id: &str) -> RegistryError {
 impl Registry {
     pub fn new(db: Db, store: Arc<dyn BlobStore>) -> Registry {
         let pulls = Arc::new(PullRecorder::new(db.clone()));
+        let db_for_settings = db.clone();
         // An external database may have other replicas writing it; nothing tells of their
         // writes until Redis does (`with_shared`).
         let coherence = match db.dialect() {
@@ -101,7 +104,24 @@ impl Registry {
             blob_redirect: None,
             caches,
             whole_blob_budget: Arc::new(tokio::sync::Semaphore::new(WHOLE_BLOB_BUDGET_KIB)),
+            settings: crate::settings::SystemSettings::new(db_for_settings, Default::default(), Default::default()),
         }
+    }
+
+    /// With the configuration file's starting values and pins of the system configuration, and
+    /// how its audit forward endpoint is reached.
+    pub fn with_settings(
+        mut self,
+        start: crate::settings::StartingSettings,
+        forward: crate::settings::ForwardOptions,
+    ) -> Registry {
+        self.settings = crate::settings::SystemSettings::new(self.db.clone(), start, forward);
+        self
+    }
+
+    /// The system configuration (`/configurations`).
+    pub fn settings(&self) -> &crate::settings::SystemSettings {
+        &self.settings
     }
 
     /// With Redis shared by the replicas: cache invalidations travel through it.

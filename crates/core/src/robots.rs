@@ -1,6 +1,6 @@
 //! Robot accounts: system robots (`robot$<name>`) and project robots
-//! (`robot$<project>+<name>`), with Harbor's permission model, expiry, disabling and secret
-//! refresh. A secret is shown once, when made, and stored only as a hash.
+//! (`robot$<project>+<name>`; `robot$` is the `robot_name_prefix` setting when the robot was
+//! made), with Harbor's permission model, expiry, disabling and secret refresh. A secret is shown once, when made, and stored only as a hash.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -8,9 +8,13 @@ use berth_auth::rbac::{self, Permission, Policy, ProjectContext, Role, Subject};
 use berth_auth::{password, secret};
 use berth_db::{Db, DbError, NewRobot, RobotPermissionRow, RobotRow};
 
-pub const ROBOT_PREFIX: &str = "robot$";
-/// Harbor's default `robot_token_duration`, in days, for a robot created without a duration.
-const DEFAULT_DURATION_DAYS: i64 = 30;
+/// What every robot's name holds and no user's may (`robot_name_prefix` must hold it too).
+pub const ROBOT_MARK: char = '$';
+
+/// Whether `name` names a robot rather than a user.
+pub fn is_robot_name(name: &str) -> bool {
+    name.contains(ROBOT_MARK)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RobotError {
@@ -45,9 +49,10 @@ pub struct PermissionReq {
     pub access: Vec<(String, String)>,
 }
 
-/// The name a robot was created with: its full name without `robot$` and the project.
+/// The name a robot was created with: its full name without the prefix (up to its last `$`:
+/// neither robot nor project names hold one) and the project.
 fn short_name(full: &str) -> &str {
-    let rest = full.strip_prefix(ROBOT_PREFIX).unwrap_or(full);
+    let rest = full.rsplit_once(ROBOT_MARK).map_or(full, |(_, rest)| rest);
     rest.rsplit_once('+').map_or(rest, |(_, short)| short)
 }
 
@@ -151,10 +156,11 @@ pub fn usable(r: &RobotRow) -> bool {
     !r.disabled && (r.expires_at < 0 || r.expires_at > now_secs())
 }
 
-fn expiry(duration: Option<i64>, from_secs: i64) -> Result<(i64, i64), RobotError> {
+/// `duration` days from `from_secs`; none or 0: `default_days` (`robot_token_duration`).
+fn expiry(duration: Option<i64>, default_days: i64, from_secs: i64) -> Result<(i64, i64), RobotError> {
     match duration.unwrap_or(0) {
         -1 => Ok((-1, -1)),
-        0 => Ok((DEFAULT_DURATION_DAYS, from_secs + DEFAULT_DURATION_DAYS * 86_400)),
+        0 => Ok((default_days, from_secs + default_days * 86_400)),
         d if d > 0 => Ok((d, from_secs.saturating_add(d.saturating_mul(86_400)))),
         d => Err(RobotError::Invalid(format!("duration must be -1 or a positive number of days, not {d}"))),
     }
@@ -164,24 +170,19 @@ fn expiry(duration: Option<i64>, from_secs: i64) -> Result<(i64, i64), RobotErro
 pub struct Robots {
     db: Db,
     /// Told of every change, so that tokens and answers resting on a robot end with it.
-    caches: Option<crate::cache::Caches>,
+    caches: crate::cache::Caches,
+    /// Robots' name prefix and default duration.
+    settings: crate::settings::SystemSettings,
 }
 
 impl Robots {
-    pub fn new(db: Db) -> Robots {
-        Robots { db, caches: None }
-    }
-
-    /// Tells `caches` (and through them the other replicas) of every change.
-    pub fn with_caches(mut self, caches: crate::cache::Caches) -> Robots {
-        self.caches = Some(caches);
-        self
+    /// The robots of `registry`'s database, sharing its caches and settings.
+    pub fn new(registry: &crate::Registry) -> Robots {
+        Robots { db: registry.db().clone(), caches: registry.caches().clone(), settings: registry.settings().clone() }
     }
 
     async fn changed(&self) {
-        if let Some(caches) = &self.caches {
-            caches.changed(crate::cache::Change::All).await;
-        }
+        self.caches.changed(crate::cache::Change::All).await;
     }
 
     /// May `subject` perform `action` on robots of this level / project?
@@ -247,7 +248,7 @@ impl Robots {
             }
         }
         match req.level.as_str() {
-            "system" => Ok((None, format!("{ROBOT_PREFIX}{}", req.name), rows)),
+            "system" => Ok((None, req.name.clone(), rows)),
             "project" => {
                 let [p] = req.permissions.as_slice() else {
                     return Err(RobotError::Invalid(
@@ -262,15 +263,17 @@ impl Robots {
                     .project_by_name(&p.namespace)
                     .await?
                     .ok_or_else(|| RobotError::NotFound(format!("project {}", p.namespace)))?;
-                Ok((Some(project.id), format!("{ROBOT_PREFIX}{}+{}", project.name, req.name), rows))
+                Ok((Some(project.id), format!("{}+{}", project.name, req.name), rows))
             }
             other => Err(RobotError::Invalid(format!("level must be system or project, not {other:?}"))),
         }
     }
 
     pub async fn create(&self, subject: &Subject, req: &RobotReq) -> Result<RobotCreated, RobotError> {
-        let (project_id, full_name, rows) = self.validate(req).await?;
+        let (project_id, unprefixed, rows) = self.validate(req).await?;
         self.check(subject, project_id, rbac::Action::Create).await?;
+        let settings = self.settings.get();
+        let full_name = format!("{}{unprefixed}", settings.robot_name_prefix);
         let secret = match &req.secret {
             Some(s) => {
                 password::check_policy(s).map_err(|e| RobotError::Invalid(format!("secret: {e}")))?;
@@ -280,7 +283,7 @@ impl Robots {
         };
         let secret_hash = secret::hash_machine_secret(&secret).map_err(|e| RobotError::Internal(e.to_string()))?;
         let now = now_secs();
-        let (duration, expires_at) = expiry(req.duration, now)?;
+        let (duration, expires_at) = expiry(req.duration, settings.robot_token_duration_days, now)?;
         let (creator_type, creator_ref) = match subject {
             Subject::User { id, .. } => ("local", id.to_string()),
             Subject::Robot { id, .. } => ("robot", id.to_string()),
@@ -345,12 +348,16 @@ impl Robots {
         } else {
             req
         };
-        let (project_id, full_name, rows) = self.validate(req).await?;
-        if full_name != current.name || project_id != current.project_id {
+        let (project_id, unprefixed, rows) = self.validate(req).await?;
+        // The prefix is the one it was made with, whatever `robot_name_prefix` is now.
+        let current_unprefixed = current.name.rsplit_once(ROBOT_MARK).map_or(current.name.as_str(), |(_, r)| r);
+        if unprefixed != current_unprefixed || project_id != current.project_id {
             return Err(RobotError::Invalid("a robot's name and project cannot change".into()));
         }
         let (duration, expires_at) = match req.duration {
-            Some(d) if d != current.duration => expiry(Some(d), current.created_at / 1000)?,
+            Some(d) if d != current.duration => {
+                expiry(Some(d), self.settings.get().robot_token_duration_days, current.created_at / 1000)?
+            }
             _ => (current.duration, current.expires_at),
         };
         let updated = self.db.update_robot(id, &req.description, req.disable, duration, expires_at, &rows).await;
@@ -399,10 +406,11 @@ mod tests {
 
     #[test]
     fn expiry_rules() {
-        assert_eq!(expiry(Some(-1), 100).unwrap(), (-1, -1));
-        assert_eq!(expiry(None, 0).unwrap(), (30, 30 * 86_400));
-        assert_eq!(expiry(Some(2), 10).unwrap(), (2, 10 + 2 * 86_400));
-        assert!(expiry(Some(-5), 0).is_err());
+        assert_eq!(expiry(Some(-1), 30, 100).unwrap(), (-1, -1));
+        assert_eq!(expiry(None, 30, 0).unwrap(), (30, 30 * 86_400));
+        assert_eq!(expiry(None, 7, 0).unwrap(), (7, 7 * 86_400));
+        assert_eq!(expiry(Some(2), 30, 10).unwrap(), (2, 10 + 2 * 86_400));
+        assert!(expiry(Some(-5), 30, 0).is_err());
     }
 
     #[test]

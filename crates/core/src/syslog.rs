@@ -283,7 +283,11 @@ async fn drain(f: Forwarder, endpoint: Endpoint, tls: Option<tokio_rustls::TlsCo
     let mut pause = Duration::from_millis(100);
     loop {
         let Some(line) = f.front() else {
-            f.wake.notified().await;
+            // The sink was replaced (a new endpoint) and all it queued is sent: done.
+            if Arc::strong_count(&f.queue) == 1 {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), f.wake.notified()).await;
             continue;
         };
         if conn.is_none() {

@@ -97,6 +97,7 @@ fn view(u: berth_db::UserRow) -> UserView {
 pub struct Users {
     db: Db,
     caches: crate::cache::Caches,
+    settings: crate::settings::SystemSettings,
     hashing: berth_auth::hashing::PasswordWorkers,
 }
 
@@ -129,8 +130,14 @@ fn require_self_or_admin(subject: &Subject, user_id: i64) -> Result<(), UserErro
 
 impl Users {
     /// `caches` must be the ones the access checks read (`Registry::caches`).
-    pub fn new(db: Db, caches: crate::cache::Caches) -> Users {
-        Users { db, caches, hashing: crate::identity::default_password_workers() }
+    /// The users of `registry`'s database, sharing its caches and settings.
+    pub fn new(registry: &crate::Registry) -> Users {
+        Users {
+            db: registry.db().clone(),
+            caches: registry.caches().clone(),
+            settings: registry.settings().clone(),
+            hashing: crate::identity::default_password_workers(),
+        }
     }
 
     /// Passwords hashed on `workers` rather than the process's default ones.
@@ -141,14 +148,11 @@ impl Users {
 
     /// Creates a user: by a system administrator, or by anyone when self-registration is on.
     pub async fn create(&self, subject: &Subject, req: &NewUserReq<'_>) -> Result<i64, UserError> {
-        if !subject.is_sysadmin() {
-            let open = self.db.setting("self_registration").await?.is_some_and(|v| v == "true");
-            if !open {
-                return Err(match subject {
-                    Subject::Anonymous => UserError::Unauthorized,
-                    _ => UserError::Forbidden("only system administrators may create users".into()),
-                });
-            }
+        if !subject.is_sysadmin() && !self.settings.get().self_registration {
+            return Err(match subject {
+                Subject::Anonymous => UserError::Unauthorized,
+                _ => UserError::Forbidden("only system administrators may create users".into()),
+            });
         }
         validate_username(req.username)?;
         if let Some(email) = req.email {

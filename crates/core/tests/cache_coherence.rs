@@ -40,9 +40,9 @@ async fn replica(dir: &std::path::Path, url: &str, prefix: &str) -> Replica {
     }
     Replica {
         projects: Projects::new(&registry),
+        users: Users::new(&registry),
         registry,
         identities: Identities::new(db.clone()).with_caches(caches.clone()),
-        users: Users::new(db, caches),
     }
 }
 

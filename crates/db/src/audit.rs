@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -200,7 +200,21 @@ pub trait AuditSink: Send + Sync {
     fn forward(&self, record: &AuditRecord);
 }
 
-pub(crate) type SharedSettings = Arc<OnceLock<AuditSettings>>;
+/// The audit settings every writer of the process reads at its commit; replaced whole when the
+/// system configuration changes them.
+#[derive(Clone, Default)]
+pub(crate) struct SharedSettings(Arc<RwLock<Option<Arc<AuditSettings>>>>);
+
+impl SharedSettings {
+    fn get(&self) -> Option<Arc<AuditSettings>> {
+        // A writer that panicked left a whole value (it only ever swaps an Arc): go on.
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    fn set(&self, settings: AuditSettings) {
+        *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(settings));
+    }
+}
 
 impl WriteTx<'_> {
     /// Records `event` by the current operator when this transaction commits.
@@ -222,15 +236,15 @@ impl WriteTx<'_> {
             crate::jobs::insert_job(&mut self.tx, &request, crate::jobs::TRIGGER_EVENT).await?;
         }
         let settings = self.settings.get();
-        if let Some(settings) = settings {
+        if let Some(settings) = &settings {
             records.retain(|r| !settings.disabled.contains(&r.event.event_type()));
         }
-        let store = !settings.is_some_and(|s| s.skip_database && s.forward.is_some());
+        let store = !settings.as_ref().is_some_and(|s| s.skip_database && s.forward.is_some());
         if store && !records.is_empty() {
             insert_chained(&mut self.tx, &mut records).await?;
         }
         self.tx.commit().await?;
-        if let Some(sink) = settings.and_then(|s| s.forward.as_ref()) {
+        if let Some(sink) = settings.as_ref().and_then(|s| s.forward.as_ref()) {
             for r in &records {
                 sink.forward(r);
             }
@@ -336,9 +350,10 @@ impl Db {
         w.commit().await
     }
 
-    /// Which records are kept; set once, at start.
+    /// Which records are kept and where they go, from the next commit on: set at start and
+    /// whenever the system configuration changes them.
     pub fn configure_audit(&self, settings: AuditSettings) {
-        let _ = self.audit_settings.set(settings);
+        self.audit_settings.set(settings);
     }
 
     /// Whether records of `event_type` are kept (so that a caller can skip preparing one).

@@ -777,6 +777,37 @@ impl Db {
         self.setting(name).await?.ok_or_else(|| DbError::Conflict(format!("setting {name} vanished")))
     }
 
+    /// Every setting whose name is among `names`, as stored.
+    #[tracing::instrument(level = "info", skip_all)]
+    pub async fn settings_named(&self, names: &[&str]) -> Result<Vec<(String, String)>, DbError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, value FROM settings ORDER BY name").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().filter(|(name, _)| names.contains(&name.as_str())).collect())
+    }
+
+    /// Sets several settings at once, recorded as one `update_configuration` event naming
+    /// them (not their values, which may be secrets).
+    #[tracing::instrument(level = "info", skip_all)]
+    pub async fn update_settings(&self, values: &[(&str, String)]) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        for (name, value) in values {
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(*name)
+            .bind(value)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        let names: Vec<&str> = values.iter().map(|(name, _)| *name).collect();
+        w.audit(
+            AuditEvent::new("update", "configuration", "configurations")
+                .described(format!("update configuration: {}", names.join(", "))),
+        );
+        w.commit().await
+    }
+
     #[tracing::instrument(level = "info", skip_all)]
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), DbError> {
         self.write_one(sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")

@@ -88,6 +88,9 @@ pub struct Db {
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
     audit_settings: audit::SharedSettings,
     job_triggers: jobs::SharedTriggers,
+    /// Harbor's `quota_per_project_enable`: whether writes are held to their project's quota
+    /// (usage is counted either way).
+    quotas_enforced: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Db {
@@ -136,7 +139,14 @@ impl Db {
             .connect_with(options)
             .await?;
         let write_turn = (dialect == Dialect::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Db { pool, dialect, write_turn, audit_settings: Default::default(), job_triggers: Default::default() })
+        Ok(Db {
+            pool,
+            dialect,
+            write_turn,
+            audit_settings: Default::default(),
+            job_triggers: Default::default(),
+            quotas_enforced: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -175,6 +185,7 @@ impl Db {
         Ok(WriteTx {
             tx,
             _turn: turn,
+            quotas_enforced: self.quotas_enforced(),
             audit: Vec::new(),
             settings: self.audit_settings.clone(),
             triggers: self.job_triggers.clone(),
@@ -190,6 +201,8 @@ struct WriteTx<'a> {
     audit: Vec<audit::AuditRecord>,
     settings: audit::SharedSettings,
     triggers: jobs::SharedTriggers,
+    /// Whether quota guards check limits, as it stood when the transaction began.
+    quotas_enforced: bool,
 }
 
 /// A uniqueness violation as [`DbError::Conflict`] naming `what`; other errors as they are.

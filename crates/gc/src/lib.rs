@@ -165,6 +165,10 @@ impl Worker for GarbageCollector {
         JOB_KIND
     }
 
+    fn changes_content(&self) -> bool {
+        true
+    }
+
     async fn run(&self, job: &JobContext) -> Result<(), JobError> {
         let params = GcParams::from_json(&job.parameters, self.default_window)
             .map_err(|e| JobError::Fatal(format!("invalid parameters: {e}")))?;

@@ -59,7 +59,16 @@ pub trait Worker: Send + Sync + 'static {
 
     /// Runs one job. Called again from the start after a takeover or for a retry.
     async fn run(&self, job: &JobContext) -> Result<(), JobError>;
+
+    /// Whether its jobs change or remove content (GC, retention): those are refused while
+    /// the registry is read-only ([`JobService::refuse_changes_while`]).
+    fn changes_content(&self) -> bool {
+        false
+    }
 }
+
+/// Says why content may not change now (Harbor's `read_only`), or `None` when it may.
+pub type ChangeGate = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// What a running job sees of itself.
 pub struct JobContext {
@@ -141,12 +150,20 @@ pub struct JobService {
     settings: JobSettings,
     /// The number the next spawned runner takes.
     next_runner: AtomicUsize,
+    /// Asked before a job that changes content runs.
+    gate: Option<ChangeGate>,
 }
 
 impl JobService {
     pub fn new(db: Db, settings: JobSettings) -> JobService {
         let pool_id = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        JobService { db, pool_id, workers: HashMap::new(), settings, next_runner: AtomicUsize::new(0) }
+        JobService { db, pool_id, workers: HashMap::new(), settings, next_runner: AtomicUsize::new(0), gate: None }
+    }
+
+    /// Ends each job whose worker [`Worker::changes_content`] as `Error`, without running it,
+    /// while `gate` gives a reason: a scheduled one runs again at its next firing.
+    pub fn refuse_changes_while(&mut self, gate: ChangeGate) {
+        self.gate = Some(gate);
     }
 
     /// The pool's name.
@@ -216,7 +233,14 @@ impl JobService {
             lost.clone(),
         )));
         let began = Instant::now();
-        let result = worker.run(&context).await;
+        let refused = match &self.gate {
+            Some(gate) if worker.changes_content() => gate(),
+            _ => None,
+        };
+        let result = match refused {
+            Some(why) => Err(JobError::Fatal(why)),
+            None => worker.run(&context).await,
+        };
         drop(_heartbeat);
         if lost.load(Ordering::Relaxed) {
             tracing::warn!(job = job.id, kind = %job.kind, "the job's lease was lost; another replica has it");

@@ -30,6 +30,7 @@ use crate::auth::{ApiAuthError, HarborAuth};
 mod additions;
 mod artifact;
 mod audit;
+mod configure;
 mod execution;
 mod gc;
 mod health;
@@ -190,6 +191,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(labels::routes())
         .merge(immutable::routes())
         .merge(quota::routes())
+        .merge(configure::routes())
         .merge(audit::routes())
         .merge(purge::routes())
         .merge(gc::routes())

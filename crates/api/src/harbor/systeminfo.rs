@@ -47,12 +47,10 @@ struct SignedInInfo {
 }
 
 async fn systeminfo(State(api): State<Arc<HarborApi>>, caller: Caller, parts: Parts) -> ApiResult {
-    let banner_message = api.projects.setting("banner_message").await?.unwrap_or_default();
+    let settings = api.registry.settings().get();
     let signed_in = if caller.subject.is_anonymous() {
         None
     } else {
-        let restriction =
-            api.projects.setting("project_creation_restriction").await?.unwrap_or_else(|| "everyone".into());
         let external_url = crate::client::own_url(api.external_url.as_deref(), &parts.extensions);
         let registry_url = external_url.split("://").nth(1).unwrap_or(&external_url).to_string();
         Some(SignedInInfo {
@@ -60,19 +58,19 @@ async fn systeminfo(State(api): State<Arc<HarborApi>>, caller: Caller, parts: Pa
             current_time: crate::time::rfc3339(std::time::SystemTime::now()),
             external_url,
             registry_url,
-            project_creation_restriction: restriction,
+            project_creation_restriction: settings.project_creation_restriction.clone(),
             has_ca_root: false,
-            read_only: false,
+            read_only: settings.read_only,
             with_chartmuseum: false,
             notification_enable: false,
             registry_storage_provider_name: api.registry.storage_provider().to_string(),
         })
     };
     json(GeneralInfo {
-        auth_mode: "db_auth",
+        auth_mode: berth_core::settings::AUTH_MODE,
         primary_auth_mode: false,
-        self_registration: false,
-        banner_message,
+        self_registration: settings.self_registration,
+        banner_message: settings.banner_message.clone(),
         // Users come from Berth's own database; there is no OpenID provider to name.
         oidc_provider_name: String::new(),
         signed_in,

@@ -71,16 +71,17 @@ impl TestServer {
         // restart of the test server.
         let tokens = Arc::new(TokenIssuer::from_pem(&token_key(dir), std::time::Duration::from_secs(1800)).unwrap());
         let registry = Arc::new(Registry::new(db.clone(), open_store(dir)));
+        registry.settings().reload().await.unwrap();
         let caches = registry.caches().clone();
         let identities = identities.with_caches(caches.clone());
-        let auth = Arc::new(HarborAuth::new(identities.clone(), tokens, None));
+        let auth = Arc::new(HarborAuth::new(identities.clone(), tokens, registry.settings().clone(), None));
         let harbor = Arc::new(HarborApi {
             auth: auth.clone(),
             registry: registry.clone(),
             identities,
             projects: Projects::new(&registry),
-            users: berth_core::users::Users::new(db.clone(), caches.clone()),
-            robots: berth_core::robots::Robots::new(db.clone()).with_caches(caches),
+            users: berth_core::users::Users::new(&registry),
+            robots: berth_core::robots::Robots::new(&registry),
             external_url: None,
             gc_time_window_hours: 2,
             job_lease: JOB_LEASE,
@@ -95,6 +96,7 @@ impl TestServer {
                 ..Default::default()
             },
         );
+        jobs.refuse_changes_while(registry.settings().read_only_gate());
         jobs.register(Arc::new(berth_gc::GarbageCollector::new(registry.clone(), 2)));
         jobs.register(Arc::new(berth_core::purge::PurgeAuditWorker::new(db.clone())));
         jobs.register(Arc::new(berth_core::maintenance::Housekeeping::new(registry.clone(), Default::default())));
@@ -167,6 +169,12 @@ impl TestServer {
         let project = self.db.project_by_name(project).await.unwrap().unwrap().id;
         self.db.add_member(project, "u", user, role).await.unwrap();
         client
+    }
+
+    /// Changes the system configuration as the administrator (`PUT /configurations`).
+    pub async fn configure(&self, changes: serde_json::Value) {
+        let resp = self.client.put(self.url("/api/v2.0/configurations")).json(&changes).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{changes}: {}", resp.text().await.unwrap_or_default());
     }
 
     pub fn url(&self, path: &str) -> String {
