@@ -74,6 +74,8 @@ async fn a_refused_change_changes_nothing() {
     refused(&s, json!({"ldap_url": "ldap://x"}), "not supported by Berth yet").await;
     refused(&s, json!({"auth_mode": "ldap_auth"}), "auth_mode can only be db_auth").await;
     refused(&s, json!({"secret_key": "x"}), "unknown configuration key").await;
+    // Null is a key not given.
+    s.configure(json!({"read_only": null, "ldap_url": null})).await;
     // One bad key refuses the others with it.
     refused(&s, json!({"self_registration": true, "token_expiration": -3}), "token_expiration").await;
     let resp = s.client.put(s.url("/api/v2.0/configurations")).body("[1]").send().await.unwrap();

@@ -348,6 +348,38 @@ async fn served_operations_answer_as_documented() {
     c.call(M::DELETE, &format!("{rules}/{rule_id}"), None, 200).await;
     c.call_as(&admin, M::DELETE, &format!("{rules}/{rule_id}"), None, 404).await;
 
+    // Tag retention: a policy on `secret` (private, so anonymous calls are refused), a dry run,
+    // its task and log, stopping an ended execution.
+    c.s.push_image("secret/kept", "v1", &[b"retained layer"]).await;
+    let secret = c.call(M::GET, "/api/v2.0/projects/secret", None, 200).await;
+    let secret_id = secret["project_id"].as_i64().unwrap_or(0);
+    c.call(M::GET, "/api/v2.0/retentions/metadatas", None, 200).await;
+    let retention = json!({
+        "algorithm": "or", "scope": {"level": "project", "ref": secret_id},
+        "trigger": {"kind": "Schedule", "settings": {"cron": ""}, "references": {}},
+        "rules": [{"disabled": false, "action": "retain", "template": "latestPushedK", "params": {"latestPushedK": 1},
+            "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**", "extras": "{\"untagged\":true}"}],
+            "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}}],
+    });
+    c.call(M::POST, "/api/v2.0/retentions", Some(retention.clone()), 201).await;
+    let admin = c.s.client.clone();
+    c.call_as(&admin, M::POST, "/api/v2.0/retentions", Some(json!({"rules": [], "scope": {"level": "x"}})), 400).await;
+    let secret = c.call(M::GET, "/api/v2.0/projects/secret", None, 200).await;
+    let policy_id: i64 = secret["metadata"]["retention_id"].as_str().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let policy = format!("/api/v2.0/retentions/{policy_id}");
+    c.call(M::GET, &policy, None, 200).await;
+    c.call(M::PUT, &policy, Some(retention), 200).await;
+    c.call(M::POST, &format!("{policy}/executions"), Some(json!({"dry_run": true})), 201).await;
+    let executions = c.call(M::GET, &format!("{policy}/executions"), None, 200).await;
+    let execution = executions[0]["id"].as_i64().unwrap_or(0);
+    let done = c.s.wait_ended_retention(policy_id, execution).await;
+    assert_eq!(done, "Success");
+    let tasks = c.call(M::GET, &format!("{policy}/executions/{execution}/tasks"), None, 200).await;
+    let task = tasks[0]["id"].as_i64().unwrap_or(0);
+    c.call(M::GET, &format!("{policy}/executions/{execution}/tasks/{task}"), None, 200).await;
+    c.call(M::PATCH, &format!("{policy}/executions/{execution}"), Some(json!({"action": "stop"})), 200).await;
+    c.call(M::DELETE, &policy, None, 200).await;
+
     // Icons: the built-in one of an image, an unknown one, a bad digest.
     c.s.push_image("library/pub", "v1", &[b"public layer"]).await;
     let artifact = c.call(M::GET, "/api/v2.0/projects/library/repositories/pub/artifacts/v1", None, 200).await;

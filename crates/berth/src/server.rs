@@ -249,6 +249,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     jobs.refuse_changes_while(registry.settings().read_only_gate());
     jobs.register(Arc::new(berth_gc::GarbageCollector::new(registry.clone(), config.gc.time_window_hours)));
     jobs.register(Arc::new(berth_core::purge::PurgeAuditWorker::new(db.clone())));
+    jobs.register(Arc::new(berth_retention::RetentionWorker::new(registry.clone())));
     jobs.register(Arc::new(berth_core::maintenance::Housekeeping::new(
         registry.clone(),
         config.maintenance.settings(&config.jobs, &config.gc),
@@ -292,6 +293,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         projects: berth_core::projects::Projects::new(&registry),
         users: berth_core::users::Users::new(&registry).with_password_workers(password_workers),
         robots: berth_core::robots::Robots::new(&registry),
+        retention: berth_retention::Retention::new(&registry),
         external_url: config.external_url.clone(),
         gc_time_window_hours: config.gc.time_window_hours,
         job_lease: config.jobs.settings().lease,

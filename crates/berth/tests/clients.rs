@@ -366,5 +366,96 @@ fn harborapi_drives_every_served_operation() {
     let berth = Berth::start(data.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/harborapi_all.py");
     let out = run(Command::new("python3").arg(script).arg(&berth.addr).arg(ADMIN_PASSWORD));
-    assert!(out.contains("harborapi ok 91"), "{out}");
+    assert!(out.contains("harborapi ok 104"), "{out}");
+}
+
+#[test]
+fn skopeo_pushes_and_retention_removes_what_its_dry_run_listed() {
+    if !have("skopeo") || !have("umoci") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let berth = Berth::start(data.path());
+    umoci_image(work.path(), "v1");
+    let image = format!("{}:v1", work.path().join("layout").display());
+    let inspect = |tag: &str| {
+        let remote = format!("docker://{}/library/app:{tag}", berth.addr);
+        Command::new("skopeo")
+            .args(["inspect", "--format", "{{.Digest}}", "--tls-verify=false", "--creds", ADMIN_CREDS, &remote])
+            .output()
+            .unwrap()
+    };
+    let mut digests = Vec::new();
+    for tag in ["v1", "v2", "v3"] {
+        // Each push a new image: its config changes.
+        run(Command::new("umoci").args(["config", "--image", &image, "--config.env", &format!("TAG={tag}")]));
+        let remote = format!("docker://{}/library/app:{tag}", berth.addr);
+        run(Command::new("skopeo").args([
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            ADMIN_CREDS,
+            &format!("oci:{image}"),
+            &remote,
+        ]));
+        digests.push(String::from_utf8(inspect(tag).stdout).unwrap().trim().to_string());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let library = api(&berth, "GET", "/api/v2.0/projects/library", json!(null));
+    api(
+        &berth,
+        "POST",
+        "/api/v2.0/retentions",
+        json!({
+            "algorithm": "or", "scope": {"level": "project", "ref": library["project_id"]},
+            "trigger": {"kind": "Schedule", "settings": {"cron": ""}, "references": {}},
+            "rules": [{"action": "retain", "template": "latestPushedK", "params": {"latestPushedK": 1},
+                "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+                "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "app"}]}}],
+        }),
+    );
+    let library = api(&berth, "GET", "/api/v2.0/projects/library", json!(null));
+    let policy = format!("/api/v2.0/retentions/{}", library["metadata"]["retention_id"].as_str().unwrap());
+    // The digests a finished execution's table marks DEL.
+    let execute = |dry_run: bool| -> Vec<String> {
+        api(&berth, "POST", &format!("{policy}/executions"), json!({"dry_run": dry_run}));
+        let id = api(&berth, "GET", &format!("{policy}/executions"), json!(null))[0]["id"].clone();
+        for _ in 0..200 {
+            let list = api(&berth, "GET", &format!("{policy}/executions"), json!(null));
+            if list[0]["status"] == "Success" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let tasks = api(&berth, "GET", &format!("{policy}/executions/{id}/tasks"), json!(null));
+        let log = text(&berth, &format!("{policy}/executions/{id}/tasks/{}", tasks[0]["id"]));
+        let mut marked: Vec<String> = log
+            .lines()
+            .filter(|l| l.ends_with("| DEL |"))
+            .map(|l| l.split('|').nth(1).unwrap().trim().to_string())
+            .collect();
+        marked.sort();
+        marked
+    };
+    let listed = execute(true);
+    let mut expected = vec![digests[0].clone(), digests[1].clone()];
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(inspect("v1").status.success(), "a dry run removes nothing");
+    assert_eq!(execute(false), listed);
+    for tag in ["v1", "v2"] {
+        assert!(!inspect(tag).status.success(), "{tag} was listed and is gone");
+    }
+    assert!(inspect("v3").status.success());
+}
+
+/// A text body of the API, as the administrator.
+fn text(berth: &Berth, path: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let resp = common::http().get(berth.url(path)).header("authorization", ADMIN_BASIC).send().await.unwrap();
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.text().await.unwrap()
+    })
 }

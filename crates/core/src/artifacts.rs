@@ -459,3 +459,17 @@ impl Projects {
         Ok(out)
     }
 }
+
+/// Harbor's artifact type (`IMAGE`, `CHART`, `CNAB`, `WASM`, `SBOM`, else `UNKNOWN`), from the
+/// config's media type, or the manifest's for an index.
+pub fn harbor_type(artifact_type: Option<&str>, media_type: &str) -> &'static str {
+    match artifact_type {
+        Some("application/vnd.cncf.helm.config.v1+json") => "CHART",
+        Some("application/vnd.oci.image.config.v1+json" | "application/vnd.docker.container.image.v1+json") => "IMAGE",
+        Some("application/vnd.cnab.config.v1+json" | "application/vnd.cnab.manifest.v1") => "CNAB",
+        Some("application/vnd.wasm.config.v1+json") => "WASM",
+        Some("application/vnd.goharbor.harbor.sbom.v1") => "SBOM",
+        None if berth_oci::media_type::is_index(media_type) => "IMAGE",
+        _ => "UNKNOWN",
+    }
+}

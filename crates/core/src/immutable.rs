@@ -20,8 +20,9 @@ use crate::projects::{ProjectError, ProjectRef, Projects};
 const TAG_DECORATIONS: [&str; 2] = ["matches", "excludes"];
 const REPOSITORY_DECORATIONS: [&str; 2] = ["repoMatches", "repoExcludes"];
 
-/// A doublestar pattern (`*` stops at `/`, as bmatcuk/doublestar's does).
-fn glob(pattern: &str) -> Result<GlobMatcher, String> {
+/// A doublestar pattern (`*` stops at `/`, as bmatcuk/doublestar's does): Harbor's selectors,
+/// here and in tag retention.
+pub fn glob(pattern: &str) -> Result<GlobMatcher, String> {
     GlobBuilder::new(pattern)
         .literal_separator(true)
         .build()

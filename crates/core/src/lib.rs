@@ -6,7 +6,7 @@
 
 pub mod access;
 pub mod additions;
-mod artifacts;
+pub mod artifacts;
 pub mod audit;
 pub mod cache;
 pub mod content;

@@ -243,7 +243,7 @@ impl Projects {
 
     /// A project in which the caller may do `action` on `resource` (decided from the cached
     /// project access, as on `/v2`).
-    pub(crate) async fn authorized(
+    pub async fn authorized(
         &self,
         subject: &Subject,
         project: &ProjectRef<'_>,

@@ -406,6 +406,10 @@ impl SystemSettings {
         let mut values = current.values.clone();
         let mut pairs: Vec<(&str, String)> = Vec::new();
         for (name, value) in changes {
+            // Harbor's keys are nullable: null is a key not given (as go-swagger reads it).
+            if value.is_null() {
+                continue;
+            }
             if name == "auth_mode" {
                 if value.as_str() == Some(AUTH_MODE) {
                     continue;

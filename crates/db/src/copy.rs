@@ -83,6 +83,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
             &[
                 ("id", I),
                 ("job_type", T),
+                ("vendor_id", I),
                 ("cron_type", T),
                 ("cron", T),
                 ("parameters", T),
@@ -156,6 +157,21 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
                 ("created_at", I),
             ],
         ),
+        // The execution running is not (jobs are not copied).
+        (
+            "retention_policies",
+            &[
+                ("id", I),
+                ("project_id", I),
+                ("algorithm", T),
+                ("rules", T),
+                ("trigger_kind", T),
+                ("cron", T),
+                ("per_tag", I),
+                ("created_at", I),
+                ("updated_at", I),
+            ],
+        ),
         (
             "audit_log",
             &[
@@ -191,6 +207,7 @@ pub const NOT_COPIED: &[&str] = &[
     "project_artifact_stats",
     "project_content",
     "jobs",
+    "retention_tasks",
     "job_queues",
     "job_pools",
     "blob_pins",
@@ -210,6 +227,7 @@ const GENERATED_IDS: &[&str] = &[
     "labels",
     "immutable_tag_rules",
     "project_quotas",
+    "retention_policies",
     "audit_log",
     "job_schedules",
 ];

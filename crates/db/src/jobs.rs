@@ -44,10 +44,10 @@ pub struct JobRow {
     pub trigger: String,
 }
 
-const JOB_COLUMNS: &str = "id, kind, parameters, status, attempts, max_attempts, run_after, lease_owner, \
+pub(crate) const JOB_COLUMNS: &str = "id, kind, parameters, status, attempts, max_attempts, run_after, lease_owner, \
     lease_until, stop_requested, log, created_at, updated_at, finished_at, progress, trigger_kind";
 
-fn job_row(r: &sqlx::any::AnyRow) -> Result<JobRow, sqlx::Error> {
+pub(crate) fn job_row(r: &sqlx::any::AnyRow) -> Result<JobRow, sqlx::Error> {
     Ok(JobRow {
         id: r.try_get(0)?,
         kind: r.try_get(1)?,

@@ -28,6 +28,7 @@ mod maintenance;
 mod migrate;
 pub mod quotas;
 mod registry;
+pub mod retention;
 mod robots;
 pub mod schedules;
 mod stats;

@@ -46,6 +46,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(21, "0021_immutable_tag_rules.sql"),
     migration!(22, "0022_project_quotas.sql"),
     migration!(23, "0023_repository_limits.sql"),
+    migration!(24, "0024_tag_retention.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -1,4 +1,5 @@
-//! Standing schedules of the job service, one per job type (Harbor's `/schedules`): what fires,
+//! Standing schedules of the job service, one per job type and vendor (Harbor's `/schedules`;
+//! the vendor is 0 for the job service's own, a policy's id for per-policy ones): what fires,
 //! when, with what parameters. A firing is claimed with a compare-and-set on `last_fired` in the
 //! transaction that queues its job, so a scheduled time fires once however many replicas look,
 //! and a job is never lost between the claim and the queue.
@@ -12,6 +13,8 @@ use crate::{Db, DbError, now_millis};
 pub struct ScheduleRow {
     pub id: i64,
     pub job_type: String,
+    /// Harbor's vendor id: the policy it belongs to (a retention policy's), or 0.
+    pub vendor_id: i64,
     /// Harbor's `ScheduleObj.type`: `Hourly`, `Daily`, `Weekly`, `Custom`.
     pub cron_type: String,
     pub cron: String,
@@ -24,7 +27,8 @@ pub struct ScheduleRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, job_type, cron_type, cron, parameters, paused, last_fired, created_at, updated_at";
+const COLUMNS: &str =
+    "id, job_type, cron_type, cron, parameters, paused, last_fired, created_at, updated_at, vendor_id";
 
 fn schedule_row(r: &sqlx::any::AnyRow) -> Result<ScheduleRow, sqlx::Error> {
     Ok(ScheduleRow {
@@ -37,18 +41,56 @@ fn schedule_row(r: &sqlx::any::AnyRow) -> Result<ScheduleRow, sqlx::Error> {
         last_fired: r.try_get(6)?,
         created_at: r.try_get(7)?,
         updated_at: r.try_get(8)?,
+        vendor_id: r.try_get(9)?,
     })
 }
 
+/// Creates or replaces (keeping its creation time) the schedule `(job_type, vendor_id)`; times
+/// before `now` are not owed a firing. With `only_if_changed`, an unchanged one is left alone.
+pub(crate) fn upsert_query<'q>(
+    (job_type, vendor_id): (&'q str, i64),
+    cron_type: &'q str,
+    cron: &'q str,
+    parameters: &'q str,
+    only_if_changed: bool,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let sql = if only_if_changed { UPSERT_IF_CHANGED } else { UPSERT };
+    sqlx::query(sql)
+        .bind(job_type)
+        .bind(cron_type)
+        .bind(cron)
+        .bind(parameters)
+        .bind(now / 1000)
+        .bind(now)
+        .bind(vendor_id)
+}
+
+const UPSERT: &str = "INSERT INTO job_schedules (job_type, cron_type, cron, parameters, paused, last_fired, \
+     created_at, updated_at, vendor_id) VALUES ($1, $2, $3, $4, 0, $5, $6, $6, $7) ON CONFLICT (job_type, vendor_id) \
+     DO UPDATE SET cron_type = excluded.cron_type, cron = excluded.cron, parameters = excluded.parameters, \
+     last_fired = excluded.last_fired, updated_at = excluded.updated_at";
+const UPSERT_IF_CHANGED: &str = "INSERT INTO job_schedules (job_type, cron_type, cron, parameters, paused, \
+     last_fired, created_at, updated_at, vendor_id) VALUES ($1, $2, $3, $4, 0, $5, $6, $6, $7) \
+     ON CONFLICT (job_type, vendor_id) DO UPDATE SET cron_type = excluded.cron_type, cron = excluded.cron, \
+     parameters = excluded.parameters, last_fired = excluded.last_fired, updated_at = excluded.updated_at \
+     WHERE job_schedules.cron <> excluded.cron OR job_schedules.parameters <> excluded.parameters";
+
 impl Db {
     pub async fn job_schedule(&self, job_type: &str) -> Result<Option<ScheduleRow>, DbError> {
-        let sql = format!("SELECT {COLUMNS} FROM job_schedules WHERE job_type = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job_type).fetch_optional(&self.pool).await?;
+        self.vendor_schedule(job_type, 0).await
+    }
+
+    /// The schedule of `job_type` that belongs to vendor `vendor_id`.
+    pub async fn vendor_schedule(&self, job_type: &str, vendor_id: i64) -> Result<Option<ScheduleRow>, DbError> {
+        let sql = format!("SELECT {COLUMNS} FROM job_schedules WHERE job_type = $1 AND vendor_id = $2");
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job_type).bind(vendor_id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(schedule_row).transpose()?)
     }
 
     pub async fn job_schedules(&self) -> Result<Vec<ScheduleRow>, DbError> {
-        let sql = format!("SELECT {COLUMNS} FROM job_schedules ORDER BY job_type");
+        let sql = format!("SELECT {COLUMNS} FROM job_schedules ORDER BY job_type, vendor_id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(schedule_row).collect::<Result<_, _>>()?)
     }
@@ -62,7 +104,19 @@ impl Db {
         cron: &str,
         parameters: &str,
     ) -> Result<(), DbError> {
-        self.upsert_job_schedule(job_type, cron_type, cron, parameters, false).await?;
+        self.set_vendor_schedule(job_type, 0, cron_type, cron, parameters).await
+    }
+
+    /// Sets the schedule of `job_type` for vendor `vendor_id` (a policy's own schedule).
+    pub async fn set_vendor_schedule(
+        &self,
+        job_type: &str,
+        vendor_id: i64,
+        cron_type: &str,
+        cron: &str,
+        parameters: &str,
+    ) -> Result<(), DbError> {
+        self.upsert_job_schedule((job_type, vendor_id), cron_type, cron, parameters, false).await?;
         Ok(())
     }
 
@@ -76,42 +130,29 @@ impl Db {
         cron: &str,
         parameters: &str,
     ) -> Result<bool, DbError> {
-        Ok(self.upsert_job_schedule(job_type, cron_type, cron, parameters, true).await? > 0)
+        Ok(self.upsert_job_schedule((job_type, 0), cron_type, cron, parameters, true).await? > 0)
     }
 
     async fn upsert_job_schedule(
         &self,
-        job_type: &str,
+        key: (&str, i64),
         cron_type: &str,
         cron: &str,
         parameters: &str,
         only_if_changed: bool,
     ) -> Result<u64, DbError> {
-        let now = now_millis();
-        let condition = if only_if_changed {
-            " WHERE job_schedules.cron <> excluded.cron OR job_schedules.parameters <> excluded.parameters"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "INSERT INTO job_schedules (job_type, cron_type, cron, parameters, paused, last_fired, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 0, $5, $6, $6) ON CONFLICT (job_type) DO UPDATE SET cron_type = excluded.cron_type, \
-             cron = excluded.cron, parameters = excluded.parameters, last_fired = excluded.last_fired, \
-             updated_at = excluded.updated_at{condition}"
-        );
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(job_type)
-            .bind(cron_type)
-            .bind(cron)
-            .bind(parameters)
-            .bind(now / 1000)
-            .bind(now);
-        self.write_one(q).await
+        self.write_one(upsert_query(key, cron_type, cron, parameters, only_if_changed, now_millis())).await
     }
 
     /// Removes the schedule of `job_type`; whether there was one.
     pub async fn delete_job_schedule(&self, job_type: &str) -> Result<bool, DbError> {
-        Ok(self.write_one(sqlx::query("DELETE FROM job_schedules WHERE job_type = $1").bind(job_type)).await? > 0)
+        self.delete_vendor_schedule(job_type, 0).await
+    }
+
+    /// Removes the schedule of `job_type` for vendor `vendor_id`; whether there was one.
+    pub async fn delete_vendor_schedule(&self, job_type: &str, vendor_id: i64) -> Result<bool, DbError> {
+        let q = sqlx::query("DELETE FROM job_schedules WHERE job_type = $1 AND vendor_id = $2").bind(job_type);
+        Ok(self.write_one(q.bind(vendor_id)).await? > 0)
     }
 
     /// Pauses or resumes every schedule (Harbor pauses the scheduler as a whole: `/schedules/all/paused`)
@@ -135,7 +176,7 @@ impl Db {
     /// one transaction. Returns the job's id.
     pub async fn fire_job_schedule(
         &self,
-        job_type: &str,
+        (job_type, vendor_id): (&str, i64),
         last_fired: i64,
         now: i64,
         parameters: &str,
@@ -143,11 +184,13 @@ impl Db {
     ) -> Result<Option<i64>, DbError> {
         let mut w = self.begin_write().await?;
         let claimed = sqlx::query(
-            "UPDATE job_schedules SET last_fired = $1 WHERE job_type = $2 AND last_fired = $3 AND paused = 0",
+            "UPDATE job_schedules SET last_fired = $1 WHERE job_type = $2 AND vendor_id = $4 AND last_fired = $3 \
+             AND paused = 0",
         )
         .bind(now)
         .bind(job_type)
         .bind(last_fired)
+        .bind(vendor_id)
         .execute(&mut *w.tx)
         .await?
         .rows_affected();

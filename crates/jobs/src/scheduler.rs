@@ -40,8 +40,10 @@ impl Scheduler {
             if !cron.fires_within(from, now) {
                 continue;
             }
-            if let Some(id) =
-                self.db.fire_job_schedule(&s.job_type, s.last_fired, now, &s.parameters, SCHEDULED_ATTEMPTS).await?
+            if let Some(id) = self
+                .db
+                .fire_job_schedule((&s.job_type, s.vendor_id), s.last_fired, now, &s.parameters, SCHEDULED_ATTEMPTS)
+                .await?
             {
                 tracing::info!(job = id, kind = %s.job_type, "scheduled job queued");
                 fired.push(id);

@@ -124,17 +124,9 @@ struct Accessory {
     creation_time: String,
 }
 
-/// Harbor's artifact type, from the config's media type (or the manifest's, for an index).
+/// Harbor's artifact type.
 fn artifact_kind(a: &ArtifactView) -> &'static str {
-    match a.artifact_type.as_deref() {
-        Some("application/vnd.cncf.helm.config.v1+json") => "CHART",
-        Some("application/vnd.oci.image.config.v1+json" | "application/vnd.docker.container.image.v1+json") => "IMAGE",
-        Some("application/vnd.cnab.config.v1+json" | "application/vnd.cnab.manifest.v1") => "CNAB",
-        Some("application/vnd.wasm.config.v1+json") => "WASM",
-        Some("application/vnd.goharbor.harbor.sbom.v1") => "SBOM",
-        None if berth_oci::media_type::is_index(&a.media_type) => "IMAGE",
-        _ => "UNKNOWN",
-    }
+    berth_core::artifacts::harbor_type(a.artifact_type.as_deref(), &a.media_type)
 }
 
 /// The additions Harbor links for an artifact of this type (each served by `additions.rs`).

@@ -48,6 +48,7 @@ mod project_metadata;
 mod purge;
 mod quota;
 mod repository;
+mod retention;
 mod robot;
 mod schedule;
 mod search;
@@ -65,6 +66,7 @@ pub struct HarborApi {
     pub projects: Projects,
     pub users: Users,
     pub robots: Robots,
+    pub retention: berth_retention::Retention,
     pub external_url: Option<String>,
     /// Hours of content a collection leaves alone when its parameters name none
     /// (`gc.time_window_hours`, Harbor's `GC_TIME_WINDOW_HOURS`).
@@ -192,6 +194,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(immutable::routes())
         .merge(quota::routes())
         .merge(configure::routes())
+        .merge(retention::routes())
         .merge(audit::routes())
         .merge(purge::routes())
         .merge(gc::routes())

@@ -24,8 +24,7 @@ struct ScheduleTask {
     id: i64,
     /// The job type it fires (Harbor's vendor type).
     vendor_type: String,
-    /// Harbor's vendor id (a policy's, for per-policy schedules); Berth's schedules are one per
-    /// job type, so 0, as Harbor's own system schedules.
+    /// Harbor's vendor id: a retention policy's for its schedule, 0 for system schedules.
     vendor_id: i64,
     cron: String,
     update_time: String,
@@ -47,7 +46,7 @@ async fn list(State(api): State<Arc<HarborApi>>, caller: Caller, Query(q): Query
         .map(|s| ScheduleTask {
             id: s.id,
             vendor_type: s.job_type,
-            vendor_id: 0,
+            vendor_id: s.vendor_id,
             cron: s.cron,
             update_time: rfc3339_millis(s.updated_at),
         })

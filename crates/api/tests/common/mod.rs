@@ -82,6 +82,7 @@ impl TestServer {
             projects: Projects::new(&registry),
             users: berth_core::users::Users::new(&registry),
             robots: berth_core::robots::Robots::new(&registry),
+            retention: berth_retention::Retention::new(&registry),
             external_url: None,
             gc_time_window_hours: 2,
             job_lease: JOB_LEASE,
@@ -99,6 +100,7 @@ impl TestServer {
         jobs.refuse_changes_while(registry.settings().read_only_gate());
         jobs.register(Arc::new(berth_gc::GarbageCollector::new(registry.clone(), 2)));
         jobs.register(Arc::new(berth_core::purge::PurgeAuditWorker::new(db.clone())));
+        jobs.register(Arc::new(berth_retention::RetentionWorker::new(registry.clone())));
         jobs.register(Arc::new(berth_core::maintenance::Housekeeping::new(registry.clone(), Default::default())));
         let jobs = Some(Arc::new(jobs).start(2).await.unwrap());
         let authorizer: Arc<dyn Authorizer> = authorizer.unwrap_or_else(|| auth.clone());
@@ -129,6 +131,22 @@ impl TestServer {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("the execution at {path} did not end");
+    }
+
+    /// Waits until execution `eid` of retention policy `policy` has ended; its status.
+    pub async fn wait_ended_retention(&self, policy: i64, eid: i64) -> String {
+        let url = self.url(&format!("/api/v2.0/retentions/{policy}/executions"));
+        for _ in 0..400 {
+            let list: serde_json::Value = self.client.get(&url).send().await.unwrap().json().await.unwrap();
+            let status = list.as_array().and_then(|l| l.iter().find(|e| e["id"] == eid)).map(|e| e["status"].clone());
+            if let Some(status) = status.as_ref().and_then(|s| s.as_str())
+                && ["Success", "Error", "Stopped"].contains(&status)
+            {
+                return status.to_string();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("retention execution {eid} did not end");
     }
 
     /// Stops the server gracefully and waits until it has stopped.

@@ -13,6 +13,7 @@ import httpx
 from harborapi import HarborAsyncClient
 from harborapi.exceptions import NotFound, PreconditionFailed
 from harborapi.models import (
+    Configurations,
     ImmutableRule,
     ImmutableSelector,
     Label,
@@ -21,6 +22,11 @@ from harborapi.models import (
     QuotaUpdateReq,
     ResourceList,
     Repository,
+    RetentionPolicy,
+    RetentionPolicyScope,
+    RetentionRule,
+    RetentionRuleTrigger,
+    RetentionSelector,
     RobotCreate,
     RobotPermission,
     Access,
@@ -196,6 +202,47 @@ async def main():
     await call("enable_project_immutable_tagrule", c.enable_project_immutable_tagrule("library", rule_id, False))
     await call("delete_artifact_tag", c.delete_artifact_tag("library", "app", "v1", "stable"))
     await call("delete_project_immutable_tag_rule", c.delete_project_immutable_tag_rule("library", rule_id))
+
+    # the system configuration: read, changed, changed back
+    config = await call("get_config", c.get_config())
+    assert config.token_expiration.value == 30 and config.auth_mode.value == "db_auth", config
+    await call("update_config", c.update_config(Configurations(banner_message="hello")))
+    assert (await c.get_config()).banner_message.value == "hello"
+    await c.update_config(Configurations(banner_message=""))
+
+    # tag retention: a policy on library, a dry run, its task and table
+    meta = await call("get_retention_metadata", c.get_retention_metadata())
+    assert any(t.rule_template == "latestPushedK" for t in meta.templates), meta
+    library = await c.get_project("library")
+    selector = RetentionSelector(kind="doublestar", decoration="matches", pattern="**")
+    policy = RetentionPolicy(
+        algorithm="or",
+        scope=RetentionPolicyScope(level="project", ref=library.project_id),
+        trigger=RetentionRuleTrigger(kind="Schedule", settings={"cron": ""}, references={}),
+        rules=[RetentionRule(action="retain", template="latestPushedK", params={"latestPushedK": 10},
+                             tag_selectors=[selector],
+                             scope_selectors={"repository": [RetentionSelector(
+                                 kind="doublestar", decoration="repoMatches", pattern="**")]})],
+    )
+    await call("create_retention_policy", c.create_retention_policy(policy))
+    rid = await call("get_project_retention_id", c.get_project_retention_id("library"))
+    got = await call("get_retention_policy", c.get_retention_policy(rid))
+    assert got.rules[0].params == {"latestPushedK": 10}, got
+    await call("update_retention_policy", c.update_retention_policy(rid, got))
+    await call("start_retention_execution", c.start_retention_execution(rid, dry_run=True))
+    for _ in range(100):
+        executions = await c.get_retention_executions(rid)
+        if executions[0].status in ("Success", "Error", "Stopped"):
+            break
+        await asyncio.sleep(0.1)
+    executions = await call("get_retention_executions", c.get_retention_executions(rid))
+    assert executions[0].status == "Success" and executions[0].dry_run, executions
+    tasks = await call("get_retention_tasks", c.get_retention_tasks(rid, executions[0].id))
+    log = await call("get_retention_execution_task_log",
+                     c.get_retention_execution_task_log(rid, executions[0].id, tasks[0].id))
+    assert "RETAIN" in log, log
+    await call("stop_retention_execution", c.stop_retention_execution(rid, executions[0].id))
+    await call("delete_retention_policy", c.delete_retention_policy(rid))
 
     # labels
     await call("create_label", c.create_label(Label(name="prod", color="#ff0000", scope="g")))
