@@ -342,4 +342,12 @@ async fn one_execution_at_a_time_stopping_and_schedules() {
     let scheduled = scheduled.expect("the firing queued no execution");
     let ended = wait_execution(&s, id, scheduled["id"].as_i64().unwrap()).await;
     assert_eq!(ended["status"], "Success", "{ended}");
+
+    // A project deleted takes its policy and the policy's schedule.
+    let resp = s.client.post(s.url("/api/v2.0/projects")).json(&json!({"project_name": "brief"})).send().await;
+    assert_eq!(resp.unwrap().status(), StatusCode::CREATED);
+    let brief = create(&s, &policy(project_id(&s, "brief").await, vec![], "0 0 0 * * *")).await;
+    assert_eq!(s.client.delete(s.url("/api/v2.0/projects/brief")).send().await.unwrap().status(), StatusCode::OK);
+    let schedules: Value = s.client.get(s.url("/api/v2.0/schedules")).send().await.unwrap().json().await.unwrap();
+    assert!(!schedules.as_array().unwrap().iter().any(|x| x["vendor_id"] == brief), "{schedules}");
 }

@@ -589,6 +589,15 @@ impl Db {
             return Ok(false);
         }
         let name = audit::name_in(&mut w.tx, audit::PROJECT_NAME, project_id).await?;
+        // Its retention policy goes by cascade; the policy's schedule is not a row of it.
+        sqlx::query(
+            "DELETE FROM job_schedules WHERE job_type = $1 AND vendor_id IN \
+             (SELECT id FROM retention_policies WHERE project_id = $2)",
+        )
+        .bind(crate::retention::JOB_KIND)
+        .bind(project_id)
+        .execute(&mut *w.tx)
+        .await?;
         sqlx::query("DELETE FROM projects WHERE id = $1").bind(project_id).execute(&mut *w.tx).await?;
         w.audit(AuditEvent::new("delete", "project", name).in_project(project_id));
         w.commit().await?;

@@ -357,6 +357,8 @@ impl Worker for RetentionWorker {
             .map_err(|e| JobError::Fatal(format!("invalid parameters: {e}")))?;
         let db = self.registry.db();
         let Some(policy) = db.retention_policy(params.policy_id).await? else {
+            // Gone with its project (a cascade): its schedule must not fire again.
+            db.delete_vendor_schedule(JOB_KIND, params.policy_id).await?;
             return Err(JobError::Fatal(format!("retention policy {} no longer exists", params.policy_id)));
         };
         if !db.claim_retention(policy.id, job.id).await? {
