@@ -459,3 +459,41 @@ fn text(berth: &Berth, path: &str) -> String {
         resp.text().await.unwrap()
     })
 }
+
+#[test]
+fn skopeo_push_over_the_quota_is_refused_and_stores_nothing() {
+    if !have("skopeo") || !have("umoci") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let berth = Berth::start(data.path());
+    umoci_image(work.path(), "v1");
+    let src = format!("oci:{}:v1", work.path().join("layout").display());
+    let remote = format!("docker://{}/capped/app:v1", berth.addr);
+    api(&berth, "POST", "/api/v2.0/projects", json!({"project_name": "capped", "storage_limit": 1}));
+    let capped = api(&berth, "GET", "/api/v2.0/projects/capped", json!(null));
+    let quota_path = format!("/api/v2.0/quotas?reference=project&reference_id={}", capped["project_id"]);
+    let used = || api(&berth, "GET", &quota_path, json!(null))[0]["used"]["storage"].as_i64().unwrap();
+    // Published blobs (upload sessions, which housekeeping purges, are not content).
+    let stored = || walk_files(&data.path().join("blobs"));
+    let copy = || {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--dest-tls-verify=false", "--dest-creds", ADMIN_CREDS, &src, &remote]);
+        cmd
+    };
+    let err = fails(&mut copy());
+    assert!(err.contains("Quota exceeded"), "{err}");
+    assert_eq!((used(), stored()), (0, 0), "nothing of the refused push is counted or stored");
+    // With room, the same push goes through and is counted.
+    let quota_id = api(&berth, "GET", &quota_path, json!(null))[0]["id"].clone();
+    api(&berth, "PUT", &format!("/api/v2.0/quotas/{quota_id}"), json!({"hard": {"storage": 1 << 20}}));
+    run(&mut copy());
+    assert!(used() > 0 && stored() > 0);
+}
+
+/// How many files are under `dir` (none if it does not exist).
+fn walk_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.map_while(Result::ok).map(|e| if e.path().is_dir() { walk_files(&e.path()) } else { 1 }).sum()
+}
