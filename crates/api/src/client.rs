@@ -25,8 +25,8 @@ pub fn client_addr(extensions: &http::Extensions) -> Option<IpAddr> {
     }
 }
 
-/// On a request that reached Berth over HTTPS: a trusted proxy said so (`X-Forwarded-Proto:
-/// https`, or `proto=https` in `Forwarded`).
+/// On a request that reached Berth over HTTPS: Berth's own TLS listener, or a trusted proxy said
+/// so (`X-Forwarded-Proto: https`, or `proto=https` in `Forwarded`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OverHttps;
 
@@ -48,11 +48,16 @@ impl TrustedProxies {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LocalAddr(pub SocketAddr);
 
+/// On a request whose connection to Berth itself is TLS (not a proxy's in front).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalTls;
+
 /// Berth's own URL for links and realms: `external_url` when configured, else the address the
 /// client connected to. Never the `Host` header, which is the client's text.
 pub fn own_url(external_url: Option<&str>, extensions: &http::Extensions) -> String {
     match (external_url, extensions.get::<LocalAddr>()) {
         (Some(url), _) => url.trim_end_matches('/').to_string(),
+        (None, Some(local)) if extensions.get::<LocalTls>().is_some() => format!("https://{}", local.0),
         (None, Some(local)) => format!("http://{}", local.0),
         (None, None) => "http://localhost".to_string(),
     }

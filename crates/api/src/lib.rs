@@ -118,4 +118,4 @@ async fn readyz(axum::extract::State(registry): axum::extract::State<Arc<Registr
     (status, axum::Json(serde_json::json!({"status": summary, "components": body}))).into_response()
 }
 
-pub use serve::{ServerLimits, serve};
+pub use serve::{ServerLimits, serve, serve_with};

@@ -12,6 +12,9 @@
 //! - at most `max_connections` connections, and `max_connections_per_client` from one
 //!   address; beyond, new connections are closed as soon as they are accepted;
 //! - at shutdown, requests in flight get `shutdown_timeout` to finish, then everything closes.
+//!
+//! With TLS, the handshake must end within `header_read_timeout` too; then HTTP/2 or HTTP/1.1,
+//! as ALPN chose.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -27,7 +30,7 @@ use bytes::Bytes;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::client::{ClientAddr, LocalAddr, OverHttps, TrustedProxies};
+use crate::client::{ClientAddr, LocalAddr, LocalTls, OverHttps, TrustedProxies};
 use crate::limit::{Held, PerKey};
 
 /// The server's limits (`http.*` in the configuration).
@@ -70,6 +73,19 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, app, limits, None, shutdown).await
+}
+
+/// As [`serve`], over TLS when `tls` is given (its resolver decides the certificate of each
+/// handshake, so a renewed one is served to the next connection).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let limits = Arc::new(limits);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let connections = PerKey::new(limits.max_connections);
@@ -78,6 +94,10 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
     let http = Arc::new(http);
+    let mut either = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    either.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
+    either.http2().timer(TokioTimer::new());
+    let either = Arc::new(either);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -105,24 +125,46 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
         let activity = Arc::new(Activity::new());
-        let io = TokioIo::new(TimedIo { inner: stream, activity: activity.clone() });
-        let service =
-            ConnectionService { app: app.clone(), peer, local, limits: limits.clone(), activity: activity.clone() };
-        let conn = graceful.watch(http.serve_connection(io, service));
+        let timed = TimedIo { inner: stream, activity: activity.clone() };
+        let service = ConnectionService {
+            app: app.clone(),
+            peer,
+            local,
+            limits: limits.clone(),
+            activity: activity.clone(),
+            https: tls.is_some(),
+        };
         let limits = limits.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                result = conn => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
-                    }
-                }
-                why = activity.watchdog(limits.idle_timeout, limits.write_timeout) => {
-                    tracing::debug!(peer = %peer, "closing a connection: {why}");
-                }
+        match &tls {
+            None => {
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(timed), service));
+                tokio::spawn(async move {
+                    watched(conn, &activity, &limits, peer).await;
+                    drop(slot);
+                });
             }
-            drop(slot);
-        });
+            Some(acceptor) => {
+                let handshake = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(timed));
+                let either = either.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match handshake.await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, peer = %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(peer = %peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = watcher.watch(either.serve_connection(TokioIo::new(stream), service).into_owned());
+                    watched(conn, &activity, &limits, peer).await;
+                    drop(slot);
+                });
+            }
+        }
     }
     drop(listener);
     let open = graceful.count();
@@ -136,6 +178,25 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+/// Serves a connection until it ends or its watchdog closes it (idle, or a write blocked).
+async fn watched<E: std::fmt::Display>(
+    conn: impl Future<Output = Result<(), E>>,
+    activity: &Activity,
+    limits: &ServerLimits,
+    peer: SocketAddr,
+) {
+    tokio::select! {
+        result = conn => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
+            }
+        }
+        why = activity.watchdog(limits.idle_timeout, limits.write_timeout) => {
+            tracing::debug!(peer = %peer, "closing a connection: {why}");
+        }
+    }
 }
 
 /// A connection's place under the limits, given back when it closes.
@@ -360,6 +421,8 @@ struct ConnectionService {
     local: Option<SocketAddr>,
     limits: Arc<ServerLimits>,
     activity: Arc<Activity>,
+    /// The connection is TLS: every request came over HTTPS.
+    https: bool,
 }
 
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnectionService {
@@ -375,7 +438,10 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Connectio
         let client = self.limits.trusted_proxies.client(self.peer, req.headers());
         req.extensions_mut().insert(ConnectInfo(self.peer));
         req.extensions_mut().insert(ClientAddr(client));
-        if self.limits.trusted_proxies.forwarded_https(self.peer, req.headers()) {
+        if self.https {
+            req.extensions_mut().insert(LocalTls);
+        }
+        if self.https || self.limits.trusted_proxies.forwarded_https(self.peer, req.headers()) {
             req.extensions_mut().insert(OverHttps);
         }
         if let Some(local) = self.local {

@@ -37,6 +37,53 @@ pub struct Config {
     pub metrics: Metrics,
     pub trace: Trace,
     pub settings: SettingsFile,
+    pub tls: Tls,
+}
+
+/// TLS on the listener (Harbor's `https` section and the chart's `expose.tls`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Tls {
+    pub enabled: bool,
+    /// The certificate (with its chain) and key, PEM; reread when they change. Without them,
+    /// a certificate from Berth's own CA (`certSource: auto`).
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Names and addresses the automatic certificate is for; by default `localhost`,
+    /// `127.0.0.1`, the listen address and `external_url`'s host.
+    pub hosts: Vec<String>,
+    /// TLS 1.2 with AES-256-GCM and ChaCha20 only (TLS 1.3 as always).
+    pub strong_ssl_ciphers: bool,
+    /// Clients must present a certificate these CAs signed (mutual TLS).
+    pub client_ca_file: Option<PathBuf>,
+    /// Plain HTTP too, on this address (for an ingress that terminates TLS in front).
+    pub http_addr: Option<String>,
+}
+
+impl Tls {
+    /// The names the automatic certificate is for.
+    pub fn hosts(&self, listen: &str, external_url: Option<&str>) -> Vec<String> {
+        if !self.hosts.is_empty() {
+            return self.hosts.clone();
+        }
+        let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let listen_host = listen.rsplit_once(':').map_or(listen, |(h, _)| h).trim_matches(['[', ']']);
+        if !listen_host.is_empty() && listen_host != "0.0.0.0" && listen_host != "::" {
+            hosts.push(listen_host.to_string());
+        }
+        if let Some(url) = external_url {
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            let authority = rest.split('/').next().unwrap_or(rest);
+            let host = match authority.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(v6),
+                None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+            };
+            hosts.push(host.to_string());
+        }
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
 }
 
 /// Harbor's run-time settings (`/configurations`, `berth_core::settings::KEYS`) by their Harbor
@@ -879,6 +926,7 @@ impl Default for Config {
             metrics: Metrics::default(),
             trace: Trace::default(),
             settings: SettingsFile::default(),
+            tls: Tls::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 mod gc;
 mod migrate;
 mod server;
+mod tls;
 
 use std::path::PathBuf;
 

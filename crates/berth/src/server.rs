@@ -272,6 +272,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let secret_key = load_secret_key(&config, &db).await?;
     let tokens = Arc::new(load_token_issuer(&config, &db, &secret_key).await?);
+    let tls = match config.tls.enabled {
+        true => {
+            let hosts = config.tls.hosts(&config.http.addr, config.external_url.as_deref());
+            Some(crate::tls::server_tls(&config.tls, &hosts, load_ca(&config, &db, &secret_key)).await?)
+        }
+        false => None,
+    };
     let identities = match &shared {
         Some(shared) => {
             berth_core::identity::Identities::with_shared(db.clone(), config.login.throttle(), shared.clone())
@@ -294,6 +301,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         users: berth_core::users::Users::new(&registry).with_password_workers(password_workers),
         robots: berth_core::robots::Robots::new(&registry),
         retention: berth_retention::Retention::new(&registry),
+        ca_certificate: tls.as_ref().and_then(|t| t.ca_pem.clone()),
         external_url: config.external_url.clone(),
         gc_time_window_hours: config.gc.time_window_hours,
         job_lease: config.jobs.settings().lease,
@@ -317,8 +325,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.http.addr))?;
     let local = listener.local_addr()?;
-    tracing::info!(addr = %local, "listening on http://{local}");
-    berth_api::serve(listener, app, limits, shutdown_signal()).await?;
+    // Plain HTTP beside TLS, when asked, stops with the main listener.
+    let (stop_plain, plain_stopped) = tokio::sync::watch::channel(());
+    let plain = match (&tls, &config.tls.http_addr) {
+        (Some(_), Some(addr)) => {
+            let plain =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding tls.http_addr {addr}"))?;
+            let plain_local = plain.local_addr()?;
+            tracing::info!(addr = %plain_local, "plain HTTP also served at {plain_local}");
+            let mut stopped = plain_stopped;
+            let stopped = async move {
+                let _ = stopped.changed().await;
+            };
+            Some(tokio::spawn(berth_api::serve(plain, app.clone(), limits.clone(), stopped)))
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %local, "listening on {scheme}://{local}");
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop_plain.send(());
+    };
+    berth_api::serve_with(listener, app, limits, tls.map(|t| t.config), shutdown).await?;
+    if let Some(plain) = plain {
+        let _ = plain.await;
+    }
     tracing::info!("in-flight requests finished; closing the database");
     pull_flusher.abort();
     scheduler.abort();
@@ -390,6 +422,43 @@ async fn load_secret_key(config: &Config, db: &Db) -> anyhow::Result<berth_auth:
         }
     };
     Ok(SecretKey::from_material(material.trim_end_matches(['\n', '\r']).as_bytes())?)
+}
+
+/// The automatic TLS certificates' CA (`tls.enabled` without files), made at first start.
+const TLS_CA_FILE: &str = "tls-ca.pem";
+/// The setting that holds it, sealed with the secret key, when replicas share a database.
+const TLS_CA_SETTING: &str = "tls_ca_pem";
+
+/// The CA (certificate, key) of the automatic certificates: one per installation, so that every
+/// replica's certificate chains to the CA `getcert` serves. Kept as one PEM text (the
+/// certificate, then the key) so that replicas racing to make it all take the same pair.
+async fn load_ca(
+    config: &Config,
+    db: &Db,
+    secret_key: &berth_auth::seal::SecretKey,
+) -> anyhow::Result<(String, String)> {
+    let pem = if config.database.kind == DatabaseKind::External {
+        let (cert, key) = crate::tls::make_ca()?;
+        let made = secret_key.seal(format!("{cert}{key}").as_bytes())?;
+        let stored = db.setting_or_insert(TLS_CA_SETTING, &made).await?;
+        let plain = secret_key.open(&stored).context("opening the TLS CA kept in the database")?;
+        String::from_utf8(plain).context("the TLS CA in the database is not text")?
+    } else {
+        let path = config.data_dir.join(TLS_CA_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(pem) => pem,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (cert, key) = crate::tls::make_ca()?;
+                let pem = format!("{cert}{key}");
+                write_private(&path, &pem)?;
+                tracing::info!(file = %path.display(), "made the CA of the automatic TLS certificate");
+                pem
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    };
+    let split = pem.find("-----BEGIN PRIVATE KEY-----").context("the TLS CA holds no key")?;
+    Ok((pem[..split].to_string(), pem[split..].to_string()))
 }
 
 /// The registry token signing key, generated at first start, readable by the owner only.

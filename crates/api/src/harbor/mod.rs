@@ -67,6 +67,8 @@ pub struct HarborApi {
     pub users: Users,
     pub robots: Robots,
     pub retention: berth_retention::Retention,
+    /// The CA of the automatic TLS certificate, which `systeminfo/getcert` serves.
+    pub ca_certificate: Option<String>,
     pub external_url: Option<String>,
     /// Hours of content a collection leaves alone when its parameters name none
     /// (`gc.time_window_hours`, Harbor's `GC_TIME_WINDOW_HOURS`).

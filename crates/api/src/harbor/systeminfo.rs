@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use http::StatusCode;
 use http::request::Parts;
@@ -59,7 +60,7 @@ async fn systeminfo(State(api): State<Arc<HarborApi>>, caller: Caller, parts: Pa
             external_url,
             registry_url,
             project_creation_restriction: settings.project_creation_restriction.clone(),
-            has_ca_root: false,
+            has_ca_root: api.ca_certificate.is_some(),
             read_only: settings.read_only,
             with_chartmuseum: false,
             notification_enable: false,
@@ -77,10 +78,22 @@ async fn systeminfo(State(api): State<Arc<HarborApi>>, caller: Caller, parts: Pa
     })
 }
 
-/// Harbor serves the CA certificate it was installed with; Berth has none until TLS is
-/// configured, and answers as Harbor does without one: 404.
-async fn system_cert() -> ApiResult {
-    Err(HarborError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no root CA certificate is configured"))
+/// The CA of the automatic TLS certificate, as Harbor serves the one it made (`ca.crt`, for
+/// the docker CLI's `certs.d`); without one (plain HTTP, or certificates from files), 404 as
+/// Harbor answers.
+async fn system_cert(State(api): State<Arc<HarborApi>>) -> ApiResult {
+    match &api.ca_certificate {
+        Some(pem) => Ok((
+            StatusCode::OK,
+            [
+                (http::header::CONTENT_TYPE, "application/octet-stream"),
+                (http::header::CONTENT_DISPOSITION, "attachment; filename=ca.crt"),
+            ],
+            pem.clone(),
+        )
+            .into_response()),
+        None => Err(HarborError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no root CA certificate is configured")),
+    }
 }
 
 /// Harbor's `SystemInfo` and `Storage`.

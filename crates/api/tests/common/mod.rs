@@ -83,6 +83,7 @@ impl TestServer {
             users: berth_core::users::Users::new(&registry),
             robots: berth_core::robots::Robots::new(&registry),
             retention: berth_retention::Retention::new(&registry),
+            ca_certificate: None,
             external_url: None,
             gc_time_window_hours: 2,
             job_lease: JOB_LEASE,

@@ -55,8 +55,11 @@ impl Berth {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !sent && let Some(i) = line.find("listening on http://") {
-                    let rest = &line[i + "listening on http://".len()..];
+                let found = ["listening on http://", "listening on https://"]
+                    .iter()
+                    .find_map(|needle| line.find(needle).map(|i| i + needle.len()));
+                if !sent && let Some(at) = found {
+                    let rest = &line[at..];
                     // Up to a space (text) or a quote (JSON).
                     let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
                     let _ = tx.send(addr);
