@@ -1,6 +1,7 @@
 //! The `berth` binary: configuration, start-up and shutdown.
 
 mod gc;
+mod health;
 mod migrate;
 mod server;
 mod tls;
@@ -28,6 +29,9 @@ enum Command {
     /// Administration of an installation.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Exit 0 when the registry on this machine is alive (its `/livez` answers 200), else 1:
+    /// the container image's health check, which needs no curl.
+    Healthcheck(InstallationArgs),
 }
 
 #[derive(Subcommand)]
@@ -126,6 +130,14 @@ fn main() -> anyhow::Result<()> {
                 }
                 served
             })
+        }
+        Command::Healthcheck(args) => {
+            let config = Config::load(args.config.as_deref(), Overrides { data_dir: args.data_dir, http: None })?;
+            if let Err(e) = health::check(&config) {
+                eprintln!("unhealthy: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Admin(AdminCommand::MigrateData(args)) => {
             let source = Config::load(args.config.as_deref(), Overrides { data_dir: args.data_dir, http: None })?;
