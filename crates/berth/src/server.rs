@@ -313,9 +313,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding metrics.port at {addr}"))?;
             let local = listener.local_addr()?;
-            tracing::info!(addr = %local, "metrics on http://{local}{}", config.metrics.path);
+            // With TLS, the metrics port speaks it too (Harbor's internal TLS for metrics).
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            tracing::info!(addr = %local, "metrics on {scheme}://{local}{}", config.metrics.path);
             let app = berth_api::metrics_router(registry.clone(), &config.metrics.path);
-            Some(tokio::spawn(berth_api::serve(listener, app, limits.clone(), std::future::pending())))
+            let tls = tls.as_ref().map(|t| t.config.clone());
+            Some(tokio::spawn(berth_api::serve_with(listener, app, limits.clone(), tls, std::future::pending())))
         }
         None => None,
     };

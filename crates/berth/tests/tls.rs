@@ -43,7 +43,12 @@ fn the_automatic_certificate_chains_to_the_ca_getcert_serves() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    let env = [("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD), ("BERTH_TLS__ENABLED", "true")];
+    let metrics_port = free_port().to_string();
+    let env = [
+        ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("BERTH_TLS__ENABLED", "true"),
+        ("BERTH_METRICS__PORT", metrics_port.as_str()),
+    ];
     let berth = Berth::start_with(data.path(), &env);
     let base = format!("https://{}", berth.addr);
     // Not trusted yet: refused.
@@ -67,6 +72,9 @@ fn the_automatic_certificate_chains_to_the_ca_getcert_serves() {
         .output()
         .unwrap();
     assert!(stdout(&head).contains("realm=\"https://"), "{}", stdout(&head));
+    // The metrics port speaks TLS too.
+    let metrics = curl(&["--cacert", &ca_path, &format!("https://127.0.0.1:{metrics_port}/metrics")]);
+    assert_eq!(stdout(&metrics), "2 200");
     let info = Command::new("curl")
         .args(["-s", "--cacert", &ca_path, "-u", ADMIN_CREDS])
         .arg(format!("{base}/api/v2.0/systeminfo"))
@@ -106,6 +114,17 @@ fn the_automatic_certificate_chains_to_the_ca_getcert_serves() {
             .output()
             .unwrap();
         assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+        // podman pulls it through the same certs directory.
+        if have("podman") {
+            let storage = work.path().join("podman");
+            let pulled = podman(&storage)
+                .args(["pull", "--cert-dir"])
+                .arg(&certs)
+                .args(["--creds", ADMIN_CREDS, &format!("{}/library/app:v1", berth.addr)])
+                .output()
+                .unwrap();
+            assert!(pulled.status.success(), "{}", String::from_utf8_lossy(&pulled.stderr));
+        }
         // The docker CLI, with the CA in its certs.d, as Harbor's guide installs it.
         if have("docker") {
             let docker = |config: &Path| {
