@@ -11,7 +11,7 @@ use berth_core::immutable::ImmutableRuleRow;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApiResult, Caller, HarborApi, HarborError, Query, created, json, json_body, list_query, ok, paged, paging,
+    ApiResult, Caller, HarborApi, HarborError, Query, created, json, json_body, list_query, ok, paged, paging, path_id,
 };
 
 pub(super) fn routes() -> Router<Arc<HarborApi>> {
@@ -160,13 +160,6 @@ impl RuleJson {
     }
 }
 
-fn rule_id(raw: &str) -> Result<i64, HarborError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| HarborError::bad_request("immutable_rule_id must be a positive integer"))
-}
-
 async fn list_rules(
     State(api): State<Arc<HarborApi>>,
     Path(project): Path<String>,
@@ -199,7 +192,7 @@ async fn update_rule(
     caller: Caller,
     body: axum::body::Bytes,
 ) -> ApiResult {
-    let id = rule_id(&id)?;
+    let id = path_id(&id, "immutable_rule_id")?;
     let req: RuleJson = json_body(&body)?;
     if req.id.is_some_and(|given| given != id) {
         return Err(HarborError::bad_request("the body's id differs from the path's"));
@@ -215,6 +208,8 @@ async fn delete_rule(
     Path((project, id)): Path<(String, String)>,
     caller: Caller,
 ) -> ApiResult {
-    api.projects.delete_immutable_rule(&caller.subject, &caller.project(&project), rule_id(&id)?).await?;
+    api.projects
+        .delete_immutable_rule(&caller.subject, &caller.project(&project), path_id(&id, "immutable_rule_id")?)
+        .await?;
     ok()
 }

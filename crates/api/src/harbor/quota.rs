@@ -9,7 +9,8 @@ use berth_core::quotas::{QuotaLimits, QuotaRow};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApiResult, Caller, HarborApi, HarborError, Query, json, json_body, list_query, ok, paged, paging, query_get,
+    ApiResult, Caller, HarborApi, HarborError, Query, json, json_body, list_query, ok, paged, paging, path_id,
+    query_get,
 };
 use crate::time::rfc3339_millis;
 
@@ -69,13 +70,6 @@ impl From<&QuotaRow> for Quota {
     }
 }
 
-fn quota_id(raw: &str) -> Result<i64, HarborError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| HarborError::bad_request("id must be a positive integer"))
-}
-
 /// `reference` (only `project`), `reference_id`, `sort` (`hard.storage`, `used.storage`, with
 /// `-` for descending), paging.
 async fn list_quotas(State(api): State<Arc<HarborApi>>, caller: Caller, Query(q): Query) -> ApiResult {
@@ -100,7 +94,7 @@ async fn list_quotas(State(api): State<Arc<HarborApi>>, caller: Caller, Query(q)
 }
 
 async fn get_quota(State(api): State<Arc<HarborApi>>, Path(id): Path<String>, caller: Caller) -> ApiResult {
-    json(Quota::from(&api.projects.quota(&caller.subject, quota_id(&id)?).await?))
+    json(Quota::from(&api.projects.quota(&caller.subject, path_id(&id, "id")?).await?))
 }
 
 /// Harbor's `QuotaUpdateReq`.
@@ -122,6 +116,6 @@ async fn update_quota(
         tags_per_repository: req.hard.tags_per_repository,
         artifacts_per_repository: req.hard.artifacts_per_repository,
     };
-    api.projects.set_quota(&caller.subject, quota_id(&id)?, &limits).await?;
+    api.projects.set_quota(&caller.subject, path_id(&id, "id")?, &limits).await?;
     ok()
 }

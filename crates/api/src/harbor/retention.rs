@@ -13,7 +13,7 @@ use berth_retention::{Execution, RetentionTaskRow};
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiResult, Caller, HarborApi, HarborError, Query, created, json, json_body, ok, paged, paging};
+use super::{ApiResult, Caller, HarborApi, Query, created, json, json_body, ok, paged, paging, path_id};
 use crate::time::rfc3339_millis;
 
 pub(super) fn routes() -> Router<Arc<HarborApi>> {
@@ -118,13 +118,6 @@ impl From<&RetentionTaskRow> for TaskJson {
     }
 }
 
-fn number(raw: &str, what: &str) -> Result<i64, HarborError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| HarborError::bad_request(format!("{what} must be a positive integer")))
-}
-
 async fn metadata(caller: Caller) -> ApiResult {
     caller.signed_in()?;
     let templates = TEMPLATES
@@ -158,7 +151,7 @@ async fn create(State(api): State<Arc<HarborApi>>, caller: Caller, body: axum::b
 }
 
 async fn get_policy(State(api): State<Arc<HarborApi>>, caller: Caller, Path(id): Path<String>) -> ApiResult {
-    json(api.retention.get(&caller.subject, number(&id, "id")?).await?)
+    json(api.retention.get(&caller.subject, path_id(&id, "id")?).await?)
 }
 
 async fn update(
@@ -168,12 +161,12 @@ async fn update(
     body: axum::body::Bytes,
 ) -> ApiResult {
     let doc: PolicyDoc = json_body(&body)?;
-    api.retention.update(&caller.subject, number(&id, "id")?, &doc).await?;
+    api.retention.update(&caller.subject, path_id(&id, "id")?, &doc).await?;
     ok()
 }
 
 async fn delete(State(api): State<Arc<HarborApi>>, caller: Caller, Path(id): Path<String>) -> ApiResult {
-    api.retention.delete(&caller.subject, number(&id, "id")?).await?;
+    api.retention.delete(&caller.subject, path_id(&id, "id")?).await?;
     ok()
 }
 
@@ -191,7 +184,7 @@ async fn execute(
     body: axum::body::Bytes,
 ) -> ApiResult {
     let req: ExecuteReq = if body.is_empty() { ExecuteReq { dry_run: false } } else { json_body(&body)? };
-    let id = number(&id, "id")?;
+    let id = path_id(&id, "id")?;
     let eid = api.retention.execute(&caller.subject, id, req.dry_run).await?;
     Ok(created(&format!("/api/v2.0/retentions/{id}/executions/{eid}")))
 }
@@ -203,7 +196,7 @@ async fn executions(
     Query(q): Query,
 ) -> ApiResult {
     let (page, size) = paging(&q)?;
-    let (list, total) = api.retention.executions(&caller.subject, number(&id, "id")?, page, size).await?;
+    let (list, total) = api.retention.executions(&caller.subject, path_id(&id, "id")?, page, size).await?;
     let body: Vec<ExecutionJson> = list.iter().map(ExecutionJson::from).collect();
     Ok(paged(json(body)?, &format!("/api/v2.0/retentions/{id}/executions"), &q, page, size, total))
 }
@@ -221,7 +214,7 @@ async fn act(
     body: axum::body::Bytes,
 ) -> ApiResult {
     let req: ActReq = json_body(&body)?;
-    api.retention.act(&caller.subject, number(&id, "id")?, number(&eid, "eid")?, &req.action).await?;
+    api.retention.act(&caller.subject, path_id(&id, "id")?, path_id(&eid, "eid")?, &req.action).await?;
     ok()
 }
 
@@ -232,7 +225,7 @@ async fn tasks(
     Query(q): Query,
 ) -> ApiResult {
     let (page, size) = paging(&q)?;
-    let key = (number(&id, "id")?, number(&eid, "eid")?);
+    let key = (path_id(&id, "id")?, path_id(&eid, "eid")?);
     let (list, total) = api.retention.tasks(&caller.subject, key, page, size).await?;
     let body: Vec<TaskJson> = list.iter().map(TaskJson::from).collect();
     Ok(paged(json(body)?, &format!("/api/v2.0/retentions/{id}/executions/{eid}/tasks"), &q, page, size, total))
@@ -243,7 +236,7 @@ async fn task_log(
     caller: Caller,
     Path((id, eid, tid)): Path<(String, String, String)>,
 ) -> ApiResult {
-    let key = (number(&id, "id")?, number(&eid, "eid")?, number(&tid, "tid")?);
+    let key = (path_id(&id, "id")?, path_id(&eid, "eid")?, path_id(&tid, "tid")?);
     let log = api.retention.task_log(&caller.subject, key).await?;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
 }
