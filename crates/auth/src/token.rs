@@ -191,9 +191,16 @@ fn unix(t: SystemTime) -> u64 {
 }
 
 impl TokenIssuer {
-    /// An issuer signing with the PKCS#8 PEM private key, for tokens that live `lifetime`.
+    /// An issuer signing with the P-256 private key in PEM, PKCS#8 or SEC1 (`EC PRIVATE KEY`,
+    /// what openssl's `ecparam -genkey` and Helm's `genPrivateKey "ecdsa"` write), for tokens
+    /// that live `lifetime`.
     pub fn from_pem(private_pem: &str, lifetime: Duration) -> Result<TokenIssuer, TokenError> {
-        let key = p256::SecretKey::from_pkcs8_pem(private_pem).map_err(|e| TokenError::Key(e.to_string()))?;
+        let key = if private_pem.contains("-----BEGIN EC PRIVATE KEY-----") {
+            p256::SecretKey::from_sec1_pem(private_pem)
+        } else {
+            p256::SecretKey::from_pkcs8_pem(private_pem).map_err(Into::into)
+        }
+        .map_err(|e| TokenError::Key(e.to_string()))?;
         let public = key.public_key();
         let public_der = public.to_public_key_der().map_err(|e| TokenError::Key(e.to_string()))?;
         let public_pem = public.to_public_key_pem(LineEnding::LF).map_err(|e| TokenError::Key(e.to_string()))?;
@@ -325,6 +332,34 @@ fn high_s_refused(token: &str) -> Result<(), TokenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One key, as `openssl ecparam -genkey` wrote it (SEC1) and as `openssl pkcs8 -topk8`
+    /// rewrote it.
+    const SEC1_KEY: &str = "-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEICUOx8QkaIk5sNQMUcmL3Eo6PM4JpaxwTmwvaOWnTvlMoAoGCCqGSM49
+AwEHoUQDQgAEwjOmszlIraJKfvSwfDincl9K2PIeWEKWJcAtyErc6wJojDTvIt5h
+vS9hvIK/klJva//gOl1IdtCdcgEnjTkhnQ==
+-----END EC PRIVATE KEY-----
+";
+    const PKCS8_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgJQ7HxCRoiTmw1AxR
+yYvcSjo8zgmlrHBObC9o5adO+UyhRANCAATCM6azOUitokp+9LB8OKdyX0rY8h5Y
+QpYlwC3IStzrAmiMNO8i3mG9L2G8gr+SUm9r/+A6XUh20J1yASeNOSGd
+-----END PRIVATE KEY-----
+";
+
+    #[test]
+    fn a_sec1_key_signs_as_its_pkcs8_form_does() {
+        let sec1 = TokenIssuer::from_pem(SEC1_KEY, Duration::from_secs(60)).unwrap();
+        let pkcs8 = TokenIssuer::from_pem(PKCS8_KEY, Duration::from_secs(60)).unwrap();
+        let token = sec1.issue("admin", vec![], IssuedAgainst::default()).unwrap().token;
+        assert!(pkcs8.verify(&token).is_ok(), "the same key either way");
+        let token = pkcs8.issue("admin", vec![], IssuedAgainst::default()).unwrap().token;
+        assert!(sec1.verify(&token).is_ok());
+        let other = TokenIssuer::from_pem(&generate_key_pem().unwrap(), Duration::from_secs(60)).unwrap();
+        assert!(other.verify(&token).is_err(), "and not any key");
+        assert!(TokenIssuer::from_pem(&SEC1_KEY.replace("MHcC", "MHcD"), Duration::from_secs(60)).is_err());
+    }
 
     #[test]
     fn signatures_are_low_s_and_their_high_s_twins_are_refused() {

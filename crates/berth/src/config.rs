@@ -58,6 +58,10 @@ pub struct Tls {
     pub client_ca_file: Option<PathBuf>,
     /// Plain HTTP too, on this address (for an ingress that terminates TLS in front).
     pub http_addr: Option<String>,
+    /// The CA certificate (PEM) `GET /api/v2.0/systeminfo/getcert` serves (Harbor's
+    /// `caSecretName`): the CA of `cert_file`, or of an ingress terminating TLS in front, so
+    /// served whether or not `enabled` is. Without it, the automatic certificate's CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Tls {
@@ -592,7 +596,9 @@ pub enum RedisKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ExternalRedis {
-    /// `host:port`; with `sentinel_master_set`, the Sentinels' (comma-separated).
+    /// `host:port`; with `sentinel_master_set`, the Sentinels' (a list, or comma-separated as
+    /// Harbor's `addr`, which a configuration file may give instead: see `parse_yaml`).
+    #[serde(deserialize_with = "addresses")]
     pub addrs: String,
     pub sentinel_master_set: Option<String>,
     pub username: Option<String>,
@@ -668,6 +674,20 @@ impl ExternalRedis {
         let scheme = if self.tls { "rediss" } else { "redis" };
         Ok(format!("{scheme}://{auth}{}/{}", self.addrs.trim(), self.db))
     }
+}
+
+/// Addresses as one comma-separated string, from either that (Harbor's `addr`) or a list.
+fn addresses<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Addresses {
+        One(String),
+        List(Vec<String>),
+    }
+    Ok(match Addresses::deserialize(d)? {
+        Addresses::One(s) => s,
+        Addresses::List(list) => list.iter().map(|a| a.trim()).collect::<Vec<_>>().join(","),
+    })
 }
 
 /// A secret given in the configuration or in a file it names (trailing newline removed);
@@ -973,7 +993,18 @@ pub struct HttpOverride {
 /// The YAML of a configuration file as a value figment can merge. serde-saphyr rather than
 /// figment's YAML provider, which is built on the deprecated serde_yaml.
 fn parse_yaml(text: &str) -> anyhow::Result<serde_json::Value> {
-    Ok(serde_saphyr::from_str(text)?)
+    let mut value: serde_json::Value = serde_saphyr::from_str(text)?;
+    // Harbor's `redis.external.addr` is `addrs` here. Renamed before the merge: as a serde
+    // alias it would meet the default's `addrs` as a duplicate field.
+    if let Some(external) = value.pointer_mut("/redis/external").and_then(|v| v.as_object_mut())
+        && let Some(addr) = external.remove("addr")
+    {
+        if external.contains_key("addrs") {
+            anyhow::bail!("redis.external: give addrs or Harbor's addr, not both");
+        }
+        external.insert("addrs".into(), addr);
+    }
+    Ok(value)
 }
 
 impl Config {
@@ -1114,6 +1145,26 @@ mod tests {
             jail.set_env("BERTH_REDIS__EXTERNAL__SENTINEL_MASTER_SET", "mymaster");
             let cfg = Config::load(None, Overrides::default()).unwrap();
             assert!(cfg.redis.external.connect().is_ok(), "through the Sentinels");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn redis_addresses_as_a_list_or_as_harbors_addr() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "list.yml",
+                "redis:\n  type: external\n  external:\n    addrs: [\"s1:26379\", \" s2:26379\"]\n    sentinel_master_set: mymaster\n",
+            )?;
+            let cfg = Config::load(Some(Path::new("list.yml")), Overrides::default()).unwrap();
+            assert_eq!(cfg.redis.external.addrs, "s1:26379,s2:26379");
+            jail.create_file("addr.yml", "redis:\n  type: external\n  external:\n    addr: cache:6380\n")?;
+            let cfg = Config::load(Some(Path::new("addr.yml")), Overrides::default()).unwrap();
+            assert_eq!(cfg.redis.external.url().unwrap(), "redis://cache:6380/0");
+            jail.create_file("both.yml", "redis:\n  external:\n    addr: a:1\n    addrs: b:2\n")?;
+            assert!(Config::load(Some(Path::new("both.yml")), Overrides::default()).is_err(), "one or the other");
+            jail.create_file("bad.yml", "redis:\n  external:\n    addrs: 6379\n")?;
+            assert!(Config::load(Some(Path::new("bad.yml")), Overrides::default()).is_err(), "a number is refused");
             Ok(())
         });
     }

@@ -301,7 +301,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         users: berth_core::users::Users::new(&registry).with_password_workers(password_workers),
         robots: berth_core::robots::Robots::new(&registry),
         retention: berth_retention::Retention::new(&registry),
-        ca_certificate: tls.as_ref().and_then(|t| t.ca_pem.clone()),
+        ca_certificate: match &config.tls.ca_file {
+            Some(path) => {
+                Some(std::fs::read_to_string(path).with_context(|| format!("reading tls.ca_file {}", path.display()))?)
+            }
+            None => tls.as_ref().and_then(|t| t.ca_pem.clone()),
+        },
         external_url: config.external_url.clone(),
         gc_time_window_hours: config.gc.time_window_hours,
         job_lease: config.jobs.settings().lease,
