@@ -125,6 +125,21 @@ pub fn have(tool: &str) -> bool {
     found
 }
 
+/// Whether `python3` can import each of `modules`; missing, the test skips, or fails when
+/// `BERTH_E2E_REQUIRED` is set (scripts/install-test-deps installs them).
+pub fn have_python_modules(modules: &[&str]) -> bool {
+    let import = format!("import {}", modules.join(", "));
+    let found = Command::new("python3").args(["-c", &import]).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("BERTH_E2E_REQUIRED").is_none(),
+            "python3 cannot {import:?} and BERTH_E2E_REQUIRED is set"
+        );
+        eprintln!("SKIPPED: python3 cannot {import:?} (run scripts/install-test-deps)");
+    }
+    found
+}
+
 /// A client unpacked from Debian's newer suites by `scripts/install-sid-clients` (`folder`:
 /// `cosign2`, `cosign3`, `notation`, `oras`, `crane`), under `BERTH_CLIENTS_DIR` or the
 /// checkout's `.test-clients`. Missing, the test skips, or fails when `BERTH_E2E_REQUIRED` is set.
