@@ -1,4 +1,4 @@
-//! TLS on the listener, with real clients: curl and openssl s_client, skopeo and podman. The
+//! TLS on the listener, with real clients: curl and openssl s_client, skopeo, podman, oras. The
 //! automatic certificate chains to the CA `getcert` serves (kept across restarts); files are
 //! reread when replaced; `strong_ssl_ciphers` drops AES-128 from TLS 1.2; HTTP/2 by ALPN;
 //! mutual TLS; plain HTTP beside TLS only when asked.
@@ -124,6 +124,31 @@ fn the_automatic_certificate_chains_to_the_ca_getcert_serves() {
                 .output()
                 .unwrap();
             assert!(pulled.status.success(), "{}", String::from_utf8_lossy(&pulled.stderr));
+        }
+        // oras pushes an artifact with the CA (`--ca-file`) and pulls it back; without it, it
+        // refuses the certificate.
+        if let Some(oras) = sid_client("oras") {
+            let files = work.path().join("oras");
+            std::fs::create_dir_all(files.join("out")).unwrap();
+            std::fs::write(files.join("notes.txt"), "pushed by oras over TLS\n").unwrap();
+            let target = format!("{}/library/notes:v1", berth.addr);
+            let oras_cmd = |args: &[&str]| {
+                Command::new(&oras)
+                    .current_dir(&files)
+                    .env("HOME", &files)
+                    .args(args)
+                    .args(["-u", "admin", "-p", ADMIN_PASSWORD])
+                    .output()
+                    .unwrap()
+            };
+            let untrusted = oras_cmd(&["push", &target, "notes.txt"]);
+            assert!(!untrusted.status.success(), "oras must refuse an unknown CA");
+            assert!(String::from_utf8_lossy(&untrusted.stderr).contains("certificate"));
+            let pushed = oras_cmd(&["push", "--ca-file", &ca_path, &target, "notes.txt"]);
+            assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+            let pulled = oras_cmd(&["pull", "--ca-file", &ca_path, "-o", "out", &target]);
+            assert!(pulled.status.success(), "{}", String::from_utf8_lossy(&pulled.stderr));
+            assert_eq!(std::fs::read_to_string(files.join("out/notes.txt")).unwrap(), "pushed by oras over TLS\n");
         }
         // The docker CLI, with the CA in its certs.d, as Harbor's guide installs it.
         if have("docker") {
