@@ -16,10 +16,10 @@ use futures_util::StreamExt;
 
 use crate::{Appended, BlobBody, BlobPrefix, BlobStore, BlobWalk, ByteStream, StoreError, StoredBlob, UploadState};
 
-/// Writes are coalesced to this size: large writes are what the kernel and the disk like.
+/// The buffer a blob is read back through to hash it again.
 const WRITE_BUFFER: usize = 512 << 10;
-/// Bytes received before they are handed to a blocking thread to hash and write; one batch is
-/// received while the one before is written, so an upload holds about two batches (and one
+/// Bytes received before they are handed to blocking threads to hash and write; one batch is
+/// received while the one before is hashed and written, so an upload holds about two batches (and one
 /// chunk: hyper's are up to a few hundred KiB) in memory. Bounded in bytes, not chunks: with
 /// many uploads on few cores the writers fall behind, and a count of chunks once let each
 /// upload hold megabytes (64 concurrent pushes peaked at 648 MiB).
@@ -68,7 +68,15 @@ impl FsStore {
                 std::fs::File::open(parent)?.sync_all()?;
             }
         }
+        // A blob stored already (pushed again, to another repository) is replaced; freeing
+        // the old file's blocks happens when its last handle closes, which for a large one
+        // took 70 ms per 256 MiB inside the rename. Held open, it is freed off this path.
+        let replaced = std::fs::File::open(&to).ok();
         std::fs::rename(from, &to)?;
+        if let Some(replaced) = replaced {
+            // (Without a thread, the closure and the file with it are dropped here.)
+            let _ = std::thread::Builder::new().name("berth-free".into()).spawn(move || drop(replaced));
+        }
         std::fs::File::open(dir)?.sync_all()
     }
 }
@@ -100,22 +108,40 @@ fn remove_stale(tmp: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Hashes and appends one batch of received chunks (on a blocking thread).
-fn write_batch(
-    mut file: std::fs::File,
-    mut hasher: Hasher,
-    mut written: u64,
-    chunks: Vec<Bytes>,
-) -> io::Result<(std::fs::File, Hasher, u64)> {
-    let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, &mut file);
-    for chunk in &chunks {
-        hasher.update(chunk);
-        out.write_all(chunk)?;
-        written += chunk.len() as u64;
+/// Appends one batch of received chunks (on a blocking thread): as they are, with `writev` (no
+/// copy into a buffer of ours first), and asks the kernel to start writing them to disk now, so
+/// that the `fdatasync` that ends the upload finds little left to do (on a 256 MiB push it had
+/// taken a quarter of the time).
+fn write_batch(mut file: std::fs::File, mut written: u64, chunks: &[Bytes]) -> io::Result<(std::fs::File, u64)> {
+    let mut slices: Vec<io::IoSlice<'_>> = chunks.iter().map(|c| io::IoSlice::new(c)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = match file.write_vectored(rest) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "the upload file took no bytes")),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        written += n as u64;
+        io::IoSlice::advance_slices(&mut rest, n);
     }
-    out.flush()?;
-    drop(out);
-    Ok((file, hasher, written))
+    start_writeback(&file);
+    Ok((file, written))
+}
+
+/// Starts writing `file`'s dirty pages to disk without waiting for them (Linux's
+/// `sync_file_range`); durability still comes from the `fdatasync` after the last batch. A
+/// failure only loses the head start.
+fn start_writeback(file: &std::fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for as long as `file` is borrowed; offset 0 and
+        // length 0 name the whole file; the call reads no memory of ours.
+        let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 async fn blocking<T: Send + 'static>(
@@ -281,12 +307,16 @@ impl BlobStore for FsStore {
         })
         .await?;
 
-        // Receiving and hashing+writing overlap: this task reads the socket into a batch while
-        // a blocking thread hashes and writes the batch before it. A blocking thread is taken
-        // only for a batch that is all there: a client that stalls holds none (it once held
-        // one for the whole body, and 512 stalled uploads took the whole blocking pool).
-        let mut writer = Some((file, hasher.clone(), 0u64));
-        let mut writing: Option<tokio::task::JoinHandle<io::Result<(std::fs::File, Hasher, u64)>>> = None;
+        // Receiving, hashing and writing overlap: this task reads the socket into a batch
+        // while one blocking thread hashes the batch before it and another writes that batch
+        // (hashing and writing on one thread left a core idle a third of the time). A blocking
+        // thread is taken only for a batch that is all there: a client that stalls holds none
+        // (it once held one for the whole body, and 512 stalled uploads took the whole pool).
+        let join = |e: tokio::task::JoinError| StoreError::Io(io::Error::other(e));
+        let mut writer = Some((file, 0u64));
+        let mut digester = Some(hasher.clone());
+        let mut writing: Option<tokio::task::JoinHandle<io::Result<(std::fs::File, u64)>>> = None;
+        let mut hashing: Option<tokio::task::JoinHandle<Hasher>> = None;
         let mut batch: Vec<Bytes> = Vec::new();
         let mut batched = 0usize;
         let mut body_error = None;
@@ -306,22 +336,35 @@ impl BlobStore for FsStore {
             if batched < BATCH_BYTES && !ended {
                 continue;
             }
-            // The batch before this one must be written first.
+            // The batch before this one must be written and hashed first.
             if let Some(handle) = writing.take() {
-                writer = Some(handle.await.map_err(|e| StoreError::Io(io::Error::other(e)))??);
+                writer = Some(handle.await.map_err(join)??);
             }
-            let Some((file, worker_hasher, written)) = writer.take() else { break };
-            let chunks = std::mem::take(&mut batch);
+            if let Some(handle) = hashing.take() {
+                digester = Some(handle.await.map_err(join)?);
+            }
+            let (Some((file, written)), Some(mut worker_hasher)) = (writer.take(), digester.take()) else { break };
+            let chunks = std::sync::Arc::new(std::mem::take(&mut batch));
             batched = 0;
-            writing = Some(tokio::task::spawn_blocking(move || write_batch(file, worker_hasher, written, chunks)));
+            let to_hash = chunks.clone();
+            hashing = Some(tokio::task::spawn_blocking(move || {
+                for chunk in to_hash.iter() {
+                    worker_hasher.update(chunk);
+                }
+                worker_hasher
+            }));
+            writing = Some(tokio::task::spawn_blocking(move || write_batch(file, written, &chunks)));
         }
         if let Some(handle) = writing.take() {
-            writer = Some(handle.await.map_err(|e| StoreError::Io(io::Error::other(e)))??);
+            writer = Some(handle.await.map_err(join)??);
+        }
+        if let Some(handle) = hashing.take() {
+            digester = Some(handle.await.map_err(join)?);
         }
         if let Some(e) = body_error {
             return Err(StoreError::Body(e));
         }
-        let Some((file, new_hasher, written)) = writer else {
+        let (Some((file, written)), Some(new_hasher)) = (writer, digester) else {
             return Err(StoreError::Io(io::Error::other("the upload's writer was lost")));
         };
         blocking(move || Ok(file.sync_data()?)).await?;
@@ -482,6 +525,34 @@ mod tests {
             }
             BlobBody::Stream { .. } => panic!("fs store returns files"),
         }
+    }
+
+    /// The same blob uploaded twice (pushed to a second repository): the second replaces the
+    /// first file (whose blocks are freed off the request's path) and reads back whole; a large
+    /// body crosses several batches, each hashed and written on threads of their own.
+    #[tokio::test]
+    async fn an_upload_of_a_stored_blob_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let data: Vec<u8> = (0..(BATCH_BYTES * 5 + 777)).map(|i| (i % 251) as u8).collect();
+        let digest = Digest::of(Algorithm::Sha256, &data);
+        for id in ["first", "second"] {
+            store.upload_start(id).await.unwrap();
+            let mut h = Hasher::new(Algorithm::Sha256);
+            let parts: Vec<Result<Bytes, String>> =
+                data.chunks(100_000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+            let off = store
+                .upload_append(id, 0, &[], &mut h, Box::pin(futures_util::stream::iter(parts)))
+                .await
+                .unwrap()
+                .offset;
+            assert_eq!(off, data.len() as u64);
+            assert_eq!(h.finish(), digest, "every batch hashed, in order");
+            store.upload_commit(id, off, &[], &digest).await.unwrap();
+            assert_eq!(read_all(store.get(&digest, None).await.unwrap()), data);
+        }
+        let shard = store.blob_path(&digest).parent().unwrap().to_path_buf();
+        assert_eq!(std::fs::read_dir(shard).unwrap().count(), 1, "one file under the digest");
     }
 
     #[tokio::test]
