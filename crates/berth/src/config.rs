@@ -529,6 +529,10 @@ pub struct ExternalDatabase {
     pub sslmode: String,
     /// The CA bundle that `verify-ca` and `verify-full` check the server against.
     pub ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) and its key, for a server that asks for one (internal TLS;
+    /// PostgreSQL's `cert` authentication takes the user from the certificate's CN).
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
     pub max_connections: u32,
 }
 
@@ -543,6 +547,8 @@ impl Default for ExternalDatabase {
             database: "registry".into(),
             sslmode: "disable".into(),
             ca_file: None,
+            cert_file: None,
+            key_file: None,
             max_connections: 20,
         }
     }
@@ -569,8 +575,14 @@ impl ExternalDatabase {
         let mut url = format!("postgres://{auth}{}:{}/{database}?sslmode={}", self.host, self.port, self.sslmode);
         // Without a CA file, verification uses the public roots (webpki), as managed services
         // with publicly trusted certificates need.
+        let path = |p: &Path| utf8_percent_encode(&p.to_string_lossy(), NON_ALPHANUMERIC).to_string();
         if let Some(ca) = &self.ca_file {
-            url.push_str(&format!("&sslrootcert={}", utf8_percent_encode(&ca.to_string_lossy(), NON_ALPHANUMERIC)));
+            url.push_str(&format!("&sslrootcert={}", path(ca)));
+        }
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => url.push_str(&format!("&sslcert={}&sslkey={}", path(cert), path(key))),
+            (None, None) => {}
+            _ => anyhow::bail!("database.external.cert_file and key_file go together"),
         }
         Ok(url)
     }
@@ -606,6 +618,9 @@ pub struct ExternalRedis {
     pub password_file: Option<PathBuf>,
     pub tls: bool,
     pub ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) and its key, for servers that ask for one (`tls-auth-clients`).
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
     pub db: u32,
 }
 
@@ -619,6 +634,8 @@ impl Default for ExternalRedis {
             password_file: None,
             tls: false,
             ca_file: None,
+            cert_file: None,
+            key_file: None,
             db: 0,
         }
     }
@@ -628,14 +645,23 @@ impl ExternalRedis {
     /// A client for the configured Redis: one server, or the master the Sentinels name.
     pub fn connect(&self) -> anyhow::Result<berth_core::shared::SharedState> {
         use berth_core::shared::{NodeAuth, SharedState, Tls};
+        let read = |path: &Path, key: &str| {
+            std::fs::read(path).with_context(|| format!("reading redis.external.{key} {}", path.display()))
+        };
         let ca = match &self.ca_file {
-            Some(path) if self.tls => Some(
-                std::fs::read(path).with_context(|| format!("reading redis.external.ca_file {}", path.display()))?,
-            ),
+            Some(path) if self.tls => Some(read(path, "ca_file")?),
             _ => None,
         };
+        let client = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) if self.tls => Some((read(cert, "cert_file")?, read(key, "key_file")?)),
+            (None, None) => None,
+            (Some(_), Some(_)) => anyhow::bail!("redis.external.cert_file needs redis.external.tls"),
+            _ => anyhow::bail!("redis.external.cert_file and key_file go together"),
+        };
         match &self.sentinel_master_set {
-            None if self.tls => SharedState::connect_tls(&self.url()?, ca, "berth:").map_err(anyhow::Error::msg),
+            None if self.tls => {
+                SharedState::connect_tls(&self.url()?, Tls { ca, client }, "berth:").map_err(anyhow::Error::msg)
+            }
             None => SharedState::connect(&self.url()?).map_err(anyhow::Error::msg),
             Some(master) => {
                 let sentinels: Vec<String> =
@@ -649,7 +675,7 @@ impl ExternalRedis {
                     )?,
                     db: i64::from(self.db),
                 };
-                let tls = self.tls.then_some(Tls { ca });
+                let tls = self.tls.then_some(Tls { ca, client });
                 SharedState::connect_sentinel(&sentinels, master, auth, tls, "berth:").map_err(anyhow::Error::msg)
             }
         }

@@ -30,28 +30,13 @@ async fn redis_over_tls_trusts_the_configured_ca_only() {
     make_ca(dir.path(), "other-ca");
     make_server_certificate(dir.path(), "ca");
     let port = free_port();
-    let _redis = Process(
-        Command::new("redis-server")
-            .current_dir(dir.path())
-            .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--tls-cert-file", "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt"])
-            .args(["--tls-auth-clients", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server"),
-    );
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _redis = tls_redis(dir.path(), port, false);
     let url = format!("rediss://localhost:{port}/0");
     let ca = std::fs::read(dir.path().join("ca.crt")).unwrap();
     let other = std::fs::read(dir.path().join("other-ca.crt")).unwrap();
-    let trusted = SharedState::connect_tls(&url, Some(ca), "berth-test:").unwrap();
+    let trusted = SharedState::connect_tls(&url, Tls { ca: Some(ca), client: None }, "berth-test:").unwrap();
     trusted.ping().await.expect("TLS with the server's CA");
-    let untrusted = SharedState::connect_tls(&url, Some(other), "berth-test:").unwrap();
+    let untrusted = SharedState::connect_tls(&url, Tls { ca: Some(other), client: None }, "berth-test:").unwrap();
     assert!(untrusted.ping().await.is_err(), "a server certificate from another CA is refused");
 
     let data = tempfile::tempdir().unwrap();
@@ -69,6 +54,71 @@ async fn redis_over_tls_trusts_the_configured_ca_only() {
     );
     let body: serde_json::Value = common::http().get(berth.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["status"], "ready", "Redis reached over TLS: {body}");
+}
+
+/// Internal TLS as Harbor's chart sets it: a Redis that asks every client for a certificate
+/// from its CA. With `cert_file`/`key_file` Berth is served; without, it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_that_asks_for_a_client_certificate() {
+    if !have("redis-server") || !have("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    make_ca(dir.path(), "ca");
+    make_server_certificate(dir.path(), "ca");
+    make_client_certificate(dir.path(), "ca", "berth");
+    let port = free_port();
+    let _redis = tls_redis(dir.path(), port, true);
+    let url = format!("rediss://localhost:{port}/0");
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let anonymous = SharedState::connect_tls(&url, Tls { ca: Some(read("ca.crt")), client: None }, "berth-test:");
+    assert!(anonymous.unwrap().ping().await.is_err(), "no client certificate, no connection");
+    let tls = Tls { ca: Some(read("ca.crt")), client: Some((read("client.crt"), read("client.key"))) };
+    SharedState::connect_tls(&url, tls, "berth-test:").unwrap().ping().await.expect("with the client certificate");
+
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let addr = format!("localhost:{port}");
+    let mut env = vec![
+        ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD.to_string()),
+        ("BERTH_REDIS__TYPE", "external".into()),
+        ("BERTH_REDIS__EXTERNAL__ADDRS", addr),
+        ("BERTH_REDIS__EXTERNAL__TLS", "true".into()),
+        ("BERTH_REDIS__EXTERNAL__CA_FILE", path("ca.crt")),
+    ];
+    let readiness = |env: &[(&str, String)]| {
+        let data = tempfile::tempdir().unwrap();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let berth = Berth::start_with(data.path(), &env);
+        async move {
+            let resp = common::http().get(berth.url("/readyz")).send().await.unwrap();
+            let body: serde_json::Value = resp.json().await.unwrap();
+            drop(data);
+            body
+        }
+    };
+    let refused = readiness(&env).await;
+    assert_ne!(refused["status"], "ready", "without a certificate Redis refuses Berth: {refused}");
+    env.push(("BERTH_REDIS__EXTERNAL__CERT_FILE", path("client.crt")));
+    env.push(("BERTH_REDIS__EXTERNAL__KEY_FILE", path("client.key")));
+    let served = readiness(&env).await;
+    assert_eq!(served["status"], "ready", "Redis reached with the client certificate: {served}");
+}
+
+/// A redis-server speaking only TLS on `port` with `dir`'s `server.crt` (from `ca.crt`),
+/// asking clients for a certificate when `auth_clients`; returns once it listens.
+fn tls_redis(dir: &std::path::Path, port: u16, auth_clients: bool) -> Process {
+    let redis = Process(
+        Command::new("redis-server")
+            .current_dir(dir)
+            .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--tls-cert-file", "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt"])
+            .args(["--tls-auth-clients", if auth_clients { "yes" } else { "no" }])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    wait_port(port);
+    redis
 }
 
 fn wait_port(port: u16) {
@@ -127,7 +177,7 @@ async fn redis_through_a_sentinel_over_tls() {
     let ca = std::fs::read(dir.path().join("ca.crt")).unwrap();
     let other = std::fs::read(dir.path().join("other-ca.crt")).unwrap();
     let connect = |ca: &[u8]| {
-        let tls = Some(Tls { ca: Some(ca.to_vec()) });
+        let tls = Some(Tls { ca: Some(ca.to_vec()), client: None });
         SharedState::connect_sentinel(&sentinels, "berthmaster", Default::default(), tls, "berth-test:").unwrap()
     };
     let mut answered = false;

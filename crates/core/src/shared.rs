@@ -26,10 +26,28 @@ pub struct NodeAuth {
 }
 
 /// TLS to the Sentinels and the data nodes, trusting `ca` (a PEM bundle), else the system's
-/// roots.
+/// roots; with `client`, presenting that certificate and key (PEM) to servers that ask.
 #[derive(Clone, Debug, Default)]
 pub struct Tls {
     pub ca: Option<Vec<u8>>,
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Tls {
+    /// The certificates for the client library, or `None` for its defaults (the system's
+    /// roots, no client certificate).
+    fn certificates(&self) -> Option<TlsCertificates> {
+        if self.ca.is_none() && self.client.is_none() {
+            return None;
+        }
+        Some(TlsCertificates {
+            client_tls: self
+                .client
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig { client_cert: cert.clone(), client_key: key.clone() }),
+            root_cert: self.ca.clone(),
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -74,13 +92,10 @@ impl SharedState {
         SharedState::from_client(redis::Client::open(url).map_err(redis_error)?, prefix)
     }
 
-    /// Over TLS (`rediss://...`), trusting the PEM certificates `ca` (else the system's).
-    pub fn connect_tls(url: &str, ca: Option<Vec<u8>>, prefix: &str) -> Result<SharedState, String> {
-        let client = match ca {
-            Some(pem) => {
-                redis::Client::build_with_tls(url, redis::TlsCertificates { client_tls: None, root_cert: Some(pem) })
-                    .map_err(redis_error)?
-            }
+    /// Over TLS (`rediss://...`), as `tls` says.
+    pub fn connect_tls(url: &str, tls: Tls, prefix: &str) -> Result<SharedState, String> {
+        let client = match tls.certificates() {
+            Some(certificates) => redis::Client::build_with_tls(url, certificates).map_err(redis_error)?,
             None => redis::Client::open(url).map_err(redis_error)?,
         };
         SharedState::from_client(client, prefix)
@@ -127,10 +142,10 @@ impl SharedState {
         if let Some(tls) = tls {
             builder =
                 builder.set_client_to_redis_tls_mode(TlsMode::Secure).set_client_to_sentinel_tls_mode(TlsMode::Secure);
-            if let Some(ca) = tls.ca {
-                let trust = || TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) };
-                builder =
-                    builder.set_client_to_redis_certificates(trust()).set_client_to_sentinel_certificates(trust());
+            if let Some(certificates) = tls.certificates() {
+                builder = builder
+                    .set_client_to_redis_certificates(certificates.clone())
+                    .set_client_to_sentinel_certificates(certificates);
             }
         }
         let client = builder.build().map_err(redis_error)?;

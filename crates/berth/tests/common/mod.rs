@@ -417,6 +417,21 @@ pub fn make_server_certificate_for(dir: &Path, ca: &str, san: &str) {
     );
 }
 
+/// `client.crt` and `client.key` (PKCS#8) for the subject `cn`, signed by the CA `ca`, for
+/// client authentication.
+pub fn make_client_certificate(dir: &Path, ca: &str, cn: &str) {
+    let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    let subject = format!("/CN={cn}");
+    let mut args = vec!["req"];
+    args.extend(EC_KEY);
+    args.extend(["-keyout", "client.key", "-out", "client.csr", "-subj", &subject]);
+    openssl(dir, &args);
+    #[rustfmt::skip]
+    openssl(dir, &["x509", "-req", "-in", "client.csr", "-CA", &ca_crt, "-CAkey", &ca_key, "-CAcreateserial",
+        "-out", "client.crt", "-days", "2", "-extfile", "client.ext"]);
+}
+
 /// An HTTP client builder (with TLS support, which needs the process's crypto provider first).
 pub fn http_builder() -> reqwest::ClientBuilder {
     berth_store::install_tls_provider();
