@@ -161,6 +161,9 @@ pub struct Otel {
     pub url_path: String,
     /// Plain HTTP rather than HTTPS.
     pub insecure: bool,
+    /// The CA certificates (PEM) that sign an HTTPS collector's certificate (internal TLS);
+    /// else the public roots.
+    pub ca_file: Option<PathBuf>,
     pub timeout_seconds: u64,
 }
 
@@ -178,7 +181,13 @@ impl Default for Trace {
 
 impl Default for Otel {
     fn default() -> Self {
-        Otel { endpoint: "127.0.0.1:4318".into(), url_path: "/v1/traces".into(), insecure: true, timeout_seconds: 10 }
+        Otel {
+            endpoint: "127.0.0.1:4318".into(),
+            url_path: "/v1/traces".into(),
+            insecure: true,
+            ca_file: None,
+            timeout_seconds: 10,
+        }
     }
 }
 

@@ -77,13 +77,30 @@ fn tracer_provider(trace: &Trace) -> anyhow::Result<opentelemetry_sdk::trace::Sd
         "trace.sample_rate must be between 0 and 1, not {}",
         trace.sample_rate
     );
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
+    let timeout = std::time::Duration::from_secs(trace.otel.timeout_seconds.max(1));
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(trace.url())
-        .with_timeout(std::time::Duration::from_secs(trace.otel.timeout_seconds.max(1)))
-        .with_headers(Default::default())
-        .build()
-        .context("trace.otel: the OTLP exporter")?;
+        .with_timeout(timeout)
+        .with_headers(Default::default());
+    if let Some(path) = &trace.otel.ca_file {
+        let pem = std::fs::read(path).with_context(|| format!("reading trace.otel.ca_file {}", path.display()))?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem).context("trace.otel.ca_file")?;
+        // Made on a thread of its own, as the exporter makes its default one: reqwest's
+        // blocking client runs a runtime of its own, which may not start inside Berth's.
+        let client = std::thread::spawn(move || {
+            let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+            builder.build()
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("trace.otel: making the exporter's client panicked"))?
+        .context("trace.otel: the exporter's client")?;
+        exporter = exporter.with_http_client(client);
+    }
+    let exporter = exporter.build().context("trace.otel: the OTLP exporter")?;
     let mut attributes = vec![opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION"))];
     if !trace.namespace.is_empty() {
         attributes.push(opentelemetry::KeyValue::new("service.namespace", trace.namespace.clone()));

@@ -1,7 +1,7 @@
 //! OpenTelemetry traces from the binary to an OTLP/HTTP receiver on loopback (the test's own,
 //! decoding the protobuf requests with the OTLP definitions): a request's span, its database
 //! calls and storage calls as its descendants, under the configured resource; none when the
-//! sample rate is 0.
+//! sample rate is 0; over HTTPS to a collector whose CA `trace.otel.ca_file` names.
 
 mod common;
 
@@ -27,6 +27,30 @@ struct ReceivedSpan {
 type Received = Arc<Mutex<Vec<ReceivedSpan>>>;
 
 async fn receiver() -> (String, Received) {
+    let (app, spans) = receiver_app();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, spans)
+}
+
+/// The same receiver behind TLS, with `dir`'s `server.crt` (for `localhost`) and key.
+async fn tls_receiver(dir: &std::path::Path) -> (String, Received) {
+    use rustls::pki_types::pem::PemObject as _;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certs: Vec<_> =
+        rustls::pki_types::CertificateDer::pem_file_iter(dir.join("server.crt")).unwrap().map(Result::unwrap).collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).unwrap();
+    let (app, spans) = receiver_app();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let limits = berth_api::ServerLimits::default();
+    tokio::spawn(berth_api::serve_with(listener, app, limits, Some(Arc::new(config)), std::future::pending()));
+    (format!("localhost:{port}"), spans)
+}
+
+fn receiver_app() -> (axum::Router, Received) {
     let spans: Received = Arc::default();
     let store = spans.clone();
     let app = axum::Router::new().route(
@@ -73,24 +97,58 @@ async fn receiver() -> (String, Received) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (addr, spans)
+    (app, spans)
 }
 
 fn start(dir: &std::path::Path, collector: &str, namespace: &str, rate: &str) -> Berth {
-    Berth::start_with(
-        dir,
-        &[
-            ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
-            ("BERTH_TRACE__ENABLED", "true"),
-            ("BERTH_TRACE__SAMPLE_RATE", rate),
-            ("BERTH_TRACE__NAMESPACE", namespace),
-            ("BERTH_TRACE__OTEL__ENDPOINT", collector),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    )
+    start_with(dir, collector, namespace, rate, &[])
+}
+
+fn start_with(dir: &std::path::Path, collector: &str, namespace: &str, rate: &str, more: &[(&str, &str)]) -> Berth {
+    let mut env = vec![
+        ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("BERTH_TRACE__ENABLED", "true"),
+        ("BERTH_TRACE__SAMPLE_RATE", rate),
+        ("BERTH_TRACE__NAMESPACE", namespace),
+        ("BERTH_TRACE__OTEL__ENDPOINT", collector),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    env.extend_from_slice(more);
+    Berth::start_with(dir, &env)
+}
+
+/// Internal TLS to the collector: over HTTPS with `trace.otel.ca_file` the spans arrive; with
+/// only the public roots the collector's certificate is refused and none do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_a_collector_over_tls_trusting_its_ca() {
+    if !have("openssl") {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    make_ca(certs.path(), "ca");
+    make_server_certificate(certs.path(), "ca");
+    let (collector, spans) = tls_receiver(certs.path()).await;
+    let ca = certs.path().join("ca.crt").to_string_lossy().into_owned();
+    let client = admin_client();
+    for (namespace, more) in [
+        ("public-roots", vec![("BERTH_TRACE__OTEL__INSECURE", "false")]),
+        ("its-ca", vec![("BERTH_TRACE__OTEL__INSECURE", "false"), ("BERTH_TRACE__OTEL__CA_FILE", ca.as_str())]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let berth = start_with(dir.path(), &collector, namespace, "1", &more);
+        for _ in 0..3 {
+            client.get(berth.url("/api/v2.0/projects")).send().await.unwrap();
+        }
+        let mut arrived = false;
+        for _ in 0..30 {
+            arrived = spans.lock().unwrap().iter().any(|s| s.namespace.contains(namespace));
+            if arrived {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(arrived, namespace == "its-ca", "spans of {namespace:?}");
+    }
 }
 
 /// Whether `span` descends from `ancestor` among `all`.
