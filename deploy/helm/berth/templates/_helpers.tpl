@@ -65,10 +65,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* The Secret (and key) of the CA that systeminfo/getcert serves, as "name/key", if any. */}}
+{{/* The Secret whose ca.crt systeminfo/getcert serves, if any. */}}
 {{- define "berth.caDownload" -}}
-{{- if .Values.caSecretName -}}{{ .Values.caSecretName }}/ca.crt
-{{- else if and .Values.expose.tls.enabled (eq .Values.expose.tls.certSource "auto") -}}{{ include "berth.fullname" . }}-expose-tls/ca.crt
+{{- if .Values.caSecretName -}}{{ .Values.caSecretName }}
+{{- else if and .Values.expose.tls.enabled (eq .Values.expose.tls.certSource "auto") -}}{{ include "berth.fullname" . }}-expose-tls
 {{- end -}}
 {{- end -}}
 
@@ -126,7 +126,7 @@ ignored. docs/helm.md lists them.
 {{- if and (gt $replicas 1) (eq $v.persistence.imageChartStorage.type "filesystem") (ne $v.persistence.persistentVolumeClaim.registry.accessMode "ReadWriteMany") -}}
 {{- fail (printf "%d replicas on filesystem storage need persistence.persistentVolumeClaim.registry.accessMode ReadWriteMany (or object storage)" $replicas) -}}
 {{- end -}}
-{{- if and (include "berth.needsVolume" .) (not $v.persistence.enabled) (eq $v.database.type "internal") -}}
+{{- if and (eq $v.database.type "internal") (not $v.persistence.enabled) -}}
 {{- fail "database.type internal keeps the database on the registry volume: it needs persistence.enabled (or database.type external)" -}}
 {{- end -}}
 {{- $storage := $v.persistence.imageChartStorage -}}
