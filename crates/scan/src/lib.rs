@@ -5,7 +5,11 @@
 //! adapters. It knows nothing of HTTP serving or of the registry's tables: the registry hands
 //! it bytes and records what it answers.
 //!
-//! So far: [`version`], the version orderings of each package ecosystem, on which matching an
-//! installed package against an advisory's ranges rests.
+//! So far: [`version`], the version orderings of each package ecosystem; [`advisory`], the
+//! vulnerability database's model and OSV's matching rules; [`osv`] and [`feed`], reading
+//! advisories as their upstreams publish them.
 
+pub mod advisory;
+pub mod feed;
+pub mod osv;
 pub mod version;

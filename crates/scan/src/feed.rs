@@ -1,0 +1,103 @@
+//! Reading a feed as its upstream publishes it: a directory, or a `.tar.gz` of one, walked
+//! file by file, each advisory handed on as it is read (memory holds one record at a time).
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::advisory::Advisory;
+
+/// No advisory file is near this; a larger one is refused rather than read into memory.
+const MAX_RECORD_BYTES: u64 = 16 << 20;
+
+/// What a walk found besides the advisories it handed on.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WalkReport {
+    pub advisories: usize,
+    /// Files that are not advisories (READMEs, licences, indexes).
+    pub skipped: usize,
+    /// Records that claim a format and break it: `path: reason`.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("{0}: not a directory, a .tar.gz or a .tgz")]
+    UnknownKind(String),
+}
+
+/// Reads every advisory under `path` (a directory, or a `.tar.gz`/`.tgz`), calling `each`
+/// with it.
+pub fn walk(path: &Path, mut each: impl FnMut(Advisory)) -> Result<WalkReport, FeedError> {
+    let shown = path.display().to_string();
+    let io = |e: std::io::Error| FeedError::Io(shown.clone(), e);
+    let mut report = WalkReport::default();
+    let mut take = |name: &str, bytes: &[u8], report: &mut WalkReport| match read_record(name, bytes) {
+        Ok(Some(advisory)) => {
+            report.advisories += 1;
+            each(advisory);
+        }
+        Ok(None) => report.skipped += 1,
+        Err(e) => report.errors.push(format!("{name}: {e}")),
+    };
+    if path.is_dir() {
+        let mut stack = vec![path.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let mut entries: Vec<_> = std::fs::read_dir(&dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
+            entries.sort_by_key(|e| e.file_name());
+            for entry in entries {
+                let kind = entry.file_type().map_err(io)?;
+                let p = entry.path();
+                if kind.is_dir() {
+                    stack.push(p);
+                } else if kind.is_file() {
+                    let name = p.strip_prefix(path).unwrap_or(&p).display().to_string();
+                    let file = std::fs::File::open(&p).map_err(io)?;
+                    let mut bytes = Vec::new();
+                    file.take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+                    if bytes.len() as u64 > MAX_RECORD_BYTES {
+                        report.errors.push(format!("{name}: larger than {MAX_RECORD_BYTES} bytes"));
+                        continue;
+                    }
+                    take(&name, &bytes, &mut report);
+                }
+            }
+        }
+        return Ok(report);
+    }
+    let lower = shown.to_ascii_lowercase();
+    if !(lower.ends_with(".tar.gz") || lower.ends_with(".tgz")) {
+        return Err(FeedError::UnknownKind(shown));
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    for entry in archive.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path().map_err(io)?.display().to_string();
+        if entry.size() > MAX_RECORD_BYTES {
+            report.errors.push(format!("{name}: larger than {MAX_RECORD_BYTES} bytes"));
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        (&mut entry).take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+        take(&name, &bytes, &mut report);
+    }
+    Ok(report)
+}
+
+/// One file of a feed, by its name: OSV in JSON or YAML; anything else is no advisory.
+fn read_record(name: &str, bytes: &[u8]) -> Result<Option<Advisory>, String> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".json") {
+        crate::osv::from_json(bytes).map_err(|e| e.to_string())
+    } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+        crate::osv::from_yaml(text).map_err(|e| e.to_string())
+    } else {
+        Ok(None)
+    }
+}
