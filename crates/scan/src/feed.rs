@@ -33,12 +33,12 @@ pub fn walk(path: &Path, mut each: impl FnMut(Advisory)) -> Result<WalkReport, F
     let shown = path.display().to_string();
     let io = |e: std::io::Error| FeedError::Io(shown.clone(), e);
     let mut report = WalkReport::default();
-    let mut take = |name: &str, bytes: &[u8], report: &mut WalkReport| match read_record(name, bytes) {
-        Ok(Some(advisory)) => {
-            report.advisories += 1;
-            each(advisory);
+    let mut take = |name: &str, bytes: &[u8], report: &mut WalkReport| match read_file(name, bytes) {
+        Ok(advisories) if advisories.is_empty() => report.skipped += 1,
+        Ok(advisories) => {
+            report.advisories += advisories.len();
+            advisories.into_iter().for_each(&mut each);
         }
-        Ok(None) => report.skipped += 1,
         Err(e) => report.errors.push(format!("{name}: {e}")),
     };
     if path.is_dir() {
@@ -89,15 +89,20 @@ pub fn walk(path: &Path, mut each: impl FnMut(Advisory)) -> Result<WalkReport, F
     Ok(report)
 }
 
-/// One file of a feed, by its name: OSV in JSON or YAML; anything else is no advisory.
-fn read_record(name: &str, bytes: &[u8]) -> Result<Option<Advisory>, String> {
+/// The advisories of one file of a feed, by its name and content: OSV in JSON or YAML, or an
+/// Alpine secdb file in either; anything else holds none.
+fn read_file(name: &str, bytes: &[u8]) -> Result<Vec<Advisory>, String> {
     let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".json") {
-        crate::osv::from_json(bytes).map_err(|e| e.to_string())
+    let value: serde_json::Value = if lower.ends_with(".json") {
+        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?
     } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-        crate::osv::from_yaml(text).map_err(|e| e.to_string())
+        serde_saphyr::from_str(text).map_err(|e| format!("not YAML: {e}"))?
     } else {
-        Ok(None)
+        return Ok(Vec::new());
+    };
+    if crate::secdb::looks_like_secdb(&value) {
+        return crate::secdb::from_json(value).map_err(|e| format!("not Alpine's secdb: {e}"));
     }
+    Ok(crate::osv::from_value(value).map_err(|e| e.to_string())?.into_iter().collect())
 }

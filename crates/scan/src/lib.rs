@@ -7,9 +7,13 @@
 //!
 //! So far: [`version`], the version orderings of each package ecosystem; [`advisory`], the
 //! vulnerability database's model and OSV's matching rules; [`osv`] and [`feed`], reading
-//! advisories as their upstreams publish them.
+//! advisories as their upstreams publish them (and [`secdb`], Alpine's); [`os`] and [`pkgdb`],
+//! the operating system and the packages installed in an image.
 
 pub mod advisory;
 pub mod feed;
+pub mod os;
 pub mod osv;
+pub mod pkgdb;
+pub mod secdb;
 pub mod version;

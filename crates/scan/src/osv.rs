@@ -113,7 +113,11 @@ pub enum OsvError {
 
 /// Reads an OSV record in JSON.
 pub fn from_json(bytes: &[u8]) -> Result<Option<Advisory>, OsvError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)?;
+    from_value(serde_json::from_slice(bytes)?)
+}
+
+/// Reads an OSV record already parsed as JSON.
+pub fn from_value(value: serde_json::Value) -> Result<Option<Advisory>, OsvError> {
     if !looks_like_osv(&value) {
         return Ok(None);
     }

@@ -147,3 +147,26 @@ fn last_affected_and_unordered_events() {
     assert!(!hit("2.1.0"));
     assert!(a.affecting("npm", "a", "1.0.0").unwrap().is_none());
 }
+
+#[test]
+fn alpine_secdb() {
+    let (all, _) = load("alpine-secdb-json-pschou-oval-f6c0ccb7.tar.gz");
+    let v320 = |name: &str, version: &str| matching(&all, "Alpine:v3.20", name, version);
+    assert_eq!(v320("openssl", "3.3.1-r0"), ["CVE-2024-5535", "CVE-2024-6119", "CVE-2024-9143"]);
+    assert_eq!(v320("openssl", "3.3.0-r2"), ["CVE-2024-4741", "CVE-2024-5535", "CVE-2024-6119", "CVE-2024-9143"]);
+    assert_eq!(v320("busybox", "1.36.1-r28"), ["CVE-2023-42364", "CVE-2023-42365"]);
+    assert_eq!(v320("expat", "2.6.2-r0"), ["CVE-2024-45490", "CVE-2024-45491", "CVE-2024-45492", "CVE-2024-50602"]);
+    // Another branch's fixes do not apply.
+    assert!(matching(&all, "Alpine:v3.19", "openssl", "3.3.1-r0").iter().all(|id| id != "CVE-2024-9143"));
+    let fix = all
+        .iter()
+        .find_map(|a| a.affecting("Alpine:v3.20", "openssl", "3.3.1-r0").unwrap().filter(|_| a.id == "CVE-2024-6119"))
+        .unwrap()
+        .fix_for("3.3.1-r0");
+    assert_eq!(fix.as_deref(), Some("3.3.2-r0"));
+
+    // The official repository's YAML, same format.
+    let (yaml, report) = load("alpine-secdb-yaml-06f6e960.tar.gz");
+    assert!(report.advisories > 1000, "{report:?}");
+    assert!(!matching(&yaml, "Alpine:v3.11", "openssl", "1.1.1d-r0").is_empty());
+}
