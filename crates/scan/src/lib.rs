@@ -12,6 +12,9 @@
 
 pub mod advisory;
 pub mod feed;
+pub mod inventory;
+pub mod layers;
+pub mod matching;
 pub mod os;
 pub mod osv;
 pub mod pkgdb;
