@@ -272,6 +272,17 @@ async fn served_operations_answer_as_documented() {
     c.call(M::GET, "/api/v2.0/projects/t/repositories/app/artifacts/v1/additions/build_history", None, 200).await;
     c.call(M::GET, "/api/v2.0/projects/t/repositories/app/artifacts/v1/additions/readme.md", None, 400).await;
     c.call(M::GET, "/api/v2.0/projects/t/repositories/app/artifacts/v1/additions/vulnerabilities", None, 200).await;
+    // A scan, queued (this server runs no scan worker, so it stays queued until stopped).
+    let scan = "/api/v2.0/projects/t/repositories/app/artifacts/v1/scan";
+    c.call(M::POST, scan, Some(json!({"scan_type": "vulnerability"})), 202).await;
+    let listed =
+        c.call(M::GET, "/api/v2.0/projects/t/repositories/app/artifacts?with_scan_overview=true", None, 200).await;
+    let overview = &listed[0]["scan_overview"]["application/vnd.security.vulnerability.report; version=1.1"];
+    assert_eq!(overview["scan_status"], "Pending", "{listed}");
+    let report = overview["report_id"].as_str().unwrap().to_string();
+    c.call(M::GET, &format!("{scan}/{report}/log"), None, 200).await;
+    c.call(M::POST, &format!("{scan}/stop"), Some(json!({"scan_type": "vulnerability"})), 202).await;
+    c.call(M::POST, &format!("{scan}/stop"), Some(json!({"scan_type": "vulnerability"})), 400).await;
 
     // Documented refusals, each with Harbor's error body.
     let u1 = client_as("u1", "Other1234X");

@@ -5,6 +5,7 @@ mod health;
 mod migrate;
 mod server;
 mod tls;
+mod vulndb;
 
 use std::path::PathBuf;
 
@@ -29,6 +30,9 @@ enum Command {
     /// Administration of an installation.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The vulnerability database the built-in scanner matches packages against.
+    #[command(subcommand)]
+    Vulndb(VulndbCommand),
     /// Exit 0 when the registry on this machine is alive (its `/livez` answers 200), else 1:
     /// the container image's health check, which needs no curl.
     Healthcheck(InstallationArgs),
@@ -62,6 +66,24 @@ struct GcCommandArgs {
     /// Deletions from storage at once, 1 to 10.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+}
+
+#[derive(Subcommand)]
+enum VulndbCommand {
+    /// Import advisories for an air-gapped installation: PATH is a directory, a .tar.gz or a
+    /// .zip in the upstream's own layout (OSV records in JSON or YAML, such as RustSec's,
+    /// Go's, PyPA's or osv.dev's all.zip; Alpine's secdb). Each feed it holds replaces the
+    /// same feed's earlier import, whole; nothing changes if any record is broken. The
+    /// registry may be running: its next scan uses the new data.
+    Import(VulndbImportArgs),
+}
+
+#[derive(clap::Args)]
+struct VulndbImportArgs {
+    #[command(flatten)]
+    installation: InstallationArgs,
+    /// The feed to import.
+    path: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -155,6 +177,12 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+        Command::Vulndb(VulndbCommand::Import(args)) => {
+            let overrides = Overrides { data_dir: args.installation.data_dir, http: None };
+            let config = Config::load(args.installation.config.as_deref(), overrides)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(vulndb::import(&config, &args.path))
         }
         Command::Admin(AdminCommand::Audit(AuditCommand::Verify(args))) => {
             let config = Config::load(args.config.as_deref(), Overrides { data_dir: args.data_dir, http: None })?;

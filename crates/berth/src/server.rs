@@ -259,7 +259,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let pull_flusher = tokio::spawn(async move { pulls.run(std::time::Duration::from_secs(1)).await });
     // The job service: a pool of runners on this replica (a long collection does not hold up
     // the rest), and the scheduler, whose firings are claimed in the database (once per
-    // cluster). Every kind of background work is a job: collections, audit purges, housekeeping.
+    // cluster). Every kind of background work is a job: collections, audit purges, retention,
+    // scans, housekeeping.
     anyhow::ensure!(config.gc.time_window_hours >= 0, "gc.time_window_hours must be 0 or more");
     let housekeeping_cron = config.maintenance.cron()?;
     let mut jobs = berth_jobs::JobService::new(db.clone(), config.jobs.settings());
@@ -267,6 +268,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     jobs.register(Arc::new(berth_gc::GarbageCollector::new(registry.clone(), config.gc.time_window_hours)));
     jobs.register(Arc::new(berth_core::purge::PurgeAuditWorker::new(db.clone())));
     jobs.register(Arc::new(berth_retention::RetentionWorker::new(registry.clone())));
+    jobs.register(Arc::new(berth_scan::job::ScanWorker::new(db.clone(), registry.store().clone())));
     jobs.register(Arc::new(berth_core::maintenance::Housekeeping::new(
         registry.clone(),
         config.maintenance.settings(&config.jobs, &config.gc),

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use berth_oci::Digest;
-use common::{ADMIN_PASSWORD, Berth, admin_client};
+use common::{ADMIN_PASSWORD, Berth, admin_client, push_blob};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -18,19 +18,6 @@ const ENV: [(&str, &str); 3] = [
     ("BERTH_GC__TIME_WINDOW_HOURS", "0"),
     ("BERTH_JOBS__LEASE_SECONDS", "2"),
 ];
-
-async fn push_blob(client: &reqwest::Client, berth: &Berth, repo: &str, data: &[u8]) -> Digest {
-    let digest = Digest::sha256_of(data);
-    let resp = client
-        .post(berth.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
-        .header("content-type", "application/octet-stream")
-        .body(data.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    digest
-}
 
 /// Pushes an image of one layer; its manifest digest and blobs (config, layer).
 async fn push_image(

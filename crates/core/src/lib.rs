@@ -25,6 +25,7 @@ pub mod query;
 pub mod quotas;
 mod registry;
 pub mod robots;
+pub mod scans;
 pub mod settings;
 pub mod shared;
 pub mod syslog;

@@ -192,6 +192,28 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
         ("audit_purged", &[("id", I), ("prev_hash", T), ("hash", T)]),
         // The chain's head: the target's own (made by its migration) is replaced.
         ("audit_chain", &[("id", I), ("last_hash", T), ("anchor_hash", T)]),
+        // The vulnerability database: an air-gapped installation may have no other copy.
+        ("vuln_feeds", &[("name", T), ("source", T), ("advisories", I), ("imported_at", I)]),
+        ("vuln_advisories", &[("id", I), ("feed", T), ("advisory_id", T), ("body", T)]),
+        ("vuln_packages", &[("family", T), ("package", T), ("advisory", I)]),
+        // Reports, but not their jobs (which are not copied) nor the layers analysed (a cache).
+        (
+            "scan_reports",
+            &[
+                ("id", I),
+                ("uuid", T),
+                ("digest", T),
+                ("registration", T),
+                ("mime_type", T),
+                ("status", T),
+                ("job_id", I),
+                ("severity", T),
+                ("summary", T),
+                ("report", T),
+                ("start_time", I),
+                ("end_time", I),
+            ],
+        ),
     ]
 };
 
@@ -213,6 +235,7 @@ pub const NOT_COPIED: &[&str] = &[
     "blob_pins",
     "blob_tombstones",
     "released_manifests",
+    "scan_layers",
 ];
 
 /// Tables whose `id` is generated, whose sequences must follow the copied ids.
@@ -230,6 +253,8 @@ const GENERATED_IDS: &[&str] = &[
     "retention_policies",
     "audit_log",
     "job_schedules",
+    "vuln_advisories",
+    "scan_reports",
 ];
 
 const BATCH: i64 = 500;

@@ -30,8 +30,10 @@ pub mod quotas;
 mod registry;
 pub mod retention;
 mod robots;
+pub mod scans;
 pub mod schedules;
 mod stats;
+pub mod vulndb;
 
 use std::str::FromStr;
 use std::sync::Arc;

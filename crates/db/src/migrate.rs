@@ -47,6 +47,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!(22, "0022_project_quotas.sql"),
     migration!(23, "0023_repository_limits.sql"),
     migration!(24, "0024_tag_retention.sql"),
+    migration!(25, "0025_vulnerability_database.sql"),
+    migration!(26, "0026_scan_reports.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -1,5 +1,6 @@
-//! Reading a feed as its upstream publishes it: a directory, or a `.tar.gz` of one, walked
-//! file by file, each advisory handed on as it is read (memory holds one record at a time).
+//! Reading a feed as its upstream publishes it: a directory, a `.tar.gz` of one, or a `.zip`
+//! (osv.dev's `all.zip`), walked file by file, each advisory handed on as it is read (memory
+//! holds one record at a time).
 
 use std::io::Read;
 use std::path::Path;
@@ -23,12 +24,14 @@ pub struct WalkReport {
 pub enum FeedError {
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
-    #[error("{0}: not a directory, a .tar.gz or a .tgz")]
+    #[error("{0}: not a directory, a .tar.gz, a .tgz or a .zip")]
     UnknownKind(String),
+    #[error("{0}: {1}")]
+    Zip(String, zip::result::ZipError),
 }
 
-/// Reads every advisory under `path` (a directory, or a `.tar.gz`/`.tgz`), calling `each`
-/// with it.
+/// Reads every advisory under `path` (a directory, a `.tar.gz`/`.tgz` or a `.zip`), calling
+/// `each` with it.
 pub fn walk(path: &Path, mut each: impl FnMut(Advisory)) -> Result<WalkReport, FeedError> {
     let shown = path.display().to_string();
     let io = |e: std::io::Error| FeedError::Io(shown.clone(), e);
@@ -67,6 +70,27 @@ pub fn walk(path: &Path, mut each: impl FnMut(Advisory)) -> Result<WalkReport, F
         return Ok(report);
     }
     let lower = shown.to_ascii_lowercase();
+    if lower.ends_with(".zip") {
+        let zip_error = |e| FeedError::Zip(shown.clone(), e);
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_error)?;
+        for i in 0..archive.len() {
+            let mut entry = archive.by_index(i).map_err(zip_error)?;
+            if !entry.is_file() {
+                continue;
+            }
+            let name = entry.name().map_err(zip_error)?.to_string();
+            // The size a zip states may lie: what is read is bounded, not what is stated.
+            let mut bytes = Vec::new();
+            (&mut entry).take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+            if bytes.len() as u64 > MAX_RECORD_BYTES {
+                report.errors.push(format!("{name}: larger than {MAX_RECORD_BYTES} bytes"));
+                continue;
+            }
+            take(&name, &bytes, &mut report);
+        }
+        return Ok(report);
+    }
     if !(lower.ends_with(".tar.gz") || lower.ends_with(".tgz")) {
         return Err(FeedError::UnknownKind(shown));
     }

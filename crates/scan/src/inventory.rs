@@ -26,11 +26,10 @@ pub struct Inventory {
     pub packages: Vec<Installed>,
 }
 
-fn parse(kind: FileKind, path: &str, bytes: &[u8]) -> Result<Vec<Package>, PkgDbError> {
-    let text = String::from_utf8_lossy(bytes);
+fn parse(kind: FileKind, path: &str, text: &str) -> Result<Vec<Package>, PkgDbError> {
     match kind {
-        FileKind::DpkgStatus => parse_dpkg_status(&text),
-        FileKind::ApkInstalled => parse_apk_installed(&text),
+        FileKind::DpkgStatus => parse_dpkg_status(text),
+        FileKind::ApkInstalled => parse_apk_installed(text),
         FileKind::OsRelease => {
             Err(PkgDbError { database: "os-release", reason: format!("{path} is no package database") })
         }
@@ -43,7 +42,7 @@ pub fn inventory(stacked: &Stacked) -> Result<Inventory, PkgDbError> {
     let os = ["etc/os-release", "usr/lib/os-release"]
         .iter()
         .find_map(|p| stacked.files.get(*p))
-        .and_then(|f| parse_os_release(&String::from_utf8_lossy(&f.bytes)));
+        .and_then(|f| parse_os_release(&f.text));
     let ecosystem = os.as_ref().and_then(Os::ecosystem).unwrap_or_default();
     let mut packages = Vec::new();
     for (path, file) in &stacked.files {
@@ -51,7 +50,7 @@ pub fn inventory(stacked: &Stacked) -> Result<Inventory, PkgDbError> {
         if kind == FileKind::OsRelease {
             continue;
         }
-        let found = parse(kind, path, &file.bytes)?;
+        let found = parse(kind, path, &file.text)?;
         // Each (name, version) is traced back through the database's earlier states to the
         // first layer from which it stayed.
         let mut since: HashMap<(String, String), usize> = HashMap::new();
@@ -61,7 +60,7 @@ pub fn inventory(stacked: &Stacked) -> Result<Inventory, PkgDbError> {
                 continue;
             };
             let present: Vec<(String, String)> =
-                parse(kind, path, &state.bytes).unwrap_or_default().into_iter().map(|p| (p.name, p.version)).collect();
+                parse(kind, path, &state.text).unwrap_or_default().into_iter().map(|p| (p.name, p.version)).collect();
             since.retain(|key, _| present.contains(key));
             for key in present {
                 since.entry(key).or_insert(state.layer);

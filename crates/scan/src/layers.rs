@@ -40,8 +40,9 @@ pub fn kind_of(path: &str) -> Option<FileKind> {
 /// What one layer holds that a scan needs: the files it reads, and what the layer deletes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LayerFiles {
-    /// Kept files by path.
-    pub files: BTreeMap<String, Vec<u8>>,
+    /// Kept files by path, as text (every file a scan reads is text; bytes that are not
+    /// UTF-8 are replaced, as the parsers would).
+    pub files: BTreeMap<String, String>,
     /// Paths this layer removes from the layers below (`.wh.<name>`), or replaces with
     /// something that is not a kept file (a directory, a link).
     pub removed: Vec<String>,
@@ -115,17 +116,17 @@ pub fn read_layer(layer: impl Read) -> Result<LayerFiles, LayerError> {
         let mut bytes = Vec::with_capacity(size as usize);
         (&mut entry).take(MAX_KEPT_FILE + 1).read_to_end(&mut bytes)?;
         found.removed.retain(|r| *r != path);
-        found.files.insert(path, bytes);
+        found.files.insert(path, String::from_utf8_lossy(&bytes).into_owned());
     }
     Ok(found)
 }
 
-/// A kept file of the image as its layers stack up: its bytes and the index of the layer that
+/// A kept file of the image as its layers stack up: its text and the index of the layer that
 /// wrote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackedFile {
     pub layer: usize,
-    pub bytes: Vec<u8>,
+    pub text: String,
 }
 
 /// The kept files of the image whose layers are `layers`, bottom first, after each layer's
@@ -157,8 +158,8 @@ pub fn stack(layers: &[LayerFiles]) -> Stacked {
                 out.history.entry(path).or_default().push(None);
             }
         }
-        for (path, bytes) in &layer.files {
-            let file = StackedFile { layer: index, bytes: bytes.clone() };
+        for (path, text) in &layer.files {
+            let file = StackedFile { layer: index, text: text.clone() };
             out.history.entry(path.clone()).or_default().push(Some(file.clone()));
             out.files.insert(path.clone(), file);
         }

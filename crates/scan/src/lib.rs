@@ -6,17 +6,21 @@
 //! it bytes and records what it answers.
 //!
 //! So far: [`version`], the version orderings of each package ecosystem; [`advisory`], the
-//! vulnerability database's model and OSV's matching rules; [`osv`] and [`feed`], reading
-//! advisories as their upstreams publish them (and [`secdb`], Alpine's); [`os`] and [`pkgdb`],
-//! the operating system and the packages installed in an image.
+//! vulnerability database's model and OSV's matching rules; [`osv`], [`secdb`] and [`feed`],
+//! reading advisories as their upstreams publish them; [`vulndb`], the database in the
+//! registry's tables; [`os`], [`pkgdb`], [`layers`] and [`inventory`], what an image holds;
+//! [`matching`], its findings; [`report`], Harbor's report formats; [`job`], the scan job.
 
 pub mod advisory;
 pub mod feed;
 pub mod inventory;
+pub mod job;
 pub mod layers;
 pub mod matching;
 pub mod os;
 pub mod osv;
 pub mod pkgdb;
+pub mod report;
 pub mod secdb;
 pub mod version;
+pub mod vulndb;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::advisory::{Advisory, Severity, normalize_name};
+use crate::advisory::{Advisory, Cvss, Severity, normalize_name};
 use crate::inventory::Inventory;
 
 /// Where the advisories of a package come from: an index in memory, or the registry's store.
@@ -62,6 +62,11 @@ pub struct Finding {
     pub severity: Severity,
     pub layer: usize,
     pub ecosystem: String,
+    /// The advisory's summary, else its details.
+    pub description: String,
+    pub links: Vec<String>,
+    pub cvss: Option<Cvss>,
+    pub cwe_ids: Vec<String>,
 }
 
 /// Every finding of `inventory`, most severe first, then by id and package. A version a
@@ -88,6 +93,14 @@ pub fn find_vulnerabilities(inventory: &Inventory, source: &dyn AdvisorySource) 
                 severity: advisory.severity,
                 layer: installed.layer,
                 ecosystem: installed.ecosystem.clone(),
+                description: if advisory.summary.is_empty() {
+                    advisory.details.clone()
+                } else {
+                    advisory.summary.clone()
+                },
+                links: advisory.references.clone(),
+                cvss: advisory.cvss.first().cloned(),
+                cwe_ids: advisory.cwe_ids.clone(),
             });
         }
     }

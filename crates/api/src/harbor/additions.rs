@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use berth_core::additions::AdditionError;
-use http::header;
+use http::{StatusCode, header};
 
 use super::{ApiResult, Caller, HarborApi, HarborError, repository_name};
 
@@ -44,15 +44,25 @@ async fn addition(
     Ok(([(header::CONTENT_TYPE, addition.content_type)], addition.content).into_response())
 }
 
-/// The scan reports of the artifact, keyed by report media type, as Harbor answers. No scanner
-/// has reported on anything yet (scanning is a later feature), so the map is empty: the same
-/// answer Harbor gives for an artifact that was never scanned.
+/// The scan reports of the artifact, keyed by report media type, as Harbor answers (`{}` for
+/// an artifact never scanned, or whose scan has not succeeded).
 async fn vulnerabilities(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference)): Path<(String, String, String)>,
     caller: Caller,
 ) -> ApiResult {
     let subject = &caller.subject;
-    api.projects.artifact_for_addition(subject, &caller.project(&project), &repository_name(&repo), &reference).await?;
-    Ok(([(header::CONTENT_TYPE, "application/json; charset=utf-8")], "{}").into_response())
+    let reports = api
+        .projects
+        .vulnerability_reports(subject, &caller.project(&project), &repository_name(&repo), &reference)
+        .await?;
+    let mut by_type = serde_json::Map::new();
+    for (mime, report) in reports {
+        let report: serde_json::Value = serde_json::from_str(&report).map_err(|e| {
+            HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", format!("a stored report: {e}"))
+        })?;
+        by_type.insert(mime, report);
+    }
+    Ok(([(header::CONTENT_TYPE, "application/json; charset=utf-8")], serde_json::Value::Object(by_type).to_string())
+        .into_response())
 }

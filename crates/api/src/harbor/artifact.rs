@@ -73,6 +73,42 @@ pub(super) struct Artifact {
     labels: Option<Vec<labels::Label>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     accessories: Option<Vec<Accessory>>,
+    /// Harbor's `ScanOverview`: by report type, the summary of the artifact's latest scan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scan_overview: Option<BTreeMap<String, ReportSummary>>,
+}
+
+/// Harbor's `NativeReportSummary`.
+#[derive(Serialize)]
+struct ReportSummary {
+    report_id: String,
+    scan_status: String,
+    severity: String,
+    /// Seconds.
+    duration: i64,
+    summary: Option<serde_json::Value>,
+    start_time: String,
+    end_time: String,
+    complete_percent: i64,
+    scanner: serde_json::Value,
+}
+
+impl ReportSummary {
+    fn of(row: &berth_core::scans::ScanRow) -> ReportSummary {
+        let ended = row.end_time.unwrap_or(row.start_time);
+        let done = row.end_time.is_some();
+        ReportSummary {
+            report_id: row.uuid.clone(),
+            scan_status: row.status.clone(),
+            severity: if row.severity.is_empty() { "Unknown".to_string() } else { row.severity.clone() },
+            duration: (ended - row.start_time).max(0) / 1000,
+            summary: serde_json::from_str(&row.summary).ok(),
+            start_time: rfc3339_millis(row.start_time),
+            end_time: if done { rfc3339_millis(ended) } else { String::new() },
+            complete_percent: if done { 100 } else { 0 },
+            scanner: serde_json::to_value(berth_core::scans::ScannerRef::builtin()).unwrap_or_default(),
+        }
+    }
 }
 
 /// Harbor's `Reference`: a child of an index.
@@ -218,17 +254,19 @@ fn artifact(a: &ArtifactView) -> Artifact {
         addition_links: addition_links(a, kind),
         labels: None,
         accessories: None,
+        scan_overview: None,
     }
 }
 
-/// Harbor's `with_*` switches of artifact reads. `with_signature`, `with_scan_overview` and
-/// `with_sbom_overview` are accepted (as Harbor, they must be booleans); what they add comes
-/// with content trust and scanning.
+/// Harbor's `with_*` switches of artifact reads. `with_signature` and `with_sbom_overview` are
+/// accepted (as Harbor, they must be booleans); what they add comes with content trust and
+/// SBOMs.
 struct ArtifactDetail {
     tags: bool,
     labels: bool,
     accessories: bool,
     immutable_status: bool,
+    scan_overview: bool,
 }
 
 fn switch(q: &[(String, String)], key: &str, default: bool) -> Result<bool, HarborError> {
@@ -242,7 +280,7 @@ fn switch(q: &[(String, String)], key: &str, default: bool) -> Result<bool, Harb
 
 impl ArtifactDetail {
     fn of(q: &[(String, String)]) -> Result<ArtifactDetail, HarborError> {
-        for accepted in ["with_signature", "with_scan_overview", "with_sbom_overview"] {
+        for accepted in ["with_signature", "with_sbom_overview"] {
             switch(q, accepted, false)?;
         }
         Ok(ArtifactDetail {
@@ -250,6 +288,7 @@ impl ArtifactDetail {
             labels: switch(q, "with_label", false)?,
             accessories: switch(q, "with_accessory", false)?,
             immutable_status: switch(q, "with_immutable_status", false)?,
+            scan_overview: switch(q, "with_scan_overview", false)?,
         })
     }
 }
@@ -267,6 +306,13 @@ async fn artifacts(
         None
     };
     let accessories = if detail.accessories { Some(api.projects.accessories_of(views).await?) } else { None };
+    // One query for the page: a summary per artifact, never its findings (goharbor/harbor#18013).
+    let overviews = if detail.scan_overview {
+        let digests: Vec<&str> = views.iter().map(|a| a.digest.as_str()).collect();
+        Some(api.projects.scan_overviews(&digests).await?)
+    } else {
+        None
+    };
     let immutable = if detail.immutable_status && detail.tags {
         let tagged: Vec<(&str, Vec<&str>)> = views
             .iter()
@@ -296,6 +342,15 @@ async fn artifacts(
             if let Some(accessories) = &accessories {
                 let of_this = accessories.iter().find(|(id, _)| *id == a.id).map(|(_, list)| list.as_slice());
                 out.accessories = Some(of_this.unwrap_or_default().iter().map(|x| accessory(a, x)).collect());
+            }
+            if let Some(overviews) = &overviews {
+                out.scan_overview = Some(
+                    overviews
+                        .iter()
+                        .filter(|r| r.digest == a.digest)
+                        .map(|r| (r.mime_type.clone(), ReportSummary::of(r)))
+                        .collect(),
+                );
             }
             out
         })

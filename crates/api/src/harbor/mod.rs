@@ -50,6 +50,7 @@ mod quota;
 mod repository;
 mod retention;
 mod robot;
+mod scan;
 mod schedule;
 mod search;
 mod statistic;
@@ -191,6 +192,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(search::routes())
         .merge(statistic::routes())
         .merge(artifact::routes())
+        .merge(scan::routes())
         .merge(icon::routes())
         .merge(labels::routes())
         .merge(immutable::routes())

@@ -610,3 +610,17 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// Pushes `data` as a blob of `repo` in one request (monolithic upload); its digest.
+pub async fn push_blob(client: &reqwest::Client, berth: &Berth, repo: &str, data: &[u8]) -> berth_oci::Digest {
+    let digest = berth_oci::Digest::sha256_of(data);
+    let resp = client
+        .post(berth.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
+        .header("content-type", "application/octet-stream")
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    digest
+}

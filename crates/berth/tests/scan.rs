@@ -1,0 +1,220 @@
+//! Scanning in the real binary: `berth vulndb import` beside the running registry (Alpine's
+//! real secdb), an image built here pushed, scanned through Harbor's API on the job service,
+//! its report and overview read back with the known answers; a broken image's scan fails alone.
+
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use berth_oci::Digest;
+use common::{ADMIN_PASSWORD, Berth, admin_client, push_blob};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const REPORT: &str = "application/vnd.security.vulnerability.report; version=1.1";
+const ALPINE_320: &[u8] = b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME=\"Alpine Linux v3.20\"\n";
+
+fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, bytes) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, path, *bytes).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&builder.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
+async fn push_image(client: &reqwest::Client, berth: &Berth, repo: &str, tag: &str, layers: &[Vec<u8>]) -> Digest {
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let c = push_blob(client, berth, repo, config).await;
+    let mut descriptors = Vec::new();
+    for l in layers {
+        let d = push_blob(client, berth, repo, l).await;
+        descriptors.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d.to_string(), "size": l.len()}));
+    }
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c.to_string(), "size": config.len()},
+        "layers": descriptors,
+    }))
+    .unwrap();
+    let resp = client
+        .put(berth.url(&format!("/v2/{repo}/manifests/{tag}")))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    Digest::sha256_of(&manifest)
+}
+
+async fn get_json(client: &reqwest::Client, berth: &Berth, path: &str) -> Value {
+    client.get(berth.url(path)).send().await.unwrap().json().await.unwrap()
+}
+
+/// The artifact's scan overview, now.
+async fn overview_of(client: &reqwest::Client, berth: &Berth, path: &str) -> Value {
+    get_json(client, berth, &format!("{path}?with_scan_overview=true")).await["scan_overview"].clone()
+}
+
+/// The artifact's scan overview once its scan has ended.
+async fn scanned(client: &reqwest::Client, berth: &Berth, path: &str) -> Value {
+    for _ in 0..300 {
+        let now = overview_of(client, berth, path).await[REPORT].clone();
+        if matches!(now["scan_status"].as_str(), Some("Success" | "Error")) {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the scan of {path} did not end");
+}
+
+fn apk_db(packages: &[(&str, &str, &str)]) -> Vec<u8> {
+    packages.iter().map(|(p, v, o)| format!("P:{p}\nV:{v}\no:{o}\n\n")).collect::<String>().into_bytes()
+}
+
+#[tokio::test]
+async fn an_image_is_scanned_against_an_imported_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = admin_client();
+    let berth = Berth::start_with(dir.path(), &[("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let base = layer(&[
+        ("etc/os-release", ALPINE_320),
+        (
+            "lib/apk/db/installed",
+            &apk_db(&[
+                ("busybox", "1.36.1-r28", "busybox"),
+                ("libssl3", "3.3.1-r0", "openssl"),
+                ("musl", "1.2.5-r0", "musl"),
+            ]),
+        ),
+    ]);
+    let digest = push_image(&client, &berth, "library/alpine", "3.20", std::slice::from_ref(&base)).await;
+    let artifact = "/api/v2.0/projects/library/repositories/alpine/artifacts/3.20";
+
+    // Before any scan: no overview, no report.
+    assert_eq!(overview_of(&client, &berth, artifact).await, json!({}));
+    let reports = format!("{artifact}/additions/vulnerabilities");
+    assert_eq!(get_json(&client, &berth, &reports).await, json!({}));
+
+    // The database, imported while the registry runs.
+    let feed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scan/tests/fixtures/vulndb/alpine-secdb-json-pschou-oval-f6c0ccb7.tar.gz");
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["vulndb", "import", "--data-dir"])
+        .arg(dir.path())
+        .arg(&feed)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(printed.contains("Alpine:CVE: "), "{printed}");
+
+    // Anonymous callers may not scan; the admin may.
+    let scan = format!("{artifact}/scan");
+    let anonymous = reqwest::Client::new().post(berth.url(&scan)).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let bad = client.post(berth.url(&scan)).json(&json!({"scan_type": "sbom"})).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let resp = client.post(berth.url(&scan)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let overview = scanned(&client, &berth, artifact).await;
+    assert_eq!(overview["scan_status"], "Success", "{overview}");
+    // libssl3 (openssl): 3 fixes after 3.3.1-r0 on v3.20; busybox: 2.
+    assert_eq!(overview["summary"]["total"], 5, "{overview}");
+    assert_eq!(overview["summary"]["fixable"], 5);
+    assert_eq!(overview["scanner"]["name"], "Berth");
+
+    let all = get_json(&client, &berth, &reports).await;
+    let report = &all[REPORT];
+    assert_eq!(report["artifact"]["digest"], digest.to_string());
+    let mut found: Vec<(String, String, String)> = report["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["package"].as_str().unwrap().to_string(),
+                v["id"].as_str().unwrap().to_string(),
+                v["fix_version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("busybox".into(), "CVE-2023-42364".into(), "1.36.1-r29".into()),
+            ("busybox".into(), "CVE-2023-42365".into(), "1.36.1-r29".into()),
+            ("libssl3".into(), "CVE-2024-5535".into(), "3.3.1-r1".into()),
+            ("libssl3".into(), "CVE-2024-6119".into(), "3.3.2-r0".into()),
+            ("libssl3".into(), "CVE-2024-9143".into(), "3.3.2-r1".into()),
+        ]
+    );
+    let layer_digest = Digest::sha256_of(&base).to_string();
+    assert!(report["vulnerabilities"].as_array().unwrap().iter().all(|v| v["layer"]["digest"] == layer_digest));
+
+    // A second image on the same base with busybox upgraded: the base layer is not read again,
+    // and only openssl's remain.
+    let upgrade = layer(&[(
+        "lib/apk/db/installed",
+        &apk_db(&[
+            ("busybox", "1.36.1-r29", "busybox"),
+            ("libssl3", "3.3.1-r0", "openssl"),
+            ("musl", "1.2.5-r0", "musl"),
+        ]),
+    )]);
+    push_image(&client, &berth, "library/alpine", "3.20-fixed", &[base.clone(), upgrade]).await;
+    let fixed = "/api/v2.0/projects/library/repositories/alpine/artifacts/3.20-fixed";
+    assert_eq!(client.post(berth.url(&format!("{fixed}/scan"))).send().await.unwrap().status(), StatusCode::ACCEPTED);
+    let overview = scanned(&client, &berth, fixed).await;
+    assert_eq!(overview["summary"]["total"], 3, "{overview}");
+    let log_path = format!("{fixed}/scan/{}/log", overview["report_id"].as_str().unwrap());
+    let log = client.get(berth.url(&log_path)).send().await.unwrap().text().await.unwrap();
+    assert!(log.contains("analysed layer") && !log.contains(&layer_digest), "{log}");
+    assert!(log.contains("3 vulnerabilities"), "{log}");
+    let missing = client.get(berth.url(&format!("{fixed}/scan/no-such-report/log"))).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    // A scan still queued (the queue paused) answers a second request, and stops at once.
+    let queue = "/api/v2.0/jobservice/queues/IMAGE_SCAN";
+    let pause = client.put(berth.url(queue)).json(&json!({"action": "pause"})).send().await.unwrap();
+    assert_eq!(pause.status(), StatusCode::OK);
+    assert_eq!(client.post(berth.url(&scan)).send().await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(client.post(berth.url(&scan)).send().await.unwrap().status(), StatusCode::ACCEPTED);
+    let queued = overview_of(&client, &berth, artifact).await;
+    assert_eq!(queued[REPORT]["scan_status"], "Pending", "{queued}");
+    let stop = format!("{scan}/stop");
+    let no_type = client.post(berth.url(&stop)).send().await.unwrap();
+    assert_eq!(no_type.status(), StatusCode::BAD_REQUEST);
+    let stopped = client.post(berth.url(&stop)).json(&json!({"scan_type": "vulnerability"})).send().await.unwrap();
+    assert_eq!(stopped.status(), StatusCode::ACCEPTED);
+    let after = overview_of(&client, &berth, artifact).await;
+    assert_eq!(after[REPORT]["scan_status"], "Stopped", "{after}");
+    let nothing = client.post(berth.url(&stop)).json(&json!({"scan_type": "vulnerability"})).send().await.unwrap();
+    assert_eq!(nothing.status(), StatusCode::BAD_REQUEST);
+    let resume = client.put(berth.url(queue)).json(&json!({"action": "resume"})).send().await.unwrap();
+    assert_eq!(resume.status(), StatusCode::OK);
+    // Scanned again: the report is back.
+    assert_eq!(client.post(berth.url(&scan)).send().await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(scanned(&client, &berth, artifact).await["summary"]["total"], 5);
+
+    // An image whose package database is broken: its scan fails, and says why; the others stand.
+    let broken = layer(&[("etc/os-release", ALPINE_320), ("lib/apk/db/installed", b"P:a\nthis is no field\n")]);
+    push_image(&client, &berth, "library/broken", "v1", &[broken]).await;
+    let broken_path = "/api/v2.0/projects/library/repositories/broken/artifacts/v1";
+    assert_eq!(
+        client.post(berth.url(&format!("{broken_path}/scan"))).send().await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(scanned(&client, &berth, broken_path).await["scan_status"], "Error");
+    let again = get_json(&client, &berth, &reports).await;
+    assert_eq!(again[REPORT]["vulnerabilities"].as_array().unwrap().len(), 5);
+}

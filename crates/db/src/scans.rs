@@ -1,0 +1,204 @@
+//! Scan reports (Harbor's): one per (artifact digest, scanner registration, report type), the
+//! job that fills it, and the layers already analysed (by digest). The reports are the
+//! scanner's JSON, which this layer stores and does not read.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::jobs::{JobRequest, insert_job};
+use crate::{Db, DbError, now_millis};
+
+/// Harbor's scan statuses.
+pub mod scan_status {
+    pub const PENDING: &str = "Pending";
+    pub const RUNNING: &str = "Running";
+    pub const SUCCESS: &str = "Success";
+    pub const ERROR: &str = "Error";
+    pub const STOPPED: &str = "Stopped";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanRow {
+    pub uuid: String,
+    pub digest: String,
+    pub registration: String,
+    pub mime_type: String,
+    pub status: String,
+    pub job_id: Option<i64>,
+    /// The highest severity found (Harbor's word), empty until it ends.
+    pub severity: String,
+    /// The summary's JSON, empty until it ends.
+    pub summary: String,
+    /// The report's JSON, empty until it ends (and in listings, which do not read it).
+    pub report: String,
+    pub start_time: i64,
+    pub end_time: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "uuid, digest, registration, mime_type, status, job_id, severity, summary, report, start_time, end_time";
+/// The same, without the report: what a listing's overview needs.
+const SUMMARY_COLUMNS: &str =
+    "uuid, digest, registration, mime_type, status, job_id, severity, summary, '' AS report, start_time, end_time";
+
+fn scan_row(r: &AnyRow) -> Result<ScanRow, sqlx::Error> {
+    Ok(ScanRow {
+        uuid: r.try_get(0)?,
+        digest: r.try_get(1)?,
+        registration: r.try_get(2)?,
+        mime_type: r.try_get(3)?,
+        status: r.try_get(4)?,
+        job_id: r.try_get(5)?,
+        severity: r.try_get(6)?,
+        summary: r.try_get(7)?,
+        report: r.try_get(8)?,
+        start_time: r.try_get(9)?,
+        end_time: r.try_get(10)?,
+    })
+}
+
+/// A scan to start: its report and its job.
+pub struct ScanRequest<'a> {
+    pub uuid: &'a str,
+    pub digest: &'a str,
+    pub registration: &'a str,
+    pub mime_type: &'a str,
+    pub job: JobRequest,
+}
+
+impl Db {
+    /// Starts a scan: the report (Pending, replacing an earlier report of the same artifact,
+    /// scanner and type) and its job, in one transaction. `Conflict` while one is pending or
+    /// running. Returns the job's id.
+    pub async fn request_scan(&self, scan: &ScanRequest<'_>) -> Result<i64, DbError> {
+        let mut w = self.begin_write().await?;
+        let running: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM scan_reports WHERE digest = $1 AND registration = $2 AND mime_type = $3 \
+             AND status IN ($4, $5)",
+        )
+        .bind(scan.digest)
+        .bind(scan.registration)
+        .bind(scan.mime_type)
+        .bind(scan_status::PENDING)
+        .bind(scan_status::RUNNING)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        if running.is_some() {
+            return Err(DbError::Conflict(format!("a scan of {} that has not ended", scan.digest)));
+        }
+        let job = insert_job(&mut w.tx, &scan.job, "MANUAL").await?;
+        sqlx::query("DELETE FROM scan_reports WHERE digest = $1 AND registration = $2 AND mime_type = $3")
+            .bind(scan.digest)
+            .bind(scan.registration)
+            .bind(scan.mime_type)
+            .execute(&mut *w.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO scan_reports (uuid, digest, registration, mime_type, status, job_id, start_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(scan.uuid)
+        .bind(scan.digest)
+        .bind(scan.registration)
+        .bind(scan.mime_type)
+        .bind(scan_status::PENDING)
+        .bind(job)
+        .bind(now_millis())
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(job)
+    }
+
+    /// Marks report `uuid` running; whether it exists.
+    pub async fn scan_started(&self, uuid: &str) -> Result<bool, DbError> {
+        let n = self
+            .write_one(
+                sqlx::query("UPDATE scan_reports SET status = $1, start_time = $2 WHERE uuid = $3")
+                    .bind(scan_status::RUNNING)
+                    .bind(now_millis())
+                    .bind(uuid),
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Ends report `uuid` with `status`, and (on success) its severity, summary and report.
+    pub async fn scan_ended(
+        &self,
+        uuid: &str,
+        status: &str,
+        severity: &str,
+        summary: &str,
+        report: &str,
+    ) -> Result<bool, DbError> {
+        let n = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE scan_reports SET status = $1, severity = $2, summary = $3, report = $4, end_time = $5 \
+                     WHERE uuid = $6",
+                )
+                .bind(status)
+                .bind(severity)
+                .bind(summary)
+                .bind(report)
+                .bind(now_millis())
+                .bind(uuid),
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// The reports of `digest`, with their content.
+    pub async fn scan_reports_of(&self, digest: &str) -> Result<Vec<ScanRow>, DbError> {
+        let sql = format!("SELECT {COLUMNS} FROM scan_reports WHERE digest = $1 ORDER BY mime_type");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(digest).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(scan_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The report `uuid`, with its content.
+    pub async fn scan_report(&self, uuid: &str) -> Result<Option<ScanRow>, DbError> {
+        let sql = format!("SELECT {COLUMNS} FROM scan_reports WHERE uuid = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(uuid).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(scan_row).transpose()?)
+    }
+
+    /// The reports of `digests` without their content: the overviews of a listing, one query
+    /// for a page.
+    pub async fn scan_overviews(&self, digests: &[&str]) -> Result<Vec<ScanRow>, DbError> {
+        if digests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = serde_json::Value::from(digests.to_vec()).to_string();
+        let values = match self.dialect {
+            crate::Dialect::Sqlite => "SELECT value FROM json_each($1)",
+            crate::Dialect::Postgres => "SELECT value FROM json_array_elements_text($1::json)",
+        };
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM scan_reports WHERE digest IN ({values})");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(scan_row).collect::<Result<_, _>>()?)
+    }
+
+    /// What a scan kept of layer `digest`, if it was analysed before.
+    pub async fn scan_layer(&self, digest: &str) -> Result<Option<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT files FROM scan_layers WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Keeps what a scan read of layer `digest` (a layer's content never changes).
+    pub async fn save_scan_layer(&self, digest: &str, files: &str) -> Result<(), DbError> {
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO scan_layers (digest, files, analysed_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (digest) DO NOTHING",
+            )
+            .bind(digest)
+            .bind(files)
+            .bind(now_millis()),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! The vulnerability database in the registry's database, on SQLite or (with
+//! `BERTH_TEST_DATABASE=postgres`) PostgreSQL: imports replace feeds whole, leave other feeds
+//! alone, change nothing when a record is broken, and serve the matching that follows.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use berth_db::Db;
+use berth_scan::inventory::{Installed, Inventory};
+use berth_scan::matching::find_vulnerabilities;
+use berth_scan::pkgdb::Package;
+use berth_scan::vulndb::{import, index_for, updated_at};
+
+async fn open_db(dir: &Path) -> Db {
+    if std::env::var("BERTH_TEST_DATABASE").as_deref() != Ok("postgres") {
+        return Db::open_sqlite(&dir.join("berth.db")).await.unwrap();
+    }
+    let admin =
+        std::env::var("BERTH_TEST_POSTGRES_URL").expect("BERTH_TEST_DATABASE=postgres needs BERTH_TEST_POSTGRES_URL");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let url = berth_db::create_postgres_database(&admin, &format!("berth_test_{}_{nanos}", std::process::id()))
+        .await
+        .unwrap();
+    Db::connect(&url, 4).await.unwrap()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vulndb").join(name)
+}
+
+fn crate_inventory(name: &str, version: &str) -> Inventory {
+    Inventory {
+        os: None,
+        packages: vec![Installed {
+            ecosystem: "crates.io".into(),
+            package: Package {
+                name: name.into(),
+                version: version.into(),
+                source_name: None,
+                source_version: None,
+                architecture: None,
+                licenses: Vec::new(),
+            },
+            layer: 0,
+            path: "app/Cargo.lock".into(),
+        }],
+    }
+}
+
+async fn ids(db: &Db, inventory: &Inventory) -> Vec<String> {
+    let index = index_for(db, inventory).await.unwrap();
+    let mut ids: Vec<String> = find_vulnerabilities(inventory, &index).into_iter().map(|f| f.advisory).collect();
+    ids.sort();
+    ids
+}
+
+const RECORD: &str = r#"{"id": "RUSTSEC-2099-0001", "summary": "a test advisory",
+  "affected": [{"package": {"ecosystem": "crates.io", "name": "hyper"},
+                "ranges": [{"type": "SEMVER", "events": [{"introduced": "0.14.0"}, {"fixed": "0.14.99"}]}]}]}"#;
+
+#[tokio::test]
+async fn imports_replace_their_feeds_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path()).await;
+    assert_eq!(updated_at(&db).await.unwrap(), None);
+    let hyper = crate_inventory("hyper", "0.14.9");
+
+    let rustsec = import(&db, &fixture("rustsec-advisory-db-osv-7fa931cb.tar.gz")).await.unwrap();
+    assert_eq!(rustsec.feeds.len(), 1);
+    assert_eq!((rustsec.feeds[0].name.as_str(), rustsec.feeds[0].advisories), ("crates.io:RUSTSEC", 1206));
+    assert_eq!(ids(&db, &hyper).await, ["RUSTSEC-2021-0078", "RUSTSEC-2021-0079"]);
+    assert!(updated_at(&db).await.unwrap().is_some());
+
+    // Another feed beside it, from a zip as osv.dev publishes them.
+    let zip_path = dir.path().join("all.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("GO-2099-0001.json", options).unwrap();
+    zip.write_all(
+        br#"{"id": "GO-2099-0001", "affected": [{"package": {"ecosystem": "Go", "name": "example.com/m"},
+            "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.2.0"}]}]}]}"#,
+    )
+    .unwrap();
+    zip.finish().unwrap();
+    let go = import(&db, &zip_path).await.unwrap();
+    assert_eq!((go.feeds[0].name.as_str(), go.feeds[0].advisories), ("Go:GO", 1));
+    assert_eq!(ids(&db, &hyper).await, ["RUSTSEC-2021-0078", "RUSTSEC-2021-0079"]);
+
+    // A newer export of the same feed replaces it whole: what it dropped is gone.
+    let newer = dir.path().join("newer");
+    std::fs::create_dir_all(newer.join("crates")).unwrap();
+    std::fs::write(newer.join("crates/RUSTSEC-2099-0001.json"), RECORD).unwrap();
+    std::fs::write(newer.join("README.md"), "not an advisory").unwrap();
+    let replaced = import(&db, &newer).await.unwrap();
+    assert_eq!((replaced.feeds[0].advisories, replaced.walk.skipped), (1, 1));
+    assert_eq!(ids(&db, &hyper).await, ["RUSTSEC-2099-0001"]);
+    let feeds: Vec<(String, i64)> =
+        db.vuln_feeds().await.unwrap().into_iter().map(|f| (f.name, f.advisories)).collect();
+    assert_eq!(feeds, [("Go:GO".to_string(), 1), ("crates.io:RUSTSEC".to_string(), 1)]);
+
+    // A broken record: refused, and nothing changes.
+    std::fs::write(newer.join("crates/RUSTSEC-2099-0002.json"), r#"{"id": "RUSTSEC-2099-0002", "affected": [{"package": {"ecosystem": "crates.io", "name": "x"}, "ranges": [{"type": "NOPE"}]}]}"#).unwrap();
+    std::fs::write(newer.join("crates/RUSTSEC-2099-0001.json"), RECORD.replace("0.14.99", "0.14.5")).unwrap();
+    let err = import(&db, &newer).await.unwrap_err().to_string();
+    assert!(err.contains("RUSTSEC-2099-0002") && err.contains("nothing was imported"), "{err}");
+    assert_eq!(ids(&db, &hyper).await, ["RUSTSEC-2099-0001"]);
+
+    // Nothing that is an advisory, or not a feed at all: refused.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("notes.txt"), "hello").unwrap();
+    assert!(import(&db, &empty).await.unwrap_err().to_string().contains("no advisories"));
+    assert!(import(&db, &dir.path().join("missing.rar")).await.is_err());
+}
