@@ -115,7 +115,7 @@ async fn an_image_is_scanned_against_an_imported_database() {
         .unwrap();
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(printed.contains("Alpine:CVE: "), "{printed}");
+    assert!(printed.contains("Alpine:v3.20:CVE: "), "{printed}");
 
     // Anonymous callers may not scan; the admin may.
     let scan = format!("{artifact}/scan");

@@ -1,5 +1,5 @@
-//! Reading a feed as its upstream publishes it: a directory, a `.tar.gz` of one, or a `.zip`
-//! (osv.dev's `all.zip`), walked file by file, each advisory handed on as it is read (memory
+//! Reading a feed as its upstream publishes it: a directory, a `.tar.gz` of one, a `.zip`
+//! (osv.dev's `all.zip`), or one OVAL file (Debian's, `.xml` or `.xml.gz`), walked file by file, each advisory handed on as it is read (memory
 //! holds one record at a time).
 
 use std::io::Read;
@@ -24,10 +24,12 @@ pub struct WalkReport {
 pub enum FeedError {
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
-    #[error("{0}: not a directory, a .tar.gz, a .tgz or a .zip")]
+    #[error("{0}: not a directory, a .tar.gz, a .tgz, a .zip, or an OVAL .xml or .xml.gz")]
     UnknownKind(String),
     #[error("{0}: {1}")]
     Zip(String, zip::result::ZipError),
+    #[error("{0}: {1}")]
+    Oval(String, crate::oval::OvalError),
 }
 
 /// Reads every advisory under `path` (a directory, a `.tar.gz`/`.tgz` or a `.zip`), calling
@@ -70,6 +72,20 @@ pub fn walk(path: &Path, mut each: impl FnMut(Advisory)) -> Result<WalkReport, F
         return Ok(report);
     }
     let lower = shown.to_ascii_lowercase();
+    if lower.ends_with(".xml") || lower.ends_with(".xml.gz") {
+        // One OVAL file (Debian publishes one per release), read as a stream: it is far
+        // larger than a record.
+        let file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+        let advisories = if lower.ends_with(".gz") {
+            crate::oval::from_reader(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file)))
+        } else {
+            crate::oval::from_reader(file)
+        }
+        .map_err(|e| FeedError::Oval(shown.clone(), e))?;
+        report.advisories += advisories.len();
+        advisories.into_iter().for_each(&mut each);
+        return Ok(report);
+    }
     if lower.ends_with(".zip") {
         let zip_error = |e| FeedError::Zip(shown.clone(), e);
         let file = std::fs::File::open(path).map_err(io)?;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::langpkg;
 use crate::layers::{FileKind, Stacked, kind_of};
 use crate::os::{Os, parse_os_release};
 use crate::pkgdb::{Package, PkgDbError, parse_apk_installed, parse_dpkg_status};
@@ -30,6 +31,13 @@ fn parse(kind: FileKind, path: &str, text: &str) -> Result<Vec<Package>, PkgDbEr
     match kind {
         FileKind::DpkgStatus => parse_dpkg_status(text),
         FileKind::ApkInstalled => parse_apk_installed(text),
+        FileKind::CargoLock => langpkg::parse_cargo_lock(text),
+        FileKind::PythonMetadata => langpkg::parse_python_metadata(text),
+        FileKind::PackageLock => langpkg::parse_package_lock(text),
+        FileKind::PackageJson => langpkg::parse_package_json(text),
+        FileKind::ComposerLock => langpkg::parse_composer_lock(text),
+        FileKind::Gemspec => langpkg::parse_gemspec(text),
+        FileKind::DepsJson => langpkg::parse_deps_json(text),
         FileKind::OsRelease => {
             Err(PkgDbError { database: "os-release", reason: format!("{path} is no package database") })
         }
@@ -50,7 +58,9 @@ pub fn inventory(stacked: &Stacked) -> Result<Inventory, PkgDbError> {
         if kind == FileKind::OsRelease {
             continue;
         }
-        let found = parse(kind, path, &file.text)?;
+        let found = parse(kind, path, &file.text)
+            .map_err(|e| PkgDbError { database: e.database, reason: format!("{path}: {}", e.reason) })?;
+        let ecosystem = kind.language_ecosystem().map_or_else(|| ecosystem.clone(), str::to_string);
         // Each (name, version) is traced back through the database's earlier states to the
         // first layer from which it stayed.
         let mut since: HashMap<(String, String), usize> = HashMap::new();

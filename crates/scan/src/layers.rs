@@ -22,18 +22,78 @@ pub enum FileKind {
     OsRelease,
     DpkgStatus,
     ApkInstalled,
+    CargoLock,
+    PythonMetadata,
+    PackageLock,
+    PackageJson,
+    ComposerLock,
+    Gemspec,
+    DepsJson,
+}
+
+impl FileKind {
+    /// The OSV ecosystem of a language's packages; `None` for the system's own.
+    pub fn language_ecosystem(self) -> Option<&'static str> {
+        match self {
+            FileKind::OsRelease | FileKind::DpkgStatus | FileKind::ApkInstalled => None,
+            FileKind::CargoLock => Some("crates.io"),
+            FileKind::PythonMetadata => Some("PyPI"),
+            FileKind::PackageLock | FileKind::PackageJson => Some("npm"),
+            FileKind::ComposerLock => Some("Packagist"),
+            FileKind::Gemspec => Some("RubyGems"),
+            FileKind::DepsJson => Some("NuGet"),
+        }
+    }
 }
 
 /// Which kind of file `path` (relative, no leading `/`) is, if a scan reads it.
 pub fn kind_of(path: &str) -> Option<FileKind> {
-    match path {
-        "etc/os-release" | "usr/lib/os-release" => Some(FileKind::OsRelease),
-        "var/lib/dpkg/status" => Some(FileKind::DpkgStatus),
-        "lib/apk/db/installed" => Some(FileKind::ApkInstalled),
-        p if p.starts_with("var/lib/dpkg/status.d/") && !p.ends_with(".md5sums") && !p.ends_with('/') => {
+    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let grandparent = parent.rsplit_once('/').map_or("", |(g, _)| g);
+    match (path, name) {
+        ("etc/os-release" | "usr/lib/os-release", _) => Some(FileKind::OsRelease),
+        ("var/lib/dpkg/status", _) => Some(FileKind::DpkgStatus),
+        ("lib/apk/db/installed", _) => Some(FileKind::ApkInstalled),
+        _ if parent == "var/lib/dpkg/status.d" && !name.ends_with(".md5sums") && !name.is_empty() => {
             Some(FileKind::DpkgStatus)
         }
+        (_, "Cargo.lock") => Some(FileKind::CargoLock),
+        (_, "METADATA") if parent.ends_with(".dist-info") => Some(FileKind::PythonMetadata),
+        (_, "PKG-INFO") if parent.ends_with(".egg-info") => Some(FileKind::PythonMetadata),
+        // An egg's metadata as a single file.
+        (_, n) if n.ends_with(".egg-info") => Some(FileKind::PythonMetadata),
+        // A project's lock, not those that modules carry inside node_modules.
+        (_, "package-lock.json") if !path.contains("node_modules/") => Some(FileKind::PackageLock),
+        // node_modules/<name>/package.json or node_modules/@scope/<name>/package.json.
+        (_, "package.json")
+            if grandparent.ends_with("node_modules")
+                || (grandparent.rsplit('/').next().is_some_and(|g| g.starts_with('@'))
+                    && grandparent.rsplit_once('/').is_some_and(|(gg, _)| gg.ends_with("node_modules"))) =>
+        {
+            Some(FileKind::PackageJson)
+        }
+        (_, "composer.lock") => Some(FileKind::ComposerLock),
+        (_, n) if n.ends_with(".gemspec") && parent.ends_with("specifications") => Some(FileKind::Gemspec),
+        (_, n) if n.ends_with(".deps.json") => Some(FileKind::DepsJson),
         _ => None,
+    }
+}
+
+/// What of a kept file a scan needs, when that is much less than the file: a module's
+/// `package.json` shrinks to its name and version, Python's metadata to its headers (a
+/// `node_modules` tree holds thousands of them).
+fn reduce(kind: FileKind, text: String) -> String {
+    match kind {
+        FileKind::PackageJson => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => serde_json::json!({"name": v.get("name"), "version": v.get("version")}).to_string(),
+            // Kept whole: the inventory will say what is wrong with it.
+            Err(_) => text,
+        },
+        FileKind::PythonMetadata => match text.find("\n\n") {
+            Some(end) => text[..end + 1].to_string(),
+            None => text,
+        },
+        _ => text,
     }
 }
 
@@ -43,9 +103,12 @@ pub struct LayerFiles {
     /// Kept files by path, as text (every file a scan reads is text; bytes that are not
     /// UTF-8 are replaced, as the parsers would).
     pub files: BTreeMap<String, String>,
-    /// Paths this layer removes from the layers below (`.wh.<name>`), or replaces with
-    /// something that is not a kept file (a directory, a link).
+    /// Paths this layer removes from the layers below, with all beneath them (`.wh.<name>`).
     pub removed: Vec<String>,
+    /// Kept files of the layers below that this layer replaces with something else (a
+    /// directory, a link): that path alone.
+    #[serde(default)]
+    pub replaced: Vec<String>,
     /// Directories whose contents below this layer are hidden (`.wh..wh..opq`).
     pub opaque: Vec<String>,
 }
@@ -99,10 +162,11 @@ pub fn read_layer(layer: impl Read) -> Result<LayerFiles, LayerError> {
             found.removed.push(if dir.is_empty() { target.to_string() } else { format!("{dir}/{target}") });
             continue;
         }
-        let Some(_) = kind_of(&path) else { continue };
+        let Some(kind) = kind_of(&path) else { continue };
         if !entry.header().entry_type().is_file() {
-            // A directory or link where a package database was: what was below is gone.
-            found.removed.push(path);
+            // A directory or link where a kept file may be below: that file is gone (what is
+            // beneath a directory merges, as overlays do).
+            found.replaced.push(path);
             continue;
         }
         let size = entry.size();
@@ -115,8 +179,8 @@ pub fn read_layer(layer: impl Read) -> Result<LayerFiles, LayerError> {
         }
         let mut bytes = Vec::with_capacity(size as usize);
         (&mut entry).take(MAX_KEPT_FILE + 1).read_to_end(&mut bytes)?;
-        found.removed.retain(|r| *r != path);
-        found.files.insert(path, String::from_utf8_lossy(&bytes).into_owned());
+        found.replaced.retain(|r| *r != path);
+        found.files.insert(path, reduce(kind, String::from_utf8_lossy(&bytes).into_owned()));
     }
     Ok(found)
 }
@@ -153,6 +217,7 @@ pub fn stack(layers: &[LayerFiles]) -> Stacked {
         for removed in &layer.removed {
             gone.extend(out.files.keys().filter(|p| under(p, removed)).cloned());
         }
+        gone.extend(layer.replaced.iter().filter(|p| out.files.contains_key(*p)).cloned());
         for path in gone {
             if out.files.remove(&path).is_some() {
                 out.history.entry(path).or_default().push(None);

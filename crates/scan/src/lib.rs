@@ -6,19 +6,21 @@
 //! it bytes and records what it answers.
 //!
 //! So far: [`version`], the version orderings of each package ecosystem; [`advisory`], the
-//! vulnerability database's model and OSV's matching rules; [`osv`], [`secdb`] and [`feed`],
+//! vulnerability database's model and OSV's matching rules; [`osv`], [`secdb`], [`oval`] and [`feed`],
 //! reading advisories as their upstreams publish them; [`vulndb`], the database in the
-//! registry's tables; [`os`], [`pkgdb`], [`layers`] and [`inventory`], what an image holds;
+//! registry's tables; [`os`], [`pkgdb`], [`langpkg`], [`layers`] and [`inventory`], what an image holds;
 //! [`matching`], its findings; [`report`], Harbor's report formats; [`job`], the scan job.
 
 pub mod advisory;
 pub mod feed;
 pub mod inventory;
 pub mod job;
+pub mod langpkg;
 pub mod layers;
 pub mod matching;
 pub mod os;
 pub mod osv;
+pub mod oval;
 pub mod pkgdb;
 pub mod report;
 pub mod secdb;

@@ -1,8 +1,8 @@
 //! The vulnerability database in the registry's database: importing feeds into it (`berth
 //! vulndb import`, and the scheduled download), and reading the advisories an inventory needs.
 //!
-//! A feed is what one id scheme files under one ecosystem family (`crates.io:RUSTSEC`,
-//! `Go:GO`, `Alpine:CVE`): an import replaces each feed it holds whole, so a newer archive of
+//! A feed is what one id scheme files under one ecosystem and release (`crates.io:RUSTSEC`,
+//! `Go:GO`, `Alpine:v3.20:CVE`, `Debian:12:CVE`): an import replaces each feed it holds whole, so a newer archive of
 //! the same upstream replaces the older (advisories it dropped go too), and feeds it does not
 //! hold stay. A running registry reads the tables on every scan, so a new import is used at
 //! once, without a restart.
@@ -32,9 +32,10 @@ pub fn family(ecosystem: &str) -> &str {
     ecosystem.split(':').next().unwrap_or(ecosystem)
 }
 
-/// The feed an advisory belongs to: its first package's family and its id's scheme.
+/// The feed an advisory belongs to: its first package's ecosystem (with the release, so that
+/// Debian 11's OVAL does not replace Debian 12's) and its id's scheme.
 pub fn feed_of(advisory: &Advisory) -> String {
-    let family = advisory.affected.first().map_or("", |a| family(&a.ecosystem));
+    let family = advisory.affected.first().map_or("", |a| a.ecosystem.as_str());
     let scheme = advisory.id.split('-').next().unwrap_or(&advisory.id);
     format!("{family}:{scheme}")
 }

@@ -170,3 +170,23 @@ fn alpine_secdb() {
     assert!(report.advisories > 1000, "{report:?}");
     assert!(!matching(&yaml, "Alpine:v3.11", "openssl", "1.1.1d-r0").is_empty());
 }
+
+#[test]
+fn debian_oval() {
+    let (all, report) = load("oval-definitions-bookworm.2023-07-14.xml.gz");
+    assert!(report.advisories > 20_000, "{report:?}");
+    let bookworm = |name: &str, version: &str| matching(&all, "Debian:12", name, version);
+    assert_eq!(
+        bookworm("openssl", "3.0.8-1"),
+        ["CVE-2023-0464", "CVE-2023-0465", "CVE-2023-0466", "CVE-2023-1255", "CVE-2023-2650"]
+    );
+    assert!(bookworm("openssl", "3.0.9-1").is_empty());
+    assert_eq!(bookworm("libx11", "2:1.8.4-2"), ["CVE-2023-3138"]);
+    assert_eq!(bookworm("bind9", "1:9.18.12-1"), ["CVE-2023-2828", "CVE-2023-2911"]);
+    // Scoped to its release: nothing for Debian 11.
+    assert!(matching(&all, "Debian:11", "openssl", "3.0.8-1").is_empty());
+    let fix =
+        all.iter().find_map(|a| a.affecting("Debian:12", "libx11", "2:1.8.4-2").unwrap()).unwrap().fix_for("2:1.8.4-2");
+    assert_eq!(fix.as_deref(), Some("2:1.8.4-2+deb12u1"));
+    assert!(berth_scan::oval::from_reader(&b"<html><body/></html>"[..]).is_err());
+}

@@ -126,3 +126,8 @@ fn ecosystems_name_their_scheme() {
     assert_eq!(Scheme::for_ecosystem("Rocky Linux:9"), Some(Scheme::Rpm));
     assert_eq!(Scheme::for_ecosystem("GIT"), None);
 }
+
+#[test]
+fn nuget() {
+    check(Scheme::NuGet, &["nuget-versions.txt"], 35);
+}

@@ -112,3 +112,20 @@ async fn imports_replace_their_feeds_whole() {
     assert!(import(&db, &empty).await.unwrap_err().to_string().contains("no advisories"));
     assert!(import(&db, &dir.path().join("missing.rar")).await.is_err());
 }
+
+#[tokio::test]
+async fn debian_oval_imports_per_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path()).await;
+    let imported = import(&db, &fixture("oval-definitions-bookworm.2023-07-14.xml.gz")).await.unwrap();
+    assert_eq!(imported.feeds.len(), 1);
+    assert_eq!(imported.feeds[0].name, "Debian:12:CVE");
+    assert!(imported.feeds[0].advisories > 20_000, "{:?}", imported.feeds);
+    let mut inventory = crate_inventory("libssl3", "3.0.8-1");
+    inventory.packages[0].ecosystem = "Debian:12".into();
+    inventory.packages[0].package.source_name = Some("openssl".into());
+    let index = index_for(&db, &inventory).await.unwrap();
+    let mut ids: Vec<String> = find_vulnerabilities(&inventory, &index).into_iter().map(|f| f.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["CVE-2023-0464", "CVE-2023-0465", "CVE-2023-0466", "CVE-2023-1255", "CVE-2023-2650"]);
+}

@@ -7,12 +7,13 @@
 //! package managers themselves).
 //!
 //! Well-kept crates do the orderings they do right: `debversion` (dpkg), `rpm-version` (rpm),
-//! `pep440_rs` (PEP 440). Alpine's apk, Maven, RubyGems and OSV's lenient SemVer have no crate
+//! `pep440_rs` (PEP 440). Alpine's apk, Maven, RubyGems, NuGet and OSV's lenient SemVer have no crate
 //! that follows them (the `semver` crate refuses `v1.2`, four components and numbers past 64
 //! bits, all of which Go and npm data holds), so they are written here.
 
 mod apk;
 mod maven;
+mod nuget;
 mod pypi;
 mod rubygems;
 mod semver;
@@ -38,6 +39,8 @@ pub enum Scheme {
     Maven,
     /// RubyGems' `Gem::Version`.
     RubyGems,
+    /// NuGet's: SemVer widened to four parts, labels without case.
+    NuGet,
 }
 
 /// A version its scheme cannot read.
@@ -63,6 +66,7 @@ impl Scheme {
             "crates.io" | "Go" | "npm" | "Hex" | "Pub" | "Bitnami" | "SwiftURL" => Scheme::SemVer,
             "Maven" => Scheme::Maven,
             "RubyGems" => Scheme::RubyGems,
+            "NuGet" => Scheme::NuGet,
             _ => return None,
         })
     }
@@ -86,6 +90,7 @@ impl Scheme {
             Scheme::SemVer => semver::compare(a, b),
             Scheme::Maven => maven::compare(a, b),
             Scheme::RubyGems => rubygems::compare(a, b).ok_or_else(|| invalid(a))?,
+            Scheme::NuGet => nuget::compare(a, b),
         })
     }
 }
@@ -96,4 +101,16 @@ pub(crate) fn compare_digits(a: &str, b: &str) -> Ordering {
     let a = a.trim_start_matches('0');
     let b = b.trim_start_matches('0');
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// Orders two pre-release labels as SemVer does: numbers as numbers, before any text, and text
+/// by its bytes.
+pub(crate) fn compare_label(a: &str, b: &str) -> Ordering {
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    match (numeric(a), numeric(b)) {
+        (true, true) => compare_digits(a, b),
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (false, false) => a.cmp(b),
+    }
 }

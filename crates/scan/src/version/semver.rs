@@ -44,16 +44,6 @@ fn parse(v: &str) -> Parsed<'_> {
     Parsed { core, pre }
 }
 
-fn compare_identifier(a: &str, b: &str) -> Ordering {
-    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
-    match (numeric(a), numeric(b)) {
-        (true, true) => compare_digits(a, b),
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (false, false) => a.cmp(b),
-    }
-}
-
 pub(super) fn compare(a: &str, b: &str) -> Ordering {
     let (a, b) = (parse(a), parse(b));
     for (x, y) in a.core.iter().zip(b.core.iter()) {
@@ -73,7 +63,7 @@ pub(super) fn compare(a: &str, b: &str) -> Ordering {
                     (None, None) => return Ordering::Equal,
                     (None, Some(_)) => return Ordering::Less,
                     (Some(_), None) => return Ordering::Greater,
-                    (Some(p), Some(q)) => match compare_identifier(p, q) {
+                    (Some(p), Some(q)) => match super::compare_label(p, q) {
                         Ordering::Equal => {}
                         other => return other,
                     },
