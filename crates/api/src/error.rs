@@ -64,6 +64,10 @@ impl ApiError {
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> ApiError {
         match e {
+            // Harbor tells why a policy refused a pull in the message, which clients print.
+            RegistryError::Client { code: ErrorCode::ProjectPolicyViolation, detail } => {
+                ApiError::telling(ErrorCode::ProjectPolicyViolation, detail)
+            }
             RegistryError::Client { code, detail } => ApiError::new(code, detail),
             RegistryError::Refused { refusal, message } => {
                 let code = RegistryError::Refused { refusal, message: String::new() }.code();

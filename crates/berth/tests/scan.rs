@@ -217,4 +217,36 @@ async fn an_image_is_scanned_against_an_imported_database() {
     assert_eq!(scanned(&client, &berth, broken_path).await["scan_status"], "Error");
     let again = get_json(&client, &berth, &reports).await;
     assert_eq!(again[REPORT]["vulnerabilities"].as_array().unwrap().len(), 5);
+
+    // "Prevent vulnerable images from running": Harbor's keys, held at the pull.
+    let pull = |path: &str| client.get(berth.url(path)).header("accept", OCI_MANIFEST).send();
+    let set = |metadata: Value| {
+        client.put(berth.url("/api/v2.0/projects/library")).json(&json!({"metadata": metadata})).send()
+    };
+    assert_eq!(set(json!({"prevent_vul": "true", "severity": "none"})).await.unwrap().status(), StatusCode::OK);
+    // Scanned, with five findings (all of severity Unknown in Alpine's data): "none" counts them all.
+    let refused = pull("/v2/library/alpine/manifests/3.20").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::PRECONDITION_FAILED);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "PROJECTPOLICYVIOLATION", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("'5 vulnerabilities'"), "{body}");
+    // A scan that failed is no scan.
+    let unscanned = pull("/v2/library/broken/manifests/v1").await.unwrap();
+    assert_eq!(unscanned.status(), StatusCode::PRECONDITION_FAILED);
+    let body: Value = unscanned.json().await.unwrap();
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("without vulnerability scanning"), "{body}");
+    // HEAD is no pull.
+    let head = client
+        .head(berth.url("/v2/library/alpine/manifests/3.20"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    // "low" does not count Unknown: served.
+    assert_eq!(set(json!({"severity": "low"})).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(pull("/v2/library/alpine/manifests/3.20").await.unwrap().status(), StatusCode::OK);
+    // Off: everything is served again.
+    assert_eq!(set(json!({"prevent_vul": "false"})).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(pull("/v2/library/broken/manifests/v1").await.unwrap().status(), StatusCode::OK);
 }

@@ -84,7 +84,8 @@ impl AccessLookup {
         }
     }
 
-    async fn facts(&self, project: &str) -> Result<Option<ProjectFacts>, DbError> {
+    /// A project's facts, from the caches when they hold them.
+    pub async fn facts(&self, project: &str) -> Result<Option<ProjectFacts>, DbError> {
         if let Some(facts) = self.caches.as_ref().and_then(|c| c.project(project)) {
             return Ok(Some(facts));
         }
@@ -92,8 +93,13 @@ impl AccessLookup {
         let Some(p) = self.db.project_by_name(project).await? else {
             return Ok(None);
         };
-        let public = self.db.project_metadata(p.id).await?.iter().any(|(k, v)| k == "public" && v == "true");
-        let facts = ProjectFacts { id: p.id, name: p.name, public, created_at: p.created_at };
+        let metadata = self.db.project_metadata(p.id).await?;
+        let value = |key: &str| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let public = value("public") == Some("true");
+        // Harbor's default threshold when none is set is "low".
+        let prevent_vul =
+            (value("prevent_vul") == Some("true")).then(|| value("severity").unwrap_or("low").to_string());
+        let facts = ProjectFacts { id: p.id, name: p.name, public, created_at: p.created_at, prevent_vul };
         if let (Some(caches), Some(generation)) = (&self.caches, generation) {
             caches.put_project(generation, &facts);
         }

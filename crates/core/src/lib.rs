@@ -34,6 +34,7 @@ pub mod throttle;
 pub mod time;
 mod turns;
 pub mod users;
+mod vulnerable;
 
 pub use error::RegistryError;
 pub use registry::{BlobRead, ManifestRead, Page, Registry, UploadStatus};

@@ -603,6 +603,14 @@ impl Registry {
             RegistryError::client(ErrorCode::ManifestUnknown, format!("manifest {reference} is not in {name}"))
         })?;
         let digest = Digest::parse(&row.digest).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        if with_bytes {
+            // A pull the project's "prevent vulnerable images" refuses (its facts are cached).
+            let project = name.as_str().split('/').next().unwrap_or_default();
+            let access = crate::access::AccessLookup::new(self.db.clone(), Some(self.caches.clone()));
+            if let Some(threshold) = access.facts(project).await?.and_then(|f| f.prevent_vul) {
+                crate::vulnerable::check_pull(&self.db, &threshold, &row).await?;
+            }
+        }
         let bytes = if with_bytes { Some(self.manifest_bytes(&digest, row.size as u64).await?) } else { None };
         if with_bytes {
             self.pulls.record(repo, row.id, || match reference {

@@ -21,6 +21,9 @@ pub enum ErrorCode {
     /// Not in the spec's table: Harbor's answer to a change a policy refuses (an immutable tag
     /// pushed again, a referenced artifact deleted), 412.
     Precondition,
+    /// Not in the spec's table: Harbor's answer to a pull a project's policy refuses (a
+    /// vulnerable or unscanned image under "prevent vulnerable images"), 412.
+    ProjectPolicyViolation,
     /// Not in the spec's table, but Distribution answers a request for a byte range that cannot
     /// be satisfied this way.
     RangeInvalid,
@@ -45,6 +48,7 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
             ErrorCode::RangeInvalid => "RANGE_INVALID",
             ErrorCode::Precondition => "PRECONDITION",
+            ErrorCode::ProjectPolicyViolation => "PROJECTPOLICYVIOLATION",
         }
     }
 
@@ -65,7 +69,7 @@ impl ErrorCode {
             ErrorCode::Unsupported => 405,
             ErrorCode::TooManyRequests => 429,
             ErrorCode::RangeInvalid => 416,
-            ErrorCode::Precondition => 412,
+            ErrorCode::Precondition | ErrorCode::ProjectPolicyViolation => 412,
         }
     }
 
@@ -88,6 +92,7 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => "too many requests",
             ErrorCode::RangeInvalid => "requested range not satisfiable",
             ErrorCode::Precondition => "the change is refused by a policy",
+            ErrorCode::ProjectPolicyViolation => "the pull is refused by the project's policy",
         }
     }
 }

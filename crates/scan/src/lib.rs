@@ -2,8 +2,8 @@
 //!
 //! What it will own (DESIGN.md, `scan`): layer analysis, package databases, the
 //! vulnerability database and matching, SBOMs, reports, and the client for external scanner
-//! adapters. It knows nothing of HTTP serving or of the registry's tables: the registry hands
-//! it bytes and records what it answers.
+//! adapters. It serves no HTTP and writes no SQL: it reads blobs from the store and asks
+//! `db::vulndb` and `db::scans` for what it keeps.
 //!
 //! So far: [`version`], the version orderings of each package ecosystem; [`advisory`], the
 //! vulnerability database's model and OSV's matching rules; [`osv`], [`secdb`], [`oval`] and [`feed`],

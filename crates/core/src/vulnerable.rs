@@ -1,0 +1,84 @@
+//! "Prevent vulnerable images from running" (Harbor's `prevent_vul` and `severity`), held
+//! where a manifest is read for a pull: an image of such a project is served only when the
+//! built-in scanner's latest report of it succeeded and found nothing at or above the
+//! project's severity. Harbor's answers and messages, 412 `PROJECTPOLICYVIOLATION`.
+//!
+//! Left to pass, as Harbor does: indexes (each image they list is held when it is pulled) and
+//! accessories (signatures and SBOMs of an image, which tools read to decide about it).
+
+use berth_db::Db;
+use berth_db::ManifestRow;
+use berth_db::scans::scan_status;
+use berth_oci::ErrorCode;
+use berth_scan::advisory::Severity;
+use berth_scan::job::BUILTIN_REGISTRATION;
+use berth_scan::report::{Summary, VULNERABILITY_REPORT};
+
+use crate::RegistryError;
+
+/// The severities a project's `severity` counts: it and everything above. (`none`: every
+/// finding, whatever its severity.)
+fn counted(threshold: &str, severity: Severity) -> bool {
+    let floor = match threshold {
+        "none" => Severity::None,
+        "medium" => Severity::Medium,
+        "high" => Severity::High,
+        "critical" => Severity::Critical,
+        _ => Severity::Low,
+    };
+    severity >= floor
+}
+
+fn severity_of(word: &str) -> Severity {
+    Severity::from_word(word).unwrap_or(Severity::Unknown)
+}
+
+/// Refuses the pull of `manifest` when `threshold` (a project's `severity` under
+/// `prevent_vul`) forbids it.
+pub(crate) async fn check_pull(db: &Db, threshold: &str, manifest: &ManifestRow) -> Result<(), RegistryError> {
+    if berth_oci::media_type::is_index(&manifest.media_type) || manifest.subject_digest.is_some() {
+        return Ok(());
+    }
+    let refuse = |detail: String| Err(RegistryError::client(ErrorCode::ProjectPolicyViolation, detail));
+    let policy = format!(
+        "configured policy in 'Prevent images with vulnerability severity of \"{}\" or higher from running.'",
+        threshold.to_ascii_lowercase()
+    );
+    let report = db
+        .scan_reports_of(&manifest.digest)
+        .await?
+        .into_iter()
+        .find(|r| r.registration == BUILTIN_REGISTRATION && r.mime_type == VULNERABILITY_REPORT);
+    let Some(report) = report.filter(|r| r.status == scan_status::SUCCESS) else {
+        return refuse(format!(
+            "current image without vulnerability scanning cannot be pulled due to {policy} To continue with pull, \
+             please contact your project administrator for help."
+        ));
+    };
+    let summary: Summary = serde_json::from_str(&report.summary).unwrap_or_default();
+    let found: u64 =
+        summary.summary.iter().filter(|(word, _)| counted(threshold, severity_of(word))).map(|(_, n)| n).sum();
+    if found > 0 {
+        return refuse(format!(
+            "current image with '{found} vulnerabilities' cannot be pulled due to {policy} To continue with pull, \
+             please contact your project administrator to exempt matched vulnerabilities through configuring the \
+             CVE allowlist."
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_count_their_severity_and_above() {
+        assert!(counted("high", Severity::Critical));
+        assert!(counted("high", Severity::High));
+        assert!(!counted("high", Severity::Medium));
+        assert!(!counted("low", Severity::Unknown));
+        assert!(counted("none", Severity::Unknown));
+        assert!(counted("none", Severity::None));
+    }
+}
