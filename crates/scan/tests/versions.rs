@@ -131,3 +131,8 @@ fn ecosystems_name_their_scheme() {
 fn nuget() {
     check(Scheme::NuGet, &["nuget-versions.txt"], 35);
 }
+
+#[test]
+fn packagist() {
+    check(Scheme::Packagist, &["packagist-versions.txt", "packagist-versions-generated.txt"], 10_000);
+}

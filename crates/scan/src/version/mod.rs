@@ -7,13 +7,14 @@
 //! package managers themselves).
 //!
 //! Well-kept crates do the orderings they do right: `debversion` (dpkg), `rpm-version` (rpm),
-//! `pep440_rs` (PEP 440). Alpine's apk, Maven, RubyGems, NuGet and OSV's lenient SemVer have no crate
+//! `pep440_rs` (PEP 440). Alpine's apk, Maven, RubyGems, NuGet, Packagist and OSV's lenient SemVer have no crate
 //! that follows them (the `semver` crate refuses `v1.2`, four components and numbers past 64
 //! bits, all of which Go and npm data holds), so they are written here.
 
 mod apk;
 mod maven;
 mod nuget;
+mod packagist;
 mod pypi;
 mod rubygems;
 mod semver;
@@ -41,6 +42,8 @@ pub enum Scheme {
     RubyGems,
     /// NuGet's: SemVer widened to four parts, labels without case.
     NuGet,
+    /// Packagist's: PHP's `version_compare`, as Composer uses it.
+    Packagist,
 }
 
 /// A version its scheme cannot read.
@@ -67,6 +70,7 @@ impl Scheme {
             "Maven" => Scheme::Maven,
             "RubyGems" => Scheme::RubyGems,
             "NuGet" => Scheme::NuGet,
+            "Packagist" => Scheme::Packagist,
             _ => return None,
         })
     }
@@ -91,6 +95,7 @@ impl Scheme {
             Scheme::Maven => maven::compare(a, b),
             Scheme::RubyGems => rubygems::compare(a, b).ok_or_else(|| invalid(a))?,
             Scheme::NuGet => nuget::compare(a, b),
+            Scheme::Packagist => packagist::compare(a, b),
         })
     }
 }
