@@ -65,7 +65,7 @@ impl Projects {
     }
 
     async fn unfinished_scan(&self, digest: &str) -> Result<Option<QueuedScan>, ProjectError> {
-        Ok(self.db.scan_reports_of(digest).await?.into_iter().find_map(|r| {
+        Ok(self.db.scan_overviews(&[digest]).await?.into_iter().find_map(|r| {
             let unfinished = r.status == scan_status::PENDING || r.status == scan_status::RUNNING;
             match (unfinished, r.job_id) {
                 (true, Some(job)) => Some(QueuedScan { report: r.uuid, job }),

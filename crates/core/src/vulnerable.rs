@@ -44,8 +44,9 @@ pub(crate) async fn check_pull(db: &Db, threshold: &str, manifest: &ManifestRow)
         "configured policy in 'Prevent images with vulnerability severity of \"{}\" or higher from running.'",
         threshold.to_ascii_lowercase()
     );
+    // The summary is all a pull needs: the report's findings are not read.
     let report = db
-        .scan_reports_of(&manifest.digest)
+        .scan_overviews(&[manifest.digest.as_str()])
         .await?
         .into_iter()
         .find(|r| r.registration == BUILTIN_REGISTRATION && r.mime_type == VULNERABILITY_REPORT);

@@ -163,8 +163,8 @@ impl Db {
         Ok(row.as_ref().map(scan_row).transpose()?)
     }
 
-    /// The reports of `digests` without their content: the overviews of a listing, one query
-    /// for a page.
+    /// The reports of `digests` without their content: the overviews of a listing (one query
+    /// for a page), and what a pull's policy and a stop need to know of a scan.
     pub async fn scan_overviews(&self, digests: &[&str]) -> Result<Vec<ScanRow>, DbError> {
         if digests.is_empty() {
             return Ok(Vec::new());

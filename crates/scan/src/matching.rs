@@ -34,14 +34,6 @@ impl AdvisoryIndex {
             self.by_package.entry(k).or_default().push(advisory.clone());
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.by_package.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_package.is_empty()
-    }
 }
 
 impl AdvisorySource for AdvisoryIndex {

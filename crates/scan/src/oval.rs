@@ -29,12 +29,6 @@ struct Definition {
     tests: Vec<String>,
 }
 
-/// Whether the start of a file is OVAL definitions.
-pub fn looks_like_oval(head: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&head[..head.len().min(4096)]);
-    head.contains("<oval_definitions")
-}
-
 fn attr(e: &quick_xml::events::BytesStart<'_>, name: &str) -> Option<String> {
     e.attributes()
         .flatten()
