@@ -250,3 +250,72 @@ async fn an_image_is_scanned_against_an_imported_database() {
     assert_eq!(set(json!({"prevent_vul": "false"})).await.unwrap().status(), StatusCode::OK);
     assert_eq!(pull("/v2/library/broken/manifests/v1").await.unwrap().status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_project_that_scans_on_push_has_every_acknowledged_push_scanned_even_across_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = admin_client();
+    let berth = Berth::start_with(dir.path(), &[("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let created = client
+        .post(berth.url("/api/v2.0/projects"))
+        .json(&json!({"project_name": "auto", "metadata": {"auto_scan": "true"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    // The queue paused: what the push queued waits there.
+    let queue = "/api/v2.0/jobservice/queues/IMAGE_SCAN";
+    let pause = client.put(berth.url(queue)).json(&json!({"action": "pause"})).send().await.unwrap();
+    assert_eq!(pause.status(), StatusCode::OK);
+
+    let image =
+        layer(&[("etc/os-release", ALPINE_320), ("lib/apk/db/installed", &apk_db(&[("musl", "1.2.5-r0", "musl")]))]);
+    push_image(&client, &berth, "auto/app", "v1", std::slice::from_ref(&image)).await;
+    let app = "/api/v2.0/projects/auto/repositories/app/artifacts/v1";
+    // Queued with the push itself: pending the moment the push is acknowledged.
+    let queued = overview_of(&client, &berth, app).await;
+    assert_eq!(queued[REPORT]["scan_status"], "Pending", "{queued}");
+    let report = queued[REPORT]["report_id"].clone();
+
+    // A project without auto_scan scans nothing on push.
+    let other = layer(&[("etc/os-release", ALPINE_320)]);
+    push_image(&client, &berth, "library/app", "v1", &[other]).await;
+    assert_eq!(
+        overview_of(&client, &berth, "/api/v2.0/projects/library/repositories/app/artifacts/v1").await,
+        json!({})
+    );
+    // Nor is an artifact that is not an image scanned: a Helm chart holds no filesystem.
+    let chart_config = br#"{"name":"c","version":"1.0.0","apiVersion":"v2"}"#;
+    let c = push_blob(&client, &berth, "auto/chart", chart_config).await;
+    let chart = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": c.to_string(), "size": chart_config.len()},
+        "layers": [],
+    }))
+    .unwrap();
+    let put = client
+        .put(berth.url("/v2/auto/chart/manifests/1.0.0"))
+        .header("content-type", OCI_MANIFEST)
+        .body(chart)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::CREATED);
+    assert_eq!(
+        overview_of(&client, &berth, "/api/v2.0/projects/auto/repositories/chart/artifacts/1.0.0").await,
+        json!({})
+    );
+
+    // Killed with the scan queued: the scan survives, and runs once the queue resumes.
+    berth.kill();
+    let berth = Berth::start_with(dir.path(), &[("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let resume = client.put(berth.url(queue)).json(&json!({"action": "resume"})).send().await.unwrap();
+    assert_eq!(resume.status(), StatusCode::OK);
+    let done = scanned(&client, &berth, app).await;
+    assert_eq!((done["scan_status"].as_str(), &done["report_id"]), (Some("Success"), &report), "{done}");
+
+    // The same image pushed again under another tag: its report stands, no second scan.
+    push_image(&client, &berth, "auto/app", "v2", std::slice::from_ref(&image)).await;
+    let again = overview_of(&client, &berth, "/api/v2.0/projects/auto/repositories/app/artifacts/v2").await;
+    assert_eq!((again[REPORT]["scan_status"].as_str(), &again[REPORT]["report_id"]), (Some("Success"), &report));
+}

@@ -99,7 +99,8 @@ impl AccessLookup {
         // Harbor's default threshold when none is set is "low".
         let prevent_vul =
             (value("prevent_vul") == Some("true")).then(|| value("severity").unwrap_or("low").to_string());
-        let facts = ProjectFacts { id: p.id, name: p.name, public, created_at: p.created_at, prevent_vul };
+        let auto_scan = value("auto_scan") == Some("true");
+        let facts = ProjectFacts { id: p.id, name: p.name, public, created_at: p.created_at, prevent_vul, auto_scan };
         if let (Some(caches), Some(generation)) = (&self.caches, generation) {
             caches.put_project(generation, &facts);
         }

@@ -9,10 +9,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::Registry;
+use crate::content::IMAGE_CONFIGS;
 
-/// Config media types whose artifacts are container images.
-const IMAGE_CONFIGS: &[&str] =
-    &["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
 const CHART_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 const CHART_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 const HARBOR_SBOM: &str = "application/vnd.goharbor.harbor.sbom.v1";

@@ -57,6 +57,8 @@ pub struct ProjectFacts {
     /// "Prevent vulnerable images from running" (`prevent_vul`): the lowest severity that
     /// refuses a pull (`severity`), or `None` when the policy is off.
     pub prevent_vul: Option<String>,
+    /// Scan on push (`auto_scan`).
+    pub auto_scan: bool,
 }
 
 /// What a write changed, as far as the caches care.
@@ -464,8 +466,10 @@ mod tests {
         caches.put_repository_id(g, "p/r", 7);
         caches.put_repository_id(g, "pp/r", 8);
         caches.put_role(g, "p", 1, Some(Role::Developer));
-        caches
-            .put_project(g, &ProjectFacts { id: 1, name: "p".into(), public: true, created_at: 0, prevent_vul: None });
+        caches.put_project(
+            g,
+            &ProjectFacts { id: 1, name: "p".into(), public: true, created_at: 0, prevent_vul: None, auto_scan: false },
+        );
         caches.evict(&Change::Project("p".into()));
         assert_eq!(caches.repository_id("p/r"), None);
         assert_eq!(caches.role("p", 1), None);

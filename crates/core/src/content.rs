@@ -131,6 +131,10 @@ impl Content {
     }
 }
 
+/// The media types of an image's config (OCI's and Docker's).
+pub(crate) const IMAGE_CONFIGS: &[&str] =
+    &["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+
 /// Harbor's accessory type of a manifest that names a subject (harbor.md 2.4), by its
 /// artifact type (the config's media type when the manifest has none).
 pub fn accessory_type(artifact_type: Option<&str>) -> &'static str {
@@ -247,6 +251,13 @@ impl Content {
         }
     }
 
+    /// The facts of the project a repository name falls in, from the caches when they hold them.
+    async fn project_facts(&self, name: &RepositoryName) -> Result<Option<crate::cache::ProjectFacts>, RegistryError> {
+        let project = name.as_str().split('/').next().unwrap_or_default();
+        let access = crate::access::AccessLookup::new(self.db.clone(), Some(self.caches.clone()));
+        Ok(access.facts(project).await?)
+    }
+
     /// The repository's id, creating it on first push. Its project (the first path component)
     /// must exist: repositories are created inside projects, never with them.
     pub(crate) async fn ensure_repository(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
@@ -325,6 +336,8 @@ impl Content {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             accessory_of: accessory.as_ref().map(|(s, _)| s.clone()),
         };
+        // The id of the report of a scan on push, if the project asks for one.
+        let report = uuid::Uuid::new_v4().to_string();
         let record = NewManifest {
             digest: digest.as_str(),
             media_type: &parsed.media_type,
@@ -342,6 +355,7 @@ impl Content {
             } else {
                 Some(serde_json::to_string(&parsed.manifests).map_err(|e| RegistryError::Internal(e.to_string()))?)
             },
+            scan: None,
         };
         let mut record = record;
         let refused = |e: PutManifestError| match e {
@@ -369,6 +383,16 @@ impl Content {
             }
         }
         self.check(&change).await?;
+        // Scan on push: queued in the push's own transaction, so an acknowledged push of a
+        // project that scans on push is always scanned (Harbor's event handler can lose it).
+        let scans_on_push = record.accessory.is_none()
+            && parsed.config.as_ref().is_some_and(|c| crate::scans::scannable(&parsed.media_type, &c.media_type))
+            && self.project_facts(name).await?.is_some_and(|f| f.auto_scan);
+        if scans_on_push {
+            let job = crate::scans::builtin_scan_job(&report, name.as_str(), digest.as_str(), &parsed.media_type)
+                .map_err(|e| RegistryError::Internal(e.to_string()))?;
+            record.scan = Some(crate::scans::builtin_scan(&report, digest.as_str(), job));
+        }
         if let Some(config) = &parsed.config {
             record.extra_attrs = self.extra_attrs(config).await?;
         } else if let Some(config_manifest) = cnab_config_manifest(&parsed) {
@@ -420,8 +444,6 @@ impl Content {
     /// (whole, as Harbor shows it). Other artifacts, and
     /// configs too large or not JSON, have none.
     async fn extra_attrs(&self, config: &manifest::Descriptor) -> Result<Option<String>, RegistryError> {
-        const IMAGE_CONFIGS: &[&str] =
-            &["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
         const WHOLE_CONFIGS: &[&str] =
             &["application/vnd.cncf.helm.config.v1+json", "application/vnd.cnab.config.v1+json"];
         const MOST: i64 = 1 << 20;

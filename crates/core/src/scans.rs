@@ -12,6 +12,34 @@ use berth_scan::report::VULNERABILITY_REPORT;
 
 use crate::projects::{ProjectError, ProjectRef, Projects};
 
+/// The job of a scan by the built-in scanner, filling report `report`.
+pub(crate) fn builtin_scan_job(
+    report: &str,
+    repository: &str,
+    digest: &str,
+    media_type: &str,
+) -> Result<JobRequest, serde_json::Error> {
+    let parameters = ScanParameters {
+        report: report.to_string(),
+        repository: repository.to_string(),
+        digest: digest.to_string(),
+        media_type: media_type.to_string(),
+    };
+    Ok(JobRequest { kind: JOB_KIND.to_string(), parameters: serde_json::to_string(&parameters)?, max_attempts: 1 })
+}
+
+/// A scan of `digest` by the built-in scanner: its vulnerability report `report`, and `job`.
+pub(crate) fn builtin_scan<'a>(report: &'a str, digest: &'a str, job: JobRequest) -> ScanRequest<'a> {
+    ScanRequest { uuid: report, digest, registration: BUILTIN_REGISTRATION, mime_type: VULNERABILITY_REPORT, job }
+}
+
+/// Whether the built-in scanner reads an artifact of this manifest and config media type: an
+/// image (Harbor's Trivy adapter takes the same). Indexes are scanned by their images; charts,
+/// signatures and other artifacts hold no filesystem.
+pub(crate) fn scannable(manifest_media_type: &str, config_media_type: &str) -> bool {
+    !berth_oci::media_type::is_index(manifest_media_type) && crate::content::IMAGE_CONFIGS.contains(&config_media_type)
+}
+
 /// A scan queued: its report's id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedScan {
@@ -36,23 +64,9 @@ impl Projects {
             return Err(ProjectError::Invalid("an index is not scanned itself: scan the images it lists".to_string()));
         }
         let report = uuid::Uuid::new_v4().to_string();
-        let parameters = ScanParameters {
-            report: report.clone(),
-            repository: repo.name.clone(),
-            digest: artifact.digest.clone(),
-            media_type: artifact.media_type.clone(),
-        };
-        let parameters = serde_json::to_string(&parameters).map_err(|e| ProjectError::Invalid(e.to_string()))?;
-        let queued = self
-            .db
-            .request_scan(&ScanRequest {
-                uuid: &report,
-                digest: &artifact.digest,
-                registration: BUILTIN_REGISTRATION,
-                mime_type: VULNERABILITY_REPORT,
-                job: JobRequest { kind: JOB_KIND.to_string(), parameters, max_attempts: 1 },
-            })
-            .await;
+        let job = builtin_scan_job(&report, &repo.name, &artifact.digest, &artifact.media_type)
+            .map_err(|e| ProjectError::Invalid(e.to_string()))?;
+        let queued = self.db.request_scan(&builtin_scan(&report, &artifact.digest, job)).await;
         match queued {
             Ok(job) => Ok(QueuedScan { report, job }),
             // Asked again while it runs: that scan answers (Harbor documents no conflict here).

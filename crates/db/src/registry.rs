@@ -54,6 +54,9 @@ pub struct NewManifest<'a> {
     pub child_descriptors: Option<String>,
     /// The digest of the layer that is the artifact's icon.
     pub icon: Option<String>,
+    /// A scan to queue with the push (the project scans on push), unless the artifact has a
+    /// report from that scanner already.
+    pub scan: Option<crate::scans::ScanRequest<'a>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -1074,6 +1077,9 @@ impl Db {
             None => format!("{name}@{}", m.digest),
         };
         w.audit(AuditEvent::new("create", "artifact", resource).in_project(project_id));
+        if let Some(scan) = &m.scan {
+            crate::scans::scan_on_push(&mut w.tx, scan).await?;
+        }
         w.quota_check(quota).await?;
         w.commit().await?;
         Ok(())

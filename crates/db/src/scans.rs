@@ -66,6 +66,56 @@ pub struct ScanRequest<'a> {
     pub job: JobRequest,
 }
 
+/// Inserts a scan's job (with `trigger`, Harbor's execution trigger) and its report, Pending,
+/// replacing an earlier report of the same artifact, scanner and type. Returns the job's id.
+async fn insert_scan(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    scan: &ScanRequest<'_>,
+    trigger: &str,
+) -> Result<i64, DbError> {
+    let job = insert_job(tx, &scan.job, trigger).await?;
+    sqlx::query("DELETE FROM scan_reports WHERE digest = $1 AND registration = $2 AND mime_type = $3")
+        .bind(scan.digest)
+        .bind(scan.registration)
+        .bind(scan.mime_type)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO scan_reports (uuid, digest, registration, mime_type, status, job_id, start_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(scan.uuid)
+    .bind(scan.digest)
+    .bind(scan.registration)
+    .bind(scan.mime_type)
+    .bind(scan_status::PENDING)
+    .bind(job)
+    .bind(now_millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(job)
+}
+
+/// Scan-on-push: inside a push's transaction, a scan of the pushed artifact unless it has a
+/// report from that scanner already (pushed before, here or in another repository: reports
+/// belong to the digest). A push whose scan was acknowledged always has it queued.
+pub(crate) async fn scan_on_push(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    scan: &ScanRequest<'_>,
+) -> Result<(), DbError> {
+    let reported: Option<String> =
+        sqlx::query_scalar("SELECT uuid FROM scan_reports WHERE digest = $1 AND registration = $2 AND mime_type = $3")
+            .bind(scan.digest)
+            .bind(scan.registration)
+            .bind(scan.mime_type)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if reported.is_none() {
+        insert_scan(tx, scan, crate::jobs::TRIGGER_EVENT).await?;
+    }
+    Ok(())
+}
+
 impl Db {
     /// Starts a scan: the report (Pending, replacing an earlier report of the same artifact,
     /// scanner and type) and its job, in one transaction. `Conflict` while one is pending or
@@ -86,26 +136,7 @@ impl Db {
         if running.is_some() {
             return Err(DbError::Conflict(format!("a scan of {} that has not ended", scan.digest)));
         }
-        let job = insert_job(&mut w.tx, &scan.job, "MANUAL").await?;
-        sqlx::query("DELETE FROM scan_reports WHERE digest = $1 AND registration = $2 AND mime_type = $3")
-            .bind(scan.digest)
-            .bind(scan.registration)
-            .bind(scan.mime_type)
-            .execute(&mut *w.tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO scan_reports (uuid, digest, registration, mime_type, status, job_id, start_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(scan.uuid)
-        .bind(scan.digest)
-        .bind(scan.registration)
-        .bind(scan.mime_type)
-        .bind(scan_status::PENDING)
-        .bind(job)
-        .bind(now_millis())
-        .execute(&mut *w.tx)
-        .await?;
+        let job = insert_scan(&mut w.tx, scan, "MANUAL").await?;
         w.commit().await?;
         Ok(job)
     }

@@ -39,6 +39,7 @@ fn manifest<'a>(digest: &'a str, blobs: Vec<(&'a str, i64)>) -> NewManifest<'a> 
         extra_attrs: None,
         child_descriptors: None,
         icon: None,
+        scan: None,
     }
 }
 
