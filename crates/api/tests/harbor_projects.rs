@@ -187,7 +187,9 @@ async fn keys_of_a_project_request_are_taken_or_refused_never_ignored() {
     let (_d, s) = server().await;
     for body in [
         json!({"project_name": "p1", "registry_id": 1}),
-        json!({"project_name": "p1", "cve_allowlist": {"items": [{"cve_id": "CVE-2024-1"}]}}),
+        json!({"project_name": "p1", "cve_allowlist": {"items": [{"cve_id": "CVE-2024-1"}, {"cve_id": "CVE-2024-1"}]}}),
+        json!({"project_name": "p1", "cve_allowlist": {"items": [{"cve_id": " "}]}}),
+        json!({"project_name": "p1", "cve_allowlist": {"items": [], "expires": 1}}),
         json!({"project_name": "p1", "count_limit": 10}),
     ] {
         let resp = s.client.post(s.url("/api/v2.0/projects")).json(&body).send().await.unwrap();
@@ -200,6 +202,17 @@ async fn keys_of_a_project_request_are_taken_or_refused_never_ignored() {
         json!({"project_name": "p1", "registry_id": null, "cve_allowlist": {"items": []}, "storage_limit": null});
     let resp = s.client.post(s.url("/api/v2.0/projects")).json(&body).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
+    // An allowlist given at creation is the project's, from its first moment.
+    let body = json!({"project_name": "p2", "cve_allowlist": {"items": [{"cve_id": "GHSA-aaaa-bbbb-cccc"}], "expires_at": 2000000000}});
+    let resp = s.client.post(s.url("/api/v2.0/projects")).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let p2: serde_json::Value =
+        s.client.get(s.url("/api/v2.0/projects/p2")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(p2["cve_allowlist"]["items"], json!([{"cve_id": "GHSA-aaaa-bbbb-cccc"}]), "{p2}");
+    assert_eq!(p2["cve_allowlist"]["expires_at"], 2000000000);
+    let listed: serde_json::Value =
+        s.client.get(s.url("/api/v2.0/projects?name=p2")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed[0]["cve_allowlist"], p2["cve_allowlist"]);
 }
 
 #[tokio::test]

@@ -217,6 +217,14 @@ async fn served_operations_answer_as_documented() {
         _ => assert_eq!(volumes["storage"], json!([])),
     }
     c.call(M::PUT, "/api/v2.0/projects/conf", Some(json!({"metadata": {"auto_scan": "true"}})), 200).await;
+    let project_list = json!({"metadata": {"reuse_sys_cve_allowlist": "false"}, "cve_allowlist": {"items": [{"cve_id": "CVE-2024-1"}]}});
+    c.call(M::PUT, "/api/v2.0/projects/conf", Some(project_list), 200).await;
+    let conf = c.call(M::GET, "/api/v2.0/projects/conf", None, 200).await;
+    assert_eq!(conf["cve_allowlist"]["items"], json!([{"cve_id": "CVE-2024-1"}]), "{conf}");
+    let system = json!({"expires_at": 4102444800_i64, "items": [{"cve_id": "CVE-2024-2"}]});
+    c.call(M::PUT, "/api/v2.0/system/CVEAllowlist", Some(system), 200).await;
+    let system = c.call(M::GET, "/api/v2.0/system/CVEAllowlist", None, 200).await;
+    assert_eq!((system["project_id"].as_i64(), system["expires_at"].as_i64()), (Some(0), Some(4102444800)), "{system}");
     c.call(M::GET, "/api/v2.0/projects/conf/metadatas/", None, 200).await;
     c.call(M::POST, "/api/v2.0/projects/conf/metadatas/", Some(json!({"severity": "high"})), 200).await;
     c.call(M::GET, "/api/v2.0/projects/conf/metadatas/severity", None, 200).await;

@@ -230,6 +230,39 @@ async fn an_image_is_scanned_against_an_imported_database() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "PROJECTPOLICYVIOLATION", "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("'5 vulnerabilities'"), "{body}");
+    // The system's allowlist (reused by default) exempts what it names: three left.
+    let system = json!({"items": [{"cve_id": "CVE-2024-5535"}, {"cve_id": "CVE-2023-42364"}]});
+    let put = client.put(berth.url("/api/v2.0/system/CVEAllowlist")).json(&system).send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let body: Value = pull("/v2/library/alpine/manifests/3.20").await.unwrap().json().await.unwrap();
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("'3 vulnerabilities'"), "{body}");
+    // A project's own allowlist, naming all five, in force once the project stops reusing the system's.
+    let all_five = ["CVE-2023-42364", "CVE-2023-42365", "CVE-2024-5535", "CVE-2024-6119", "CVE-2024-9143"];
+    let items: Vec<Value> = all_five.iter().map(|id| json!({"cve_id": id})).collect();
+    let own = |expires_at: Option<i64>| {
+        client
+            .put(berth.url("/api/v2.0/projects/library"))
+            .json(&json!({"metadata": {"reuse_sys_cve_allowlist": "false"}, "cve_allowlist": {"items": items, "expires_at": expires_at}}))
+            .send()
+    };
+    assert_eq!(own(None).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(pull("/v2/library/alpine/manifests/3.20").await.unwrap().status(), StatusCode::OK);
+    // Expired, it exempts nothing.
+    assert_eq!(own(Some(1)).await.unwrap().status(), StatusCode::OK);
+    let body: Value = pull("/v2/library/alpine/manifests/3.20").await.unwrap().json().await.unwrap();
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("'5 vulnerabilities'"), "{body}");
+    // A bad allowlist is refused, and changes nothing (neither it nor the metadata beside it).
+    let bad = client
+        .put(berth.url("/api/v2.0/projects/library"))
+        .json(&json!({"metadata": {"reuse_sys_cve_allowlist": "true"}, "cve_allowlist": {"items": [{"cve_id": "CVE-1"}, {"cve_id": "CVE-1"}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let library = get_json(&client, &berth, "/api/v2.0/projects/library").await;
+    assert_eq!(library["metadata"]["reuse_sys_cve_allowlist"], "false", "{library}");
+    assert_eq!(library["cve_allowlist"]["expires_at"], 1, "{library}");
+    assert_eq!(library["cve_allowlist"]["items"].as_array().unwrap().len(), 5, "{library}");
     // A scan that failed is no scan.
     let unscanned = pull("/v2/library/broken/manifests/v1").await.unwrap();
     assert_eq!(unscanned.status(), StatusCode::PRECONDITION_FAILED);

@@ -100,7 +100,23 @@ impl AccessLookup {
         let prevent_vul =
             (value("prevent_vul") == Some("true")).then(|| value("severity").unwrap_or("low").to_string());
         let auto_scan = value("auto_scan") == Some("true");
-        let facts = ProjectFacts { id: p.id, name: p.name, public, created_at: p.created_at, prevent_vul, auto_scan };
+        // Read only for the policy that uses it. Harbor reuses the system's unless told not to.
+        let cve_allowlist = match prevent_vul {
+            Some(_) => {
+                let reuse_system = value("reuse_sys_cve_allowlist") != Some("false");
+                crate::allowlists::active_allowlist(&self.db, p.id, reuse_system).await?.map(std::sync::Arc::new)
+            }
+            None => None,
+        };
+        let facts = ProjectFacts {
+            id: p.id,
+            name: p.name,
+            public,
+            created_at: p.created_at,
+            prevent_vul,
+            auto_scan,
+            cve_allowlist,
+        };
         if let (Some(caches), Some(generation)) = (&self.caches, generation) {
             caches.put_project(generation, &facts);
         }

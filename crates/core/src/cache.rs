@@ -59,6 +59,8 @@ pub struct ProjectFacts {
     pub prevent_vul: Option<String>,
     /// Scan on push (`auto_scan`).
     pub auto_scan: bool,
+    /// The CVE allowlist `prevent_vul` exempts, when the policy is on and it lists anything.
+    pub cve_allowlist: Option<std::sync::Arc<crate::allowlists::ActiveAllowlist>>,
 }
 
 /// What a write changed, as far as the caches care.
@@ -468,7 +470,15 @@ mod tests {
         caches.put_role(g, "p", 1, Some(Role::Developer));
         caches.put_project(
             g,
-            &ProjectFacts { id: 1, name: "p".into(), public: true, created_at: 0, prevent_vul: None, auto_scan: false },
+            &ProjectFacts {
+                id: 1,
+                name: "p".into(),
+                public: true,
+                created_at: 0,
+                prevent_vul: None,
+                auto_scan: false,
+                cve_allowlist: None,
+            },
         );
         caches.evict(&Change::Project("p".into()));
         assert_eq!(caches.repository_id("p/r"), None);

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod additions;
+pub mod allowlists;
 pub mod artifacts;
 pub mod audit;
 pub mod cache;

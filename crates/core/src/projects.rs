@@ -108,6 +108,8 @@ pub struct ProjectView {
     pub repo_count: i64,
     /// The caller's role in the project, if a member.
     pub role: Option<Role>,
+    /// The project's own CVE allowlist (in force unless it reuses the system's).
+    pub cve_allowlist: crate::allowlists::CveAllowlist,
 }
 
 impl ProjectView {
@@ -161,7 +163,7 @@ impl Projects {
         self.views(vec![row], subject).await?.pop().ok_or(ProjectError::NotFound(name))
     }
 
-    /// Views of a page of projects in four queries, whatever the page's size.
+    /// Views of a page of projects in five queries, whatever the page's size.
     async fn views(&self, rows: Vec<ProjectRow>, subject: &Subject) -> Result<Vec<ProjectView>, ProjectError> {
         use std::collections::HashMap;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -171,6 +173,7 @@ impl Projects {
         }
         let mut owners: HashMap<i64, String> = self.db.project_owner_names(&ids).await?.into_iter().collect();
         let counts: HashMap<i64, i64> = self.db.project_repository_counts(&ids).await?.into_iter().collect();
+        let mut allowlists = self.project_cve_allowlists(&ids).await?;
         let roles: HashMap<i64, i64> = match user_id(subject) {
             Some(uid) => self.db.user_roles(uid).await?.into_iter().collect(),
             None => HashMap::new(),
@@ -183,6 +186,9 @@ impl Projects {
                 metadata: metadata.remove(&row.id).unwrap_or_default(),
                 repo_count: counts.get(&row.id).copied().unwrap_or(0),
                 role: roles.get(&row.id).copied().and_then(Role::from_id),
+                cve_allowlist: allowlists
+                    .remove(&row.id)
+                    .unwrap_or_else(|| crate::allowlists::CveAllowlist { project_id: row.id, ..Default::default() }),
                 name: row.name,
                 owner_id: row.owner_id,
                 created_at: row.created_at,
@@ -200,6 +206,7 @@ impl Projects {
         name: &str,
         mut metadata: BTreeMap<String, String>,
         storage_limit: Option<i64>,
+        cve_allowlist: Option<&crate::allowlists::AllowlistInput>,
     ) -> Result<i64, ProjectError> {
         let Some(owner) = user_id(subject) else {
             return Err(match subject {
@@ -223,7 +230,9 @@ impl Projects {
         let entries: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         // Harbor's default quota (`storage_per_project`) for a project made without a limit.
         let limit = storage_limit.unwrap_or(settings.storage_per_project);
-        let created = self.db.create_project_with_quota(name, owner, &entries, limit).await;
+        let items = cve_allowlist.map(|l| l.items_json());
+        let allowlist = cve_allowlist.zip(items.as_deref()).map(|(l, items)| (l.expires_at(), items));
+        let created = self.db.create_project_with_quota(name, owner, &entries, limit, allowlist).await;
         self.caches.changed(Change::Project(name.to_string())).await;
         Ok(created?)
     }

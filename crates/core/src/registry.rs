@@ -607,8 +607,10 @@ impl Registry {
             // A pull the project's "prevent vulnerable images" refuses (its facts are cached).
             let project = name.as_str().split('/').next().unwrap_or_default();
             let access = crate::access::AccessLookup::new(self.db.clone(), Some(self.caches.clone()));
-            if let Some(threshold) = access.facts(project).await?.and_then(|f| f.prevent_vul) {
-                crate::vulnerable::check_pull(&self.db, &threshold, &row).await?;
+            if let Some(facts) = access.facts(project).await?
+                && let Some(threshold) = &facts.prevent_vul
+            {
+                crate::vulnerable::check_pull(&self.db, threshold, facts.cve_allowlist.as_deref(), &row).await?;
             }
         }
         let bytes = if with_bytes { Some(self.manifest_bytes(&digest, row.size as u64).await?) } else { None };

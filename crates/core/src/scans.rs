@@ -106,7 +106,7 @@ impl Projects {
         self.db.request_job_stop(scan.job).await?;
         // A job stopped before it ran leaves its report to us.
         if self.db.job(scan.job).await?.is_some_and(|j| j.status == berth_db::jobs::status::STOPPED) {
-            self.db.scan_ended(&scan.report, scan_status::STOPPED, "", "", "").await?;
+            self.db.scan_ended(&scan.report, scan_status::STOPPED, None).await?;
         }
         Ok(())
     }

@@ -3,6 +3,8 @@
 //! built-in scanner's latest report of it succeeded and found nothing at or above the
 //! project's severity. Harbor's answers and messages, 412 `PROJECTPOLICYVIOLATION`.
 //!
+//! Findings the project's CVE allowlist names (while it is in force) are not counted.
+//!
 //! Left to pass, as Harbor does: indexes (each image they list is held when it is pulled) and
 //! accessories (signatures and SBOMs of an image, which tools read to decide about it).
 
@@ -12,7 +14,9 @@ use berth_db::scans::scan_status;
 use berth_oci::ErrorCode;
 use berth_scan::advisory::Severity;
 use berth_scan::job::BUILTIN_REGISTRATION;
-use berth_scan::report::{Summary, VULNERABILITY_REPORT};
+use berth_scan::report::{FindingKey, Summary, VULNERABILITY_REPORT, VulnerabilityReport, finding_keys_of_report};
+
+use crate::allowlists::ActiveAllowlist;
 
 use crate::RegistryError;
 
@@ -35,7 +39,12 @@ fn severity_of(word: &str) -> Severity {
 
 /// Refuses the pull of `manifest` when `threshold` (a project's `severity` under
 /// `prevent_vul`) forbids it.
-pub(crate) async fn check_pull(db: &Db, threshold: &str, manifest: &ManifestRow) -> Result<(), RegistryError> {
+pub(crate) async fn check_pull(
+    db: &Db,
+    threshold: &str,
+    allowlist: Option<&ActiveAllowlist>,
+    manifest: &ManifestRow,
+) -> Result<(), RegistryError> {
     if berth_oci::media_type::is_index(&manifest.media_type) || manifest.subject_digest.is_some() {
         return Ok(());
     }
@@ -56,9 +65,20 @@ pub(crate) async fn check_pull(db: &Db, threshold: &str, manifest: &ManifestRow)
              please contact your project administrator for help."
         ));
     };
-    let summary: Summary = serde_json::from_str(&report.summary).unwrap_or_default();
-    let found: u64 =
-        summary.summary.iter().filter(|(word, _)| counted(threshold, severity_of(word))).map(|(_, n)| n).sum();
+    let now = berth_db::now_millis() / 1000;
+    let found = match allowlist.filter(|l| l.expires_at.is_none_or(|at| now < at)) {
+        // The allowlist needs each finding's ids: the keys kept beside the report.
+        Some(allowlist) => finding_keys(db, &report.uuid)
+            .await?
+            .iter()
+            .filter(|f| counted(threshold, severity_of(&f.severity)))
+            .filter(|f| !f.ids.iter().any(|id| allowlist.exempts(id, now)))
+            .count() as u64,
+        None => {
+            let summary: Summary = serde_json::from_str(&report.summary).unwrap_or_default();
+            summary.summary.iter().filter(|(word, _)| counted(threshold, severity_of(word))).map(|(_, n)| n).sum()
+        }
+    };
     if found > 0 {
         return refuse(format!(
             "current image with '{found} vulnerabilities' cannot be pulled due to {policy} To continue with pull, \
@@ -67,6 +87,19 @@ pub(crate) async fn check_pull(db: &Db, threshold: &str, manifest: &ManifestRow)
         ));
     }
     Ok(())
+}
+
+/// The keys of report `uuid`'s findings: kept beside it, or (for a report written before they
+/// were) read from the report.
+async fn finding_keys(db: &Db, uuid: &str) -> Result<Vec<FindingKey>, RegistryError> {
+    let kept = db.scan_findings(uuid).await?;
+    if !kept.is_empty() {
+        return serde_json::from_str(&kept).map_err(|e| RegistryError::Internal(format!("findings of {uuid}: {e}")));
+    }
+    let Some(row) = db.scan_report(uuid).await? else { return Ok(Vec::new()) };
+    let report: VulnerabilityReport =
+        serde_json::from_str(&row.report).map_err(|e| RegistryError::Internal(format!("report {uuid}: {e}")))?;
+    Ok(finding_keys_of_report(&report))
 }
 
 #[cfg(test)]

@@ -210,9 +210,14 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
                 ("severity", T),
                 ("summary", T),
                 ("report", T),
+                ("findings", T),
                 ("start_time", I),
                 ("end_time", I),
             ],
+        ),
+        (
+            "cve_allowlists",
+            &[("id", I), ("project_id", I), ("expires_at", I), ("items", T), ("created_at", I), ("updated_at", I)],
         ),
     ]
 };
@@ -255,6 +260,7 @@ const GENERATED_IDS: &[&str] = &[
     "job_schedules",
     "vuln_advisories",
     "scan_reports",
+    "cve_allowlists",
 ];
 
 const BATCH: i64 = 500;

@@ -361,10 +361,11 @@ impl Db {
 
     /// Creates a project with its metadata, its owner as project admin, in one transaction.
     pub async fn create_project(&self, name: &str, owner_id: i64, metadata: &[(&str, &str)]) -> Result<i64, DbError> {
-        self.create_project_with_quota(name, owner_id, metadata, -1).await
+        self.create_project_with_quota(name, owner_id, metadata, -1, None).await
     }
 
-    /// A project whose storage quota is `storage_limit` bytes (-1: none).
+    /// A project whose storage quota is `storage_limit` bytes (-1: none), with its CVE
+    /// allowlist (expiry in seconds, items as a JSON array) if it is given one.
     #[tracing::instrument(name = "create_project", level = "info", skip_all)]
     pub async fn create_project_with_quota(
         &self,
@@ -372,9 +373,13 @@ impl Db {
         owner_id: i64,
         metadata: &[(&str, &str)],
         storage_limit: i64,
+        allowlist: Option<(Option<i64>, &str)>,
     ) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
         let id = insert_project(&mut w.tx, name, owner_id, metadata, storage_limit).await?;
+        if let Some((expires_at, items)) = allowlist {
+            crate::allowlists::write_allowlist(&mut w.tx, Some(id), expires_at, items).await?;
+        }
         w.audit(AuditEvent::new("create", "project", name).in_project(id));
         w.commit().await?;
         Ok(id)

@@ -15,6 +15,7 @@ macro_rules! top_level {
     };
 }
 
+pub mod allowlists;
 pub mod audit;
 mod copy;
 pub mod gc;

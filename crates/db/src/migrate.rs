@@ -49,6 +49,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(24, "0024_tag_retention.sql"),
     migration!(25, "0025_vulnerability_database.sql"),
     migration!(26, "0026_scan_reports.sql"),
+    migration!(27, "0027_cve_allowlists.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -57,6 +57,15 @@ fn scan_row(r: &AnyRow) -> Result<ScanRow, sqlx::Error> {
     })
 }
 
+/// What a scan that succeeded found: the highest severity (Harbor's word), the summary's, the
+/// report's and the findings' JSON.
+pub struct ScanResult<'a> {
+    pub severity: &'a str,
+    pub summary: &'a str,
+    pub report: &'a str,
+    pub findings: &'a str,
+}
+
 /// A scan to start: its report and its job.
 pub struct ScanRequest<'a> {
     pub uuid: &'a str,
@@ -154,30 +163,36 @@ impl Db {
         Ok(n > 0)
     }
 
-    /// Ends report `uuid` with `status`, and (on success) its severity, summary and report.
-    pub async fn scan_ended(
-        &self,
-        uuid: &str,
-        status: &str,
-        severity: &str,
-        summary: &str,
-        report: &str,
-    ) -> Result<bool, DbError> {
+    /// Ends report `uuid` with `status`, and (on success) what it found.
+    pub async fn scan_ended(&self, uuid: &str, status: &str, result: Option<&ScanResult<'_>>) -> Result<bool, DbError> {
+        let empty = ScanResult { severity: "", summary: "", report: "", findings: "" };
+        let r = result.unwrap_or(&empty);
         let n = self
             .write_one(
                 sqlx::query(
-                    "UPDATE scan_reports SET status = $1, severity = $2, summary = $3, report = $4, end_time = $5 \
-                     WHERE uuid = $6",
+                    "UPDATE scan_reports SET status = $1, severity = $2, summary = $3, report = $4, findings = $5, \
+                     end_time = $6 WHERE uuid = $7",
                 )
                 .bind(status)
-                .bind(severity)
-                .bind(summary)
-                .bind(report)
+                .bind(r.severity)
+                .bind(r.summary)
+                .bind(r.report)
+                .bind(r.findings)
                 .bind(now_millis())
                 .bind(uuid),
             )
             .await?;
         Ok(n > 0)
+    }
+
+    /// The findings (ids and severities, as the scanner wrote them) of report `uuid`: empty
+    /// for a report written before they were kept.
+    pub async fn scan_findings(&self, uuid: &str) -> Result<String, DbError> {
+        Ok(sqlx::query_scalar("SELECT findings FROM scan_reports WHERE uuid = $1")
+            .bind(uuid)
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or_default())
     }
 
     /// The reports of `digest`, with their content.

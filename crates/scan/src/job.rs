@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use berth_db::Db;
-use berth_db::scans::scan_status;
+use berth_db::scans::{ScanResult, scan_status};
 use berth_jobs::{JobContext, JobError, Worker};
 use berth_oci::Digest;
 use berth_store::{BlobBody, BlobStore};
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::inventory::inventory;
 use crate::layers::{LayerFiles, read_layer, stack};
 use crate::matching::find_vulnerabilities;
-use crate::report::{ArtifactRef, build};
+use crate::report::{ArtifactRef, build, finding_keys};
 
 /// Harbor's job name for scans.
 pub const JOB_KIND: &str = "IMAGE_SCAN";
@@ -34,6 +34,16 @@ pub struct ScanParameters {
     pub repository: String,
     pub digest: String,
     pub media_type: String,
+}
+
+/// A scan that succeeded: its severity and JSON documents (as `db::scans::ScanResult` stores
+/// them), and how many findings.
+struct ScanDone {
+    severity: String,
+    summary: String,
+    report: String,
+    findings: String,
+    found: usize,
 }
 
 /// The worker of scan jobs.
@@ -60,19 +70,25 @@ impl Worker for ScanWorker {
         self.db.scan_started(&params.report).await?;
         job.log(&format!("scanning {}@{}", params.repository, params.digest)).await?;
         match self.scan(&params, job).await {
-            Ok((severity, summary, report, found)) => {
-                self.db.scan_ended(&params.report, scan_status::SUCCESS, &severity, &summary, &report).await?;
-                job.log(&format!("{found} vulnerabilities; the highest severity: {severity}")).await?;
+            Ok(done) => {
+                let result = ScanResult {
+                    severity: &done.severity,
+                    summary: &done.summary,
+                    report: &done.report,
+                    findings: &done.findings,
+                };
+                self.db.scan_ended(&params.report, scan_status::SUCCESS, Some(&result)).await?;
+                job.log(&format!("{} vulnerabilities; the highest severity: {}", done.found, done.severity)).await?;
                 Ok(())
             }
             Err(_) if job.stop_requested() => {
                 let _ = job.log("stopped on request").await;
-                self.db.scan_ended(&params.report, scan_status::STOPPED, "", "", "").await?;
+                self.db.scan_ended(&params.report, scan_status::STOPPED, None).await?;
                 Err(JobError::Stopped)
             }
             Err(e) => {
                 let _ = job.log(&format!("the scan failed: {e}")).await;
-                self.db.scan_ended(&params.report, scan_status::ERROR, "", "", "").await?;
+                self.db.scan_ended(&params.report, scan_status::ERROR, None).await?;
                 Err(JobError::Fatal(e))
             }
         }
@@ -150,8 +166,8 @@ impl ScanWorker {
         Ok(files)
     }
 
-    /// The scan: (severity, summary JSON, report JSON, findings).
-    async fn scan(&self, params: &ScanParameters, job: &JobContext) -> Result<(String, String, String, usize), String> {
+    /// The scan, and what it found.
+    async fn scan(&self, params: &ScanParameters, job: &JobContext) -> Result<ScanDone, String> {
         let mut manifest = Vec::new();
         let body = reader(self.blob(&params.digest).await?).map_err(|e| e.to_string())?;
         let limit = berth_oci::manifest::MAX_MANIFEST_SIZE as u64;
@@ -185,6 +201,13 @@ impl ScanWorker {
         let (report, summary) = build(artifact, &digests, &findings, jiff::Timestamp::now().to_string());
         let report_json = serde_json::to_string(&report).map_err(|e| e.to_string())?;
         let summary_json = serde_json::to_string(&summary).map_err(|e| e.to_string())?;
-        Ok((report.severity, summary_json, report_json, findings.len()))
+        let findings_json = serde_json::to_string(&finding_keys(&findings)).map_err(|e| e.to_string())?;
+        Ok(ScanDone {
+            severity: report.severity,
+            summary: summary_json,
+            report: report_json,
+            findings: findings_json,
+            found: findings.len(),
+        })
     }
 }

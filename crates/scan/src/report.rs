@@ -79,6 +79,46 @@ pub struct Summary {
     pub summary: BTreeMap<String, u64>,
 }
 
+/// A finding as an allowlist sees it: the ids it goes by (the one shown, and the advisory's
+/// own where that differs) and its severity (Harbor's word).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingKey {
+    pub ids: Vec<String>,
+    pub severity: String,
+}
+
+/// The keys of `findings`, one each.
+pub fn finding_keys(findings: &[Finding]) -> Vec<FindingKey> {
+    findings
+        .iter()
+        .map(|f| {
+            let mut ids = vec![f.id.clone()];
+            if f.advisory != f.id {
+                ids.push(f.advisory.clone());
+            }
+            FindingKey { ids, severity: f.severity.as_str().to_string() }
+        })
+        .collect()
+}
+
+/// The keys of a report's findings, read from the report itself (for reports written before
+/// the keys were kept beside them).
+pub fn finding_keys_of_report(report: &VulnerabilityReport) -> Vec<FindingKey> {
+    report
+        .vulnerabilities
+        .iter()
+        .map(|v| {
+            let mut ids = vec![v.id.clone()];
+            if let Some(advisory) = v.vendor_attributes.get("advisory").and_then(|a| a.as_str())
+                && advisory != v.id
+            {
+                ids.push(advisory.to_string());
+            }
+            FindingKey { ids, severity: v.severity.clone() }
+        })
+        .collect()
+}
+
 /// The highest severity among `findings` (`None` for none).
 pub fn highest(findings: &[Finding]) -> Severity {
     findings.iter().map(|f| f.severity).max().unwrap_or(Severity::None)

@@ -54,6 +54,7 @@ mod scan;
 mod schedule;
 mod search;
 mod statistic;
+mod system_cve_allowlist;
 mod systeminfo;
 mod user;
 
@@ -182,6 +183,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(ping::routes())
         .merge(health::routes())
         .merge(systeminfo::routes())
+        .merge(system_cve_allowlist::routes())
         .merge(user::routes())
         .merge(permissions::routes())
         .merge(project::routes())

@@ -14,6 +14,7 @@ use http::StatusCode;
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
 
+use super::system_cve_allowlist::{CveAllowlistBody, CveAllowlistReq};
 use super::{
     ApiResult, Caller, HarborApi, HarborError, Query, created, json, json_body, list_query, metadata_of, ok, paged,
     paging, query_get,
@@ -44,14 +45,7 @@ pub(super) struct Project {
     current_user_role_ids: Vec<i64>,
     repo_count: i64,
     metadata: BTreeMap<String, String>,
-    cve_allowlist: CveAllowlist,
-}
-
-/// Harbor's `CVEAllowlist`; a project's is empty until vulnerability policies exist.
-#[derive(Serialize)]
-struct CveAllowlist {
-    project_id: i64,
-    items: Vec<serde_json::Value>,
+    cve_allowlist: CveAllowlistBody,
 }
 
 impl From<&ProjectView> for Project {
@@ -70,7 +64,7 @@ impl From<&ProjectView> for Project {
             current_user_role_ids: p.role.map(|r| r.id()).into_iter().collect(),
             repo_count: p.repo_count,
             metadata: p.metadata.clone(),
-            cve_allowlist: CveAllowlist { project_id: p.id, items: Vec::new() },
+            cve_allowlist: CveAllowlistBody::from(&p.cve_allowlist),
         }
     }
 }
@@ -127,9 +121,9 @@ struct ProjectReq {
     /// Bytes, -1 for none: system administrators only.
     #[serde(default)]
     storage_limit: Option<i64>,
-    /// Only an empty one: CVE allowlists come with scanning.
+    /// The project's own CVE allowlist.
     #[serde(default)]
-    cve_allowlist: Option<serde_json::Value>,
+    cve_allowlist: Option<CveAllowlistReq>,
     /// Only none: proxy cache projects are not served yet.
     #[serde(default)]
     registry_id: Option<i64>,
@@ -140,10 +134,6 @@ impl ProjectReq {
     fn check_unsupported(&self) -> Result<(), HarborError> {
         if self.registry_id.is_some() {
             return Err(HarborError::bad_request("proxy cache projects (registry_id) are not supported yet"));
-        }
-        let items = self.cve_allowlist.as_ref().and_then(|a| a.get("items")).and_then(|i| i.as_array());
-        if items.is_some_and(|i| !i.is_empty()) {
-            return Err(HarborError::bad_request("CVE allowlists are not supported until scanning is"));
         }
         Ok(())
     }
@@ -157,11 +147,15 @@ async fn create_project(
 ) -> ApiResult {
     let req: ProjectReq = json_body(&body)?;
     req.check_unsupported()?;
+    let allowlist = req.cve_allowlist.map(CveAllowlistReq::checked).transpose()?;
     let mut metadata = metadata_of(req.metadata);
     if let Some(public) = req.public {
         metadata.entry("public".into()).or_insert_with(|| public.to_string());
     }
-    let id = api.projects.create(&caller.subject, &req.project_name, metadata, req.storage_limit).await?;
+    let id = api
+        .projects
+        .create(&caller.subject, &req.project_name, metadata, req.storage_limit, allowlist.as_ref())
+        .await?;
     let by_name =
         parts.headers.get("x-resource-name-in-location").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "true");
     let location =
@@ -184,9 +178,17 @@ async fn update_project(
     struct UpdateReq {
         #[serde(default)]
         metadata: Option<BTreeMap<String, Option<String>>>,
+        #[serde(default)]
+        cve_allowlist: Option<CveAllowlistReq>,
     }
     let req: UpdateReq = json_body(&body)?;
-    api.projects.update_metadata(&caller.subject, &caller.project(&project), &metadata_of(req.metadata)).await?;
+    // Both checked before either is written.
+    let allowlist = req.cve_allowlist.map(CveAllowlistReq::checked).transpose()?;
+    let project = caller.project(&project);
+    api.projects.update_metadata(&caller.subject, &project, &metadata_of(req.metadata)).await?;
+    if let Some(allowlist) = &allowlist {
+        api.projects.set_project_cve_allowlist(&caller.subject, &project, allowlist).await?;
+    }
     ok()
 }
 
