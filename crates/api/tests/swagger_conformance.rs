@@ -291,6 +291,25 @@ async fn served_operations_answer_as_documented() {
     c.call(M::GET, &format!("{scan}/{report}/log"), None, 200).await;
     c.call(M::POST, &format!("{scan}/stop"), Some(json!({"scan_type": "vulnerability"})), 202).await;
     c.call(M::POST, &format!("{scan}/stop"), Some(json!({"scan_type": "vulnerability"})), 400).await;
+    // Scan all: a run queued (and, with no worker here, left queued), its schedule, its stop.
+    assert_eq!(c.call(M::GET, "/api/v2.0/system/scanAll/schedule", None, 200).await, json!({}));
+    c.call(M::POST, "/api/v2.0/system/scanAll/schedule", Some(json!({"schedule": {"type": "Manual"}})), 201).await;
+    c.call(M::POST, "/api/v2.0/system/scanAll/schedule", Some(json!({"schedule": {"type": "Manual"}})), 409).await;
+    let stats = c.call(M::GET, "/api/v2.0/scans/all/metrics", None, 200).await;
+    assert_eq!((stats["ongoing"].as_bool(), stats["trigger"].as_str()), (Some(true), Some("Manual")), "{stats}");
+    assert_eq!(c.call(M::GET, "/api/v2.0/scans/schedule/metrics", None, 200).await["total"], 0);
+    c.call(M::PUT, "/api/v2.0/system/scanAll/schedule", Some(json!({"schedule": {"type": "Daily"}})), 200).await;
+    c.call(
+        M::PUT,
+        "/api/v2.0/system/scanAll/schedule",
+        Some(json!({"schedule": {"type": "Custom", "cron": "x"}})),
+        400,
+    )
+    .await;
+    let daily = c.call(M::GET, "/api/v2.0/system/scanAll/schedule", None, 200).await;
+    assert_eq!(daily["schedule"]["type"], "Daily", "{daily}");
+    c.call(M::POST, "/api/v2.0/system/scanAll/stop", None, 202).await;
+    c.call(M::POST, "/api/v2.0/system/scanAll/stop", None, 400).await;
 
     // Documented refusals, each with Harbor's error body.
     let u1 = client_as("u1", "Other1234X");

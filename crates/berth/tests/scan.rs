@@ -352,3 +352,81 @@ async fn a_project_that_scans_on_push_has_every_acknowledged_push_scanned_even_a
     let again = overview_of(&client, &berth, "/api/v2.0/projects/auto/repositories/app/artifacts/v2").await;
     assert_eq!((again[REPORT]["scan_status"].as_str(), &again[REPORT]["report_id"]), (Some("Success"), &report));
 }
+
+/// Harbor's scan-all metrics, once `done` says they are as wanted.
+async fn scan_all_stats(client: &reqwest::Client, berth: &Berth, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..300 {
+        let stats = get_json(client, berth, path).await;
+        if done(&stats) {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} never reached the state wanted: {}", get_json(client, berth, path).await);
+}
+
+#[tokio::test]
+async fn scan_all_scans_every_image_once_now_or_on_schedule_and_stops_with_its_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = admin_client();
+    let berth = Berth::start_with(dir.path(), &[("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let created =
+        client.post(berth.url("/api/v2.0/projects")).json(&json!({"project_name": "team"})).send().await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let one =
+        layer(&[("etc/os-release", ALPINE_320), ("lib/apk/db/installed", &apk_db(&[("musl", "1.2.5-r0", "musl")]))]);
+    let two = layer(&[("etc/os-release", ALPINE_320)]);
+    push_image(&client, &berth, "library/one", "v1", std::slice::from_ref(&one)).await;
+    // The same image in two repositories is one artifact to scan.
+    push_image(&client, &berth, "team/one", "v1", std::slice::from_ref(&one)).await;
+    push_image(&client, &berth, "team/two", "v1", &[two]).await;
+    let artifacts = [
+        "/api/v2.0/projects/library/repositories/one/artifacts/v1",
+        "/api/v2.0/projects/team/repositories/two/artifacts/v1",
+    ];
+
+    // Only administrators.
+    let anonymous = reqwest::Client::new().get(berth.url("/api/v2.0/scans/all/metrics")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let manual = json!({"schedule": {"type": "Manual"}});
+    let run = client.post(berth.url("/api/v2.0/system/scanAll/schedule")).json(&manual).send().await.unwrap();
+    assert_eq!(run.status(), StatusCode::CREATED);
+    let stats = scan_all_stats(&client, &berth, "/api/v2.0/scans/all/metrics", |s| s["ongoing"] == false).await;
+    assert_eq!((stats["total"].as_i64(), stats["completed"].as_i64()), (Some(2), Some(2)), "{stats}");
+    assert_eq!(stats["metrics"], json!({"Success": 2}));
+    for a in artifacts {
+        assert_eq!(overview_of(&client, &berth, a).await[REPORT]["scan_status"], "Success");
+    }
+
+    // Stopped with its scans: the queue paused, the run queues two scans, which stop unrun.
+    let queue = "/api/v2.0/jobservice/queues/IMAGE_SCAN";
+    let pause = client.put(berth.url(queue)).json(&json!({"action": "pause"})).send().await.unwrap();
+    assert_eq!(pause.status(), StatusCode::OK);
+    let run = client.post(berth.url("/api/v2.0/system/scanAll/schedule")).json(&manual).send().await.unwrap();
+    assert_eq!(run.status(), StatusCode::CREATED);
+    scan_all_stats(&client, &berth, "/api/v2.0/scans/all/metrics", |s| s["metrics"]["Pending"] == 2).await;
+    let stop = client.post(berth.url("/api/v2.0/system/scanAll/stop")).send().await.unwrap();
+    assert_eq!(stop.status(), StatusCode::ACCEPTED);
+    let stats = get_json(&client, &berth, "/api/v2.0/scans/all/metrics").await;
+    assert_eq!((stats["metrics"].clone(), stats["ongoing"].as_bool()), (json!({"Stopped": 2}), Some(false)), "{stats}");
+    for a in artifacts {
+        assert_eq!(overview_of(&client, &berth, a).await[REPORT]["scan_status"], "Stopped");
+    }
+    let resume = client.put(berth.url(queue)).json(&json!({"action": "resume"})).send().await.unwrap();
+    assert_eq!(resume.status(), StatusCode::OK);
+
+    // On a schedule: every second, until it is removed.
+    let every_second = json!({"schedule": {"type": "Custom", "cron": "* * * * * *"}});
+    let set = client.put(berth.url("/api/v2.0/system/scanAll/schedule")).json(&every_second).send().await.unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
+    let stats = scan_all_stats(&client, &berth, "/api/v2.0/scans/schedule/metrics", |s| {
+        s["trigger"] == "Schedule" && s["ongoing"] == false && s["total"] == 2
+    })
+    .await;
+    assert_eq!(stats["metrics"], json!({"Success": 2}), "{stats}");
+    let none = json!({"schedule": {"type": "None"}});
+    let set = client.put(berth.url("/api/v2.0/system/scanAll/schedule")).json(&none).send().await.unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
+    assert_eq!(get_json(&client, &berth, "/api/v2.0/system/scanAll/schedule").await, json!({}));
+}

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::Registry;
-use crate::content::IMAGE_CONFIGS;
+use berth_oci::media_type::IMAGE_CONFIGS;
 
 const CHART_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 const CHART_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";

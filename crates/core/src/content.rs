@@ -131,10 +131,6 @@ impl Content {
     }
 }
 
-/// The media types of an image's config (OCI's and Docker's).
-pub(crate) const IMAGE_CONFIGS: &[&str] =
-    &["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
-
 /// Harbor's accessory type of a manifest that names a subject (harbor.md 2.4), by its
 /// artifact type (the config's media type when the manifest has none).
 pub fn accessory_type(artifact_type: Option<&str>) -> &'static str {
@@ -386,12 +382,12 @@ impl Content {
         // Scan on push: queued in the push's own transaction, so an acknowledged push of a
         // project that scans on push is always scanned (Harbor's event handler can lose it).
         let scans_on_push = record.accessory.is_none()
-            && parsed.config.as_ref().is_some_and(|c| crate::scans::scannable(&parsed.media_type, &c.media_type))
+            && parsed.config.as_ref().is_some_and(|c| berth_scan::job::scannable(&parsed.media_type, &c.media_type))
             && self.project_facts(name).await?.is_some_and(|f| f.auto_scan);
         if scans_on_push {
-            let job = crate::scans::builtin_scan_job(&report, name.as_str(), digest.as_str(), &parsed.media_type)
+            let job = berth_scan::job::builtin_scan_job(&report, name.as_str(), digest.as_str(), &parsed.media_type)
                 .map_err(|e| RegistryError::Internal(e.to_string()))?;
-            record.scan = Some(crate::scans::builtin_scan(&report, digest.as_str(), job));
+            record.scan = Some(berth_scan::job::builtin_scan(&report, digest.as_str(), job));
         }
         if let Some(config) = &parsed.config {
             record.extra_attrs = self.extra_attrs(config).await?;
@@ -447,7 +443,7 @@ impl Content {
         const WHOLE_CONFIGS: &[&str] =
             &["application/vnd.cncf.helm.config.v1+json", "application/vnd.cnab.config.v1+json"];
         const MOST: i64 = 1 << 20;
-        let image = IMAGE_CONFIGS.contains(&config.media_type.as_str());
+        let image = berth_oci::media_type::IMAGE_CONFIGS.contains(&config.media_type.as_str());
         if !(image || WHOLE_CONFIGS.contains(&config.media_type.as_str())) || !(0..=MOST).contains(&config.size) {
             return Ok(None);
         }

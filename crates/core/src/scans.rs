@@ -3,42 +3,11 @@
 //! The scanning itself is `berth-scan`'s job.
 
 use berth_auth::rbac::{self, Subject};
-use berth_db::jobs::JobRequest;
 pub use berth_db::scans::ScanRow;
-use berth_db::scans::{ScanRequest, scan_status};
-use berth_scan::job::{BUILTIN_REGISTRATION, JOB_KIND, ScanParameters};
+use berth_db::scans::scan_status;
 pub use berth_scan::report::ScannerRef;
-use berth_scan::report::VULNERABILITY_REPORT;
 
 use crate::projects::{ProjectError, ProjectRef, Projects};
-
-/// The job of a scan by the built-in scanner, filling report `report`.
-pub(crate) fn builtin_scan_job(
-    report: &str,
-    repository: &str,
-    digest: &str,
-    media_type: &str,
-) -> Result<JobRequest, serde_json::Error> {
-    let parameters = ScanParameters {
-        report: report.to_string(),
-        repository: repository.to_string(),
-        digest: digest.to_string(),
-        media_type: media_type.to_string(),
-    };
-    Ok(JobRequest { kind: JOB_KIND.to_string(), parameters: serde_json::to_string(&parameters)?, max_attempts: 1 })
-}
-
-/// A scan of `digest` by the built-in scanner: its vulnerability report `report`, and `job`.
-pub(crate) fn builtin_scan<'a>(report: &'a str, digest: &'a str, job: JobRequest) -> ScanRequest<'a> {
-    ScanRequest { uuid: report, digest, registration: BUILTIN_REGISTRATION, mime_type: VULNERABILITY_REPORT, job }
-}
-
-/// Whether the built-in scanner reads an artifact of this manifest and config media type: an
-/// image (Harbor's Trivy adapter takes the same). Indexes are scanned by their images; charts,
-/// signatures and other artifacts hold no filesystem.
-pub(crate) fn scannable(manifest_media_type: &str, config_media_type: &str) -> bool {
-    !berth_oci::media_type::is_index(manifest_media_type) && crate::content::IMAGE_CONFIGS.contains(&config_media_type)
-}
 
 /// A scan queued: its report's id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +33,9 @@ impl Projects {
             return Err(ProjectError::Invalid("an index is not scanned itself: scan the images it lists".to_string()));
         }
         let report = uuid::Uuid::new_v4().to_string();
-        let job = builtin_scan_job(&report, &repo.name, &artifact.digest, &artifact.media_type)
+        let job = berth_scan::job::builtin_scan_job(&report, &repo.name, &artifact.digest, &artifact.media_type)
             .map_err(|e| ProjectError::Invalid(e.to_string()))?;
-        let queued = self.db.request_scan(&builtin_scan(&report, &artifact.digest, job)).await;
+        let queued = self.db.request_scan(&berth_scan::job::builtin_scan(&report, &artifact.digest, job)).await;
         match queued {
             Ok(job) => Ok(QueuedScan { report, job }),
             // Asked again while it runs: that scan answers (Harbor documents no conflict here).
@@ -155,3 +124,95 @@ impl Projects {
         Ok(self.db.scan_overviews(digests).await?)
     }
 }
+
+/// Harbor's scan all, as its API asks: run now, the standing schedule, the progress of the
+/// latest run, stopping it (system administrators; the caller checks). The work is
+/// `berth_scan::scan_all`'s job.
+#[derive(Clone)]
+pub struct ScanAll {
+    db: berth_db::Db,
+}
+
+/// The progress of a scan-all run (Harbor's `Stats`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanAllStats {
+    /// Scans it queued.
+    pub total: i64,
+    /// Of which ended (succeeded, failed or stopped).
+    pub completed: i64,
+    /// Scans per status.
+    pub by_status: Vec<(String, i64)>,
+    /// Whether the run, or one of its scans, has not ended.
+    pub ongoing: bool,
+    /// Harbor's trigger: `Manual` or `Schedule`.
+    pub trigger: String,
+}
+
+impl ScanAll {
+    pub fn new(db: berth_db::Db) -> ScanAll {
+        ScanAll { db }
+    }
+
+    /// The standing schedule, if there is one.
+    pub async fn schedule(&self) -> Result<Option<berth_db::schedules::ScheduleRow>, ProjectError> {
+        Ok(self.db.job_schedule(SCAN_ALL).await?)
+    }
+
+    /// Harbor's `Schedule` body: `Manual` runs now (returning its execution's id; a conflict
+    /// while a run has not ended), `None` removes the schedule, `Hourly`, `Daily`, `Weekly` and
+    /// `Custom` (with `cron`) set it.
+    pub async fn set_schedule(&self, kind: &str, cron: Option<&str>) -> Result<Option<i64>, ProjectError> {
+        match kind {
+            "None" => {
+                self.db.delete_job_schedule(SCAN_ALL).await?;
+                Ok(None)
+            }
+            "Manual" => self.run_now().await.map(Some),
+            _ => {
+                let cron = berth_jobs::schedule::cron_of(kind, cron)
+                    .map_err(|e| ProjectError::Invalid(e.to_string()))?
+                    .ok_or_else(|| ProjectError::Invalid(format!("schedule type {kind:?} has no cron")))?;
+                self.db.set_job_schedule(SCAN_ALL, kind, &cron, "{}").await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn run_now(&self) -> Result<i64, ProjectError> {
+        if let Some(running) = self.db.job_in_progress(SCAN_ALL).await? {
+            return Err(ProjectError::Conflict(format!(
+                "a scan of all artifacts is already going on (execution {running})"
+            )));
+        }
+        Ok(self.db.enqueue_job(SCAN_ALL, "{}", 1).await?)
+    }
+
+    /// Stops the latest run and the scans it queued that have not ended. `Invalid` when none
+    /// is going on.
+    pub async fn stop(&self) -> Result<(), ProjectError> {
+        let latest = self.db.latest_job(SCAN_ALL, None).await?;
+        let Some(run) = latest else { return Err(ProjectError::Invalid("no scan of all artifacts has run".into())) };
+        let own = self.db.request_job_stop(run.id).await?.unwrap_or(false);
+        let tasks = self.db.stop_child_scans(run.id).await?;
+        if !own && tasks == 0 {
+            return Err(ProjectError::Invalid("no scan of all artifacts is going on".into()));
+        }
+        Ok(())
+    }
+
+    /// The progress of the latest run (of the latest scheduled one when `scheduled`).
+    pub async fn stats(&self, scheduled: bool) -> Result<Option<ScanAllStats>, ProjectError> {
+        let trigger = scheduled.then_some("SCHEDULE");
+        let Some(run) = self.db.latest_job(SCAN_ALL, trigger).await? else { return Ok(None) };
+        let by_status = self.db.child_job_statuses(run.id).await?;
+        let total = by_status.iter().map(|(_, n)| n).sum();
+        let ended = |s: &str| matches!(s, scan_status::SUCCESS | scan_status::ERROR | scan_status::STOPPED);
+        let completed = by_status.iter().filter(|(s, _)| ended(s)).map(|(_, n)| n).sum();
+        let ongoing = !ended(&run.status) || completed < total;
+        let trigger = if run.trigger == "SCHEDULE" { "Schedule" } else { "Manual" };
+        Ok(Some(ScanAllStats { total, completed, by_status, ongoing, trigger: trigger.to_string() }))
+    }
+}
+
+/// The job name of a scan-all run.
+pub const SCAN_ALL: &str = berth_scan::scan_all::JOB_KIND;

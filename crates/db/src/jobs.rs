@@ -338,6 +338,19 @@ impl Db {
         Ok((rows.iter().map(job_row).collect::<Result<_, _>>()?, total))
     }
 
+    /// The newest job of `kind`, of trigger `trigger` when one is given.
+    pub async fn latest_job(&self, kind: &str, trigger: Option<&str>) -> Result<Option<JobRow>, DbError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE kind = $1 AND ($2 = '' OR trigger_kind = $2) ORDER BY id DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .bind(trigger.unwrap_or(""))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(job_row).transpose()?)
+    }
+
     /// The kinds of the jobs stored.
     pub async fn job_kinds(&self) -> Result<Vec<String>, DbError> {
         Ok(sqlx::query_scalar("SELECT DISTINCT kind FROM jobs ORDER BY kind").fetch_all(&self.pool).await?)

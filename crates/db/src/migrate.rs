@@ -50,6 +50,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(25, "0025_vulnerability_database.sql"),
     migration!(26, "0026_scan_reports.sql"),
     migration!(27, "0027_cve_allowlists.sql"),
+    migration!(28, "0028_job_parents.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -105,6 +105,22 @@ async fn insert_scan(
     Ok(job)
 }
 
+/// Whether the artifact of `scan` has a scan by the same scanner that has not ended.
+async fn unfinished(tx: &mut sqlx::Transaction<'static, sqlx::Any>, scan: &ScanRequest<'_>) -> Result<bool, DbError> {
+    let status: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM scan_reports WHERE digest = $1 AND registration = $2 AND mime_type = $3 \
+         AND status IN ($4, $5)",
+    )
+    .bind(scan.digest)
+    .bind(scan.registration)
+    .bind(scan.mime_type)
+    .bind(scan_status::PENDING)
+    .bind(scan_status::RUNNING)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(status.is_some())
+}
+
 /// Scan-on-push: inside a push's transaction, a scan of the pushed artifact unless it has a
 /// report from that scanner already (pushed before, here or in another repository: reports
 /// belong to the digest). A push whose scan was acknowledged always has it queued.
@@ -131,18 +147,7 @@ impl Db {
     /// running. Returns the job's id.
     pub async fn request_scan(&self, scan: &ScanRequest<'_>) -> Result<i64, DbError> {
         let mut w = self.begin_write().await?;
-        let running: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM scan_reports WHERE digest = $1 AND registration = $2 AND mime_type = $3 \
-             AND status IN ($4, $5)",
-        )
-        .bind(scan.digest)
-        .bind(scan.registration)
-        .bind(scan.mime_type)
-        .bind(scan_status::PENDING)
-        .bind(scan_status::RUNNING)
-        .fetch_optional(&mut *w.tx)
-        .await?;
-        if running.is_some() {
+        if unfinished(&mut w.tx, scan).await? {
             return Err(DbError::Conflict(format!("a scan of {} that has not ended", scan.digest)));
         }
         let job = insert_scan(&mut w.tx, scan, "MANUAL").await?;
@@ -246,5 +251,118 @@ impl Db {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// An artifact a scan of everything takes: one per digest, with a repository that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannableArtifact {
+    pub digest: String,
+    pub repository: String,
+    pub media_type: String,
+}
+
+impl Db {
+    /// The next `limit` artifacts (after digest `after`, in digest order) whose artifact type is
+    /// one of `artifact_types` and that are nobody's accessory: what a scan of everything scans.
+    pub async fn scannable_artifacts(
+        &self,
+        artifact_types: &[&str],
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<ScannableArtifact>, DbError> {
+        let types = serde_json::Value::from(artifact_types.to_vec()).to_string();
+        let values = match self.dialect {
+            crate::Dialect::Sqlite => "SELECT value FROM json_each($1)",
+            crate::Dialect::Postgres => "SELECT value FROM json_array_elements_text($1::json)",
+        };
+        let sql = format!(
+            "SELECT m.digest, MIN(r.name), MIN(m.media_type) FROM manifests m \
+             JOIN repositories r ON r.id = m.repository_id \
+             WHERE m.accessory_of IS NULL AND m.artifact_type IN ({values}) AND m.digest > $2 \
+             GROUP BY m.digest ORDER BY m.digest LIMIT $3"
+        );
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(types).bind(after).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(ScannableArtifact { digest: r.try_get(0)?, repository: r.try_get(1)?, media_type: r.try_get(2)? })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Queues `scans` as tasks of job `parent` (with its trigger), in one transaction, leaving
+    /// out artifacts whose scan by the same scanner has not ended. Returns how many were queued.
+    pub async fn request_child_scans(
+        &self,
+        parent: i64,
+        trigger: &str,
+        scans: &[ScanRequest<'_>],
+    ) -> Result<usize, DbError> {
+        let mut w = self.begin_write().await?;
+        let mut queued = 0;
+        for scan in scans {
+            if unfinished(&mut w.tx, scan).await? {
+                continue;
+            }
+            let job = insert_scan(&mut w.tx, scan, trigger).await?;
+            sqlx::query("UPDATE jobs SET parent_id = $1 WHERE id = $2")
+                .bind(parent)
+                .bind(job)
+                .execute(&mut *w.tx)
+                .await?;
+            queued += 1;
+        }
+        w.commit().await?;
+        Ok(queued)
+    }
+
+    /// How many tasks of job `parent` are in each status.
+    pub async fn child_job_statuses(&self, parent: i64) -> Result<Vec<(String, i64)>, DbError> {
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) FROM jobs WHERE parent_id = $1 GROUP BY status ORDER BY status")
+                .bind(parent)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Stops the scans job `parent` queued: those still queued at once (their reports too), the
+    /// running ones at their next check. Returns how many it stopped or asked to stop.
+    pub async fn stop_child_scans(&self, parent: i64) -> Result<u64, DbError> {
+        let now = now_millis();
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE scan_reports SET status = $1, end_time = $2 WHERE status = $3 AND job_id IN \
+             (SELECT id FROM jobs WHERE parent_id = $4 AND status = $5)",
+        )
+        .bind(scan_status::STOPPED)
+        .bind(now)
+        .bind(scan_status::PENDING)
+        .bind(parent)
+        .bind(crate::jobs::status::PENDING)
+        .execute(&mut *w.tx)
+        .await?;
+        let pending = sqlx::query(
+            "UPDATE jobs SET status = $1, finished_at = $2, updated_at = $2 WHERE parent_id = $3 AND status = $4",
+        )
+        .bind(crate::jobs::status::STOPPED)
+        .bind(now)
+        .bind(parent)
+        .bind(crate::jobs::status::PENDING)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        let running =
+            sqlx::query("UPDATE jobs SET stop_requested = 1, updated_at = $1 WHERE parent_id = $2 AND status = $3")
+                .bind(now)
+                .bind(parent)
+                .bind(crate::jobs::status::RUNNING)
+                .execute(&mut *w.tx)
+                .await?
+                .rows_affected();
+        w.commit().await?;
+        Ok(pending + running)
     }
 }

@@ -7,6 +7,9 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The media types of an image's config (OCI's and Docker's).
+pub const IMAGE_CONFIGS: [&str; 2] =
+    ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
 
 /// Layers a registry is not required to hold (Windows base layers and OCI's
 /// non-distributable layers): a manifest may reference them without the blob being pushed.

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use berth_db::Db;
-use berth_db::scans::{ScanResult, scan_status};
+use berth_db::jobs::JobRequest;
+use berth_db::scans::{ScanRequest, ScanResult, scan_status};
 use berth_jobs::{JobContext, JobError, Worker};
 use berth_oci::Digest;
 use berth_store::{BlobBody, BlobStore};
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::inventory::inventory;
 use crate::layers::{LayerFiles, read_layer, stack};
 use crate::matching::find_vulnerabilities;
-use crate::report::{ArtifactRef, build, finding_keys};
+use crate::report::{ArtifactRef, VULNERABILITY_REPORT, build, finding_keys};
 
 /// Harbor's job name for scans.
 pub const JOB_KIND: &str = "IMAGE_SCAN";
@@ -34,6 +35,35 @@ pub struct ScanParameters {
     pub repository: String,
     pub digest: String,
     pub media_type: String,
+}
+
+/// The job of a scan by the built-in scanner, filling report `report`.
+pub fn builtin_scan_job(
+    report: &str,
+    repository: &str,
+    digest: &str,
+    media_type: &str,
+) -> Result<JobRequest, serde_json::Error> {
+    let parameters = ScanParameters {
+        report: report.to_string(),
+        repository: repository.to_string(),
+        digest: digest.to_string(),
+        media_type: media_type.to_string(),
+    };
+    Ok(JobRequest { kind: JOB_KIND.to_string(), parameters: serde_json::to_string(&parameters)?, max_attempts: 1 })
+}
+
+/// A scan of `digest` by the built-in scanner: its vulnerability report `report`, and `job`.
+pub fn builtin_scan<'a>(report: &'a str, digest: &'a str, job: JobRequest) -> ScanRequest<'a> {
+    ScanRequest { uuid: report, digest, registration: BUILTIN_REGISTRATION, mime_type: VULNERABILITY_REPORT, job }
+}
+
+/// Whether the built-in scanner reads an artifact of this manifest and config media type: an
+/// image (Harbor's Trivy adapter takes the same). Indexes are scanned by their images; charts,
+/// signatures and other artifacts hold no filesystem.
+pub fn scannable(manifest_media_type: &str, config_media_type: &str) -> bool {
+    !berth_oci::media_type::is_index(manifest_media_type)
+        && berth_oci::media_type::IMAGE_CONFIGS.contains(&config_media_type)
 }
 
 /// A scan that succeeded: its severity and JSON documents (as `db::scans::ScanResult` stores

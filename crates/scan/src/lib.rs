@@ -23,6 +23,7 @@ pub mod osv;
 pub mod oval;
 pub mod pkgdb;
 pub mod report;
+pub mod scan_all;
 pub mod secdb;
 pub mod version;
 pub mod vulndb;

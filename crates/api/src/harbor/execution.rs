@@ -62,3 +62,22 @@ impl ExecHistory {
         }
     }
 }
+
+/// What a GET of a job type's schedule answers: the standing schedule, or `{}` without one.
+pub(super) fn schedule_body(job_name: &'static str, schedule: Option<&ScheduleRow>) -> super::ApiResult {
+    match schedule {
+        Some(s) => super::json(ExecHistory::of_schedule(job_name, s)),
+        None => super::json(serde_json::json!({})),
+    }
+}
+
+/// What setting a schedule answers: 201 with the run's location when it ran one now (`Manual`),
+/// else 201 to a POST and 200 to a PUT.
+pub(super) fn schedule_set(ran: Option<String>, method: &http::Method) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match (ran, method == http::Method::POST) {
+        (Some(location), _) => super::created(&location),
+        (None, true) => (http::StatusCode::CREATED, axum::body::Body::empty()).into_response(),
+        (None, false) => http::StatusCode::OK.into_response(),
+    }
+}

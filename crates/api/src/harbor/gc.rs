@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::execution::ExecHistory;
-use super::{ApiResult, Caller, HarborApi, HarborError, Query, created, json, paged, paging};
+use super::{ApiResult, Caller, HarborApi, HarborError, Query, json, paged, paging};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
@@ -78,10 +78,7 @@ async fn stop(State(api): State<Arc<HarborApi>>, caller: Caller, Path(id): Path<
 
 async fn get_schedule(State(api): State<Arc<HarborApi>>, caller: Caller) -> ApiResult {
     let gc = admin(&api, &caller)?;
-    match gc.schedule().await? {
-        Some(s) => json(ExecHistory::of_schedule(JOB_KIND, &s)),
-        None => json(serde_json::json!({})),
-    }
+    super::execution::schedule_body(JOB_KIND, gc.schedule().await?.as_ref())
 }
 
 async fn set_schedule(
@@ -93,9 +90,6 @@ async fn set_schedule(
     let gc = admin(&api, &caller)?;
     let body: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| HarborError::bad_request(format!("invalid schedule: {e}")))?;
-    Ok(match (gc.set_schedule(&body).await?, method == Method::POST) {
-        (Some(id), _) => created(&format!("/api/v2.0/system/gc/{id}")),
-        (None, true) => (StatusCode::CREATED, axum::body::Body::empty()).into_response(),
-        (None, false) => StatusCode::OK.into_response(),
-    })
+    let ran = gc.set_schedule(&body).await?;
+    Ok(super::execution::schedule_set(ran.map(|id| format!("/api/v2.0/system/gc/{id}")), &method))
 }

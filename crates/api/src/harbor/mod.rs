@@ -51,6 +51,7 @@ mod repository;
 mod retention;
 mod robot;
 mod scan;
+mod scan_all;
 mod schedule;
 mod search;
 mod statistic;
@@ -195,6 +196,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(statistic::routes())
         .merge(artifact::routes())
         .merge(scan::routes())
+        .merge(scan_all::routes())
         .merge(icon::routes())
         .merge(labels::routes())
         .merge(immutable::routes())

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::execution::ExecHistory;
-use super::{ApiResult, Caller, HarborApi, HarborError, Query, created, json, paged, paging};
+use super::{ApiResult, Caller, HarborApi, HarborError, Query, json, paged, paging};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
@@ -71,10 +71,7 @@ async fn stop_run(State(api): State<Arc<HarborApi>>, caller: Caller, Path(id): P
 
 async fn get_schedule(State(api): State<Arc<HarborApi>>, caller: Caller) -> ApiResult {
     let purge = admin(&api, &caller)?;
-    match purge.schedule().await? {
-        Some(s) => json(ExecHistory::of_schedule(JOB_KIND, &s)),
-        None => json(serde_json::json!({})),
-    }
+    super::execution::schedule_body(JOB_KIND, purge.schedule().await?.as_ref())
 }
 
 async fn set_schedule(
@@ -87,9 +84,5 @@ async fn set_schedule(
     let body: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| HarborError::bad_request(format!("invalid schedule: {e}")))?;
     let ran = purge.set_schedule(&body).await?;
-    Ok(match (ran, method == Method::POST) {
-        (Some(id), _) => created(&format!("/api/v2.0/system/purgeaudit/{id}")),
-        (None, true) => (StatusCode::CREATED, axum::body::Body::empty()).into_response(),
-        (None, false) => StatusCode::OK.into_response(),
-    })
+    Ok(super::execution::schedule_set(ran.map(|id| format!("/api/v2.0/system/purgeaudit/{id}")), &method))
 }
