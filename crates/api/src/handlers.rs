@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use berth_core::{Page, Registry};
+use berth_core::{Page, Puller, Registry};
 use berth_oci::range::{RangeRequest, parse_content_range, parse_range};
 use berth_oci::{Digest, ErrorCode, Reference, RepositoryName, Tag, media_type};
 use berth_store::ByteStream;
@@ -164,7 +164,8 @@ async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
         (Endpoint::Catalog, Method::GET) => catalog(reg, &req, &subject).await,
         (Endpoint::Tags(name), Method::GET) => tags(reg, &name, &req).await,
         (Endpoint::Manifest(name, reference), Method::GET | Method::HEAD) => {
-            manifest_get(reg, &name, &reference, &req).await
+            let puller = puller(&state, &req, &name).await;
+            manifest_get(reg, &name, &reference, &req, puller).await
         }
         (Endpoint::Manifest(name, reference), Method::PUT) => manifest_put(reg, &name, &reference, &req, body).await,
         (Endpoint::Manifest(name, reference), Method::DELETE) => {
@@ -286,9 +287,29 @@ fn not_modified(headers: &HeaderMap, digest: &Digest) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag(digest) || t.trim() == "*"))
 }
 
-async fn manifest_get(reg: &Registry, name: &RepositoryName, reference: &Reference, req: &Parts) -> ApiResult {
+/// Who pulls: a signing client (its User-Agent names cosign or notation, as Harbor looks) whose
+/// caller may also push to the repository passes the project's pull policies.
+async fn puller(state: &AppState, req: &Parts, name: &RepositoryName) -> Puller {
+    let agent = header_str(&req.headers, header::USER_AGENT).unwrap_or_default().to_ascii_lowercase();
+    if req.method != Method::GET || !(agent.contains("cosign") || agent.contains("notation")) {
+        return Puller::Client;
+    }
+    let push = Access { repository: Some(name.clone()), action: Action::Push, mount_from: None };
+    match state.authorizer.authorize(req, &push).await {
+        Ok(_) => Puller::SigningClient,
+        Err(_) => Puller::Client,
+    }
+}
+
+async fn manifest_get(
+    reg: &Registry,
+    name: &RepositoryName,
+    reference: &Reference,
+    req: &Parts,
+    puller: Puller,
+) -> ApiResult {
     let head = req.method == Method::HEAD;
-    let m = reg.manifest_read(name, reference, !head).await?;
+    let m = reg.manifest_read_by(name, reference, !head, puller).await?;
     if !accepts(&req.headers, &m.media_type) {
         let only_schema1 = req
             .headers

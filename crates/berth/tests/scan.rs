@@ -230,6 +230,38 @@ async fn an_image_is_scanned_against_an_imported_database() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "PROJECTPOLICYVIOLATION", "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("'5 vulnerabilities'"), "{body}");
+    // Harbor's bypass: a signing client (by its User-Agent) whose caller may push reads the
+    // manifest to sign it; one whose caller may only pull is held like any other.
+    let made = client
+        .post(berth.url("/api/v2.0/users"))
+        .json(&json!({"username": "reader", "email": "reader@example.com", "realname": "R", "password": "Reader12345"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let member = client
+        .post(berth.url("/api/v2.0/projects/library/members"))
+        .json(&json!({"role_id": 3, "member_user": {"username": "reader"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(member.status(), StatusCode::CREATED);
+    let reader = common::http_builder().build().unwrap();
+    let signing = |c: &reqwest::Client, auth: Option<(&str, &str)>| {
+        let req = c
+            .get(berth.url("/v2/library/alpine/manifests/3.20"))
+            .header("accept", OCI_MANIFEST)
+            .header("user-agent", "cosign/v2.5.0 (linux; amd64) go-containerregistry/v0.20.3");
+        match auth {
+            Some((u, p)) => req.basic_auth(u, Some(p)).send(),
+            None => req.send(),
+        }
+    };
+    assert_eq!(signing(&client, None).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        signing(&reader, Some(("reader", "Reader12345"))).await.unwrap().status(),
+        StatusCode::PRECONDITION_FAILED
+    );
     // The system's allowlist (reused by default) exempts what it names: three left.
     let system = json!({"items": [{"cve_id": "CVE-2024-5535"}, {"cve_id": "CVE-2023-42364"}]});
     let put = client.put(berth.url("/api/v2.0/system/CVEAllowlist")).json(&system).send().await.unwrap();

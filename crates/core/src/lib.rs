@@ -38,7 +38,7 @@ pub mod users;
 mod vulnerable;
 
 pub use error::RegistryError;
-pub use registry::{BlobRead, ManifestRead, Page, Registry, UploadStatus};
+pub use registry::{BlobRead, ManifestRead, Page, Puller, Registry, UploadStatus};
 
 /// How a refused request was refused, whatever the service: what an API layer needs to
 /// choose a status, without matching every service's error type.

@@ -50,6 +50,16 @@ pub struct BlobRead {
     pub body: BlobBody,
 }
 
+/// Who reads a manifest, as far as the project's pull policies care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Puller {
+    /// Anyone: the policies hold.
+    Client,
+    /// A signing client (cosign, notation) whose caller may push to the repository: Harbor's
+    /// `SkipPolicyChecking`, so that an image held back can still be signed.
+    SigningClient,
+}
+
 /// A manifest as stored, with its bytes when they were asked for.
 pub struct ManifestRead {
     pub digest: Digest,
@@ -598,12 +608,24 @@ impl Registry {
         reference: &Reference,
         with_bytes: bool,
     ) -> Result<ManifestRead, RegistryError> {
+        self.manifest_read_by(name, reference, with_bytes, Puller::Client).await
+    }
+
+    /// [`Registry::manifest_read`] by `puller`: a signing client that may push is not held by
+    /// the project's pull policies, as in Harbor (it must read a manifest to sign it).
+    pub async fn manifest_read_by(
+        &self,
+        name: &RepositoryName,
+        reference: &Reference,
+        with_bytes: bool,
+        puller: Puller,
+    ) -> Result<ManifestRead, RegistryError> {
         let repo = self.repository(name).await?;
         let row = self.find_manifest(name, repo, reference).await?.ok_or_else(|| {
             RegistryError::client(ErrorCode::ManifestUnknown, format!("manifest {reference} is not in {name}"))
         })?;
         let digest = Digest::parse(&row.digest).map_err(|e| RegistryError::Internal(e.to_string()))?;
-        if with_bytes {
+        if with_bytes && puller == Puller::Client {
             // A pull the project's "prevent vulnerable images" refuses (its facts are cached).
             let project = name.as_str().split('/').next().unwrap_or_default();
             let access = crate::access::AccessLookup::new(self.db.clone(), Some(self.caches.clone()));
