@@ -164,7 +164,7 @@ async fn handle(state: &AppState, rest: &str, req: Request) -> ApiResult {
         (Endpoint::Catalog, Method::GET) => catalog(reg, &req, &subject).await,
         (Endpoint::Tags(name), Method::GET) => tags(reg, &name, &req).await,
         (Endpoint::Manifest(name, reference), Method::GET | Method::HEAD) => {
-            let puller = puller(&state, &req, &name).await;
+            let puller = puller(state, &req, &name).await;
             manifest_get(reg, &name, &reference, &req, puller).await
         }
         (Endpoint::Manifest(name, reference), Method::PUT) => manifest_put(reg, &name, &reference, &req, body).await,
