@@ -311,6 +311,17 @@ async fn an_image_is_scanned_against_an_imported_database() {
     // "low" does not count Unknown: served.
     assert_eq!(set(json!({"severity": "low"})).await.unwrap().status(), StatusCode::OK);
     assert_eq!(pull("/v2/library/alpine/manifests/3.20").await.unwrap().status(), StatusCode::OK);
+    // The scanner's gauges: the database's age per feed, and the reports per status.
+    let scrape = client.get(berth.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let imported = scrape
+        .lines()
+        .find(|l| l.starts_with("berth_vulndb_feed_imported_timestamp_seconds{feed=\"Alpine:v3.20:CVE\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{scrape}"));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!((now - imported).abs() < 600.0, "imported at {imported}, now {now}");
+    assert!(scrape.contains("berth_scan_reports{status=\"Error\"} 1"), "{scrape}");
     // Off: everything is served again.
     assert_eq!(set(json!({"prevent_vul": "false"})).await.unwrap().status(), StatusCode::OK);
     assert_eq!(pull("/v2/library/broken/manifests/v1").await.unwrap().status(), StatusCode::OK);

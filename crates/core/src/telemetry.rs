@@ -87,6 +87,28 @@ impl Registry {
             enc.gauge_family("berth_upload_sessions", "Upload sessions open on all replicas", &[], &[(vec![], n)]);
         }
         self.encode_job_metrics(enc).await?;
+        self.encode_scan_metrics(enc).await?;
+        Ok(())
+    }
+
+    /// The scanner's gauges, for the whole cluster: each vulnerability feed's import time and
+    /// size (the database's age, which Trivy's adapter reports as
+    /// `vulnerability-database-updated-at`), and the scan reports per status.
+    async fn encode_scan_metrics(&self, enc: &mut Encoder) -> Result<(), RegistryError> {
+        let feeds = self.db().vuln_feeds().await?;
+        let imported: Vec<(Vec<String>, i64)> =
+            feeds.iter().map(|f| (vec![f.name.clone()], f.imported_at / 1000)).collect();
+        enc.gauge_family(
+            "berth_vulndb_feed_imported_timestamp_seconds",
+            "When each vulnerability feed was last imported",
+            &["feed"],
+            &imported,
+        );
+        let sizes: Vec<(Vec<String>, i64)> = feeds.iter().map(|f| (vec![f.name.clone()], f.advisories)).collect();
+        enc.gauge_family("berth_vulndb_feed_advisories", "Advisories each vulnerability feed holds", &["feed"], &sizes);
+        let reports: Vec<(Vec<String>, i64)> =
+            self.db().scan_report_counts().await?.into_iter().map(|(status, n)| (vec![status], n)).collect();
+        enc.gauge_family("berth_scan_reports", "Scan reports by status", &["status"], &reports);
         Ok(())
     }
 

@@ -190,6 +190,14 @@ impl Db {
         Ok(n > 0)
     }
 
+    /// How many reports are in each status (a scrape's gauge).
+    pub async fn scan_report_counts(&self) -> Result<Vec<(String, i64)>, DbError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) FROM scan_reports GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?)
+    }
+
     /// The findings (ids and severities, as the scanner wrote them) of report `uuid`: empty
     /// for a report written before they were kept.
     pub async fn scan_findings(&self, uuid: &str) -> Result<String, DbError> {
