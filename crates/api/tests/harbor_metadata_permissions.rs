@@ -22,6 +22,14 @@ async fn metadata_keys_one_by_one() {
         s.client.post(&base).json(&json!({"severity": "bogus"})).send().await.unwrap().status(),
         StatusCode::BAD_REQUEST
     );
+    // A feature that does not exist yet is refused, not stored and ignored.
+    let sbom = s.client.post(&base).json(&json!({"auto_sbom_generation": "true"})).send().await.unwrap();
+    assert_eq!(sbom.status(), StatusCode::BAD_REQUEST);
+    assert!(sbom.text().await.unwrap().contains("does not generate SBOMs"));
+    assert_eq!(
+        s.client.post(&base).json(&json!({"auto_sbom_generation": "false"})).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     let one: Value = s.client.get(format!("{base}/auto_scan")).send().await.unwrap().json().await.unwrap();
     assert_eq!(one, json!({"auto_scan": "true"}));
     let put = s.client.put(format!("{base}/auto_scan")).json(&json!({"auto_scan": "false"})).send().await.unwrap();

@@ -74,9 +74,15 @@ pub fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), Proj
         {
             return Err(ProjectError::Invalid(format!("metadata {key} must be one of {}", allowed.join(", "))));
         }
+        if let Some((_, why)) = NOT_YET.iter().find(|(k, _)| k == key).filter(|_| value == "true") {
+            return Err(ProjectError::Invalid(format!("metadata {key} cannot be true: {why}")));
+        }
     }
     Ok(())
 }
+
+/// Keys whose feature does not exist yet: refused when turned on, rather than stored and ignored.
+const NOT_YET: &[(&str, &str)] = &[("auto_sbom_generation", "Berth does not generate SBOMs yet")];
 
 /// Harbor's project name rule: lowercase letters and digits, separated by single `.`, `_` or
 /// `-`, at most 255 characters.
