@@ -473,3 +473,75 @@ async fn scan_all_scans_every_image_once_now_or_on_schedule_and_stops_with_its_s
     assert_eq!(set.status(), StatusCode::OK);
     assert_eq!(get_json(&client, &berth, "/api/v2.0/system/scanAll/schedule").await, json!({}));
 }
+
+#[tokio::test]
+async fn an_index_is_scanned_through_its_images_and_shows_their_findings_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = admin_client();
+    let berth = Berth::start_with(dir.path(), &[("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let feed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scan/tests/fixtures/vulndb/alpine-secdb-json-pschou-oval-f6c0ccb7.tar.gz");
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["vulndb", "import", "--data-dir"])
+        .arg(dir.path())
+        .arg(&feed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // amd64 holds openssl's three findings, arm64 busybox's two.
+    let amd64 = layer(&[
+        ("etc/os-release", ALPINE_320),
+        ("lib/apk/db/installed", &apk_db(&[("libssl3", "3.3.1-r0", "openssl")])),
+    ]);
+    let arm64 = layer(&[
+        ("etc/os-release", ALPINE_320),
+        ("lib/apk/db/installed", &apk_db(&[("busybox", "1.36.1-r28", "busybox")])),
+    ]);
+    let mut descriptors = Vec::new();
+    for (tag, image, arch) in [("amd64", &amd64, "amd64"), ("arm64", &arm64, "arm64")] {
+        let digest = push_image(&client, &berth, "library/multi", tag, std::slice::from_ref(image)).await;
+        let bytes = client
+            .get(berth.url(&format!("/v2/library/multi/manifests/{digest}")))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        descriptors.push(json!({"mediaType": OCI_MANIFEST, "digest": digest.to_string(), "size": bytes.len(),
+            "platform": {"architecture": arch, "os": "linux"}}));
+    }
+    let index = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descriptors}),
+    )
+    .unwrap();
+    let put = client
+        .put(berth.url("/v2/library/multi/manifests/v1"))
+        .header("content-type", "application/vnd.oci.image.index.v1+json")
+        .body(index)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::CREATED);
+
+    let path = "/api/v2.0/projects/library/repositories/multi/artifacts/v1";
+    let scan = client.post(berth.url(&format!("{path}/scan"))).send().await.unwrap();
+    assert_eq!(scan.status(), StatusCode::ACCEPTED);
+    let overview = scanned(&client, &berth, path).await;
+    assert_eq!(overview["scan_status"], "Success", "{overview}");
+    assert_eq!(overview["summary"]["total"], 5, "{overview}");
+    // Each image has its own report.
+    for (tag, total) in [("amd64", 3), ("arm64", 2)] {
+        let image = format!("/api/v2.0/projects/library/repositories/multi/artifacts/{tag}");
+        assert_eq!(scanned(&client, &berth, &image).await["summary"]["total"], total);
+    }
+    // Nothing to stop once it ended.
+    let stop = client
+        .post(berth.url(&format!("{path}/scan/stop")))
+        .json(&json!({"scan_type": "vulnerability"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stop.status(), StatusCode::BAD_REQUEST);
+}

@@ -9,11 +9,11 @@ pub use berth_scan::report::ScannerRef;
 
 use crate::projects::{ProjectError, ProjectRef, Projects};
 
-/// A scan queued: its report's id.
+/// A scan that has not ended: its report and its job.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueuedScan {
-    pub report: String,
-    pub job: i64,
+struct QueuedScan {
+    report: String,
+    job: i64,
 }
 
 impl Projects {
@@ -25,24 +25,38 @@ impl Projects {
         project: &ProjectRef<'_>,
         repository: &str,
         reference: &str,
-    ) -> Result<QueuedScan, ProjectError> {
+    ) -> Result<(), ProjectError> {
         let (repo, artifact) = self
             .artifact_checked(subject, project, repository, reference, rbac::Resource::Scan, rbac::Action::Create)
             .await?;
-        if !artifact.references.is_empty() || berth_oci::media_type::is_index(&artifact.media_type) {
-            return Err(ProjectError::Invalid("an index is not scanned itself: scan the images it lists".to_string()));
+        if !berth_oci::media_type::is_index(&artifact.media_type) {
+            return self.scan_image(&repo.name, &artifact.digest, &artifact.media_type).await;
         }
+        // An index is scanned through the images it lists, as in Harbor; its overview is theirs.
+        let mut images = Vec::new();
+        for child in &artifact.references {
+            let Some(row) = self.db.manifest_by_digest(repo.id, &child.child_digest).await? else { continue };
+            if berth_scan::job::scannable(&row.media_type, row.artifact_type.as_deref().unwrap_or_default()) {
+                images.push(row);
+            }
+        }
+        if images.is_empty() {
+            return Err(ProjectError::Invalid(format!("{repository}@{} lists no image to scan", artifact.digest)));
+        }
+        for image in images {
+            self.scan_image(&repo.name, &image.digest, &image.media_type).await?;
+        }
+        Ok(())
+    }
+
+    /// Queues a scan of one image by the built-in scanner; one that has not ended answers.
+    async fn scan_image(&self, repository: &str, digest: &str, media_type: &str) -> Result<(), ProjectError> {
         let report = uuid::Uuid::new_v4().to_string();
-        let job = berth_scan::job::builtin_scan_job(&report, &repo.name, &artifact.digest, &artifact.media_type)
+        let job = berth_scan::job::builtin_scan_job(&report, repository, digest, media_type)
             .map_err(|e| ProjectError::Invalid(e.to_string()))?;
-        let queued = self.db.request_scan(&berth_scan::job::builtin_scan(&report, &artifact.digest, job)).await;
-        match queued {
-            Ok(job) => Ok(QueuedScan { report, job }),
+        match self.db.request_scan(&berth_scan::job::builtin_scan(&report, digest, job)).await {
             // Asked again while it runs: that scan answers (Harbor documents no conflict here).
-            Err(berth_db::DbError::Conflict(_)) => self
-                .unfinished_scan(&artifact.digest)
-                .await?
-                .ok_or_else(|| ProjectError::Conflict("a scan that ended just now; ask again".into())),
+            Ok(_) | Err(berth_db::DbError::Conflict(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
@@ -57,8 +71,9 @@ impl Projects {
         }))
     }
 
-    /// Stops the scan of an artifact that has not ended (scan:stop): one still queued stops at
-    /// once, a running one between two layers. `Invalid` when none is going on.
+    /// Stops the scan of an artifact that has not ended (scan:stop), or of an index's images:
+    /// one still queued stops at once, a running one between two layers. `Invalid` when none is
+    /// going on.
     pub async fn stop_scan(
         &self,
         subject: &Subject,
@@ -69,13 +84,23 @@ impl Projects {
         let (_, artifact) = self
             .artifact_checked(subject, project, repository, reference, rbac::Resource::Scan, rbac::Action::Stop)
             .await?;
-        let Some(scan) = self.unfinished_scan(&artifact.digest).await? else {
-            return Err(ProjectError::Invalid(format!("no scan of {repository}@{} is going on", artifact.digest)));
+        let digests: Vec<&str> = if berth_oci::media_type::is_index(&artifact.media_type) {
+            artifact.references.iter().map(|r| r.child_digest.as_str()).collect()
+        } else {
+            vec![artifact.digest.as_str()]
         };
-        self.db.request_job_stop(scan.job).await?;
-        // A job stopped before it ran leaves its report to us.
-        if self.db.job(scan.job).await?.is_some_and(|j| j.status == berth_db::jobs::status::STOPPED) {
-            self.db.scan_ended(&scan.report, scan_status::STOPPED, None).await?;
+        let mut stopped = 0;
+        for digest in digests {
+            let Some(scan) = self.unfinished_scan(digest).await? else { continue };
+            self.db.request_job_stop(scan.job).await?;
+            // A job stopped before it ran leaves its report to us.
+            if self.db.job(scan.job).await?.is_some_and(|j| j.status == berth_db::jobs::status::STOPPED) {
+                self.db.scan_ended(&scan.report, scan_status::STOPPED, None).await?;
+            }
+            stopped += 1;
+        }
+        if stopped == 0 {
+            return Err(ProjectError::Invalid(format!("no scan of {repository}@{} is going on", artifact.digest)));
         }
         Ok(())
     }
@@ -118,10 +143,43 @@ impl Projects {
         Ok(self.db.job(job).await?.map(|j| j.log).unwrap_or_default())
     }
 
-    /// The scans (without their reports) of the artifacts `digests`: what listings show as
-    /// each one's scan overview. The caller has read the artifacts already.
-    pub async fn scan_overviews(&self, digests: &[&str]) -> Result<Vec<ScanRow>, ProjectError> {
-        Ok(self.db.scan_overviews(digests).await?)
+    /// The scans (without their reports) of `artifacts`: what listings show as each one's scan
+    /// overview, in one query for the page. An index's is its images' merged, as in Harbor.
+    /// The caller has read the artifacts already.
+    pub async fn scan_overviews(
+        &self,
+        artifacts: &[crate::artifacts::ArtifactView],
+    ) -> Result<Vec<ScanRow>, ProjectError> {
+        let mut digests: Vec<&str> = Vec::new();
+        for a in artifacts {
+            digests.push(&a.digest);
+            if berth_oci::media_type::is_index(&a.media_type) {
+                digests.extend(a.references.iter().map(|r| r.child_digest.as_str()));
+            }
+        }
+        let rows = self.db.scan_overviews(&digests).await?;
+        let mut out: Vec<ScanRow> = Vec::new();
+        for a in artifacts {
+            if !berth_oci::media_type::is_index(&a.media_type) {
+                out.extend(rows.iter().filter(|r| r.digest == a.digest).cloned());
+                continue;
+            }
+            let children: Vec<&ScanRow> =
+                rows.iter().filter(|r| a.references.iter().any(|c| c.child_digest == r.digest)).collect();
+            let mut kinds: Vec<(&str, &str)> =
+                children.iter().map(|r| (r.registration.as_str(), r.mime_type.as_str())).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            for (registration, mime_type) in kinds {
+                let of_kind: Vec<&ScanRow> = children
+                    .iter()
+                    .copied()
+                    .filter(|r| r.registration == registration && r.mime_type == mime_type)
+                    .collect();
+                out.push(merged(&a.digest, &of_kind));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -216,3 +274,54 @@ impl ScanAll {
 
 /// The job name of a scan-all run.
 pub const SCAN_ALL: &str = berth_scan::scan_all::JOB_KIND;
+
+/// The overview of an index from its images' scans (of one scanner and report type): running
+/// while any runs, failed if any failed, the highest severity, the counts summed.
+fn merged(index: &str, children: &[&ScanRow]) -> ScanRow {
+    use berth_scan::advisory::Severity;
+    use berth_scan::report::Summary;
+    let any = |status: &str| children.iter().any(|r| r.status == status);
+    let some_ended = children.iter().any(|r| r.end_time.is_some());
+    let status = if any(scan_status::RUNNING) || (any(scan_status::PENDING) && some_ended) {
+        scan_status::RUNNING
+    } else if any(scan_status::PENDING) {
+        scan_status::PENDING
+    } else if any(scan_status::ERROR) {
+        scan_status::ERROR
+    } else if any(scan_status::STOPPED) {
+        scan_status::STOPPED
+    } else {
+        scan_status::SUCCESS
+    };
+    let severity = children
+        .iter()
+        .filter_map(|r| Severity::from_word(&r.severity))
+        .max()
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
+    let mut summary = Summary::default();
+    let mut summarised = false;
+    for child in children {
+        let Ok(s) = serde_json::from_str::<Summary>(&child.summary) else { continue };
+        summarised = true;
+        summary.total += s.total;
+        summary.fixable += s.fixable;
+        for (word, n) in s.summary {
+            *summary.summary.entry(word).or_default() += n;
+        }
+    }
+    let ended = children.iter().all(|r| r.end_time.is_some());
+    ScanRow {
+        uuid: children.iter().map(|r| r.uuid.as_str()).collect::<Vec<_>>().join(","),
+        digest: index.to_string(),
+        registration: children.first().map(|r| r.registration.clone()).unwrap_or_default(),
+        mime_type: children.first().map(|r| r.mime_type.clone()).unwrap_or_default(),
+        status: status.to_string(),
+        job_id: None,
+        severity,
+        summary: if summarised { serde_json::to_string(&summary).unwrap_or_default() } else { String::new() },
+        report: String::new(),
+        start_time: children.iter().map(|r| r.start_time).min().unwrap_or_default(),
+        end_time: if ended { children.iter().filter_map(|r| r.end_time).max() } else { None },
+    }
+}

@@ -307,12 +307,7 @@ async fn artifacts(
     };
     let accessories = if detail.accessories { Some(api.projects.accessories_of(views).await?) } else { None };
     // One query for the page: a summary per artifact, never its findings (goharbor/harbor#18013).
-    let overviews = if detail.scan_overview {
-        let digests: Vec<&str> = views.iter().map(|a| a.digest.as_str()).collect();
-        Some(api.projects.scan_overviews(&digests).await?)
-    } else {
-        None
-    };
+    let overviews = if detail.scan_overview { Some(api.projects.scan_overviews(views).await?) } else { None };
     let immutable = if detail.immutable_status && detail.tags {
         let tagged: Vec<(&str, Vec<&str>)> = views
             .iter()
