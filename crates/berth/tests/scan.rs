@@ -76,6 +76,22 @@ async fn scanned(client: &reqwest::Client, berth: &Berth, path: &str) -> Value {
     panic!("the scan of {path} did not end");
 }
 
+/// `berth vulndb import` of Alpine's real secdb into the data directory `data` (the registry
+/// may be running); what it printed.
+fn import_alpine_secdb(data: &std::path::Path) -> String {
+    let feed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scan/tests/fixtures/vulndb/alpine-secdb-json-pschou-oval-f6c0ccb7.tar.gz");
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["vulndb", "import", "--data-dir"])
+        .arg(data)
+        .arg(&feed)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    printed
+}
+
 fn apk_db(packages: &[(&str, &str, &str)]) -> Vec<u8> {
     packages.iter().map(|(p, v, o)| format!("P:{p}\nV:{v}\no:{o}\n\n")).collect::<String>().into_bytes()
 }
@@ -105,16 +121,7 @@ async fn an_image_is_scanned_against_an_imported_database() {
     assert_eq!(get_json(&client, &berth, &reports).await, json!({}));
 
     // The database, imported while the registry runs.
-    let feed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scan/tests/fixtures/vulndb/alpine-secdb-json-pschou-oval-f6c0ccb7.tar.gz");
-    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["vulndb", "import", "--data-dir"])
-        .arg(dir.path())
-        .arg(&feed)
-        .output()
-        .unwrap();
-    let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    let printed = import_alpine_secdb(dir.path());
     assert!(printed.contains("Alpine:v3.20:CVE: "), "{printed}");
 
     // Anonymous callers may not scan; the admin may.
@@ -479,15 +486,7 @@ async fn an_index_is_scanned_through_its_images_and_shows_their_findings_togethe
     let dir = tempfile::tempdir().unwrap();
     let client = admin_client();
     let berth = Berth::start_with(dir.path(), &[("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
-    let feed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scan/tests/fixtures/vulndb/alpine-secdb-json-pschou-oval-f6c0ccb7.tar.gz");
-    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["vulndb", "import", "--data-dir"])
-        .arg(dir.path())
-        .arg(&feed)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    import_alpine_secdb(dir.path());
     // amd64 holds openssl's three findings, arm64 busybox's two.
     let amd64 = layer(&[
         ("etc/os-release", ALPINE_320),
