@@ -46,13 +46,21 @@ class Registry:
             self.request("PUT", f"{location.path}?{query}digest={digest}", body, headers, (201,))
         return digest
 
-    def push_manifest(self, repo: str, reference: str, config: tuple, layers: list, annotations: dict | None = None) -> str:
+    def push_manifest(
+        self,
+        repo: str,
+        reference: str,
+        config: tuple,
+        layers: list,
+        annotations: dict | None = None,
+        layer_type: str = "application/vnd.oci.image.layer.v1.tar",
+    ) -> str:
         """config and layers are (digest, size) pairs; returns the manifest's digest."""
         manifest = {
             "schemaVersion": 2,
             "mediaType": MANIFEST,
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config[0], "size": config[1]},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s} for d, s in layers],
+            "layers": [{"mediaType": layer_type, "digest": d, "size": s} for d, s in layers],
         }
         if annotations:
             manifest["annotations"] = annotations

@@ -183,7 +183,7 @@ mod syslog_log {
 /// password hashes and the blobs private images. Files this process creates are made so by
 /// the umask the binary sets at start; what an older version or another umask left is fixed
 /// here, and said.
-fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
     let private = |path: &Path, mode: u32| -> anyhow::Result<()> {

@@ -6,6 +6,8 @@ use berth::config::Config;
 
 /// Imports `path` and prints what each feed now holds.
 pub async fn import(config: &Config, path: &Path) -> anyhow::Result<()> {
+    // An air-gapped installation may import before its first start.
+    crate::server::prepare_data_dir(&config.data_dir)?;
     let db = crate::server::open_database(config).await?;
     let imported = berth_scan::vulndb::import(&db, path).await?;
     for feed in &imported.feeds {

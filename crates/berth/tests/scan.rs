@@ -544,3 +544,12 @@ async fn an_index_is_scanned_through_its_images_and_shows_their_findings_togethe
         .unwrap();
     assert_eq!(stop.status(), StatusCode::BAD_REQUEST);
 }
+
+#[test]
+fn vulndb_import_makes_the_data_directory_of_an_installation_not_yet_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("not-yet-started");
+    let printed = import_alpine_secdb(&data);
+    assert!(printed.contains("Alpine:v3.20:CVE: "), "{printed}");
+    assert!(data.join("berth.db").exists());
+}
