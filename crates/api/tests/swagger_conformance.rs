@@ -5,6 +5,8 @@
 
 mod common;
 
+const REPORT_V11: &str = "application/vnd.security.vulnerability.report; version=1.1";
+
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -291,6 +293,25 @@ async fn served_operations_answer_as_documented() {
     c.call(M::GET, &format!("{scan}/{report}/log"), None, 200).await;
     c.call(M::POST, &format!("{scan}/stop"), Some(json!({"scan_type": "vulnerability"})), 202).await;
     c.call(M::POST, &format!("{scan}/stop"), Some(json!({"scan_type": "vulnerability"})), 400).await;
+    // Scanners: the built-in one is the registration, the default and every project's.
+    let builtin = "00000000-0000-4000-8000-000000000b17";
+    let scanners = c.call(M::GET, "/api/v2.0/scanners", None, 200).await;
+    assert_eq!((scanners[0]["uuid"].as_str(), scanners[0]["is_default"].as_bool()), (Some(builtin), Some(true)));
+    c.call(M::GET, &format!("/api/v2.0/scanners/{builtin}"), None, 200).await;
+    c.call(M::GET, "/api/v2.0/scanners/nope", None, 404).await;
+    let metadata = c.call(M::GET, &format!("/api/v2.0/scanners/{builtin}/metadata"), None, 200).await;
+    assert_eq!(metadata["capabilities"][0]["produces_mime_types"][0], REPORT_V11, "{metadata}");
+    c.call(M::PATCH, &format!("/api/v2.0/scanners/{builtin}"), Some(json!({"is_default": true})), 200).await;
+    c.call(M::PUT, &format!("/api/v2.0/scanners/{builtin}"), Some(json!({"name": "x", "url": "http://x"})), 403).await;
+    c.call(M::DELETE, &format!("/api/v2.0/scanners/{builtin}"), None, 403).await;
+    let adapter = json!({"name": "Trivy", "url": "http://trivy:8080"});
+    c.call(M::POST, "/api/v2.0/scanners", Some(adapter.clone()), 400).await;
+    c.call(M::POST, "/api/v2.0/scanners/ping", Some(adapter), 400).await;
+    let mine = c.call(M::GET, "/api/v2.0/projects/t/scanner", None, 200).await;
+    assert_eq!(mine["uuid"], builtin);
+    c.call(M::PUT, "/api/v2.0/projects/t/scanner", Some(json!({"uuid": builtin})), 200).await;
+    c.call(M::PUT, "/api/v2.0/projects/t/scanner", Some(json!({"uuid": "nope"})), 404).await;
+    c.call(M::GET, "/api/v2.0/projects/t/scanner/candidates", None, 200).await;
     // Scan all: a run queued (and, with no worker here, left queued), its schedule, its stop.
     assert_eq!(c.call(M::GET, "/api/v2.0/system/scanAll/schedule", None, 200).await, json!({}));
     c.call(M::POST, "/api/v2.0/system/scanAll/schedule", Some(json!({"schedule": {"type": "Manual"}})), 201).await;

@@ -14,6 +14,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const BUILTIN: &str = "00000000-0000-4000-8000-000000000b17";
 const REPORT: &str = "application/vnd.security.vulnerability.report; version=1.1";
 const ALPINE_320: &[u8] = b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME=\"Alpine Linux v3.20\"\n";
 
@@ -121,8 +122,14 @@ async fn an_image_is_scanned_against_an_imported_database() {
     assert_eq!(get_json(&client, &berth, &reports).await, json!({}));
 
     // The database, imported while the registry runs.
+    let before = get_json(&client, &berth, &format!("/api/v2.0/scanners/{BUILTIN}/metadata")).await;
+    assert_eq!(before["properties"].get("harbor.scanner-adapter/vulnerability-database-updated-at"), None);
     let printed = import_alpine_secdb(dir.path());
     assert!(printed.contains("Alpine:v3.20:CVE: "), "{printed}");
+    // The scanner's metadata tells the database's age, as Trivy's adapter does.
+    let metadata = get_json(&client, &berth, &format!("/api/v2.0/scanners/{BUILTIN}/metadata")).await;
+    let updated = metadata["properties"]["harbor.scanner-adapter/vulnerability-database-updated-at"].as_str();
+    assert!(updated.is_some_and(|at| at.ends_with('Z')), "{metadata}");
 
     // Anonymous callers may not scan; the admin may.
     let scan = format!("{artifact}/scan");

@@ -26,6 +26,7 @@ pub mod query;
 pub mod quotas;
 mod registry;
 pub mod robots;
+pub mod scanners;
 pub mod scans;
 pub mod settings;
 pub mod shared;

@@ -52,6 +52,7 @@ mod retention;
 mod robot;
 mod scan;
 mod scan_all;
+mod scanner;
 mod schedule;
 mod search;
 mod statistic;
@@ -197,6 +198,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(artifact::routes())
         .merge(scan::routes())
         .merge(scan_all::routes())
+        .merge(scanner::routes())
         .merge(icon::routes())
         .merge(labels::routes())
         .merge(immutable::routes())
