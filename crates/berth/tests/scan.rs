@@ -148,6 +148,18 @@ async fn an_image_is_scanned_against_an_imported_database() {
 
     let all = get_json(&client, &berth, &reports).await;
     let report = &all[REPORT];
+    // Harbor's X-Accept-Vulnerabilities: only the types asked for (spaces aside).
+    let only = |types: &'static str| client.get(berth.url(&reports)).header("x-accept-vulnerabilities", types).send();
+    let adapter: Value = only("application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(adapter, json!({}));
+    let native: Value =
+        only("application/vnd.security.vulnerability.report;version=1.1").await.unwrap().json().await.unwrap();
+    assert_eq!(&native[REPORT], report);
     assert_eq!(report["artifact"]["digest"], digest.to_string());
     let mut found: Vec<(String, String, String)> = report["vulnerabilities"]
         .as_array()

@@ -44,20 +44,37 @@ async fn addition(
     Ok(([(header::CONTENT_TYPE, addition.content_type)], addition.content).into_response())
 }
 
-/// The scan reports of the artifact, keyed by report media type, as Harbor answers (`{}` for
-/// an artifact never scanned, or whose scan has not succeeded).
+/// The report types a client takes (Harbor's `X-Accept-Vulnerabilities`, a comma-separated
+/// list; Harbor's default when absent: its native report type and the adapter's), spaces left out.
+fn accepted_reports(headers: &http::HeaderMap) -> Vec<String> {
+    const DEFAULT: &str = "application/vnd.security.vulnerability.report; version=1.1, \
+                           application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
+    let listed = headers.get("x-accept-vulnerabilities").and_then(|v| v.to_str().ok()).unwrap_or(DEFAULT);
+    listed.split(',').map(without_spaces).filter(|t| !t.is_empty()).collect()
+}
+
+/// A media type compared without its spaces (`a; version=1.1` is `a;version=1.1`).
+fn without_spaces(media_type: &str) -> String {
+    media_type.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The scan reports of the artifact of the types the client takes, keyed by report media
+/// type, as Harbor answers (`{}` for an artifact never scanned, or whose scan has not
+/// succeeded).
 async fn vulnerabilities(
     State(api): State<Arc<HarborApi>>,
     Path((project, repo, reference)): Path<(String, String, String)>,
     caller: Caller,
+    headers: http::HeaderMap,
 ) -> ApiResult {
+    let accepted = accepted_reports(&headers);
     let subject = &caller.subject;
     let reports = api
         .projects
         .vulnerability_reports(subject, &caller.project(&project), &repository_name(&repo), &reference)
         .await?;
     let mut by_type = serde_json::Map::new();
-    for (mime, report) in reports {
+    for (mime, report) in reports.into_iter().filter(|(mime, _)| accepted.contains(&without_spaces(mime))) {
         let report: serde_json::Value = serde_json::from_str(&report).map_err(|e| {
             HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", format!("a stored report: {e}"))
         })?;
