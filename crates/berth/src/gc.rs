@@ -25,7 +25,13 @@ pub struct GcArgs {
 pub async fn run(config: &Config, args: &GcArgs) -> anyhow::Result<bool> {
     let db = crate::server::open_database(config).await?;
     let store = config.storage.open(&config.data_dir)?;
-    let registry = Arc::new(Registry::new(db.clone(), store));
+    let registry = Registry::new(db.clone(), store).with_settings(config.starting_settings()?, Default::default());
+    registry.settings().reload().await.context("reading the system configuration")?;
+    // A collection deletes content, which read_only forbids (a dry run deletes nothing).
+    if registry.settings().get().read_only && !args.dry_run {
+        anyhow::bail!("the registry is read-only (read_only is on): turn it off to collect garbage, or use --dry-run");
+    }
+    let registry = Arc::new(registry);
     let params = GcParams::from_json(
         &serde_json::json!({"dry_run": args.dry_run, "delete_untagged": args.delete_untagged, "workers": args.workers}),
         config.gc.time_window_hours,
@@ -40,6 +46,7 @@ pub async fn run(config: &Config, args: &GcArgs) -> anyhow::Result<bool> {
         params.dry_run, params.delete_untagged, params.workers
     );
     let mut jobs = berth_jobs::JobService::new(db.clone(), config.jobs.settings());
+    jobs.refuse_changes_while(registry.settings().read_only_gate());
     jobs.register(Arc::new(GarbageCollector::new(registry, config.gc.time_window_hours)));
     let runner = Arc::new(jobs).spawn();
     let job = loop {

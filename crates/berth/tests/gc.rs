@@ -147,7 +147,8 @@ fn admin_gc(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
         .env("BERTH_GC__TIME_WINDOW_HOURS", "0")
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), printed)
 }
 
 #[tokio::test]
@@ -162,6 +163,15 @@ async fn berth_admin_gc_runs_beside_the_serving_registry() {
     assert!(ok, "{out}");
     assert!(out.contains("Success: 1 blobs and 0 manifests would be deleted"), "{out}");
     assert_eq!(blob_status(&client, &berth, "library/app", &lonely).await, StatusCode::OK, "a dry run deleted");
+
+    // Read-only: a collection is refused (a dry run, above, would still be taken).
+    let read_only =
+        |on: bool| client.put(berth.url("/api/v2.0/configurations")).json(&serde_json::json!({"read_only": on})).send();
+    assert_eq!(read_only(true).await.unwrap().status(), StatusCode::OK);
+    let (ok, out) = admin_gc(dir.path(), &["--workers", "4"]);
+    assert!(!ok && out.contains("read-only"), "{out}");
+    assert_eq!(blob_status(&client, &berth, "library/app", &lonely).await, StatusCode::OK);
+    assert_eq!(read_only(false).await.unwrap().status(), StatusCode::OK);
 
     let (ok, out) = admin_gc(dir.path(), &["--workers", "4"]);
     assert!(ok, "{out}");
