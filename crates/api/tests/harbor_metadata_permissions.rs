@@ -30,6 +30,9 @@ async fn metadata_keys_one_by_one() {
         s.client.post(&base).json(&json!({"auto_sbom_generation": "false"})).send().await.unwrap().status(),
         StatusCode::OK
     );
+    let proxy = s.client.post(&base).json(&json!({"proxy_speed_kb": "100"})).send().await.unwrap();
+    assert_eq!(proxy.status(), StatusCode::BAD_REQUEST);
+    assert!(proxy.text().await.unwrap().contains("proxy cache projects"));
     let one: Value = s.client.get(format!("{base}/auto_scan")).send().await.unwrap().json().await.unwrap();
     assert_eq!(one, json!({"auto_scan": "true"}));
     let put = s.client.put(format!("{base}/auto_scan")).json(&json!({"auto_scan": "false"})).send().await.unwrap();

@@ -77,9 +77,25 @@ pub fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), Proj
         if let Some((_, why)) = NOT_YET.iter().find(|(k, _)| k == key).filter(|_| value == "true") {
             return Err(ProjectError::Invalid(format!("metadata {key} cannot be true: {why}")));
         }
+        if PROXY_CACHE_ONLY.contains(&key.as_str()) {
+            return Err(ProjectError::Invalid(format!(
+                "metadata {key} belongs to proxy cache projects, which Berth does not have yet"
+            )));
+        }
     }
     Ok(())
 }
+
+/// Keys only a proxy cache project uses: refused while there are none, rather than stored and
+/// ignored.
+const PROXY_CACHE_ONLY: &[&str] = &[
+    "proxy_speed_kb",
+    "max_upstream_conn",
+    "proxy_cache_filter_pattern",
+    "proxy_cache_filter_kind",
+    "proxy_referrer_api",
+    "proxy_cache_local_on_not_found",
+];
 
 /// Keys whose feature does not exist yet: refused when turned on, rather than stored and ignored.
 const NOT_YET: &[(&str, &str)] = &[("auto_sbom_generation", "Berth does not generate SBOMs yet")];
