@@ -87,9 +87,14 @@ pub struct ActiveAllowlist {
 }
 
 impl ActiveAllowlist {
+    /// Whether it is in force at `now` (seconds since the epoch): not expired.
+    pub fn in_force(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+
     /// Whether it exempts `id` at `now` (seconds since the epoch).
     pub fn exempts(&self, id: &str, now: i64) -> bool {
-        self.expires_at.is_none_or(|at| now < at) && self.ids.contains(id)
+        self.in_force(now) && self.ids.contains(id)
     }
 }
 
@@ -147,20 +152,16 @@ impl Projects {
         Ok(set?)
     }
 
-    /// The own allowlists of projects `ids`, each (empty for one that never set it).
+    /// The own allowlists of those of projects `ids` that ever set one.
     pub(crate) async fn project_cve_allowlists(&self, ids: &[i64]) -> Result<HashMap<i64, CveAllowlist>, DbError> {
-        let mut found: HashMap<i64, CveAllowlist> = self
+        Ok(self
             .db
             .project_cve_allowlists(ids)
             .await?
             .into_iter()
             .map(CveAllowlist::from_row)
             .map(|l| (l.project_id, l))
-            .collect();
-        for id in ids {
-            found.entry(*id).or_insert_with(|| CveAllowlist { project_id: *id, ..Default::default() });
-        }
-        Ok(found)
+            .collect())
     }
 }
 

@@ -248,7 +248,10 @@ impl Content {
     }
 
     /// The facts of the project a repository name falls in, from the caches when they hold them.
-    async fn project_facts(&self, name: &RepositoryName) -> Result<Option<crate::cache::ProjectFacts>, RegistryError> {
+    pub(crate) async fn project_facts(
+        &self,
+        name: &RepositoryName,
+    ) -> Result<Option<crate::cache::ProjectFacts>, RegistryError> {
         let project = name.as_str().split('/').next().unwrap_or_default();
         let access = crate::access::AccessLookup::new(self.db.clone(), Some(self.caches.clone()));
         Ok(access.facts(project).await?)
@@ -332,8 +335,8 @@ impl Content {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             accessory_of: accessory.as_ref().map(|(s, _)| s.clone()),
         };
-        // The id of the report of a scan on push, if the project asks for one.
-        let report = uuid::Uuid::new_v4().to_string();
+        // The id of the report of a scan on push, made only if the project asks for one.
+        let report: String;
         let record = NewManifest {
             digest: digest.as_str(),
             media_type: &parsed.media_type,
@@ -385,6 +388,7 @@ impl Content {
             && parsed.config.as_ref().is_some_and(|c| berth_scan::job::scannable(&parsed.media_type, &c.media_type))
             && self.project_facts(name).await?.is_some_and(|f| f.auto_scan);
         if scans_on_push {
+            report = uuid::Uuid::new_v4().to_string();
             let job = berth_scan::job::builtin_scan_job(&report, name.as_str(), digest.as_str(), &parsed.media_type)
                 .map_err(|e| RegistryError::Internal(e.to_string()))?;
             record.scan = Some(berth_scan::job::builtin_scan(&report, digest.as_str(), job));

@@ -627,9 +627,7 @@ impl Registry {
         let digest = Digest::parse(&row.digest).map_err(|e| RegistryError::Internal(e.to_string()))?;
         if with_bytes && puller == Puller::Client {
             // A pull the project's "prevent vulnerable images" refuses (its facts are cached).
-            let project = name.as_str().split('/').next().unwrap_or_default();
-            let access = crate::access::AccessLookup::new(self.db.clone(), Some(self.caches.clone()));
-            if let Some(facts) = access.facts(project).await?
+            if let Some(facts) = self.content.project_facts(name).await?
                 && let Some(threshold) = &facts.prevent_vul
             {
                 crate::vulnerable::check_pull(&self.db, threshold, facts.cve_allowlist.as_deref(), &row).await?;

@@ -66,7 +66,7 @@ pub(crate) async fn check_pull(
         ));
     };
     let now = berth_db::now_millis() / 1000;
-    let found = match allowlist.filter(|l| l.expires_at.is_none_or(|at| now < at)) {
+    let found = match allowlist.filter(|l| l.in_force(now)) {
         // The allowlist needs each finding's ids: the keys kept beside the report.
         Some(allowlist) => finding_keys(db, &report.uuid)
             .await?

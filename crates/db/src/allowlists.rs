@@ -88,13 +88,13 @@ impl Db {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list = serde_json::Value::from(ids.to_vec()).to_string();
-        let values = match self.dialect {
-            crate::Dialect::Sqlite => "SELECT value FROM json_each($1)",
-            crate::Dialect::Postgres => "SELECT value::bigint FROM json_array_elements_text($1::json)",
-        };
-        let sql = format!("SELECT {COLUMNS} FROM cve_allowlists WHERE project_id IN ({values})");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&self.pool).await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM cve_allowlists WHERE project_id IN (SELECT CAST(column1 AS BIGINT) FROM {} AS v)",
+            crate::json_list(self.dialect, 1)
+        );
+        let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(crate::json_strings(&ids)).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(allowlist_row).collect::<Result<_, _>>()?)
     }
 

@@ -20,6 +20,7 @@
 use sqlx::Row;
 
 use crate::{Db, DbError, Dialect, WriteTx, now_millis};
+use crate::{json_list, json_strings};
 
 /// How long a pin counts: one left by a process that died is ignored after this.
 pub const PIN_LEASE_MS: i64 = 3_600_000;
@@ -87,21 +88,6 @@ impl WriteTx<'_> {
         }
         Ok(())
     }
-}
-
-/// Parameter `$param`, a JSON array of strings, as a table of one column, `column1`: a batch
-/// of digests bound as one parameter. SQLite finds a numbered parameter by walking the
-/// statement's list of parameter names, so a statement with a parameter per digest costs the
-/// square of the batch to bind (most of a collection's time, measured, before this).
-fn json_list(dialect: Dialect, param: usize) -> String {
-    match dialect {
-        Dialect::Sqlite => format!("(SELECT value AS column1 FROM json_each(${param}))"),
-        Dialect::Postgres => format!("(SELECT value AS column1 FROM json_array_elements_text(${param}::json))"),
-    }
-}
-
-fn json_strings(items: &[&str]) -> String {
-    serde_json::Value::from(items.to_vec()).to_string()
 }
 
 /// The condition under which the digest `column1` is garbage (binds `$1`: the cutoff, `$2`:

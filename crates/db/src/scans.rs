@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::jobs::{JobRequest, insert_job};
-use crate::{Db, DbError, now_millis};
+use crate::{Db, DbError, json_list, json_strings, now_millis};
 
 /// Harbor's scan statuses.
 pub mod scan_status {
@@ -228,13 +228,11 @@ impl Db {
         if digests.is_empty() {
             return Ok(Vec::new());
         }
-        let list = serde_json::Value::from(digests.to_vec()).to_string();
-        let values = match self.dialect {
-            crate::Dialect::Sqlite => "SELECT value FROM json_each($1)",
-            crate::Dialect::Postgres => "SELECT value FROM json_array_elements_text($1::json)",
-        };
-        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM scan_reports WHERE digest IN ({values})");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&self.pool).await?;
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM scan_reports WHERE digest IN (SELECT column1 FROM {} AS v)",
+            json_list(self.dialect, 1)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(json_strings(digests)).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(scan_row).collect::<Result<_, _>>()?)
     }
 
@@ -279,11 +277,8 @@ impl Db {
         after: &str,
         limit: i64,
     ) -> Result<Vec<ScannableArtifact>, DbError> {
-        let types = serde_json::Value::from(artifact_types.to_vec()).to_string();
-        let values = match self.dialect {
-            crate::Dialect::Sqlite => "SELECT value FROM json_each($1)",
-            crate::Dialect::Postgres => "SELECT value FROM json_array_elements_text($1::json)",
-        };
+        let types = json_strings(artifact_types);
+        let values = format!("SELECT column1 FROM {} AS v", json_list(self.dialect, 1));
         let sql = format!(
             "SELECT m.digest, MIN(r.name), MIN(m.media_type) FROM manifests m \
              JOIN repositories r ON r.id = m.repository_id \
