@@ -38,6 +38,8 @@ pub struct Config {
     pub trace: Trace,
     pub settings: SettingsFile,
     pub tls: Tls,
+    pub proxy: Proxy,
+    pub vulndb: VulnDb,
 }
 
 /// TLS on the listener (Harbor's `https` section and the chart's `expose.tls`).
@@ -284,6 +286,110 @@ impl Audit {
         };
         Ok(berth_core::settings::ForwardOptions { buffer_lines: self.forward_buffer_lines, ca_pem })
     }
+}
+
+/// The corporate proxy for Berth's outbound HTTP clients (Harbor's `proxy` section): which
+/// Harbor component each client stands for is `berth_outbound::Component`'s to say.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Proxy {
+    /// For `http://` requests (`http://host:port`, with optional `user:password@`).
+    pub http_proxy: Option<String>,
+    /// For `https://` requests, through a CONNECT tunnel.
+    pub https_proxy: Option<String>,
+    /// Hosts reached directly, in `NO_PROXY`'s syntax (names, `.suffix`, addresses, CIDR
+    /// ranges; comma-separated or a list). Loopback is always direct.
+    #[serde(deserialize_with = "optional_addresses")]
+    pub no_proxy: Option<String>,
+    /// The components whose clients use the proxy (Harbor's `core`, `jobservice`,
+    /// `registry`, `trivy`; a list or comma-separated); the others go direct.
+    #[serde(deserialize_with = "proxy_components")]
+    pub components: Vec<berth_outbound::Component>,
+}
+
+impl Default for Proxy {
+    fn default() -> Self {
+        Proxy {
+            http_proxy: None,
+            https_proxy: None,
+            no_proxy: None,
+            components: berth_outbound::Component::ALL.to_vec(),
+        }
+    }
+}
+
+impl Proxy {
+    /// The settings, checked, with the standard variables (`HTTP_PROXY`, ...) filling what
+    /// the configuration leaves unset.
+    pub fn settings(&self) -> anyhow::Result<berth_outbound::ProxySettings> {
+        let configured = berth_outbound::ProxySettings::new(
+            self.http_proxy.as_deref(),
+            self.https_proxy.as_deref(),
+            self.no_proxy.as_deref(),
+            self.components.iter().copied(),
+        )?;
+        Ok(configured.with_environment(|name| std::env::var(name).ok())?)
+    }
+
+    /// The route of `component`'s clients.
+    pub fn route(&self, component: berth_outbound::Component) -> anyhow::Result<berth_outbound::Route> {
+        Ok(self.settings()?.route(component))
+    }
+}
+
+/// The vulnerability database's scheduled download (Harbor's Trivy adapter fetches its own
+/// database every 12 hours): a `VULNDB_UPDATE` job on the job service, its client on the
+/// `trivy` component's proxy route.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VulnDb {
+    /// Feeds to fetch, each in its upstream's layout, as `berth vulndb import` takes them: a
+    /// `.zip` (osv.dev's `all.zip` of an ecosystem), a `.tar.gz`/`.tgz`, an OVAL `.xml` or
+    /// `.xml.gz`, or one record file (Alpine's secdb `.json`). A list or comma-separated;
+    /// empty (the default): nothing is downloaded.
+    #[serde(deserialize_with = "string_list")]
+    pub urls: Vec<String>,
+    /// When they are fetched: Harbor's six-field cron (seconds first). A first fetch runs at
+    /// start when no feed was yet imported from these URLs.
+    pub update_cron: String,
+    /// CA certificates (PEM) of an HTTPS mirror signed by an internal CA; else the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// The longest one feed's download may take.
+    pub timeout_seconds: u64,
+}
+
+impl Default for VulnDb {
+    fn default() -> Self {
+        VulnDb { urls: Vec::new(), update_cron: "0 0 */12 * * *".into(), ca_file: None, timeout_seconds: 1800 }
+    }
+}
+
+fn string_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let joined = optional_addresses(d)?.unwrap_or_default();
+    Ok(joined.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+}
+
+fn optional_addresses<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "addresses")] String);
+    Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
+}
+
+fn proxy_components<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<berth_outbound::Component>, D::Error> {
+    use berth_outbound::Component;
+    let joined = optional_addresses(d)?.unwrap_or_default();
+    joined
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            Component::ALL.into_iter().find(|c| c.as_str() == name).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "proxy.components: unknown component {name:?}; Harbor's are core, jobservice, registry and trivy"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Housekeeping: the job service's `HOUSEKEEPING` job, fired once per cluster by a standing
@@ -864,8 +970,13 @@ pub struct OssStorage {
 }
 
 impl Storage {
-    /// Opens the configured blob store; `data_dir` is the filesystem's default root.
-    pub fn open(&self, data_dir: &Path) -> anyhow::Result<std::sync::Arc<dyn berth_store::BlobStore>> {
+    /// Opens the configured blob store; `data_dir` is the filesystem's default root, `proxy`
+    /// the route of an object store's client.
+    pub fn open(
+        &self,
+        data_dir: &Path,
+        proxy: &berth_outbound::Route,
+    ) -> anyhow::Result<std::sync::Arc<dyn berth_store::BlobStore>> {
         use berth_store::{AzureOptions, CloudStore, FsStore, GcsOptions, OssOptions, S3Options, SwiftOptions};
         fn required(value: &str, key: &str) -> anyhow::Result<String> {
             anyhow::ensure!(!value.trim().is_empty(), "{key} is required");
@@ -892,6 +1003,7 @@ impl Storage {
                         "storage.s3.secret_key_file",
                     )?,
                     session_token: None,
+                    proxy: proxy.clone(),
                     root: s3.root.clone(),
                 })?)
             }
@@ -899,6 +1011,7 @@ impl Storage {
                 bucket: required(&self.gcs.bucket, "storage.gcs.bucket")?,
                 credentials_file: self.gcs.credentials_file.as_ref().map(|p| p.display().to_string()),
                 root: self.gcs.root.clone(),
+                proxy: proxy.clone(),
             })?),
             StorageKind::Azure => {
                 let azure = &self.azure;
@@ -912,6 +1025,7 @@ impl Storage {
                     )?,
                     endpoint: azure.endpoint.clone(),
                     root: azure.root.clone(),
+                    proxy: proxy.clone(),
                 })?)
             }
             StorageKind::Swift => {
@@ -926,6 +1040,7 @@ impl Storage {
                     )?,
                     temp_url_key: swift.temp_url_key.clone(),
                     root: swift.root.clone(),
+                    proxy: proxy.clone(),
                 })?
             }
             StorageKind::Oss => {
@@ -940,6 +1055,7 @@ impl Storage {
                         "storage.oss.access_key_secret_file",
                     )?,
                     root: oss.root.clone(),
+                    proxy: proxy.clone(),
                 })?
             }
         })
@@ -982,6 +1098,8 @@ impl Default for Config {
             trace: Trace::default(),
             settings: SettingsFile::default(),
             tls: Tls::default(),
+            proxy: Proxy::default(),
+            vulndb: VulnDb::default(),
         }
     }
 }
@@ -1053,6 +1171,12 @@ impl Config {
         }
         figment = figment.merge(Env::prefixed("BERTH_").split("__")).merge(Serialized::defaults(overrides));
         figment.extract().context("invalid configuration")
+    }
+
+    /// The configured blob store, its client on the `registry` component's proxy route.
+    pub fn blob_store(&self) -> anyhow::Result<std::sync::Arc<dyn berth_store::BlobStore>> {
+        let route = self.proxy.route(berth_outbound::Component::Registry)?;
+        self.storage.open(&self.data_dir, &route)
     }
 
     /// A configuration from defaults and `file` only, without the environment (which
@@ -1205,6 +1329,45 @@ mod tests {
     }
 
     #[test]
+    fn harbors_proxy_section_and_the_feeds() {
+        use berth_outbound::Component;
+        figment::Jail::expect_with(|jail| {
+            // Harbor's installer template: blank values, the component list.
+            jail.create_file(
+                "harbor.yml",
+                "proxy:\n  http_proxy:\n  https_proxy:\n  no_proxy:\n  components:\n    - core\n    - jobservice\n    \
+                 - registry\n    - trivy\n",
+            )?;
+            let cfg = Config::load(Some(Path::new("harbor.yml")), Overrides::default()).unwrap();
+            assert_eq!(cfg.proxy.components, Component::ALL.to_vec());
+            jail.create_file(
+                "set.yml",
+                "proxy:\n  http_proxy: http://proxy.corp:3128\n  no_proxy: [\".corp\", \"10.0.0.0/8\"]\n  \
+                 components: [trivy]\nvulndb:\n  urls: [\"https://a/all.zip\", \"https://b/main.json\"]\n",
+            )?;
+            let cfg = Config::load(Some(Path::new("set.yml")), Overrides::default()).unwrap();
+            assert_eq!(cfg.proxy.no_proxy.as_deref(), Some(".corp,10.0.0.0/8"));
+            assert_eq!(cfg.vulndb.urls, ["https://a/all.zip", "https://b/main.json"]);
+            let trivy = cfg.proxy.route(Component::Trivy).unwrap();
+            assert_eq!(trivy.proxy_for("http"), Some("http://proxy.corp:3128"));
+            assert_eq!(cfg.proxy.route(Component::Registry).unwrap(), berth_outbound::Route::direct());
+            // From the environment, comma-separated.
+            jail.set_env("BERTH_PROXY__COMPONENTS", "registry, core");
+            let cfg = Config::load(Some(Path::new("set.yml")), Overrides::default()).unwrap();
+            assert_eq!(cfg.proxy.components, [Component::Registry, Component::Core]);
+            jail.set_env("BERTH_PROXY__COMPONENTS", "registry,portal");
+            let err = format!("{:#}", Config::load(None, Overrides::default()).unwrap_err());
+            assert!(err.contains("unknown component \"portal\""), "{err}");
+            jail.set_env("BERTH_PROXY__COMPONENTS", "trivy");
+            jail.set_env("BERTH_PROXY__HTTP_PROXY", "proxy.corp:3128");
+            let cfg = Config::load(None, Overrides::default()).unwrap();
+            let err = cfg.proxy.settings().unwrap_err().to_string();
+            assert!(err.contains("proxy.http_proxy"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn defaults_need_no_file() {
         figment::Jail::expect_with(|_| {
             let cfg = Config::load(None, Overrides::default()).unwrap();
@@ -1229,23 +1392,23 @@ mod tests {
             assert!(cfg.storage.redirect);
             assert_eq!(cfg.storage.redirect_seconds, 1200);
             assert_eq!((cfg.storage.s3.bucket.as_str(), cfg.storage.s3.root.as_str()), ("registry", "berth"));
-            let store = cfg.storage.open(Path::new("unused")).unwrap();
+            let store = cfg.storage.open(Path::new("unused"), &Default::default()).unwrap();
             assert_eq!(store.provider_name(), "s3");
 
             jail.set_env("BERTH_STORAGE__S3__BUCKET", " ");
             let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
-            let refused = cfg.storage.open(Path::new("unused")).err().unwrap().to_string();
+            let refused = cfg.storage.open(Path::new("unused"), &Default::default()).err().unwrap().to_string();
             assert!(refused.contains("storage.s3.bucket"), "{refused}");
             jail.set_env("BERTH_STORAGE__TYPE", "azure");
             jail.set_env("BERTH_STORAGE__AZURE__ACCOUNT_NAME", "acct");
             let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
-            let refused = cfg.storage.open(Path::new("unused")).err().unwrap().to_string();
+            let refused = cfg.storage.open(Path::new("unused"), &Default::default()).err().unwrap().to_string();
             assert!(refused.contains("storage.azure.container"), "{refused}");
             jail.set_env("BERTH_STORAGE__TYPE", "oss");
             jail.set_env("BERTH_STORAGE__OSS__BUCKET", "b");
             jail.set_env("BERTH_STORAGE__OSS__ENDPOINT", "https://oss-cn-hangzhou.aliyuncs.com");
             let cfg = Config::load(Some(Path::new("berth.yml")), Overrides::default()).unwrap();
-            match cfg.storage.open(Path::new("unused")) {
+            match cfg.storage.open(Path::new("unused"), &Default::default()) {
                 Ok(store) => assert_eq!(store.provider_name(), "oss"),
                 Err(e) => assert!(e.to_string().contains("feature `opendal`"), "{e}"),
             }

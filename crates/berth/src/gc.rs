@@ -24,7 +24,7 @@ pub struct GcArgs {
 /// Runs a collection; whether it succeeded.
 pub async fn run(config: &Config, args: &GcArgs) -> anyhow::Result<bool> {
     let db = crate::server::open_database(config).await?;
-    let store = config.storage.open(&config.data_dir)?;
+    let store = config.blob_store()?;
     let registry = Registry::new(db.clone(), store).with_settings(config.starting_settings()?, Default::default());
     registry.settings().reload().await.context("reading the system configuration")?;
     // A collection deletes content, which read_only forbids (a dry run deletes nothing).

@@ -144,7 +144,11 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async {
                 // In the runtime: forwarding to syslog runs as a task.
-                let traces = server::init_logging(&config.log, &config.trace)?;
+                let traces = server::init_logging(
+                    &config.log,
+                    &config.trace,
+                    &config.proxy.route(berth_outbound::Component::Core)?,
+                )?;
                 let served = server::run(config).await;
                 if let Some(traces) = traces {
                     // Sends what is still batched.

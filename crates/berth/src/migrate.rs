@@ -45,8 +45,8 @@ pub async fn run(source: &Config, target: &Config) -> anyhow::Result<()> {
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         };
-    let from_store = source.storage.open(&source.data_dir).context("opening the source blobs")?;
-    let to_store = target.storage.open(&target.data_dir).context("opening the target blob storage")?;
+    let from_store = source.blob_store().context("opening the source blobs")?;
+    let to_store = target.blob_store().context("opening the target blob storage")?;
     let blobs = from.all_stored_content().await?;
     let (mut copied, mut present) = (0usize, 0usize);
     for (digest, size) in &blobs {

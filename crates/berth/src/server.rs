@@ -20,7 +20,11 @@ const LAYOUT_FILE: &str = "berth-layout-version";
 /// RFC 5424 message per line); with `trace.enabled`, spans go to an OTLP collector (the
 /// provider returned is to be shut down at exit, which sends what is batched). Must run inside
 /// the Tokio runtime.
-pub fn init_logging(log: &Log, trace: &Trace) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+pub fn init_logging(
+    log: &Log,
+    trace: &Trace,
+    proxy: &berth_outbound::Route,
+) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -56,7 +60,7 @@ pub fn init_logging(log: &Log, trace: &Trace) -> anyhow::Result<Option<opentelem
         }
         None => None,
     };
-    let provider = trace.enabled.then(|| tracer_provider(trace)).transpose()?;
+    let provider = trace.enabled.then(|| tracer_provider(trace, proxy)).transpose()?;
     // Spans are info (requests, database and storage calls): traces keep them whatever
     // log.level says of the lines.
     let otel = provider.as_ref().map(|p| {
@@ -69,7 +73,10 @@ pub fn init_logging(log: &Log, trace: &Trace) -> anyhow::Result<Option<opentelem
     Ok(provider)
 }
 
-fn tracer_provider(trace: &Trace) -> anyhow::Result<opentelemetry_sdk::trace::SdkTracerProvider> {
+fn tracer_provider(
+    trace: &Trace,
+    proxy: &berth_outbound::Route,
+) -> anyhow::Result<opentelemetry_sdk::trace::SdkTracerProvider> {
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
     use opentelemetry_sdk::trace::Sampler;
     anyhow::ensure!(
@@ -83,23 +90,32 @@ fn tracer_provider(trace: &Trace) -> anyhow::Result<opentelemetry_sdk::trace::Sd
         .with_endpoint(trace.url())
         .with_timeout(timeout)
         .with_headers(Default::default());
-    if let Some(path) = &trace.otel.ca_file {
-        let pem = std::fs::read(path).with_context(|| format!("reading trace.otel.ca_file {}", path.display()))?;
-        let roots = reqwest::Certificate::from_pem_bundle(&pem).context("trace.otel.ca_file")?;
-        // Made on a thread of its own, as the exporter makes its default one: reqwest's
-        // blocking client runs a runtime of its own, which may not start inside Berth's.
-        let client = std::thread::spawn(move || {
-            let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
-            for root in roots {
-                builder = builder.add_root_certificate(root);
-            }
-            builder.build()
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("trace.otel: making the exporter's client panicked"))?
-        .context("trace.otel: the exporter's client")?;
-        exporter = exporter.with_http_client(client);
-    }
+    let roots = match &trace.otel.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).with_context(|| format!("reading trace.otel.ca_file {}", path.display()))?;
+            reqwest::Certificate::from_pem_bundle(&pem).context("trace.otel.ca_file")?
+        }
+        None => Vec::new(),
+    };
+    // The exporter's client is ours, not its default, so that it takes the internal-TLS CA and
+    // the `core` component's proxy route (and never the environment's proxy on its own).
+    let proxies = proxy.reqwest_proxies()?;
+    // Made on a thread of its own, as the exporter makes its default one: reqwest's blocking
+    // client runs a runtime of its own, which may not start inside Berth's.
+    let client = std::thread::spawn(move || {
+        let mut builder = reqwest::blocking::Client::builder().timeout(timeout).no_proxy();
+        for root in roots {
+            builder = builder.add_root_certificate(root);
+        }
+        for proxy in proxies {
+            builder = builder.proxy(proxy);
+        }
+        builder.build()
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("trace.otel: making the exporter's client panicked"))?
+    .context("trace.otel: the exporter's client")?;
+    exporter = exporter.with_http_client(client);
     let exporter = exporter.build().context("trace.otel: the OTLP exporter")?;
     let mut attributes = vec![opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION"))];
     if !trace.namespace.is_empty() {
@@ -178,6 +194,63 @@ mod syslog_log {
     }
 }
 
+/// The `VULNDB_UPDATE` worker: registered whatever the configuration, so that a job queued
+/// before a restart with fewer feeds still ends.
+fn feed_downloader(config: &Config, db: Db) -> anyhow::Result<berth_scan::download::FeedDownloader> {
+    let vulndb = &config.vulndb;
+    let mut builder = config
+        .proxy
+        .route(berth_outbound::Component::Trivy)?
+        .client_builder()?
+        .timeout(std::time::Duration::from_secs(vulndb.timeout_seconds.max(1)))
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &vulndb.ca_file {
+        let pem = std::fs::read(path).with_context(|| format!("reading vulndb.ca_file {}", path.display()))?;
+        for root in reqwest::Certificate::from_pem_bundle(&pem).context("vulndb.ca_file")? {
+            builder = builder.add_root_certificate(root);
+        }
+    }
+    for url in &vulndb.urls {
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "vulndb.urls: {url:?} is not an http:// or https:// URL"
+        );
+    }
+    let client = builder.build().context("vulndb: the download client")?;
+    Ok(berth_scan::download::FeedDownloader::new(db, client, vulndb.urls.clone(), config.data_dir.join("downloads")))
+}
+
+/// The standing schedule of feed downloads (removed when no feed is configured), and a first
+/// download now when a configured feed was never imported.
+async fn schedule_feed_downloads(
+    config: &Config,
+    db: &Db,
+    jobs: &berth_jobs::JobService,
+    feeds: &berth_scan::download::FeedDownloader,
+) -> anyhow::Result<()> {
+    use berth_scan::download::JOB_KIND;
+    if config.vulndb.urls.is_empty() {
+        db.delete_job_schedule(JOB_KIND).await.context("removing the vulnerability database's schedule")?;
+        return Ok(());
+    }
+    let cron = &config.vulndb.update_cron;
+    berth_jobs::schedule::Cron::parse(cron).map_err(|_| {
+        anyhow::anyhow!("vulndb.update_cron: {cron:?} is not a six-field cron (seconds first), e.g. \"0 0 */12 * * *\"")
+    })?;
+    db.ensure_job_schedule(JOB_KIND, "Custom", cron.trim(), "{}")
+        .await
+        .context("setting the vulnerability database's schedule")?;
+    if feeds.any_never_imported().await.context("reading the vulnerability database")? {
+        let id = jobs
+            .enqueue(JOB_KIND, &serde_json::json!({}), berth_jobs::scheduler::SCHEDULED_ATTEMPTS)
+            .await
+            .context("queueing the first feed download")?;
+        tracing::info!(job = id, "a configured feed was never imported: downloading now");
+    }
+    Ok(())
+}
+
 /// Creates the data directory on first start, and refuses one written by a newer Berth. The
 /// directory and what is in it are the owner's only, whatever the umask: the database holds
 /// password hashes and the blobs private images. Files this process creates are made so by
@@ -229,7 +302,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let starting_settings = config.starting_settings()?;
     let forward_options = config.audit.forward_options()?;
     let password_workers = config.login.password_workers()?;
-    let store = config.storage.open(&config.data_dir)?;
+    let proxy = config.proxy.settings()?;
+    tracing::info!("outbound proxy: {}", proxy.describe());
+    let store = config.blob_store()?;
     let shared = match config.redis.kind {
         RedisKind::None => None,
         RedisKind::External => {
@@ -277,6 +352,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     db.ensure_job_schedule(berth_core::maintenance::JOB_KIND, "Custom", &housekeeping_cron, "{}")
         .await
         .context("setting the housekeeping schedule")?;
+    let feeds = Arc::new(feed_downloader(&config, db.clone())?);
+    jobs.register(feeds.clone());
+    schedule_feed_downloads(&config, &db, &jobs, &feeds).await?;
     let job_pool = Arc::new(jobs).start(config.jobs.runners.max(1)).await.context("starting the job service")?;
     let scheduler = berth_jobs::scheduler::Scheduler::new(db.clone()).spawn(std::time::Duration::from_secs(1));
     config.metrics.check()?;

@@ -115,6 +115,7 @@ fn open_store(dir: &std::path::Path) -> Arc<dyn BlobStore> {
             access_key: Some("berth-test".into()),
             secret_key: Some("berth-test-secret".into()),
             session_token: None,
+            proxy: Default::default(),
             root: format!("gc-{}-{nanos}", std::process::id()),
         })
         .unwrap(),

@@ -12,7 +12,7 @@ use crate::schedule::Cron;
 /// for the newest).
 const MOST_CATCH_UP_SECONDS: i64 = 3600;
 /// Attempts a scheduled job gets.
-const SCHEDULED_ATTEMPTS: i64 = 3;
+pub const SCHEDULED_ATTEMPTS: i64 = 3;
 
 #[derive(Clone)]
 pub struct Scheduler {

@@ -12,6 +12,7 @@
 //! [`matching`], its findings; [`report`], Harbor's report formats; [`job`], the scan job.
 
 pub mod advisory;
+pub mod download;
 pub mod feed;
 pub mod inventory;
 pub mod job;

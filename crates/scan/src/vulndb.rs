@@ -63,6 +63,11 @@ pub struct Imported {
 /// Imports the feed(s) at `path` (a directory, `.tar.gz` or `.zip` in the upstream's layout).
 /// Refused, changing nothing, when a record is broken or nothing in it is an advisory.
 pub async fn import(db: &Db, path: &Path) -> Result<Imported, VulnDbError> {
+    import_from(db, path, &path.display().to_string()).await
+}
+
+/// [`import`], recording `source` as where each feed came from (a download's URL and digest).
+pub async fn import_from(db: &Db, path: &Path, source: &str) -> Result<Imported, VulnDbError> {
     let owned = path.to_path_buf();
     let (walk, rows) = tokio::task::spawn_blocking(move || -> Result<_, VulnDbError> {
         let mut rows = Vec::new();
@@ -92,7 +97,7 @@ pub async fn import(db: &Db, path: &Path) -> Result<Imported, VulnDbError> {
             walk.skipped
         )));
     }
-    let feeds = db.replace_vuln_feeds(&path.display().to_string(), &rows).await?;
+    let feeds = db.replace_vuln_feeds(source, &rows).await?;
     Ok(Imported { walk, feeds })
 }
 

@@ -129,3 +129,80 @@ async fn debian_oval_imports_per_release() {
     ids.sort();
     assert_eq!(ids, ["CVE-2023-0464", "CVE-2023-0465", "CVE-2023-0466", "CVE-2023-1255", "CVE-2023-2650"]);
 }
+
+/// A server on loopback answering `GET <path>` with the body `routes` gives it (404 for any
+/// other path), one request per connection; its URL.
+async fn serve(routes: Vec<(&'static str, Vec<u8>)>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let routes = std::sync::Arc::new(routes);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let routes = routes.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_string();
+                let path = line.split(' ').nth(1).unwrap_or("");
+                let (status, body) = match routes.iter().find(|(p, _)| *p == path) {
+                    Some((_, body)) => ("200 OK", body.clone()),
+                    None => ("404 Not Found", Vec::new()),
+                };
+                let answer =
+                    format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+            });
+        }
+    });
+    url
+}
+
+/// The scheduled download: an archive and a single record file (imported from a directory
+/// holding it), each fetched and imported with its URL and digest as the source; the same
+/// bytes again import nothing; a missing feed is an error that names it and changes nothing.
+#[tokio::test]
+async fn downloaded_feeds_are_imported_once_per_content() {
+    use berth_scan::download::FeedDownloader;
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path()).await;
+    let rustsec = std::fs::read(fixture("rustsec-advisory-db-osv-7fa931cb.tar.gz")).unwrap();
+    let go_record = br#"{"id": "GO-2099-0001", "affected": [{"package": {"ecosystem": "Go", "name": "example.com/m"},
+        "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.2.0"}]}]}]}"#;
+    let url = serve(vec![("/rustsec.tar.gz", rustsec), ("/go/GO-2099-0001.json", go_record.to_vec())]).await;
+    let (archive, record, missing) =
+        (format!("{url}/rustsec.tar.gz"), format!("{url}/go/GO-2099-0001.json"), format!("{url}/gone.zip"));
+    let scratch = dir.path().join("downloads");
+    berth_store::install_tls_provider();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let feeds = FeedDownloader::new(db.clone(), client, vec![archive.clone(), record.clone()], scratch.clone());
+    assert!(feeds.any_never_imported().await.unwrap());
+
+    let done = feeds.update(&archive).await.unwrap();
+    assert!(done.contains("1206 advisories imported into crates.io:RUSTSEC (1206)"), "{done}");
+    assert!(feeds.any_never_imported().await.unwrap(), "the record file is not imported yet");
+    let done = feeds.update(&record).await.unwrap();
+    assert!(done.contains("1 advisories imported into Go:GO (1)"), "{done}");
+    assert!(!feeds.any_never_imported().await.unwrap());
+    let sources: Vec<String> = db.vuln_feeds().await.unwrap().into_iter().map(|f| f.source).collect();
+    assert!(sources.iter().any(|s| s.starts_with(&format!("{archive} sha256:"))), "{sources:?}");
+    let imported_at = updated_at(&db).await.unwrap();
+
+    // The same bytes: nothing imported, the feed's import time unchanged.
+    let again = feeds.update(&archive).await.unwrap();
+    assert!(again.contains("unchanged"), "{again}");
+    assert_eq!(updated_at(&db).await.unwrap(), imported_at);
+
+    let err = feeds.update(&missing).await.unwrap_err().to_string();
+    assert!(err.contains("gone.zip") && err.contains("404"), "{err}");
+    assert_eq!(db.vuln_feeds().await.unwrap().len(), 2);
+    // Downloads do not pile up in the scratch directory.
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+}

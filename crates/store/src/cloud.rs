@@ -21,12 +21,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_oci::range::ByteRange;
 use berth_oci::{Algorithm, Digest, Hasher};
+use berth_outbound::Route;
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::signer::Signer;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use serde::{Deserialize, Serialize};
 
 use crate::{Appended, BlobBody, BlobPrefix, BlobStore, BlobWalk, ByteStream, StoreError, StoredBlob, UploadState};
@@ -58,6 +59,8 @@ pub struct S3Options {
     pub session_token: Option<String>,
     /// A key prefix under which everything is kept.
     pub root: String,
+    /// How its client reaches the endpoint (the `registry` component's proxy route).
+    pub proxy: Route,
 }
 
 /// Google Cloud Storage.
@@ -67,6 +70,8 @@ pub struct GcsOptions {
     /// A service account key file; without it, the environment's credentials.
     pub credentials_file: Option<String>,
     pub root: String,
+    /// How its client reaches the endpoint (the `registry` component's proxy route).
+    pub proxy: Route,
 }
 
 /// Azure Blob Storage.
@@ -79,6 +84,8 @@ pub struct AzureOptions {
     /// A custom endpoint (Azurite, sovereign clouds).
     pub endpoint: Option<String>,
     pub root: String,
+    /// How its client reaches the endpoint (the `registry` component's proxy route).
+    pub proxy: Route,
 }
 
 /// OpenStack Swift (through OpenDAL: the feature `opendal`).
@@ -92,6 +99,8 @@ pub struct SwiftOptions {
     /// The account's temporary-URL key, which presigned reads need.
     pub temp_url_key: Option<String>,
     pub root: String,
+    /// How its client reaches the endpoint (the `registry` component's proxy route).
+    pub proxy: Route,
 }
 
 /// Alibaba Cloud OSS (through OpenDAL: the feature `opendal`).
@@ -103,6 +112,8 @@ pub struct OssOptions {
     pub access_key_id: Option<String>,
     pub access_key_secret: Option<String>,
     pub root: String,
+    /// How its client reaches the endpoint (the `registry` component's proxy route).
+    pub proxy: Route,
 }
 
 /// A blob store on object storage.
@@ -163,6 +174,19 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The object store client's options on `route`: the proxy for the endpoint's scheme, and
+/// never the environment's.
+fn client_options(route: &Route, endpoint: Option<&str>) -> ClientOptions {
+    let scheme = if endpoint.is_some_and(|e| e.starts_with("http://")) { "http" } else { "https" };
+    match route.proxy_for(scheme) {
+        Some(url) => ClientOptions::new().with_proxy_url(url).with_proxy_excludes(route.no_proxy()),
+        // object_store's reqwest client reads `HTTP_PROXY` and friends itself unless given a
+        // proxy: one that every host (names and addresses) bypasses turns that off, so that
+        // a route without a proxy is direct.
+        None => ClientOptions::new().with_proxy_url("http://127.0.0.1:9").with_proxy_excludes("*,0.0.0.0/0,::/0"),
+    }
+}
+
 fn root_path(root: &str) -> Result<Path, StoreError> {
     Path::parse(root.trim_matches('/')).map_err(|e| StoreError::Config(format!("storage root {root:?}: {e}")))
 }
@@ -171,6 +195,7 @@ impl CloudStore {
     pub fn s3(options: &S3Options) -> Result<CloudStore, StoreError> {
         install_tls_provider();
         let mut builder = object_store::aws::AmazonS3Builder::from_env()
+            .with_client_options(client_options(&options.proxy, options.endpoint.as_deref()))
             .with_bucket_name(&options.bucket)
             .with_virtual_hosted_style_request(!options.path_style);
         if let Some(region) = &options.region {
@@ -197,7 +222,9 @@ impl CloudStore {
 
     pub fn gcs(options: &GcsOptions) -> Result<CloudStore, StoreError> {
         install_tls_provider();
-        let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_bucket_name(&options.bucket);
+        let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+            .with_client_options(client_options(&options.proxy, None))
+            .with_bucket_name(&options.bucket);
         if let Some(file) = &options.credentials_file {
             builder = builder.with_service_account_path(file);
         }
@@ -214,6 +241,7 @@ impl CloudStore {
     pub fn azure(options: &AzureOptions) -> Result<CloudStore, StoreError> {
         install_tls_provider();
         let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
+            .with_client_options(client_options(&options.proxy, options.endpoint.as_deref()))
             .with_account(&options.account_name)
             .with_container_name(&options.container);
         if let Some(key) = &options.account_key {

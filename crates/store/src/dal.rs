@@ -15,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_oci::range::ByteRange;
 use berth_oci::{Algorithm, Digest, Hasher};
+use berth_outbound::Route;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use opendal::{ErrorKind, Operator};
@@ -69,6 +70,15 @@ fn install_transport() {
     opendal_http_transport_reqwest::install_default();
 }
 
+/// `op` with an HTTP client of its own on `route` (the process-wide default transport reads
+/// the environment's proxy variables, and is one for every operator).
+fn routed(op: Operator, route: &Route) -> Result<Operator, StoreError> {
+    let builder = route.client_builder().map_err(|e| StoreError::Config(e.to_string()))?;
+    let client = builder.build().map_err(|e| StoreError::Config(format!("the storage client: {e}")))?;
+    let transport = opendal::HttpTransporter::new(opendal_http_transport_reqwest::ReqwestTransport::new(client));
+    Ok(op.with_context(opendal::OperationContext::new().with_http_transport(transport)))
+}
+
 fn root(root: &str) -> String {
     format!("/{}", root.trim_matches('/'))
 }
@@ -86,7 +96,7 @@ impl DalStore {
         if let Some(key) = &options.temp_url_key {
             builder = builder.temp_url_key(key);
         }
-        Ok(DalStore { provider: "swift", op: Operator::new(builder).map_err(config)? })
+        Ok(DalStore { provider: "swift", op: routed(Operator::new(builder).map_err(config)?, &options.proxy)? })
     }
 
     pub fn oss(options: &OssOptions) -> Result<DalStore, StoreError> {
@@ -98,7 +108,7 @@ impl DalStore {
         if let (Some(id), Some(secret)) = (&options.access_key_id, &options.access_key_secret) {
             builder = builder.access_key_id(id).access_key_secret(secret);
         }
-        Ok(DalStore { provider: "oss", op: Operator::new(builder).map_err(config)? })
+        Ok(DalStore { provider: "oss", op: routed(Operator::new(builder).map_err(config)?, &options.proxy)? })
     }
 
     /// S3 through OpenDAL: not what `storage.type: s3` uses (that is `CloudStore`), but the
@@ -119,7 +129,7 @@ impl DalStore {
         if let (Some(key), Some(secret)) = (&options.access_key, &options.secret_key) {
             builder = builder.access_key_id(key).secret_access_key(secret);
         }
-        Ok(DalStore { provider: "s3", op: Operator::new(builder).map_err(config)? })
+        Ok(DalStore { provider: "s3", op: routed(Operator::new(builder).map_err(config)?, &options.proxy)? })
     }
 
     fn blob_path(digest: &Digest) -> String {

@@ -57,6 +57,7 @@ async fn s3s_fs() -> (tempfile::TempDir, S3Options) {
         access_key: Some("berth-test".into()),
         secret_key: Some("berth-test-secret".into()),
         session_token: None,
+        proxy: Default::default(),
         root: "registry".into(),
     };
     (dir, options)
@@ -73,6 +74,7 @@ fn external_s3(url: String) -> S3Options {
         access_key: Some("berth-test".into()),
         secret_key: Some("berth-test-secret".into()),
         session_token: None,
+        proxy: Default::default(),
         root: format!("drivers-{}", uuid::Uuid::new_v4().simple()),
     }
 }
@@ -142,6 +144,7 @@ async fn backends() -> Vec<Backend> {
             account_name: AZURITE_ACCOUNT.into(),
             container: "berth-test".into(),
             account_key: Some(AZURITE_KEY.into()),
+            proxy: Default::default(),
             endpoint: Some(url),
             root: format!("drivers-{}", uuid::Uuid::new_v4().simple()),
         };

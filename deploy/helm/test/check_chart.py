@@ -155,6 +155,12 @@ def check_case(case: str, objects: list[dict]) -> None:
         endpoint = monitor["spec"]["endpoints"][0]
         expect(case, endpoint["port"] == "metrics" and endpoint["scheme"] == "https", "metrics scraped over internal TLS")
         expect(case, endpoint["tlsConfig"]["ca"]["secret"]["name"] == f"{RELEASE}-berth-internal-tls", "with the internal CA")
+        proxy = config["proxy"]
+        expect(case, proxy["http_proxy"] == "http://proxy.example.com:3128", "proxy.httpProxy")
+        expect(case, proxy["no_proxy"] == "127.0.0.1,localhost,.local,.internal,.svc", "proxy.noProxy")
+        expect(case, proxy["components"] == ["core", "jobservice", "trivy"], "Harbor's components, as given")
+        expect(case, config["vulndb"]["urls"] == ["https://osv-vulnerabilities.storage.googleapis.com/Alpine/all.zip"],
+               "vulndb.urls")
         db = config["database"]["external"]
         expect(case, db["sslmode"] == "verify-full" and db["ca_file"] == "/etc/berth/database-ca/ca.crt", "verify-full")
         expect(case, files["database-password"] == "registry-db", "the database password from its Secret")
@@ -219,14 +225,13 @@ def check_cert_names(pem: str) -> list[str]:
 
 # Values Berth cannot honour, and what the refusal must say.
 REFUSED = [
-    ({"trivy": {"enabled": True}}, "no scanner yet"),
+    ({"proxy": {"components": ["core", "portal"]}}, 'unknown component "portal"'),
     ({"core": {"replicas": 3}}, "need database.type external"),
     ({"core": {"replicas": 2}, "database": {"type": "external"}}, "need redis.type external"),
     ({"core": {"replicas": 2}, "database": {"type": "external"}, "redis": {"type": "external"}}, "ReadWriteMany"),
     ({"persistence": {"imageChartStorage": {"type": "swift"}}}, "feature opendal"),
     ({"persistence": {"imageChartStorage": {"type": "s3", "s3": {"encrypt": True}}}}, "s3.encrypt is not supported"),
     ({"persistence": {"imageChartStorage": {"caBundleSecretName": "ca"}}}, "caBundleSecretName is not supported"),
-    ({"proxy": {"httpProxy": "http://proxy:3128"}}, "no outbound connections through a proxy yet"),
     ({"expose": {"type": "route"}}, "expose.type must be"),
     ({"expose": {"tls": {"certSource": "secret"}}}, "needs expose.tls.secret.secretName"),
     ({"expose": {"type": "clusterIP", "tls": {"certSource": "none"}}}, "needs expose.type ingress"),
@@ -478,7 +483,9 @@ def run_rendered() -> None:
         values["expose"]["ingress"]["hosts"]["core"] = "localhost"
         values["externalURL"] = f"https://localhost:{ingress_port}"
         values["internalTLS"] = {"enabled": False}
-        for key in ("existingSecretAdminPassword", "existingSecretSecretKey"):
+        # Nor a corporate proxy or the internet's feeds (the proxy is tested in
+        # crates/berth/tests/outbound_proxy.rs).
+        for key in ("existingSecretAdminPassword", "existingSecretSecretKey", "proxy", "vulndb"):
             values.pop(key)
         values["harborAdminPassword"] = "Chart-admin-1"
         values["database"]["external"] = {"host": pg.hostname, "port": str(pg.port or 5432), "username": pg.username,

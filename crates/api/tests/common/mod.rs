@@ -298,6 +298,7 @@ pub fn open_store(dir: &Path) -> Arc<dyn BlobStore> {
             access_key: Some("berth-test".into()),
             secret_key: Some("berth-test-secret".into()),
             session_token: None,
+            proxy: Default::default(),
             root,
         })
         .unwrap(),

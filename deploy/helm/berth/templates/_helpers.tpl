@@ -150,11 +150,10 @@ ignored. docs/helm.md lists them.
 {{- fail "persistence.imageChartStorage.s3.v4auth false: Berth signs with Signature Version 4 only" -}}
 {{- end -}}
 {{- end -}}
-{{- if $v.trivy.enabled -}}
-{{- fail "trivy.enabled: Berth has no scanner yet (its built-in scanner is planned); set trivy.enabled false" -}}
+{{- range $component := $v.proxy.components -}}
+{{- if not (has $component (list "core" "jobservice" "registry" "trivy")) -}}
+{{- fail (printf "proxy.components: unknown component %q; Harbor's are core, jobservice, registry and trivy" $component) -}}
 {{- end -}}
-{{- if or $v.proxy.httpProxy $v.proxy.httpsProxy -}}
-{{- fail "proxy.httpProxy/httpsProxy: Berth makes no outbound connections through a proxy yet (its identity providers, replication, webhooks and vulnerability downloads are planned, and the proxy with them); leave them empty" -}}
 {{- end -}}
 {{- if and $v.trace.enabled (ne $v.trace.provider "otel") -}}
 {{- fail (printf "trace.provider %q: Berth exports OTLP only (trace.provider otel; Jaeger's collector takes OTLP)" $v.trace.provider) -}}
