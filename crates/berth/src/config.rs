@@ -864,6 +864,9 @@ pub struct Storage {
     pub redirect: bool,
     /// How long a presigned URL stays valid.
     pub redirect_seconds: u64,
+    /// CA certificates (PEM) the object store's client trusts besides the public roots
+    /// (internal TLS; Harbor's `caBundleSecretName`).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Storage {
@@ -878,6 +881,7 @@ impl Default for Storage {
             oss: OssStorage::default(),
             redirect: false,
             redirect_seconds: 20 * 60,
+            ca_file: None,
         }
     }
 }
@@ -982,6 +986,12 @@ impl Storage {
             anyhow::ensure!(!value.trim().is_empty(), "{key} is required");
             Ok(value.to_string())
         }
+        let ca_pem = match &self.ca_file {
+            Some(path) => {
+                Some(std::fs::read(path).with_context(|| format!("reading storage.ca_file {}", path.display()))?)
+            }
+            None => None,
+        };
         Ok(match self.kind {
             StorageKind::Filesystem => {
                 let root = self.filesystem.root.clone().unwrap_or_else(|| data_dir.to_path_buf());
@@ -1004,6 +1014,7 @@ impl Storage {
                     )?,
                     session_token: None,
                     proxy: proxy.clone(),
+                    ca_pem: ca_pem.clone(),
                     root: s3.root.clone(),
                 })?)
             }
@@ -1012,6 +1023,7 @@ impl Storage {
                 credentials_file: self.gcs.credentials_file.as_ref().map(|p| p.display().to_string()),
                 root: self.gcs.root.clone(),
                 proxy: proxy.clone(),
+                ca_pem: ca_pem.clone(),
             })?),
             StorageKind::Azure => {
                 let azure = &self.azure;
@@ -1026,6 +1038,7 @@ impl Storage {
                     endpoint: azure.endpoint.clone(),
                     root: azure.root.clone(),
                     proxy: proxy.clone(),
+                    ca_pem: ca_pem.clone(),
                 })?)
             }
             StorageKind::Swift => {
@@ -1041,6 +1054,7 @@ impl Storage {
                     temp_url_key: swift.temp_url_key.clone(),
                     root: swift.root.clone(),
                     proxy: proxy.clone(),
+                    ca_pem: ca_pem.clone(),
                 })?
             }
             StorageKind::Oss => {
@@ -1056,6 +1070,7 @@ impl Storage {
                     )?,
                     root: oss.root.clone(),
                     proxy: proxy.clone(),
+                    ca_pem: ca_pem.clone(),
                 })?
             }
         })

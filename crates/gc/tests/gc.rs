@@ -116,6 +116,7 @@ fn open_store(dir: &std::path::Path) -> Arc<dyn BlobStore> {
             secret_key: Some("berth-test-secret".into()),
             session_token: None,
             proxy: Default::default(),
+            ca_pem: None,
             root: format!("gc-{}-{nanos}", std::process::id()),
         })
         .unwrap(),

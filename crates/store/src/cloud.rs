@@ -61,6 +61,9 @@ pub struct S3Options {
     pub root: String,
     /// How its client reaches the endpoint (the `registry` component's proxy route).
     pub proxy: Route,
+    /// CA certificates (PEM) trusted besides the public roots: an endpoint signed by an
+    /// internal CA (MinIO, Ceph behind the cluster's CA).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// Google Cloud Storage.
@@ -72,6 +75,9 @@ pub struct GcsOptions {
     pub root: String,
     /// How its client reaches the endpoint (the `registry` component's proxy route).
     pub proxy: Route,
+    /// CA certificates (PEM) trusted besides the public roots: an endpoint signed by an
+    /// internal CA (MinIO, Ceph behind the cluster's CA).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// Azure Blob Storage.
@@ -86,6 +92,9 @@ pub struct AzureOptions {
     pub root: String,
     /// How its client reaches the endpoint (the `registry` component's proxy route).
     pub proxy: Route,
+    /// CA certificates (PEM) trusted besides the public roots: an endpoint signed by an
+    /// internal CA (MinIO, Ceph behind the cluster's CA).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// OpenStack Swift (through OpenDAL: the feature `opendal`).
@@ -101,6 +110,9 @@ pub struct SwiftOptions {
     pub root: String,
     /// How its client reaches the endpoint (the `registry` component's proxy route).
     pub proxy: Route,
+    /// CA certificates (PEM) trusted besides the public roots: an endpoint signed by an
+    /// internal CA (MinIO, Ceph behind the cluster's CA).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// Alibaba Cloud OSS (through OpenDAL: the feature `opendal`).
@@ -114,6 +126,9 @@ pub struct OssOptions {
     pub root: String,
     /// How its client reaches the endpoint (the `registry` component's proxy route).
     pub proxy: Route,
+    /// CA certificates (PEM) trusted besides the public roots: an endpoint signed by an
+    /// internal CA (MinIO, Ceph behind the cluster's CA).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// A blob store on object storage.
@@ -174,17 +189,28 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The object store client's options on `route`: the proxy for the endpoint's scheme, and
-/// never the environment's.
-fn client_options(route: &Route, endpoint: Option<&str>) -> ClientOptions {
+/// The object store client's options: the proxy of `route` for the endpoint's scheme (and
+/// never the environment's), and the CA certificates of `ca_pem` besides the public roots.
+fn client_options(route: &Route, endpoint: Option<&str>, ca_pem: Option<&[u8]>) -> Result<ClientOptions, StoreError> {
     let scheme = if endpoint.is_some_and(|e| e.starts_with("http://")) { "http" } else { "https" };
-    match route.proxy_for(scheme) {
+    let mut options = match route.proxy_for(scheme) {
         Some(url) => ClientOptions::new().with_proxy_url(url).with_proxy_excludes(route.no_proxy()),
         // object_store's reqwest client reads `HTTP_PROXY` and friends itself unless given a
         // proxy: one that every host (names and addresses) bypasses turns that off, so that
         // a route without a proxy is direct.
         None => ClientOptions::new().with_proxy_url("http://127.0.0.1:9").with_proxy_excludes("*,0.0.0.0/0,::/0"),
+    };
+    if let Some(pem) = ca_pem {
+        let certificates = object_store::Certificate::from_pem_bundle(pem)
+            .map_err(|e| StoreError::Config(format!("storage.ca_file: {e}")))?;
+        if certificates.is_empty() {
+            return Err(StoreError::Config("storage.ca_file: no PEM certificate in it".into()));
+        }
+        for certificate in certificates {
+            options = options.with_root_certificate(certificate);
+        }
     }
+    Ok(options)
 }
 
 fn root_path(root: &str) -> Result<Path, StoreError> {
@@ -195,7 +221,11 @@ impl CloudStore {
     pub fn s3(options: &S3Options) -> Result<CloudStore, StoreError> {
         install_tls_provider();
         let mut builder = object_store::aws::AmazonS3Builder::from_env()
-            .with_client_options(client_options(&options.proxy, options.endpoint.as_deref()))
+            .with_client_options(client_options(
+                &options.proxy,
+                options.endpoint.as_deref(),
+                options.ca_pem.as_deref(),
+            )?)
             .with_bucket_name(&options.bucket)
             .with_virtual_hosted_style_request(!options.path_style);
         if let Some(region) = &options.region {
@@ -223,7 +253,7 @@ impl CloudStore {
     pub fn gcs(options: &GcsOptions) -> Result<CloudStore, StoreError> {
         install_tls_provider();
         let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-            .with_client_options(client_options(&options.proxy, None))
+            .with_client_options(client_options(&options.proxy, None, options.ca_pem.as_deref())?)
             .with_bucket_name(&options.bucket);
         if let Some(file) = &options.credentials_file {
             builder = builder.with_service_account_path(file);
@@ -241,7 +271,11 @@ impl CloudStore {
     pub fn azure(options: &AzureOptions) -> Result<CloudStore, StoreError> {
         install_tls_provider();
         let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
-            .with_client_options(client_options(&options.proxy, options.endpoint.as_deref()))
+            .with_client_options(client_options(
+                &options.proxy,
+                options.endpoint.as_deref(),
+                options.ca_pem.as_deref(),
+            )?)
             .with_account(&options.account_name)
             .with_container_name(&options.container);
         if let Some(key) = &options.account_key {

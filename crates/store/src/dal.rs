@@ -70,10 +70,21 @@ fn install_transport() {
     opendal_http_transport_reqwest::install_default();
 }
 
-/// `op` with an HTTP client of its own on `route` (the process-wide default transport reads
-/// the environment's proxy variables, and is one for every operator).
-fn routed(op: Operator, route: &Route) -> Result<Operator, StoreError> {
-    let builder = route.client_builder().map_err(|e| StoreError::Config(e.to_string()))?;
+/// `op` with an HTTP client of its own on `route`, trusting `ca_pem` besides the public roots
+/// (the process-wide default transport reads the environment's proxy variables, and is one
+/// for every operator).
+fn routed(op: Operator, route: &Route, ca_pem: Option<&[u8]>) -> Result<Operator, StoreError> {
+    let mut builder = route.client_builder().map_err(|e| StoreError::Config(e.to_string()))?;
+    if let Some(pem) = ca_pem {
+        let roots = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| StoreError::Config(format!("storage.ca_file: {e}")))?;
+        if roots.is_empty() {
+            return Err(StoreError::Config("storage.ca_file: no PEM certificate in it".into()));
+        }
+        for root in roots {
+            builder = builder.add_root_certificate(root);
+        }
+    }
     let client = builder.build().map_err(|e| StoreError::Config(format!("the storage client: {e}")))?;
     let transport = opendal::HttpTransporter::new(opendal_http_transport_reqwest::ReqwestTransport::new(client));
     Ok(op.with_context(opendal::OperationContext::new().with_http_transport(transport)))
@@ -96,7 +107,10 @@ impl DalStore {
         if let Some(key) = &options.temp_url_key {
             builder = builder.temp_url_key(key);
         }
-        Ok(DalStore { provider: "swift", op: routed(Operator::new(builder).map_err(config)?, &options.proxy)? })
+        Ok(DalStore {
+            provider: "swift",
+            op: routed(Operator::new(builder).map_err(config)?, &options.proxy, options.ca_pem.as_deref())?,
+        })
     }
 
     pub fn oss(options: &OssOptions) -> Result<DalStore, StoreError> {
@@ -108,7 +122,10 @@ impl DalStore {
         if let (Some(id), Some(secret)) = (&options.access_key_id, &options.access_key_secret) {
             builder = builder.access_key_id(id).access_key_secret(secret);
         }
-        Ok(DalStore { provider: "oss", op: routed(Operator::new(builder).map_err(config)?, &options.proxy)? })
+        Ok(DalStore {
+            provider: "oss",
+            op: routed(Operator::new(builder).map_err(config)?, &options.proxy, options.ca_pem.as_deref())?,
+        })
     }
 
     /// S3 through OpenDAL: not what `storage.type: s3` uses (that is `CloudStore`), but the
@@ -129,7 +146,10 @@ impl DalStore {
         if let (Some(key), Some(secret)) = (&options.access_key, &options.secret_key) {
             builder = builder.access_key_id(key).secret_access_key(secret);
         }
-        Ok(DalStore { provider: "s3", op: routed(Operator::new(builder).map_err(config)?, &options.proxy)? })
+        Ok(DalStore {
+            provider: "s3",
+            op: routed(Operator::new(builder).map_err(config)?, &options.proxy, options.ca_pem.as_deref())?,
+        })
     }
 
     fn blob_path(digest: &Digest) -> String {

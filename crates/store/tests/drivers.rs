@@ -58,6 +58,7 @@ async fn s3s_fs() -> (tempfile::TempDir, S3Options) {
         secret_key: Some("berth-test-secret".into()),
         session_token: None,
         proxy: Default::default(),
+        ca_pem: None,
         root: "registry".into(),
     };
     (dir, options)
@@ -75,6 +76,7 @@ fn external_s3(url: String) -> S3Options {
         secret_key: Some("berth-test-secret".into()),
         session_token: None,
         proxy: Default::default(),
+        ca_pem: None,
         root: format!("drivers-{}", uuid::Uuid::new_v4().simple()),
     }
 }
@@ -145,6 +147,7 @@ async fn backends() -> Vec<Backend> {
             container: "berth-test".into(),
             account_key: Some(AZURITE_KEY.into()),
             proxy: Default::default(),
+            ca_pem: None,
             endpoint: Some(url),
             root: format!("drivers-{}", uuid::Uuid::new_v4().simple()),
         };

@@ -155,6 +155,9 @@ def check_case(case: str, objects: list[dict]) -> None:
         endpoint = monitor["spec"]["endpoints"][0]
         expect(case, endpoint["port"] == "metrics" and endpoint["scheme"] == "https", "metrics scraped over internal TLS")
         expect(case, endpoint["tlsConfig"]["ca"]["secret"]["name"] == f"{RELEASE}-berth-internal-tls", "with the internal CA")
+        expect(case, config["storage"]["ca_file"] == "/etc/berth/storage-ca/ca.crt", "the storage CA bundle")
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        expect(case, volumes["storage-ca"]["secret"]["secretName"] == "registry-s3-ca", "its Secret mounted")
         proxy = config["proxy"]
         expect(case, proxy["http_proxy"] == "http://proxy.example.com:3128", "proxy.httpProxy")
         expect(case, proxy["no_proxy"] == "127.0.0.1,localhost,.local,.internal,.svc", "proxy.noProxy")
@@ -231,7 +234,6 @@ REFUSED = [
     ({"core": {"replicas": 2}, "database": {"type": "external"}, "redis": {"type": "external"}}, "ReadWriteMany"),
     ({"persistence": {"imageChartStorage": {"type": "swift"}}}, "feature opendal"),
     ({"persistence": {"imageChartStorage": {"type": "s3", "s3": {"encrypt": True}}}}, "s3.encrypt is not supported"),
-    ({"persistence": {"imageChartStorage": {"caBundleSecretName": "ca"}}}, "caBundleSecretName is not supported"),
     ({"expose": {"type": "route"}}, "expose.type must be"),
     ({"expose": {"tls": {"certSource": "secret"}}}, "needs expose.tls.secret.secretName"),
     ({"expose": {"type": "clusterIP", "tls": {"certSource": "none"}}}, "needs expose.type ingress"),
@@ -484,13 +486,14 @@ def run_rendered() -> None:
         values["externalURL"] = f"https://localhost:{ingress_port}"
         values["internalTLS"] = {"enabled": False}
         # Nor a corporate proxy or the internet's feeds (the proxy is tested in
-        # crates/berth/tests/outbound_proxy.rs).
+        # crates/berth/tests/outbound.rs).
         for key in ("existingSecretAdminPassword", "existingSecretSecretKey", "proxy", "vulndb"):
             values.pop(key)
         values["harborAdminPassword"] = "Chart-admin-1"
         values["database"]["external"] = {"host": pg.hostname, "port": str(pg.port or 5432), "username": pg.username,
                                           "password": pg.password or "", "coreDatabase": database, "sslmode": "disable"}
         values["redis"]["external"] = {"addr": f"127.0.0.1:{redis_port}", "sentinelMasterSet": ""}
+        values["persistence"]["imageChartStorage"].pop("caBundleSecretName")
         values["persistence"]["imageChartStorage"]["s3"] = {
             "region": "us-east-1", "bucket": "berth-test", "regionendpoint": s3, "forcepathstyle": True,
             "accesskey": "berth-test", "secretkey": "berth-test-secret", "rootdirectory": f"/helm-{time.time_ns()}"}

@@ -299,6 +299,7 @@ pub fn open_store(dir: &Path) -> Arc<dyn BlobStore> {
             secret_key: Some("berth-test-secret".into()),
             session_token: None,
             proxy: Default::default(),
+            ca_pem: None,
             root,
         })
         .unwrap(),

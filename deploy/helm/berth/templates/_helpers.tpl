@@ -136,9 +136,6 @@ ignored. docs/helm.md lists them.
 {{- if has $storage.type (list "swift" "oss") -}}
 {{- fail (printf "persistence.imageChartStorage.type %s is not in this chart yet: Berth's image is built without the feature opendal that drives Swift and OSS, and its Swift driver takes a token rather than Keystone credentials (docs/helm.md)" $storage.type) -}}
 {{- end -}}
-{{- if $storage.caBundleSecretName -}}
-{{- fail "persistence.imageChartStorage.caBundleSecretName is not supported yet: Berth's object store clients trust the public roots only" -}}
-{{- end -}}
 {{- if eq $storage.type "s3" -}}
 {{- range $key := list "encrypt" "keyid" "skipverify" "storageclass" -}}
 {{- $value := index $storage.s3 $key -}}

@@ -1,5 +1,6 @@
-//! The outbound proxy (Harbor's `proxy` section) in the real binary, with a recording proxy on
-//! loopback. The servers behind it are named by host names that do not resolve (`s3proxied`,
+//! Berth's outbound HTTP clients in the real binary: internal TLS to object storage
+//! (`storage.ca_file`), and the outbound proxy (Harbor's `proxy` section) with a recording
+//! proxy on loopback. The servers behind it are named by host names that do not resolve (`s3proxied`,
 //! `feeds`, `otel`): a request reaches one only through the proxy, which connects every name
 //! to loopback. Shown: object storage (`registry`), the vulnerability database download
 //! (`trivy`, over plain HTTP and through a CONNECT tunnel to an HTTPS mirror signed by an
@@ -211,18 +212,10 @@ async fn the_standard_variables_serve_and_https_goes_through_a_tunnel() {
     if !have("openssl") {
         return;
     }
-    use rustls::pki_types::pem::PemObject as _;
     let certs = tempfile::tempdir().unwrap();
     make_ca(certs.path(), "ca");
     make_server_certificate_for(certs.path(), "ca", "DNS:feeds");
-    berth_store::install_tls_provider();
-    let chain: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(certs.path().join("server.crt"))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(certs.path().join("server.key")).unwrap();
-    let tls = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(chain, key).unwrap();
-    let (port, _) = mirror(Some(Arc::new(tls))).await;
+    let (port, _) = mirror(Some(server_tls(certs.path()))).await;
 
     let proxy = RecordingProxy::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -241,4 +234,78 @@ async fn the_standard_variables_serve_and_https_goes_through_a_tunnel() {
     assert!(proxy.saw("s3proxied"));
     assert!(database_imported(&berth).await, "{:?}", berth.log());
     assert!(proxy.seen.lock().unwrap().contains(&format!("feeds:{port}")));
+}
+
+/// A server's TLS configuration with `dir`'s `server.crt` and `server.key`.
+fn server_tls(dir: &std::path::Path) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject as _;
+    berth_store::install_tls_provider();
+    let chain: Vec<_> =
+        rustls::pki_types::CertificateDer::pem_file_iter(dir.join("server.crt")).unwrap().map(Result::unwrap).collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    Arc::new(rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(chain, key).unwrap())
+}
+
+/// A TLS terminator on loopback in front of `target` (`host:port`), its certificate `dir`'s
+/// `server.crt`; its port.
+async fn tls_front(dir: &std::path::Path, target: String) -> u16 {
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_tls(dir));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let (acceptor, target) = (acceptor.clone(), target.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else { return };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(&target).await else { return };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
+}
+
+/// Internal TLS to object storage: S3 (moto) behind TLS with a certificate an internal CA
+/// signed. Trusting `storage.ca_file`, a blob pushed lands there and reads back; with the
+/// public roots only, the certificate is refused and the push fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_storage_over_tls_trusts_storage_ca_file() {
+    let Some(s3) = s3_url() else { return };
+    if !have("openssl") {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    make_ca(certs.path(), "ca");
+    make_server_certificate(certs.path(), "ca");
+    let port = tls_front(certs.path(), format!("127.0.0.1:{}", moto_port(&s3))).await;
+    let ca = certs.path().join("ca.crt").display().to_string();
+    let client = admin_client();
+    for trusted in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = s3_env_at("localhost", &s3);
+        for (k, v) in env.iter_mut() {
+            if k == "BERTH_STORAGE__S3__ENDPOINT" {
+                *v = format!("https://localhost:{port}");
+            }
+        }
+        if trusted {
+            env.push(("BERTH_STORAGE__CA_FILE".into(), ca.clone()));
+        }
+        let berth = start(dir.path(), &env);
+        let data = format!("over TLS, trusted: {trusted}");
+        let digest = berth_oci::Digest::sha256_of(data.as_bytes());
+        let pushed = client
+            .post(berth.url(&format!("/v2/library/tls/blobs/uploads/?digest={digest}")))
+            .body(data.clone())
+            .send()
+            .await
+            .unwrap();
+        if !trusted {
+            assert!(pushed.status().is_server_error(), "{}", pushed.status());
+            continue;
+        }
+        assert_eq!(pushed.status(), reqwest::StatusCode::CREATED);
+        let blob = client.get(berth.url(&format!("/v2/library/tls/blobs/{digest}"))).send().await.unwrap();
+        assert_eq!(blob.text().await.unwrap(), data);
+    }
 }
