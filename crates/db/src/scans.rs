@@ -249,7 +249,7 @@ impl Db {
         self.write_one(
             sqlx::query(
                 "INSERT INTO scan_layers (digest, files, analysed_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (digest) DO NOTHING",
+                 ON CONFLICT (digest) DO UPDATE SET files = excluded.files, analysed_at = excluded.analysed_at",
             )
             .bind(digest)
             .bind(files)

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::langpkg;
-use crate::layers::{FileKind, Stacked, kind_of};
+use crate::layers::{FileKind, Stacked};
 use crate::os::{Os, parse_os_release};
 use crate::pkgdb::{Package, PkgDbError, parse_apk_installed, parse_dpkg_status};
 
@@ -38,6 +38,7 @@ fn parse(kind: FileKind, path: &str, text: &str) -> Result<Vec<Package>, PkgDbEr
         FileKind::ComposerLock => langpkg::parse_composer_lock(text),
         FileKind::Gemspec => langpkg::parse_gemspec(text),
         FileKind::DepsJson => langpkg::parse_deps_json(text),
+        FileKind::GoBinary => langpkg::parse_go_binary(text),
         FileKind::OsRelease => {
             Err(PkgDbError { database: "os-release", reason: format!("{path} is no package database") })
         }
@@ -54,7 +55,7 @@ pub fn inventory(stacked: &Stacked) -> Result<Inventory, PkgDbError> {
     let ecosystem = os.as_ref().and_then(Os::ecosystem).unwrap_or_default();
     let mut packages = Vec::new();
     for (path, file) in &stacked.files {
-        let Some(kind) = kind_of(path) else { continue };
+        let Some(kind) = FileKind::of(path, &file.text) else { continue };
         if kind == FileKind::OsRelease {
             continue;
         }

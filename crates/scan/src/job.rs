@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::inventory;
-use crate::layers::{LayerFiles, read_layer, stack};
+use crate::layers::{ANALYZER_VERSION, LayerFiles, read_layer, stack};
 use crate::matching::find_vulnerabilities;
 use crate::report::{ArtifactRef, VULNERABILITY_REPORT, build, finding_keys};
 
@@ -182,6 +182,7 @@ impl ScanWorker {
     async fn layer(&self, digest: &str, job: &JobContext) -> Result<LayerFiles, String> {
         if let Some(kept) = self.db.scan_layer(digest).await.map_err(|e| e.to_string())?
             && let Ok(files) = serde_json::from_str::<LayerFiles>(&kept)
+            && files.analyzer >= ANALYZER_VERSION
         {
             return Ok(files);
         }

@@ -194,3 +194,72 @@ pub fn parse_deps_json(text: &str) -> Result<Vec<Package>, PkgDbError> {
     }
     Ok(packages)
 }
+
+/// A Go release as Go's vulnerability database writes its `stdlib` versions: `go1.21.4` is
+/// `1.21.4`, `go1.21` is `1.21.0`, `go1.22rc1` is `1.22.0-rc.1`; an experiment suffix
+/// (`go1.21.4 X:boringcrypto`) is dropped.
+fn go_release(version: &str) -> Option<String> {
+    let bare = version.split_whitespace().next()?.strip_prefix("go")?;
+    let (release, pre) = match bare.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => (&bare[..at], Some(&bare[at..])),
+        None => (bare, None),
+    };
+    let mut parts: Vec<&str> = release.split('.').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() || parts.len() > 3 || !parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    while parts.len() < 3 {
+        parts.push("0");
+    }
+    let mut out = parts.join(".");
+    if let Some(pre) = pre {
+        let (letters, number) = pre.split_at(pre.find(|c: char| c.is_ascii_digit()).unwrap_or(pre.len()));
+        out = if number.is_empty() { format!("{out}-{letters}") } else { format!("{out}-{letters}.{number}") };
+    }
+    Some(out)
+}
+
+/// A Go binary's build information (`gobinary::BuildInfo::kept_text`): the standard library
+/// at the Go release it was built with (`stdlib`, as Go's vulnerability database names it),
+/// the main module unless it is `(devel)`, and each linked module, a `=>` replacement taking
+/// the place of the module before it. Module versions lose their `v`, as OSV writes them.
+pub fn parse_go_binary(text: &str) -> Result<Vec<Package>, PkgDbError> {
+    let body = text
+        .strip_prefix(crate::gobinary::KEPT_PREFIX)
+        .ok_or_else(|| error("Go build info", "not a Go binary's build information"))?;
+    let mut packages = Vec::new();
+    let module = |path: &str, version: &str| {
+        let version = version.strip_prefix('v').unwrap_or(version);
+        (!path.is_empty() && !version.is_empty() && version != "(devel)").then(|| package(path, version))
+    };
+    // Whether the line before added a module, which a `=>` line replaces.
+    let mut added = false;
+    for line in body.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        match fields.as_slice() {
+            ["go", version] => {
+                let release = go_release(version)
+                    .ok_or_else(|| error("Go build info", format!("a Go version it cannot read: {version:?}")))?;
+                packages.push(package("stdlib", &release));
+                added = false;
+            }
+            ["mod" | "dep", path, version, ..] => {
+                let found = module(path, version);
+                added = found.is_some();
+                packages.extend(found);
+            }
+            ["=>", replacement @ ..] => {
+                if added {
+                    packages.pop();
+                }
+                // A local directory (`=> ../fork`) has no version: no module of the proxy.
+                if let [path, version, ..] = replacement {
+                    packages.extend(module(path, version));
+                }
+                added = false;
+            }
+            _ => added = false,
+        }
+    }
+    Ok(packages)
+}

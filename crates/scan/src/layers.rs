@@ -29,6 +29,8 @@ pub enum FileKind {
     ComposerLock,
     Gemspec,
     DepsJson,
+    /// A Go binary's build information (`gobinary`), kept under the binary's path.
+    GoBinary,
 }
 
 impl FileKind {
@@ -42,9 +44,23 @@ impl FileKind {
             FileKind::ComposerLock => Some("Packagist"),
             FileKind::Gemspec => Some("RubyGems"),
             FileKind::DepsJson => Some("NuGet"),
+            FileKind::GoBinary => Some("Go"),
         }
     }
+
+    /// The kind of a kept file: by its path, or (for a Go binary, whose path says nothing)
+    /// by what was kept of it.
+    pub fn of(path: &str, kept: &str) -> Option<FileKind> {
+        kind_of(path).or_else(|| kept.starts_with(crate::gobinary::KEPT_PREFIX).then_some(FileKind::GoBinary))
+    }
 }
+
+/// What the layer analysis reads, as a number: kept layers analysed by an older version are
+/// read again (2: Go binaries).
+pub const ANALYZER_VERSION: u32 = 2;
+/// Executables smaller than this are not looked into for Go's build information (the
+/// smallest Go binary is over a megabyte).
+const MIN_GO_BINARY: u64 = 512 << 10;
 
 /// Which kind of file `path` (relative, no leading `/`) is, if a scan reads it.
 pub fn kind_of(path: &str) -> Option<FileKind> {
@@ -111,6 +127,9 @@ pub struct LayerFiles {
     pub replaced: Vec<String>,
     /// Directories whose contents below this layer are hidden (`.wh..wh..opq`).
     pub opaque: Vec<String>,
+    /// The [`ANALYZER_VERSION`] that read it (0: before versions were recorded).
+    #[serde(default)]
+    pub analyzer: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +167,7 @@ pub fn read_layer(layer: impl Read) -> Result<LayerFiles, LayerError> {
         Box::new(input)
     };
     let mut archive = tar::Archive::new(decompressed);
-    let mut found = LayerFiles::default();
+    let mut found = LayerFiles { analyzer: ANALYZER_VERSION, ..Default::default() };
     let mut kept = 0u64;
     for entry in archive.entries()? {
         let mut entry = entry?;
@@ -162,7 +181,25 @@ pub fn read_layer(layer: impl Read) -> Result<LayerFiles, LayerError> {
             found.removed.push(if dir.is_empty() { target.to_string() } else { format!("{dir}/{target}") });
             continue;
         }
-        let Some(kind) = kind_of(&path) else { continue };
+        let Some(kind) = kind_of(&path) else {
+            let header = entry.header();
+            let executable = header.mode().is_ok_and(|m| m & 0o111 != 0);
+            if header.entry_type().is_file() && executable && entry.size() >= MIN_GO_BINARY {
+                let mut magic = [0u8; 4];
+                entry.read_exact(&mut magic)?;
+                if &magic == b"\x7fELF" {
+                    match crate::gobinary::find(&mut entry)? {
+                        Some(info) => {
+                            found.replaced.retain(|r| *r != path);
+                            found.files.insert(path, info.kept_text());
+                        }
+                        // Another executable where a Go binary may have been below.
+                        None => found.replaced.push(path),
+                    }
+                }
+            }
+            continue;
+        };
         if !entry.header().entry_type().is_file() {
             // A directory or link where a kept file may be below: that file is gone (what is
             // beneath a directory merges, as overlays do).

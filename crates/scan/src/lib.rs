@@ -14,6 +14,7 @@
 pub mod advisory;
 pub mod download;
 pub mod feed;
+pub mod gobinary;
 pub mod inventory;
 pub mod job;
 pub mod langpkg;

@@ -154,3 +154,120 @@ fn an_application_image_against_rustsec_and_pypa() {
     // Findings carry the CVE where the advisory names one.
     assert!(findings.iter().any(|f| f.advisory == "PYSEC-2019-217" && f.id == "CVE-2019-10906"));
 }
+
+/// A Go 1.18+ build info blob, as the linker writes it (magic, pointer size, flags, then the
+/// version and the framed module info as length-prefixed strings).
+fn go_buildinfo(version: &str, modules: &str) -> Vec<u8> {
+    let mut out = b"\xff Go buildinf:\x08\x02".to_vec();
+    out.resize(32, 0);
+    let info: Vec<u8> = [&[0x30u8; 16][..], modules.as_bytes(), &[0x31u8; 16][..]].concat();
+    for s in [version.as_bytes(), &info[..]] {
+        let mut len = s.len();
+        while len >= 0x80 {
+            out.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(s);
+    }
+    out
+}
+
+fn executable_layer(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, bytes, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(*mode);
+        builder.append_data(&mut header, path, *bytes).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&builder.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
+fn go_vulndb() -> AdvisoryIndex {
+    let mut index = AdvisoryIndex::default();
+    let feed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vulndb/golang-vulndb-osv-a752ea54.tar.gz");
+    feed::walk(&feed, |a| index.add(a)).unwrap();
+    index
+}
+
+/// Go binaries in an image, found by their build information whatever their path: the Go
+/// release as `stdlib` and each linked module (a replacement in place of what it replaces),
+/// matched against Go's real vulnerability database. The counts are the known answers
+/// computed from the database's ranges outside Berth. A non-executable copy, a small ELF
+/// and a text file are not read; a later layer's C program in the binary's place ends it.
+#[test]
+fn go_binaries_are_read_by_their_build_info() {
+    let modules = "path\texample.com/cmd/app\nmod\texample.com\t(devel)\t\n\
+        dep\tgolang.org/x/net\tv0.17.0\th1:x=\n\
+        dep\tgithub.com/old/dep\tv1.0.0\th1:y=\n=>\tgithub.com/fork/dep\tv1.0.1\th1:z=\n\
+        dep\tgithub.com/local/dep\tv0.1.0\th1:w=\n=>\t../local\t\n\
+        build\t-compiler=gc\nbuild\tGOOS=linux\n";
+    let mut binary = b"\x7fELF\x02\x01\x01".to_vec();
+    binary.resize(900 << 10, 0x90);
+    binary.extend(go_buildinfo("go1.21.4", modules));
+    binary.resize(binary.len() + (300 << 10), 0);
+    let mut small_elf = b"\x7fELF\x02\x01\x01".to_vec();
+    small_elf.extend(go_buildinfo("go1.21.4", modules));
+    let layer = executable_layer(&[
+        ("usr/local/bin/app", &binary, 0o755),
+        ("srv/copy-of-app", &binary, 0o644),
+        ("usr/bin/tiny", &small_elf, 0o755),
+        ("usr/bin/script", b"#!/bin/sh\necho hi\n", 0o755),
+    ]);
+    let files = read_layer(&layer[..]).unwrap();
+    assert_eq!(files.files.keys().collect::<Vec<_>>(), ["usr/local/bin/app"]);
+    assert_eq!(FileKind::of("usr/local/bin/app", &files.files["usr/local/bin/app"]), Some(FileKind::GoBinary));
+    let inv = inventory(&stack(std::slice::from_ref(&files))).unwrap();
+    let found: Vec<String> =
+        inv.packages.iter().map(|p| format!("{}:{}@{}", p.ecosystem, p.package.name, p.package.version)).collect();
+    assert_eq!(found, ["Go:stdlib@1.21.4", "Go:golang.org/x/net@0.17.0", "Go:github.com/fork/dep@1.0.1"]);
+
+    let findings = find_vulnerabilities(&inv, &go_vulndb());
+    let count = |package: &str| findings.iter().filter(|f| f.package == package).count();
+    assert_eq!((count("stdlib"), count("golang.org/x/net")), (69, 14));
+    assert!(findings.iter().any(|f| f.package == "stdlib" && f.advisory == "GO-2023-2185"));
+    assert!(findings.iter().any(|f| f.package == "golang.org/x/net" && f.advisory == "GO-2024-2687"));
+
+    // A C program put in its place by a later layer: the Go binary is gone.
+    let mut c_program = b"\x7fELF\x02\x01\x01".to_vec();
+    c_program.resize(600 << 10, 0);
+    let later = read_layer(&executable_layer(&[("usr/local/bin/app", &c_program, 0o755)])[..]).unwrap();
+    assert!(inventory(&stack(&[files, later])).unwrap().packages.is_empty());
+}
+
+/// A real Go binary of this machine, if Debian's skopeo is installed (CI installs it): its
+/// Go release is the one Debian's `Built-Using` field names (`golang-1.19 (= 1.19.8-2)`).
+#[test]
+fn a_real_go_binary_names_the_release_debian_built_it_with() {
+    let Ok(binary) = std::fs::read("/usr/bin/skopeo") else {
+        eprintln!("SKIPPED: /usr/bin/skopeo is not installed");
+        return;
+    };
+    let out = std::process::Command::new("dpkg-query").args(["-W", "-f", "${Built-Using}", "skopeo"]).output().unwrap();
+    let built_using = String::from_utf8_lossy(&out.stdout).to_string();
+    let golang = built_using.split(", ").find(|p| p.starts_with("golang-1.")).expect("Built-Using names golang");
+    let release = golang.split("(= ").nth(1).unwrap().split('-').next().unwrap().to_string();
+    let layer = executable_layer(&[("usr/bin/skopeo", &binary, 0o755)]);
+    let inv = inventory(&stack(&[read_layer(&layer[..]).unwrap()])).unwrap();
+    let stdlib: Vec<&str> =
+        inv.packages.iter().filter(|p| p.package.name == "stdlib").map(|p| p.package.version.as_str()).collect();
+    assert_eq!(stdlib, [release.as_str()], "{built_using}");
+    assert!(!find_vulnerabilities(&inv, &go_vulndb()).is_empty(), "a Go {release} has known vulnerabilities");
+}
+
+#[test]
+fn go_releases_as_gos_vulnerability_database_writes_them() {
+    let stdlib = |version: &str| {
+        let text = format!("{}go\t{version}\n", berth_scan::gobinary::KEPT_PREFIX);
+        parse_go_binary(&text).map(|p| names(&p))
+    };
+    assert_eq!(stdlib("go1.21.4").unwrap(), ["stdlib@1.21.4"]);
+    assert_eq!(stdlib("go1.21").unwrap(), ["stdlib@1.21.0"]);
+    assert_eq!(stdlib("go1.22rc1").unwrap(), ["stdlib@1.22.0-rc.1"]);
+    assert_eq!(stdlib("go1.21.4 X:boringcrypto").unwrap(), ["stdlib@1.21.4"]);
+    assert!(stdlib("devel +abc").is_err());
+    assert!(parse_go_binary("path\tx\n").is_err(), "not kept build info");
+}
