@@ -69,31 +69,32 @@ pub fn find_vulnerabilities(inventory: &Inventory, source: &dyn AdvisorySource) 
         if installed.ecosystem.is_empty() {
             continue;
         }
-        let (name, version) = (installed.package.advisory_name(), installed.package.advisory_version());
-        for advisory in source.advisories(&installed.ecosystem, name) {
-            let Ok(Some(affected)) = advisory.affecting(&installed.ecosystem, name, version) else { continue };
-            let cve = std::iter::once(&advisory.id)
-                .chain(advisory.aliases.iter())
-                .find(|id| id.starts_with("CVE-"))
-                .unwrap_or(&advisory.id);
-            findings.push(Finding {
-                id: cve.clone(),
-                advisory: advisory.id.clone(),
-                package: installed.package.name.clone(),
-                version: installed.package.version.clone(),
-                fix_version: affected.fix_for(version),
-                severity: advisory.severity,
-                layer: installed.layer,
-                ecosystem: installed.ecosystem.clone(),
-                description: if advisory.summary.is_empty() {
-                    advisory.details.clone()
-                } else {
-                    advisory.summary.clone()
-                },
-                links: advisory.references.clone(),
-                cvss: advisory.cvss.first().cloned(),
-                cwe_ids: advisory.cwe_ids.clone(),
-            });
+        for (name, version) in installed.package.advisory_keys() {
+            for advisory in source.advisories(&installed.ecosystem, name) {
+                let Ok(Some(affected)) = advisory.affecting(&installed.ecosystem, name, version) else { continue };
+                let cve = std::iter::once(&advisory.id)
+                    .chain(advisory.aliases.iter())
+                    .find(|id| id.starts_with("CVE-"))
+                    .unwrap_or(&advisory.id);
+                findings.push(Finding {
+                    id: cve.clone(),
+                    advisory: advisory.id.clone(),
+                    package: installed.package.name.clone(),
+                    version: installed.package.version.clone(),
+                    fix_version: affected.fix_for(version),
+                    severity: advisory.severity,
+                    layer: installed.layer,
+                    ecosystem: installed.ecosystem.clone(),
+                    description: if advisory.summary.is_empty() {
+                        advisory.details.clone()
+                    } else {
+                        advisory.summary.clone()
+                    },
+                    links: advisory.references.clone(),
+                    cvss: advisory.cvss.first().cloned(),
+                    cwe_ids: advisory.cwe_ids.clone(),
+                });
+            }
         }
     }
     findings.sort_by(|a, b| {

@@ -1,7 +1,12 @@
-//! Debian's OVAL definitions (`oval-definitions-<release>.xml`, as www.debian.org/security/oval/
-//! publishes them): one definition per (CVE, source package), whose `dpkginfo` test says
-//! "affected while earlier than" a version. Read as a stream (the files are tens of MiB) into
-//! advisories as OSV would write them, scoped to the release the definitions' platform names.
+//! OVAL definitions of dpkg-based distributions, read as a stream (the files are tens of MiB)
+//! into advisories as OSV would write them:
+//! - Debian's (`oval-definitions-<release>.xml`, as www.debian.org/security/oval/ publishes
+//!   them): one `vulnerability` definition per (CVE, source package), whose `dpkginfo` test
+//!   says "affected while earlier than" a version, scoped to the release its platform names;
+//! - Canonical's USN OVAL (`com.ubuntu.<release>.usn.oval.xml`): one `patch` definition per
+//!   Ubuntu Security Notice, its CVEs and priority, whose tests name *binary* packages, often
+//!   through a `constant_variable` list, each "less than" the fixed version; scoped to the
+//!   release the file's `inventory` definition checks for (`Ubuntu 24.04 LTS` is `Ubuntu:24.04`).
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -27,6 +32,10 @@ struct Definition {
     description: String,
     cves: Vec<(String, String)>,
     tests: Vec<String>,
+    /// A USN's id (`USN-6663-3`), from its reference.
+    notice: Option<String>,
+    /// The notice's severity as Canonical writes it (`High`), when the definition has one.
+    severity: String,
 }
 
 fn attr(e: &quick_xml::events::BytesStart<'_>, name: &str) -> Option<String> {
@@ -43,6 +52,25 @@ fn ecosystem_of(platform: &str) -> Option<String> {
         .then(|| format!("Debian:{release}"))
 }
 
+/// The release an Ubuntu `inventory` definition checks for: `Check that Ubuntu 24.04 LTS
+/// (noble) is installed.` is `Ubuntu:24.04`.
+fn ubuntu_release(title: &str) -> Option<String> {
+    let release = title.split("Ubuntu ").nth(1)?.split_whitespace().next()?;
+    (release.contains('.') && release.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .then(|| format!("Ubuntu:{release}"))
+}
+
+/// Canonical's priority words, as Harbor's severities.
+fn ubuntu_severity(word: &str) -> Severity {
+    match word.trim().to_ascii_lowercase().as_str() {
+        "critical" => Severity::Critical,
+        "high" => Severity::High,
+        "medium" => Severity::Medium,
+        "low" | "negligible" => Severity::Low,
+        _ => Severity::Unknown,
+    }
+}
+
 /// What a walk of the file has gathered so far.
 #[derive(Default)]
 struct Parsed {
@@ -51,6 +79,11 @@ struct Parsed {
     /// Test id -> (object id, state id); object id -> package; state id -> (operation, evr).
     tests: HashMap<String, (String, String)>,
     objects: HashMap<String, String>,
+    /// Object id -> the variable listing its package names (Ubuntu's objects).
+    object_variables: HashMap<String, String>,
+    /// Variable id -> its values; the `constant_variable` being read.
+    variables: HashMap<String, Vec<String>>,
+    variable: Option<String>,
     states: HashMap<String, (String, String)>,
     /// The test, object and state being read.
     test: Option<(String, String, String)>,
@@ -73,12 +106,21 @@ impl Parsed {
             }
             "reference" => {
                 if let Some(d) = self.current.as_mut()
-                    && attr(e, "source").as_deref() == Some("CVE")
                     && let Some(id) = attr(e, "ref_id")
                 {
-                    d.cves.push((id, attr(e, "ref_url").unwrap_or_default()));
+                    match attr(e, "source").as_deref() {
+                        Some("CVE") => d.cves.push((id, attr(e, "ref_url").unwrap_or_default())),
+                        Some("USN") => d.notice = Some(id),
+                        _ => {}
+                    }
                 }
             }
+            "name" => {
+                if let (Some(object), Some(variable)) = (self.object.as_ref(), attr(e, "var_ref")) {
+                    self.object_variables.insert(object.clone(), variable);
+                }
+            }
+            "constant_variable" => self.variable = attr(e, "id"),
             "criterion" => {
                 if let (Some(d), Some(t)) = (self.current.as_mut(), attr(e, "test_ref")) {
                     d.tests.push(t);
@@ -114,11 +156,12 @@ impl Parsed {
                     self.definitions.push(d);
                 }
             }
-            "title" | "platform" | "description" => {
+            "title" | "platform" | "description" | "severity" => {
                 if let Some(d) = self.current.as_mut() {
                     let field = match name {
                         "title" => &mut d.title,
                         "platform" => &mut d.platform,
+                        "severity" => &mut d.severity,
                         _ => &mut d.description,
                     };
                     *field = text.to_string();
@@ -130,10 +173,18 @@ impl Parsed {
                 }
             }
             "name" => {
-                if let Some(id) = self.object.as_ref() {
+                if let Some(id) = self.object.as_ref()
+                    && !text.trim().is_empty()
+                {
                     self.objects.insert(id.clone(), text.trim().to_string());
                 }
             }
+            "value" => {
+                if let Some(id) = self.variable.as_ref() {
+                    self.variables.entry(id.clone()).or_default().push(text.trim().to_string());
+                }
+            }
+            "constant_variable" => self.variable = None,
             "dpkginfo_object" => self.object = None,
             "evr" => {
                 if let Some((id, operation)) = self.state.as_ref() {
@@ -148,45 +199,59 @@ impl Parsed {
     /// The advisories the definitions make.
     fn advisories(self) -> Vec<Advisory> {
         let mut advisories = Vec::new();
-        for d in self.definitions {
-            if d.class != "vulnerability" {
-                continue;
-            }
-            let Some(ecosystem) = ecosystem_of(d.platform.trim()) else { continue };
-            let id = match d.cves.first() {
-                Some((cve, _)) => cve.clone(),
-                None => d.title.split_whitespace().next().unwrap_or(&d.id).to_string(),
+        let ubuntu = self.definitions.iter().filter(|d| d.class == "inventory").find_map(|d| ubuntu_release(&d.title));
+        for d in &self.definitions {
+            // Debian files a vulnerability per CVE; Canonical a patch per notice.
+            let (ecosystem, id, aliases, severity) = match (d.class.as_str(), &ubuntu, &d.notice) {
+                ("vulnerability", _, _) => {
+                    let Some(ecosystem) = ecosystem_of(d.platform.trim()) else { continue };
+                    let id = match d.cves.first() {
+                        Some((cve, _)) => cve.clone(),
+                        None => d.title.split_whitespace().next().unwrap_or(&d.id).to_string(),
+                    };
+                    (ecosystem, id, Vec::new(), Severity::Unknown)
+                }
+                ("patch", Some(ecosystem), Some(notice)) => {
+                    let cves = d.cves.iter().map(|(cve, _)| cve.clone()).collect();
+                    (ecosystem.clone(), notice.clone(), cves, ubuntu_severity(&d.severity))
+                }
+                _ => continue,
             };
             let mut affected = Vec::new();
             for t in &d.tests {
                 let Some((object, state)) = self.tests.get(t) else { continue };
-                let (Some(package), Some((operation, evr))) = (self.objects.get(object), self.states.get(state)) else {
-                    continue;
+                let Some((operation, evr)) = self.states.get(state) else { continue };
+                let packages: Vec<&String> = match (self.objects.get(object), self.object_variables.get(object)) {
+                    (Some(package), _) => vec![package],
+                    (None, Some(variable)) => self.variables.get(variable).into_iter().flatten().collect(),
+                    (None, None) => continue,
                 };
                 // "less than 0": not affected in this release.
                 let fixed = evr.strip_prefix("0:").unwrap_or(evr);
                 if operation != "less than" || fixed == "0" {
                     continue;
                 }
-                affected.push(Affected {
-                    ecosystem: ecosystem.clone(),
-                    name: package.clone(),
-                    ranges: vec![Range {
-                        kind: RangeKind::Ecosystem,
-                        events: vec![RangeEvent::Introduced("0".into()), RangeEvent::Fixed(fixed.to_string())],
-                    }],
-                    versions: Vec::new(),
-                });
+                for package in packages {
+                    affected.push(Affected {
+                        ecosystem: ecosystem.clone(),
+                        name: package.clone(),
+                        ranges: vec![Range {
+                            kind: RangeKind::Ecosystem,
+                            events: vec![RangeEvent::Introduced("0".into()), RangeEvent::Fixed(fixed.to_string())],
+                        }],
+                        versions: Vec::new(),
+                    });
+                }
             }
             if affected.is_empty() {
                 continue;
             }
             advisories.push(Advisory {
                 id,
-                aliases: Vec::new(),
+                aliases,
                 summary: d.title.trim().to_string(),
                 details: d.description.trim().to_string(),
-                severity: Severity::Unknown,
+                severity,
                 cvss: Vec::new(),
                 cwe_ids: Vec::new(),
                 references: d.cves.iter().map(|(_, url)| url.clone()).filter(|u| !u.is_empty()).collect(),
@@ -201,7 +266,7 @@ impl Parsed {
     }
 }
 
-/// Reads a Debian OVAL file.
+/// Reads a Debian or Ubuntu OVAL file.
 pub fn from_reader(reader: impl BufRead) -> Result<Vec<Advisory>, OvalError> {
     let mut xml = quick_xml::Reader::from_reader(reader);
     let mut buf = Vec::new();

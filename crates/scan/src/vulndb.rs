@@ -107,9 +107,10 @@ pub async fn index_for(db: &Db, inventory: &Inventory) -> Result<AdvisoryIndex, 
         .packages
         .iter()
         .filter(|p| !p.ecosystem.is_empty())
-        .map(|p| {
-            let name = p.package.advisory_name();
-            (family(&p.ecosystem).to_string(), normalize_name(&p.ecosystem, name))
+        .flat_map(|p| {
+            p.package
+                .advisory_keys()
+                .map(|(name, _)| (family(&p.ecosystem).to_string(), normalize_name(&p.ecosystem, name)))
         })
         .collect();
     wanted.sort();

@@ -130,6 +130,64 @@ async fn debian_oval_imports_per_release() {
     assert_eq!(ids, ["CVE-2023-0464", "CVE-2023-0465", "CVE-2023-0466", "CVE-2023-1255", "CVE-2023-2650"]);
 }
 
+/// An installed dpkg package of `ecosystem`, built from source package `source`.
+fn dpkg_inventory(ecosystem: &str, packages: &[(&str, &str, &str)]) -> Inventory {
+    let mut inventory = Inventory::default();
+    for (name, version, source) in packages {
+        let mut one = crate_inventory(name, version);
+        one.packages[0].ecosystem = ecosystem.into();
+        one.packages[0].package.source_name = (name != source).then(|| source.to_string());
+        inventory.packages.extend(one.packages);
+    }
+    inventory
+}
+
+/// Canonical's USN OVAL: a notice per definition, binary package names (through the files'
+/// variable lists), scoped to the release the file checks for; matched on the binary
+/// package, whose source differs. The known answers of the fixtures' SOURCES.md.
+#[tokio::test]
+async fn ubuntu_usn_oval_matches_binary_packages() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path()).await;
+    let noble = import(&db, &fixture("com.ubuntu.noble.usn.oval.2024-12-24.xml.gz")).await.unwrap();
+    assert_eq!(noble.feeds.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["Ubuntu:24.04:USN"]);
+    let jammy = import(&db, &fixture("com.ubuntu.jammy.usn.oval.2023-10-09.xml.gz")).await.unwrap();
+    assert_eq!(jammy.feeds[0].name, "Ubuntu:22.04:USN");
+
+    let inventory = dpkg_inventory(
+        "Ubuntu:24.04",
+        &[
+            ("libssl3t64", "3.0.13-0ubuntu3", "openssl"),
+            ("openssl", "3.0.13-0ubuntu3", "openssl"),
+            ("curl", "8.5.0-2ubuntu10", "curl"),
+            ("libc6", "2.39-0ubuntu8", "glibc"),
+        ],
+    );
+    let index = index_for(&db, &inventory).await.unwrap();
+    let findings = find_vulnerabilities(&inventory, &index);
+    let of = |package: &str| {
+        let mut ids: Vec<String> =
+            findings.iter().filter(|f| f.package == package).map(|f| f.advisory.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(of("libssl3t64"), ["USN-6663-3", "USN-6937-1", "USN-6986-1"]);
+    assert_eq!(of("openssl"), ["USN-6663-3", "USN-6937-1", "USN-6986-1"]);
+    assert_eq!(of("curl"), ["USN-6718-3", "USN-6944-1", "USN-7012-1", "USN-7104-1", "USN-7162-1"]);
+    assert_eq!(of("libc6"), ["USN-6737-2", "USN-6804-1"]);
+    // A finding shows the notice's CVE, its fix, and Canonical's priority where it has one.
+    let curl = findings.iter().find(|f| f.advisory == "USN-7104-1").unwrap();
+    assert_eq!((curl.id.as_str(), curl.severity), ("CVE-2024-9681", berth_scan::advisory::Severity::Low));
+    assert!(curl.fix_version.is_some(), "{curl:?}");
+
+    // The same package names in 22.04 are 22.04's notices only.
+    let jammy = dpkg_inventory("Ubuntu:22.04", &[("libssl3", "3.0.2-0ubuntu1.7", "openssl")]);
+    let index = index_for(&db, &jammy).await.unwrap();
+    let mut ids: Vec<String> = find_vulnerabilities(&jammy, &index).into_iter().map(|f| f.advisory).collect();
+    ids.sort();
+    assert_eq!(ids, ["USN-5844-1", "USN-6039-1", "USN-6119-1"]);
+}
+
 /// A server on loopback answering `GET <path>` with the body `routes` gives it (404 for any
 /// other path), one request per connection; its URL.
 async fn serve(routes: Vec<(&'static str, Vec<u8>)>) -> String {

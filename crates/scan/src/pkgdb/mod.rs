@@ -32,6 +32,15 @@ impl Package {
     pub fn advisory_version(&self) -> &str {
         self.source_version.as_deref().unwrap_or(&self.version)
     }
+
+    /// Each (name, version) an advisory may be filed under: the source package's (Debian's
+    /// feeds, OSV's Ubuntu records), then, when it differs, the binary package's (Ubuntu's
+    /// USN OVAL names binary packages, at their own versions).
+    pub fn advisory_keys(&self) -> impl Iterator<Item = (&str, &str)> {
+        let source = (self.advisory_name(), self.advisory_version());
+        let binary = (self.name.as_str(), self.version.as_str());
+        std::iter::once(source).chain((binary.0 != source.0).then_some(binary))
+    }
 }
 
 /// Why a package database could not be read.
