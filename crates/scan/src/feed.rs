@@ -129,9 +129,14 @@ pub fn walk(path: &Path, mut each: impl FnMut(Advisory)) -> Result<WalkReport, F
     Ok(report)
 }
 
-/// The advisories of one file of a feed, by its name and content: OSV in JSON or YAML, or an
-/// Alpine secdb file in either; anything else holds none.
+/// The advisories of one file of a feed, by its name and content: OSV in JSON or YAML, an
+/// Alpine secdb file in either, or the Debian security tracker's DSA or DLA list; anything
+/// else holds none.
 fn read_file(name: &str, bytes: &[u8]) -> Result<Vec<Advisory>, String> {
+    if crate::dsa::is_list(name) {
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+        return crate::dsa::parse(text);
+    }
     let lower = name.to_ascii_lowercase();
     let value: serde_json::Value = if lower.ends_with(".json") {
         serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?

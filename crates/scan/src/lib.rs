@@ -13,6 +13,7 @@
 
 pub mod advisory;
 pub mod download;
+pub mod dsa;
 pub mod feed;
 pub mod gobinary;
 pub mod inventory;

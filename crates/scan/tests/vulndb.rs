@@ -188,6 +188,35 @@ async fn ubuntu_usn_oval_matches_binary_packages() {
     assert_eq!(ids, ["USN-5844-1", "USN-6039-1", "USN-6119-1"]);
 }
 
+/// The Debian security tracker's DSA and DLA lists: a feed per release and list, matched on
+/// the source package; the known answers of the fixtures' SOURCES.md.
+#[tokio::test]
+async fn debian_dsa_and_dla_lists_import_per_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path()).await;
+    let imported = import(&db, &fixture("debian-security-tracker-dsa-dla-32127b7f.tar.gz")).await.unwrap();
+    let feeds: Vec<&str> = imported.feeds.iter().map(|f| f.name.as_str()).collect();
+    for feed in ["Debian:11:DSA", "Debian:10:DSA", "Debian:10:DLA", "Debian:9:DLA"] {
+        assert!(feeds.contains(&feed), "{feeds:?}");
+    }
+    let ids = |inventory: Inventory| {
+        let db = db.clone();
+        async move {
+            let index = index_for(&db, &inventory).await.unwrap();
+            let mut ids: Vec<String> =
+                find_vulnerabilities(&inventory, &index).into_iter().map(|f| f.advisory).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let bullseye = |packages: &[(&str, &str, &str)]| dpkg_inventory("Debian:11", packages);
+    assert_eq!(ids(bullseye(&[("libssl1.1", "1.1.1n-0+deb11u3", "openssl")])).await, ["DSA-5343-1"]);
+    assert_eq!(ids(bullseye(&[("zlib1g", "1:1.2.11.dfsg-2+deb11u1", "zlib")])).await, ["DSA-5218-1"]);
+    assert_eq!(ids(bullseye(&[("curl", "7.74.0-1.3+deb11u5", "curl")])).await, ["DSA-5365-1"]);
+    let buster = dpkg_inventory("Debian:10", &[("libssl1.1", "1.1.1n-0+deb10u3", "openssl")]);
+    assert_eq!(ids(buster).await, ["DLA-3325-1"]);
+}
+
 /// A server on loopback answering `GET <path>` with the body `routes` gives it (404 for any
 /// other path), one request per connection; its URL.
 async fn serve(routes: Vec<(&'static str, Vec<u8>)>) -> String {
