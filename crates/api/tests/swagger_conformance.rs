@@ -332,9 +332,24 @@ async fn served_operations_answer_as_documented() {
     c.call(M::POST, "/api/v2.0/system/scanAll/stop", None, 202).await;
     c.call(M::POST, "/api/v2.0/system/scanAll/stop", None, 400).await;
 
+    // The security hub: nothing is scanned here (no worker), so zeros and an empty list; a
+    // query key it does not have is refused.
+    let summary = c
+        .call(M::GET, "/api/v2.0/security/summary?with_dangerous_cve=true&with_dangerous_artifact=true", None, 200)
+        .await;
+    assert_eq!(
+        (summary["total_vuls"].as_i64(), summary["dangerous_cves"].as_array().map(Vec::len)),
+        (Some(0), Some(0))
+    );
+    assert!(summary["total_artifact"].as_i64().is_some_and(|n| n > 0), "{summary}");
+    let found = c.call(M::GET, "/api/v2.0/security/vul?q=cvss_score_v3%3D%5B7~10%5D&with_tag=true", None, 200).await;
+    assert_eq!(found, json!([]));
+    c.call(M::GET, "/api/v2.0/security/vul?q=status%3Dfixed", None, 400).await;
+
     // Documented refusals, each with Harbor's error body.
     let u1 = client_as("u1", "Other1234X");
     c.call_as(&u1, M::GET, "/api/v2.0/users", None, 403).await;
+    c.call_as(&u1, M::GET, "/api/v2.0/security/summary", None, 403).await;
     c.call_as(&u1, M::POST, "/api/v2.0/labels", Some(json!({"name": "mine", "scope": "g"})), 403).await;
     c.call_as(&u1, M::GET, "/api/v2.0/projects/t/repositories/app/artifacts", None, 403).await;
     c.call_as(&u1, M::POST, on_artifact, Some(json!({"id": lid})), 403).await;

@@ -209,6 +209,42 @@ async fn an_image_is_scanned_against_an_imported_database() {
     let missing = client.get(berth.url(&format!("{fixed}/scan/no-such-report/log"))).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 
+    // The security hub across both images: 5 + 3 vulnerabilities, all with a fix; Alpine's
+    // secdb gives no severities, so none is dangerous.
+    let summary =
+        get_json(&client, &berth, "/api/v2.0/security/summary?with_dangerous_cve=true&with_dangerous_artifact=true")
+            .await;
+    assert_eq!(
+        (&summary["total_vuls"], &summary["fixable_cnt"], &summary["unknown_cnt"], &summary["scanned_cnt"]),
+        (&json!(8), &json!(8), &json!(8), &json!(2)),
+        "{summary}"
+    );
+    assert_eq!((&summary["dangerous_cves"], &summary["dangerous_artifacts"]), (&json!([]), &json!([])));
+    let listed = |q: &'static str| {
+        let client = client.clone();
+        let url = berth.url(&format!("/api/v2.0/security/vul?{q}"));
+        async move {
+            let resp = client.get(url).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{q}");
+            let total = resp.headers()["x-total-count"].to_str().unwrap().to_string();
+            (total, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (total, openssl) = listed("q=package%3Dlibssl3&with_tag=true&page_size=100").await;
+    assert_eq!(total, "6");
+    let mut tags: Vec<String> =
+        openssl.as_array().unwrap().iter().map(|v| v["tags"][0].as_str().unwrap().into()).collect();
+    tags.sort();
+    tags.dedup();
+    assert_eq!(tags, ["3.20", "3.20-fixed"]);
+    assert_eq!(listed("q=cve_id%3DCVE-2024-6119").await.0, "2");
+    let (total, page) = listed("q=tag%3D3.20-fixed&page_size=2").await;
+    assert_eq!((total.as_str(), page.as_array().unwrap().len()), ("3", 2));
+    assert_eq!(page[0]["repository_name"], "library/alpine");
+    assert!(page[0].get("tags").is_none(), "tags only when asked for");
+    let anonymous = reqwest::Client::new().get(berth.url("/api/v2.0/security/summary")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
     // A scan still queued (the queue paused) answers a second request, and stops at once.
     let queue = "/api/v2.0/jobservice/queues/IMAGE_SCAN";
     let pause = client.put(berth.url(queue)).json(&json!({"action": "pause"})).send().await.unwrap();

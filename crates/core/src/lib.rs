@@ -28,6 +28,7 @@ mod registry;
 pub mod robots;
 pub mod scanners;
 pub mod scans;
+pub mod security_hub;
 pub mod settings;
 pub mod shared;
 pub mod syslog;

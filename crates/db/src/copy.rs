@@ -11,12 +11,13 @@ use crate::{Db, DbError, Dialect};
 enum Kind {
     Int,
     Text,
+    Float,
 }
 
 /// The tables that are copied, parents before children, with their columns. Upload sessions,
 /// portal sessions and leases are not: they belong to the running installation.
 const TABLES: &[(&str, &[(&str, Kind)])] = {
-    use Kind::{Int as I, Text as T};
+    use Kind::{Float as F, Int as I, Text as T};
     &[
         (
             "users",
@@ -216,6 +217,22 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
             ],
         ),
         (
+            "scan_vulnerabilities",
+            &[
+                ("id", I),
+                ("report_id", I),
+                ("cve_id", T),
+                ("package", T),
+                ("version", T),
+                ("fixed_version", T),
+                ("severity", T),
+                ("severity_rank", I),
+                ("cvss_v3", F),
+                ("description", T),
+                ("links", T),
+            ],
+        ),
+        (
             "cve_allowlists",
             &[("id", I), ("project_id", I), ("expires_at", I), ("items", T), ("created_at", I), ("updated_at", I)],
         ),
@@ -260,6 +277,7 @@ const GENERATED_IDS: &[&str] = &[
     "job_schedules",
     "vuln_advisories",
     "scan_reports",
+    "scan_vulnerabilities",
     "cve_allowlists",
 ];
 
@@ -308,6 +326,7 @@ impl Db {
                         q = match kind {
                             Kind::Int => q.bind(row.try_get::<Option<i64>, _>(i)?),
                             Kind::Text => q.bind(row.try_get::<Option<String>, _>(i)?),
+                            Kind::Float => q.bind(row.try_get::<Option<f64>, _>(i)?),
                         };
                     }
                     q.execute(&mut *w.tx).await?;

@@ -33,6 +33,7 @@ pub mod retention;
 mod robots;
 pub mod scans;
 pub mod schedules;
+pub mod security_hub;
 mod stats;
 pub mod vulndb;
 

@@ -32,6 +32,8 @@ pub struct ListQuery {
 pub(crate) enum Kind {
     Text,
     Int,
+    /// A decimal number (a CVSS score).
+    Float,
     Bool,
     /// Milliseconds since the epoch in the database; `2020-04-09 02:36:00` (UTC) in `q`.
     Time,
@@ -58,6 +60,7 @@ pub(crate) struct Field {
 #[derive(Clone, Debug)]
 pub(crate) enum Arg {
     Int(i64),
+    Float(f64),
     Text(String),
 }
 
@@ -79,6 +82,7 @@ fn value(kind: Kind, key: &str, v: &str) -> Result<Arg, String> {
     match kind {
         Kind::Text => Ok(Arg::Text(v.to_string())),
         Kind::Int => v.trim().parse().map(Arg::Int).map_err(|_| bad()),
+        Kind::Float => v.trim().parse().ok().filter(|f: &f64| f.is_finite()).map(Arg::Float).ok_or_else(bad),
         Kind::Bool => match v.trim() {
             "true" | "1" => Ok(Arg::Int(1)),
             "false" | "0" => Ok(Arg::Int(0)),
@@ -231,6 +235,7 @@ fn bind_all<'q>(mut q: Query<'q, sqlx::Any, AnyArguments>, args: &[Arg]) -> Quer
     for a in args {
         q = match a {
             Arg::Int(i) => q.bind(*i),
+            Arg::Float(f) => q.bind(*f),
             Arg::Text(s) => q.bind(s.clone()),
         };
     }

@@ -51,6 +51,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(26, "0026_scan_reports.sql"),
     migration!(27, "0027_cve_allowlists.sql"),
     migration!(28, "0028_job_parents.sql"),
+    migration!(29, "0029_scan_vulnerabilities.sql"),
 ];
 
 /// The newest schema version this build knows.

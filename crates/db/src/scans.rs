@@ -58,13 +58,35 @@ fn scan_row(r: &AnyRow) -> Result<ScanRow, sqlx::Error> {
 }
 
 /// What a scan that succeeded found: the highest severity (Harbor's word), the summary's, the
-/// report's and the findings' JSON.
+/// report's and the findings' JSON, and each vulnerability for the security hub.
 pub struct ScanResult<'a> {
     pub severity: &'a str,
     pub summary: &'a str,
     pub report: &'a str,
     pub findings: &'a str,
+    pub vulnerabilities: &'a [VulnerabilityRow],
 }
+
+/// One vulnerability of one package a scan found (`scan_vulnerabilities`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VulnerabilityRow {
+    pub cve_id: String,
+    pub package: String,
+    pub version: String,
+    /// Empty when no fix is known.
+    pub fixed_version: String,
+    /// Harbor's word (`Critical`).
+    pub severity: String,
+    /// Orders severities: Critical 5, High 4, Medium 3, Low 2, Unknown 1, None 0.
+    pub severity_rank: i64,
+    pub cvss_v3: Option<f64>,
+    pub description: String,
+    /// A JSON array of URLs.
+    pub links: String,
+}
+
+/// Rows inserted per statement (ten parameters each).
+const VULNERABILITY_BATCH: usize = 50;
 
 /// A scan to start: its report and its job.
 pub struct ScanRequest<'a> {
@@ -168,25 +190,60 @@ impl Db {
         Ok(n > 0)
     }
 
-    /// Ends report `uuid` with `status`, and (on success) what it found.
+    /// Ends report `uuid` with `status`, and (on success) what it found: the report and its
+    /// vulnerabilities in one transaction, replacing those of the report's earlier run.
     pub async fn scan_ended(&self, uuid: &str, status: &str, result: Option<&ScanResult<'_>>) -> Result<bool, DbError> {
-        let empty = ScanResult { severity: "", summary: "", report: "", findings: "" };
+        let empty = ScanResult { severity: "", summary: "", report: "", findings: "", vulnerabilities: &[] };
         let r = result.unwrap_or(&empty);
-        let n = self
-            .write_one(
-                sqlx::query(
-                    "UPDATE scan_reports SET status = $1, severity = $2, summary = $3, report = $4, findings = $5, \
-                     end_time = $6 WHERE uuid = $7",
-                )
-                .bind(status)
-                .bind(r.severity)
-                .bind(r.summary)
-                .bind(r.report)
-                .bind(r.findings)
-                .bind(now_millis())
-                .bind(uuid),
-            )
+        let mut w = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE scan_reports SET status = $1, severity = $2, summary = $3, report = $4, findings = $5, \
+             end_time = $6 WHERE uuid = $7",
+        )
+        .bind(status)
+        .bind(r.severity)
+        .bind(r.summary)
+        .bind(r.report)
+        .bind(r.findings)
+        .bind(now_millis())
+        .bind(uuid)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        let report: Option<i64> = sqlx::query_scalar("SELECT id FROM scan_reports WHERE uuid = $1")
+            .bind(uuid)
+            .fetch_optional(&mut *w.tx)
             .await?;
+        if let Some(report) = report {
+            sqlx::query("DELETE FROM scan_vulnerabilities WHERE report_id = $1")
+                .bind(report)
+                .execute(&mut *w.tx)
+                .await?;
+            for batch in r.vulnerabilities.chunks(VULNERABILITY_BATCH) {
+                let values: Vec<String> =
+                    (0..batch.len()).map(|i| format!("($1, {})", crate::placeholders(2 + i * 9, 9))).collect();
+                let sql = format!(
+                    "INSERT INTO scan_vulnerabilities (report_id, cve_id, package, version, fixed_version, severity, \
+                     severity_rank, cvss_v3, description, links) VALUES {}",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(report);
+                for v in batch {
+                    q = q
+                        .bind(v.cve_id.as_str())
+                        .bind(v.package.as_str())
+                        .bind(v.version.as_str())
+                        .bind(v.fixed_version.as_str())
+                        .bind(v.severity.as_str())
+                        .bind(v.severity_rank)
+                        .bind(v.cvss_v3)
+                        .bind(v.description.as_str())
+                        .bind(v.links.as_str());
+                }
+                q.execute(&mut *w.tx).await?;
+            }
+        }
+        w.commit().await?;
         Ok(n > 0)
     }
 

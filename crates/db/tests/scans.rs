@@ -3,7 +3,7 @@
 //! artifacts and tasks, stopping them, and CVE allowlists.
 
 use berth_db::jobs::JobRequest;
-use berth_db::scans::{ScanRequest, scan_status};
+use berth_db::scans::{ScanRequest, ScanResult, VulnerabilityRow, scan_status};
 use berth_db::{Db, NewManifest, NewUser};
 
 mod common;
@@ -143,4 +143,90 @@ async fn allowlists_are_one_for_the_system_and_one_per_project_gone_with_it() {
     assert!(t.db.delete_empty_project(p).await.unwrap());
     assert!(t.db.project_cve_allowlists(&[p]).await.unwrap().is_empty());
     assert!(t.db.cve_allowlist(None).await.unwrap().is_some(), "the system's stays");
+}
+
+fn vulnerability(
+    cve: &str,
+    package: &str,
+    severity: &str,
+    rank: i64,
+    cvss: Option<f64>,
+    fixed: &str,
+) -> VulnerabilityRow {
+    VulnerabilityRow {
+        cve_id: cve.into(),
+        package: package.into(),
+        version: "1.0".into(),
+        fixed_version: fixed.into(),
+        severity: severity.into(),
+        severity_rank: rank,
+        cvss_v3: cvss,
+        description: format!("{cve} in {package}"),
+        links: format!("[\"https://example.com/{cve}\"]"),
+    }
+}
+
+/// The security hub's queries: vulnerabilities written with a report's end (and replaced by
+/// the next), counted per artifact (an image in two repositories counts twice), the most
+/// dangerous CVEs and artifacts, a filtered page; a failed rescan leaves none.
+#[tokio::test]
+async fn the_security_hub_sums_and_lists_every_artifacts_vulnerabilities() {
+    let t = common::open().await;
+    let (a, b) = setup(&t.db).await;
+    let (d1, d2) = (digest(7), digest(8));
+    for (repo, d) in [(a, &d1), (b, &d1), (a, &d2)] {
+        put(&t.db, repo, &image(d, IMAGE_CONFIG)).await;
+    }
+    let tagged = t.db.manifest_by_digest(a, &d1).await.unwrap().unwrap();
+    t.db.put_tag(a, "v1", tagged.id).await.unwrap();
+    t.db.request_scan(&scan("s1", &d1)).await.unwrap();
+    t.db.request_scan(&scan("s2", &d2)).await.unwrap();
+    let first = [
+        vulnerability("CVE-1", "openssl", "Critical", 5, Some(9.8), "1.1"),
+        vulnerability("CVE-2", "zlib", "High", 4, Some(7.5), ""),
+        vulnerability("CVE-3", "curl", "Medium", 3, None, "1.2"),
+    ];
+    fn ended(vulnerabilities: &[VulnerabilityRow]) -> ScanResult<'_> {
+        ScanResult { severity: "Critical", summary: "{}", report: "{}", findings: "[]", vulnerabilities }
+    }
+    t.db.scan_ended("s1", scan_status::SUCCESS, Some(&ended(&first))).await.unwrap();
+    t.db.scan_ended("s2", scan_status::SUCCESS, Some(&ended(&first[1..]))).await.unwrap();
+
+    let counts = t.db.security_counts().await.unwrap();
+    assert_eq!((counts.artifacts, counts.scanned), (3, 3));
+    let mut by_severity = counts.by_severity.clone();
+    by_severity.sort();
+    assert_eq!(by_severity, [("Critical".to_string(), 2, 2), ("High".to_string(), 3, 0), ("Medium".to_string(), 3, 3)]);
+    let cves = t.db.dangerous_cves(5).await.unwrap();
+    let shown: Vec<(&str, Option<f64>)> = cves.iter().map(|c| (c.cve_id.as_str(), c.cvss_v3)).collect();
+    assert_eq!(shown, [("CVE-1", Some(9.8)), ("CVE-2", Some(7.5))]);
+    let artifacts = t.db.dangerous_artifacts(5).await.unwrap();
+    let shown: Vec<(&str, &str, i64, i64, i64)> =
+        artifacts.iter().map(|a| (a.repository.as_str(), a.digest.as_str(), a.critical, a.high, a.medium)).collect();
+    assert_eq!(shown, [("p/a", d1.as_str(), 1, 1, 1), ("p/b", d1.as_str(), 1, 1, 1), ("p/a", d2.as_str(), 0, 1, 1)]);
+
+    let query = |q: &str| berth_db::ListQuery {
+        terms: vec![(q.split('=').next().unwrap().into(), berth_db::Match::Exact(q.split('=').nth(1).unwrap().into()))],
+        sort: vec![],
+    };
+    let (page, total) = t.db.list_artifact_vulnerabilities(&query("repository_name=p/a"), 2, 0).await.unwrap();
+    assert_eq!(total, 5);
+    assert_eq!(page.iter().map(|v| v.cve_id.as_str()).collect::<Vec<_>>(), ["CVE-1", "CVE-2"]);
+    assert_eq!(page[0].links, ["https://example.com/CVE-1"]);
+    let (_, total) = t.db.list_artifact_vulnerabilities(&query("tag=v1"), 10, 0).await.unwrap();
+    assert_eq!(total, 3);
+    let score = berth_db::ListQuery {
+        terms: vec![("cvss_score_v3".into(), berth_db::Match::Range(Some("7.6".into()), None))],
+        sort: vec![],
+    };
+    let (page, _) = t.db.list_artifact_vulnerabilities(&score, 10, 0).await.unwrap();
+    assert_eq!(page.iter().map(|v| v.repository.as_str()).collect::<Vec<_>>(), ["p/a", "p/b"]);
+    assert!(t.db.list_artifact_vulnerabilities(&query("status=fixed"), 10, 0).await.is_err());
+
+    // A rescan that fails leaves its artifact nothing listed.
+    t.db.request_scan(&scan("s3", &d2)).await.unwrap();
+    t.db.scan_ended("s3", scan_status::ERROR, None).await.unwrap();
+    assert_eq!(t.db.security_counts().await.unwrap().scanned, 2);
+    let (_, total) = t.db.list_artifact_vulnerabilities(&berth_db::ListQuery::default(), 10, 0).await.unwrap();
+    assert_eq!(total, 6);
 }

@@ -7,9 +7,10 @@
 //!     [bullseye] - openssl 1.1.1n-0+deb11u4
 //! ```
 //!
-//! (the list indents with tabs.) Each advisory becomes one advisory per release it fixes (`Debian:11`), so that each
-//! release's advisories are a feed of their own (`Debian:11:DSA`), with the source packages
-//! fixed there "affected before" the fixed version. A release line without a version
+//! (indented with tabs). Each advisory becomes one advisory per release it fixes
+//! (`Debian:11`), so that each release's advisories are a feed of their own
+//! (`Debian:11:DSA`), with the source packages fixed there "affected before" the fixed
+//! version. A release line without a version
 //! (`<end-of-life>`, `<not-affected>`) fixes nothing and is passed over.
 
 use std::collections::BTreeMap;

@@ -73,6 +73,7 @@ struct ScanDone {
     summary: String,
     report: String,
     findings: String,
+    vulnerabilities: Vec<berth_db::scans::VulnerabilityRow>,
     found: usize,
 }
 
@@ -106,6 +107,7 @@ impl Worker for ScanWorker {
                     summary: &done.summary,
                     report: &done.report,
                     findings: &done.findings,
+                    vulnerabilities: &done.vulnerabilities,
                 };
                 self.db.scan_ended(&params.report, scan_status::SUCCESS, Some(&result)).await?;
                 job.log(&format!("{} vulnerabilities; the highest severity: {}", done.found, done.severity)).await?;
@@ -238,6 +240,7 @@ impl ScanWorker {
             summary: summary_json,
             report: report_json,
             findings: findings_json,
+            vulnerabilities: crate::report::vulnerability_rows(&findings),
             found: findings.len(),
         })
     }

@@ -120,6 +120,25 @@ pub fn finding_keys_of_report(report: &VulnerabilityReport) -> Vec<FindingKey> {
 }
 
 /// The highest severity among `findings` (`None` for none).
+/// Each finding as the security hub's table keeps it (`db::scans::VulnerabilityRow`): the CVSS
+/// score only from a version 3 vector, as Harbor's `cvss_score_v3`.
+pub fn vulnerability_rows(findings: &[Finding]) -> Vec<berth_db::scans::VulnerabilityRow> {
+    findings
+        .iter()
+        .map(|f| berth_db::scans::VulnerabilityRow {
+            cve_id: f.id.clone(),
+            package: f.package.clone(),
+            version: f.version.clone(),
+            fixed_version: f.fix_version.clone().unwrap_or_default(),
+            severity: f.severity.as_str().to_string(),
+            severity_rank: f.severity as i64,
+            cvss_v3: f.cvss.as_ref().filter(|c| c.vector.starts_with("CVSS:3")).map(|c| c.score),
+            description: f.description.clone(),
+            links: serde_json::Value::from(f.links.clone()).to_string(),
+        })
+        .collect()
+}
+
 pub fn highest(findings: &[Finding]) -> Severity {
     findings.iter().map(|f| f.severity).max().unwrap_or(Severity::None)
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ApiResult, Caller, HarborApi, HarborError, Query, created, json_body, labels, list_query, ok, paged, paging,
-    query_get, repository_name,
+    query_get, repository_name, switch,
 };
 use crate::time::rfc3339_millis;
 
@@ -267,15 +267,6 @@ struct ArtifactDetail {
     accessories: bool,
     immutable_status: bool,
     scan_overview: bool,
-}
-
-fn switch(q: &[(String, String)], key: &str, default: bool) -> Result<bool, HarborError> {
-    match query_get(q, key) {
-        None | Some("") => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(_) => Err(HarborError::bad_request(format!("{key} must be true or false"))),
-    }
 }
 
 impl ArtifactDetail {

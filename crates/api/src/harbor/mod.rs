@@ -55,6 +55,7 @@ mod scan_all;
 mod scanner;
 mod schedule;
 mod search;
+mod securityhub;
 mod statistic;
 mod system_cve_allowlist;
 mod systeminfo;
@@ -198,6 +199,7 @@ pub fn router(api: Arc<HarborApi>) -> Router {
         .merge(artifact::routes())
         .merge(scan::routes())
         .merge(scan_all::routes())
+        .merge(securityhub::routes())
         .merge(scanner::routes())
         .merge(icon::routes())
         .merge(labels::routes())
@@ -402,6 +404,16 @@ struct ScheduleObj {
 /// 201 Created with an empty body and the new resource's `Location`, as Harbor answers creations.
 fn created(location: &str) -> Response {
     with_location((StatusCode::CREATED, Body::empty()).into_response(), location)
+}
+
+/// A `true`/`false` query parameter, `default` when absent; anything else is refused.
+pub(super) fn switch(q: &[(String, String)], key: &str, default: bool) -> Result<bool, HarborError> {
+    match query_get(q, key) {
+        None | Some("") => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(HarborError::bad_request(format!("{key} must be true or false"))),
+    }
 }
 
 /// Harbor's `q` and `sort` of a listing.
