@@ -366,7 +366,7 @@ fn harborapi_drives_every_served_operation() {
     let berth = Berth::start(data.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/harborapi_all.py");
     let out = run(Command::new("python3").arg(script).arg(&berth.addr).arg(ADMIN_PASSWORD));
-    assert!(out.contains("harborapi ok 104"), "{out}");
+    assert!(out.contains("harborapi ok 122"), "{out}");
 }
 
 #[test]

@@ -11,8 +11,11 @@ import sys
 
 import httpx
 from harborapi import HarborAsyncClient
-from harborapi.exceptions import NotFound, PreconditionFailed
+from harborapi.exceptions import BadRequest, Forbidden, NotFound, PreconditionFailed
 from harborapi.models import (
+    CVEAllowlist,
+    CVEAllowlistItem,
+    ScannerRegistrationReq,
     Configurations,
     ImmutableRule,
     ImmutableSelector,
@@ -285,6 +288,33 @@ async def main():
     await call("update_gc_schedule", c.update_gc_schedule(weekly))
     schedule = await call("get_gc_schedule", c.get_gc_schedule())
     assert schedule.schedule.cron == "0 0 0 * * 0", schedule
+
+    # scanning: the built-in scanner (external adapters refused), a scan, the system's CVE
+    # allowlist, scan all
+    scanners = await call("get_scanners", c.get_scanners())
+    builtin = scanners[0].uuid
+    assert scanners[0].is_default and (await call("get_scanner", c.get_scanner(builtin))).name == "Berth"
+    metadata = await call("get_scanner_metadata", c.get_scanner_metadata(builtin))
+    assert metadata.scanner.name == "Berth", metadata
+    await call("set_default_scanner", c.set_default_scanner(builtin))
+    assert (await call("get_project_scanner", c.get_project_scanner("library"))).uuid == builtin
+    await call("get_project_scanner_candidates", c.get_project_scanner_candidates("library"))
+    await call("set_project_scanner", c.set_project_scanner("library", builtin))
+    adapter = ScannerRegistrationReq(name="Trivy", url="http://trivy:8080")
+    await refused("create_scanner", c.create_scanner(adapter), BadRequest)
+    await refused("ping_scanner_adapter", c.ping_scanner_adapter(adapter), BadRequest)
+    await refused("update_scanner", c.update_scanner(builtin, adapter), Forbidden)
+    await refused("delete_scanner", c.delete_scanner(builtin), Forbidden)
+    await call("scan_artifact", c.scan_artifact("library", "app", "v1"))
+    allowlist = CVEAllowlist(items=[CVEAllowlistItem(cve_id="CVE-2024-5535")], expires_at=None)
+    await call("update_cve_allowlist", c.update_cve_allowlist(allowlist))
+    got = await call("get_cve_allowlist", c.get_cve_allowlist())
+    assert [i.cve_id for i in got.items] == ["CVE-2024-5535"], got
+    await call("create_scan_all_schedule", c.create_scan_all_schedule(Schedule(schedule=ScheduleObj(type="Manual"))))
+    assert (await call("get_scan_all_metrics", c.get_scan_all_metrics())).trigger.value == "Manual"
+    daily = Schedule(schedule=ScheduleObj(type="Daily", cron="0 0 0 * * *"))
+    await call("update_scan_all_schedule", c.update_scan_all_schedule(daily))
+    assert (await call("get_scan_all_schedule", c.get_scan_all_schedule())).schedule.type.value == "Daily"
 
     # deletions
     await call("delete_artifact", c.delete_artifact("team", "copied", digest))
