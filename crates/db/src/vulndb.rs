@@ -5,6 +5,9 @@ use sqlx::Row;
 
 use crate::{Db, DbError, now_millis};
 
+/// Package names per advisory query (bound as one JSON parameter).
+const PACKAGE_BATCH: usize = 500;
+
 /// One advisory to store: its feed, its id, its body, and the (ecosystem family, package)
 /// pairs it is looked up by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,16 +87,25 @@ impl Db {
             .collect())
     }
 
-    /// The bodies of the advisories filed under `package` in ecosystem `family`.
-    pub async fn vuln_advisories_for(&self, family: &str, package: &str) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar(
-            "SELECT a.body FROM vuln_packages p JOIN vuln_advisories a ON a.id = p.advisory \
-             WHERE p.family = $1 AND p.package = $2 ORDER BY a.id",
-        )
-        .bind(family)
-        .bind(package)
-        .fetch_all(&self.pool)
-        .await?)
+    /// The bodies of the advisories filed under any of `packages` in ecosystem `family`: a
+    /// query per family and batch of names, where a scan of a few hundred packages made one
+    /// per package. An advisory naming several of them comes once per batch.
+    pub async fn vuln_advisories_for_any(&self, family: &str, packages: &[&str]) -> Result<Vec<String>, DbError> {
+        let mut bodies = Vec::new();
+        for batch in packages.chunks(PACKAGE_BATCH) {
+            let sql = format!(
+                "SELECT a.body FROM vuln_advisories a WHERE a.id IN \
+                 (SELECT p.advisory FROM vuln_packages p WHERE p.family = $1 AND p.package IN {}) ORDER BY a.id",
+                crate::json_list(self.dialect, 2)
+            );
+            let found: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(family)
+                .bind(crate::json_strings(batch))
+                .fetch_all(&self.pool)
+                .await?;
+            bodies.extend(found);
+        }
+        Ok(bodies)
     }
 
     /// Every imported feed, by name.

@@ -116,10 +116,11 @@ pub async fn index_for(db: &Db, inventory: &Inventory) -> Result<AdvisoryIndex, 
     wanted.sort();
     wanted.dedup();
     let mut index = AdvisoryIndex::default();
-    for (family, name) in wanted {
-        for body in db.vuln_advisories_for(&family, &name).await? {
+    for (family, names) in wanted.chunk_by(|a, b| a.0 == b.0).map(|run| (&run[0].0, run)) {
+        let names: Vec<&str> = names.iter().map(|(_, name)| name.as_str()).collect();
+        for body in db.vuln_advisories_for_any(family, &names).await? {
             let advisory: Advisory = serde_json::from_str(&body)
-                .map_err(|e| VulnDbError::Invalid(format!("a stored advisory of {family}/{name}: {e}")))?;
+                .map_err(|e| VulnDbError::Invalid(format!("a stored advisory of {family}: {e}")))?;
             index.add(advisory);
         }
     }
