@@ -1172,7 +1172,39 @@ fn parse_yaml(text: &str) -> anyhow::Result<serde_json::Value> {
         }
         external.insert("addrs".into(), addr);
     }
+    let known = serde_json::to_value(Config::default())?;
+    let mut unknown = Vec::new();
+    unknown_keys(&value, &known, "", &mut unknown);
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "unknown configuration keys: {} (docs/configuration.md lists every key; a key Berth does not have \
+             would otherwise be ignored in silence)",
+            unknown.join(", ")
+        );
+    }
     Ok(value)
+}
+
+/// Sections whose keys are not Berth's fields: Harbor's run-time setting names (checked by
+/// `starting_settings`) and a trace's free resource attributes.
+const FREE_FORM: &[&str] = &["settings", "trace.attributes"];
+/// Keys the defaults leave out but that are refused later with their own message.
+const REFUSED_LATER: &[&str] = &["maintenance.lease_seconds"];
+
+/// The key paths of `written` (a configuration file) that `known` (the defaults) does not have.
+fn unknown_keys(written: &serde_json::Value, known: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    let serde_json::Value::Object(written) = written else { return };
+    for (key, value) in written {
+        let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+        if FREE_FORM.contains(&path.as_str()) || REFUSED_LATER.contains(&path.as_str()) {
+            continue;
+        }
+        match known.get(key) {
+            Some(inner) if inner.is_object() => unknown_keys(value, inner, &path, out),
+            Some(_) => {}
+            None => out.push(path),
+        }
+    }
 }
 
 impl Config {
@@ -1378,6 +1410,24 @@ mod tests {
             let cfg = Config::load(None, Overrides::default()).unwrap();
             let err = cfg.proxy.settings().unwrap_err().to_string();
             assert!(err.contains("proxy.http_proxy"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused_by_their_path() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "typo.yml",
+                "storge:\n  type: s3\nhttp:\n  adress: 0.0.0.0:5000\ntrace:\n  attributes:\n    team: x\n",
+            )?;
+            let err = format!("{:#}", Config::load(Some(Path::new("typo.yml")), Overrides::default()).unwrap_err());
+            assert!(err.contains("unknown configuration keys: http.adress, storge"), "{err}");
+            jail.create_file("free.yml", "trace:\n  attributes:\n    team: x\nsettings:\n  read_only: true\n")?;
+            assert!(Config::load(Some(Path::new("free.yml")), Overrides::default()).is_ok());
+            // The environment is not checked: it holds other programs' BERTH_ variables too.
+            jail.set_env("BERTH_SOMETHING_ELSE", "x");
+            assert!(Config::load(None, Overrides::default()).is_ok());
             Ok(())
         });
     }
