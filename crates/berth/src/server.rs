@@ -345,6 +345,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     jobs.register(Arc::new(berth_retention::RetentionWorker::new(registry.clone())));
     jobs.register(Arc::new(berth_scan::job::ScanWorker::new(db.clone(), registry.store().clone())));
     jobs.register(Arc::new(berth_scan::scan_all::ScanAllWorker::new(db.clone())));
+    jobs.register(Arc::new(berth_scan::report_index::ReportIndexer::new(db.clone())));
     jobs.register(Arc::new(berth_core::maintenance::Housekeeping::new(
         registry.clone(),
         config.maintenance.settings(&config.jobs, &config.gc),

@@ -52,6 +52,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(27, "0027_cve_allowlists.sql"),
     migration!(28, "0028_job_parents.sql"),
     migration!(29, "0029_scan_vulnerabilities.sql"),
+    migration!(30, "0030_index_earlier_reports.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -215,36 +215,31 @@ impl Db {
             .fetch_optional(&mut *w.tx)
             .await?;
         if let Some(report) = report {
-            sqlx::query("DELETE FROM scan_vulnerabilities WHERE report_id = $1")
-                .bind(report)
-                .execute(&mut *w.tx)
-                .await?;
-            for batch in r.vulnerabilities.chunks(VULNERABILITY_BATCH) {
-                let values: Vec<String> =
-                    (0..batch.len()).map(|i| format!("($1, {})", crate::placeholders(2 + i * 9, 9))).collect();
-                let sql = format!(
-                    "INSERT INTO scan_vulnerabilities (report_id, cve_id, package, version, fixed_version, severity, \
-                     severity_rank, cvss_v3, description, links) VALUES {}",
-                    values.join(", ")
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(report);
-                for v in batch {
-                    q = q
-                        .bind(v.cve_id.as_str())
-                        .bind(v.package.as_str())
-                        .bind(v.version.as_str())
-                        .bind(v.fixed_version.as_str())
-                        .bind(v.severity.as_str())
-                        .bind(v.severity_rank)
-                        .bind(v.cvss_v3)
-                        .bind(v.description.as_str())
-                        .bind(v.links.as_str());
-                }
-                q.execute(&mut *w.tx).await?;
-            }
+            replace_vulnerabilities(&mut w.tx, report, r.vulnerabilities).await?;
         }
         w.commit().await?;
         Ok(n > 0)
+    }
+
+    /// Up to `limit` successful reports after id `after` that have no vulnerability rows, as
+    /// (id, report JSON), by id: what the index of earlier reports reads.
+    pub async fn reports_to_index(&self, after: i64, limit: i64) -> Result<Vec<(i64, String)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.report FROM scan_reports s WHERE s.status = 'Success' AND s.id > $1 \
+             AND NOT EXISTS (SELECT 1 FROM scan_vulnerabilities v WHERE v.report_id = s.id) ORDER BY s.id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    /// Replaces the vulnerability rows of report `report` (by id).
+    pub async fn index_report(&self, report: i64, vulnerabilities: &[VulnerabilityRow]) -> Result<(), DbError> {
+        let mut w = self.begin_write().await?;
+        replace_vulnerabilities(&mut w.tx, report, vulnerabilities).await?;
+        w.commit().await
     }
 
     /// How many reports are in each status (a scrape's gauge).
@@ -425,4 +420,37 @@ impl Db {
         w.commit().await?;
         Ok(pending + running)
     }
+}
+
+/// Replaces report `report`'s vulnerability rows with `vulnerabilities`, in `tx`.
+async fn replace_vulnerabilities(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    report: i64,
+    vulnerabilities: &[VulnerabilityRow],
+) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM scan_vulnerabilities WHERE report_id = $1").bind(report).execute(&mut **tx).await?;
+    for batch in vulnerabilities.chunks(VULNERABILITY_BATCH) {
+        let values: Vec<String> =
+            (0..batch.len()).map(|i| format!("($1, {})", crate::placeholders(2 + i * 9, 9))).collect();
+        let sql = format!(
+            "INSERT INTO scan_vulnerabilities (report_id, cve_id, package, version, fixed_version, severity, \
+             severity_rank, cvss_v3, description, links) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(report);
+        for v in batch {
+            q = q
+                .bind(v.cve_id.as_str())
+                .bind(v.package.as_str())
+                .bind(v.version.as_str())
+                .bind(v.fixed_version.as_str())
+                .bind(v.severity.as_str())
+                .bind(v.severity_rank)
+                .bind(v.cvss_v3)
+                .bind(v.description.as_str())
+                .bind(v.links.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }

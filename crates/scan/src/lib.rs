@@ -26,6 +26,7 @@ pub mod osv;
 pub mod oval;
 pub mod pkgdb;
 pub mod report;
+pub mod report_index;
 pub mod scan_all;
 pub mod secdb;
 pub mod version;

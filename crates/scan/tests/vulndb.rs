@@ -293,3 +293,103 @@ async fn downloaded_feeds_are_imported_once_per_content() {
     // Downloads do not pile up in the scratch directory.
     assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
 }
+
+/// Reports that ended before the security hub's table existed (no rows) are indexed by the
+/// one-off `SCAN_REPORT_INDEX` job from the reports themselves, resuming past what it did;
+/// a report it cannot read is left for the next scan.
+#[tokio::test]
+async fn earlier_reports_are_indexed_for_the_security_hub() {
+    use berth_db::scans::{ScanRequest, ScanResult, scan_status};
+    use berth_scan::report::{ArtifactRef, PreferredCvss, ScannerRef, VulnerabilityItem, VulnerabilityReport};
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path()).await;
+    let owner = db
+        .create_user(&berth_db::NewUser {
+            username: "o",
+            email: None,
+            realname: "",
+            comment: "",
+            password_hash: "x",
+            sysadmin: false,
+        })
+        .await
+        .unwrap();
+    let project = db.create_project("p", owner, &[]).await.unwrap();
+    let repo = db.ensure_repository("p/a", project).await.unwrap();
+    let item = |id: &str, severity: &str, score: Option<f64>| VulnerabilityItem {
+        id: id.into(),
+        package: "openssl".into(),
+        version: "3.0.8-1".into(),
+        fix_version: "3.0.9-1".into(),
+        severity: severity.into(),
+        description: "d".into(),
+        links: vec![format!("https://example.com/{id}")],
+        layer: None,
+        preferred_cvss: score.map(|s| PreferredCvss { score_v3: Some(s), vector_v3: None }),
+        cwe_ids: vec![],
+        vendor_attributes: serde_json::json!({}),
+    };
+    for (n, report) in [
+        (1u8, Some(vec![item("CVE-1", "Critical", Some(9.8)), item("CVE-2", "Medium", None)])),
+        (2, Some(vec![item("CVE-3", "High", Some(7.0))])),
+        (3, None),
+    ] {
+        let digest = format!("sha256:{}", format!("{n:02x}").repeat(32));
+        let manifest = berth_db::NewManifest {
+            digest: &digest,
+            media_type: "application/vnd.oci.image.manifest.v1+json",
+            size: 10,
+            artifact_type: None,
+            subject_digest: None,
+            annotations: None,
+            blobs: vec![],
+            manifests: vec![],
+            accessory: None,
+            extra_attrs: None,
+            child_descriptors: None,
+            icon: None,
+            scan: None,
+        };
+        db.put_manifest(repo, &manifest, &[], &db.pin_blob(&digest).await.unwrap()).await.unwrap();
+        let uuid = format!("r{n}");
+        let job = berth_db::jobs::JobRequest { kind: "IMAGE_SCAN".into(), parameters: "{}".into(), max_attempts: 1 };
+        db.request_scan(&ScanRequest { uuid: &uuid, digest: &digest, registration: "r", mime_type: "m", job })
+            .await
+            .unwrap();
+        let json = match report {
+            Some(vulnerabilities) => serde_json::to_string(&VulnerabilityReport {
+                generated_at: "2026-01-01T00:00:00Z".into(),
+                artifact: ArtifactRef { repository: "p/a".into(), digest: digest.clone(), mime_type: "m".into() },
+                scanner: ScannerRef::builtin(),
+                severity: "Critical".into(),
+                vulnerabilities,
+            })
+            .unwrap(),
+            None => "not a report".into(),
+        };
+        // As a report ended before migration 0029: its JSON, no rows.
+        let ended =
+            ScanResult { severity: "Critical", summary: "{}", report: &json, findings: "[]", vulnerabilities: &[] };
+        db.scan_ended(&uuid, scan_status::SUCCESS, Some(&ended)).await.unwrap();
+    }
+    assert_eq!(db.security_counts().await.unwrap().by_severity, []);
+
+    let mut jobs = berth_jobs::JobService::new(db.clone(), Default::default());
+    jobs.register(std::sync::Arc::new(berth_scan::report_index::ReportIndexer::new(db.clone())));
+    jobs.enqueue(berth_scan::report_index::JOB_KIND, &serde_json::json!({}), 1).await.unwrap();
+    let id = jobs.run_one().await.unwrap().unwrap();
+    let mut counts = db.security_counts().await.unwrap().by_severity;
+    counts.sort();
+    assert_eq!(counts, [("Critical".to_string(), 1, 1), ("High".to_string(), 1, 1), ("Medium".to_string(), 1, 1)]);
+    let cves = db.dangerous_cves(5).await.unwrap();
+    assert_eq!(
+        cves.iter().map(|c| (c.cve_id.as_str(), c.cvss_v3)).collect::<Vec<_>>(),
+        [("CVE-1", Some(9.8)), ("CVE-3", Some(7.0))]
+    );
+    let log = db.job(id).await.unwrap().unwrap().log;
+    assert!(log.contains("indexed 2 reports (1 not readable)"), "{log}");
+    // Run again, it finds nothing new to do but the unreadable one.
+    jobs.enqueue(berth_scan::report_index::JOB_KIND, &serde_json::json!({}), 1).await.unwrap();
+    jobs.run_one().await.unwrap().unwrap();
+    assert_eq!(db.security_counts().await.unwrap().by_severity.len(), 3);
+}
