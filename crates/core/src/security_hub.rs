@@ -81,7 +81,7 @@ impl SecurityHub {
             let mut ids: Vec<i64> = rows.iter().map(|r| r.manifest_id).collect();
             ids.sort_unstable();
             ids.dedup();
-            Some(self.db.tags_of_manifests(&ids).await?)
+            Some(self.db.tags_of(&ids).await?)
         } else {
             None
         };
@@ -89,7 +89,7 @@ impl SecurityHub {
             .into_iter()
             .map(|vulnerability| {
                 let tags = tags.as_ref().map(|all| {
-                    all.iter().filter(|(m, _)| *m == vulnerability.manifest_id).map(|(_, t)| t.clone()).collect()
+                    all.iter().filter(|t| t.manifest_id == vulnerability.manifest_id).map(|t| t.name.clone()).collect()
                 });
                 ListedVulnerability { vulnerability, tags }
             })

@@ -186,12 +186,4 @@ impl Db {
         }
         Ok((out, total))
     }
-
-    /// The tags of manifests `ids`, as (manifest id, tag), by name.
-    pub async fn tags_of_manifests(&self, ids: &[i64]) -> Result<Vec<(i64, String)>, DbError> {
-        let rows = self
-            .fetch_by_ids("SELECT manifest_id, name FROM tags WHERE manifest_id IN ({ids}) ORDER BY name", ids)
-            .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
-    }
 }

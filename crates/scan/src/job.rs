@@ -235,12 +235,13 @@ impl ScanWorker {
         let report_json = serde_json::to_string(&report).map_err(|e| e.to_string())?;
         let summary_json = serde_json::to_string(&summary).map_err(|e| e.to_string())?;
         let findings_json = serde_json::to_string(&finding_keys(&findings)).map_err(|e| e.to_string())?;
+        let vulnerabilities = crate::report::vulnerability_rows(&report);
         Ok(ScanDone {
             severity: report.severity,
             summary: summary_json,
             report: report_json,
             findings: findings_json,
-            vulnerabilities: crate::report::vulnerability_rows(&findings),
+            vulnerabilities,
             found: findings.len(),
         })
     }

@@ -60,14 +60,14 @@ fn ubuntu_release(title: &str) -> Option<String> {
         .then(|| format!("Ubuntu:{release}"))
 }
 
-/// Canonical's priority words, as Harbor's severities.
+/// Canonical's priority words, as Harbor's severities: as `Severity::from_word` reads them,
+/// but for two of Canonical's own meanings: `negligible` still counts as a vulnerability (Low,
+/// as Trivy has it), and a notice's `None` says no priority was given (Unknown).
 fn ubuntu_severity(word: &str) -> Severity {
     match word.trim().to_ascii_lowercase().as_str() {
-        "critical" => Severity::Critical,
-        "high" => Severity::High,
-        "medium" => Severity::Medium,
-        "low" | "negligible" => Severity::Low,
-        _ => Severity::Unknown,
+        "negligible" => Severity::Low,
+        "none" => Severity::Unknown,
+        _ => Severity::from_word(word).unwrap_or(Severity::Unknown),
     }
 }
 

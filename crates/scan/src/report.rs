@@ -120,21 +120,28 @@ pub fn finding_keys_of_report(report: &VulnerabilityReport) -> Vec<FindingKey> {
 }
 
 /// The highest severity among `findings` (`None` for none).
-/// Each finding as the security hub's table keeps it (`db::scans::VulnerabilityRow`): the CVSS
+/// A report's findings as the security hub's table keeps them (`db::scans::VulnerabilityRow`):
+/// what a scan writes as it ends, and what the index of earlier reports reads back. The CVSS
 /// score only from a version 3 vector, as Harbor's `cvss_score_v3`.
-pub fn vulnerability_rows(findings: &[Finding]) -> Vec<berth_db::scans::VulnerabilityRow> {
-    findings
+pub fn vulnerability_rows(report: &VulnerabilityReport) -> Vec<berth_db::scans::VulnerabilityRow> {
+    report
+        .vulnerabilities
         .iter()
-        .map(|f| berth_db::scans::VulnerabilityRow {
-            cve_id: f.id.clone(),
-            package: f.package.clone(),
-            version: f.version.clone(),
-            fixed_version: f.fix_version.clone().unwrap_or_default(),
-            severity: f.severity.as_str().to_string(),
-            severity_rank: f.severity as i64,
-            cvss_v3: f.cvss.as_ref().filter(|c| c.vector.starts_with("CVSS:3")).map(|c| c.score),
-            description: f.description.clone(),
-            links: serde_json::Value::from(f.links.clone()).to_string(),
+        .map(|v| {
+            let severity = Severity::from_word(&v.severity).unwrap_or(Severity::Unknown);
+            let cvss =
+                v.preferred_cvss.as_ref().filter(|c| c.vector_v3.as_deref().is_some_and(|v| v.starts_with("CVSS:3")));
+            berth_db::scans::VulnerabilityRow {
+                cve_id: v.id.clone(),
+                package: v.package.clone(),
+                version: v.version.clone(),
+                fixed_version: v.fix_version.clone(),
+                severity: severity.as_str().to_string(),
+                severity_rank: severity as i64,
+                cvss_v3: cvss.and_then(|c| c.score_v3),
+                description: v.description.clone(),
+                links: serde_json::Value::from(v.links.clone()).to_string(),
+            }
         })
         .collect()
 }

@@ -5,11 +5,9 @@
 
 use async_trait::async_trait;
 use berth_db::Db;
-use berth_db::scans::VulnerabilityRow;
 use berth_jobs::{JobContext, JobError, Worker};
 
-use crate::advisory::Severity;
-use crate::report::VulnerabilityReport;
+use crate::report::{VulnerabilityReport, vulnerability_rows};
 
 /// The job kind (migration 0030 names it too).
 pub const JOB_KIND: &str = "SCAN_REPORT_INDEX";
@@ -24,28 +22,6 @@ impl ReportIndexer {
     pub fn new(db: Db) -> ReportIndexer {
         ReportIndexer { db }
     }
-}
-
-/// A stored report's findings as the security hub's rows.
-pub fn rows_of(report: &VulnerabilityReport) -> Vec<VulnerabilityRow> {
-    report
-        .vulnerabilities
-        .iter()
-        .map(|v| {
-            let severity = Severity::from_word(&v.severity).unwrap_or(Severity::Unknown);
-            VulnerabilityRow {
-                cve_id: v.id.clone(),
-                package: v.package.clone(),
-                version: v.version.clone(),
-                fixed_version: v.fix_version.clone(),
-                severity: severity.as_str().to_string(),
-                severity_rank: severity as i64,
-                cvss_v3: v.preferred_cvss.as_ref().and_then(|c| c.score_v3),
-                description: v.description.clone(),
-                links: serde_json::Value::from(v.links.clone()).to_string(),
-            }
-        })
-        .collect()
 }
 
 #[async_trait]
@@ -66,7 +42,7 @@ impl Worker for ReportIndexer {
             for (id, json) in &reports {
                 match serde_json::from_str::<VulnerabilityReport>(json) {
                     Ok(report) => {
-                        self.db.index_report(*id, &rows_of(&report)).await?;
+                        self.db.index_report(*id, &vulnerability_rows(&report)).await?;
                         indexed += 1;
                     }
                     // Left as it is: the next scan of its artifact writes its rows.

@@ -325,7 +325,7 @@ async fn earlier_reports_are_indexed_for_the_security_hub() {
         description: "d".into(),
         links: vec![format!("https://example.com/{id}")],
         layer: None,
-        preferred_cvss: score.map(|s| PreferredCvss { score_v3: Some(s), vector_v3: None }),
+        preferred_cvss: score.map(|s| PreferredCvss { score_v3: Some(s), vector_v3: Some("CVSS:3.1/AV:N".into()) }),
         cwe_ids: vec![],
         vendor_attributes: serde_json::json!({}),
     };
